@@ -1,0 +1,3 @@
+"""redqueen: model collapse as population genetics."""
+
+__version__ = "0.1.0"

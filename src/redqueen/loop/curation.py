@@ -1,0 +1,89 @@
+"""Curation: what happens to synthetic data before it is trained on.
+
+* :class:`Noise` -- mutation. Categorical items and text tokens change to a
+  uniformly random type with probability ``rate``; points get Gaussian
+  jitter of standard deviation ``scale``.
+* :class:`Filter` -- selection. Keep the top ``keep`` fraction of the samples
+  by a score: the model's own log-likelihood (``score="model"``, the usual
+  quality filter, which narrows diversity) or the world's (``"world"``, an
+  oracle curator). The model is asked for ``1/keep`` times more samples.
+
+Each step is ``apply(data, model, world, rng) -> Data`` with the same number
+of items out as requested in (after oversampling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from redqueen.data import Counts, Data, Points, Sequences
+
+
+@dataclass(frozen=True)
+class Noise:
+    rate: float = 0.01
+    scale: float = 0.1
+    name: str = "noise"
+
+    oversample = 1.0
+
+    def apply(self, data: Data, model, world, rng: np.random.Generator) -> Data:
+        if isinstance(data, Counts):
+            moved = rng.binomial(data.counts, self.rate)
+            arrive = rng.multinomial(int(moved.sum()), np.full(data.k, 1.0 / data.k))
+            return data.with_counts(data.counts - moved + arrive)
+        if isinstance(data, Points):
+            return Points(data.x + self.scale * rng.standard_normal(data.x.shape))
+        if isinstance(data, Sequences):
+            hit = rng.random(data.tokens.shape[0]) < self.rate
+            tokens = data.tokens.copy()
+            tokens[hit] = rng.integers(0, len(data.vocab), int(hit.sum()))
+            return Sequences(tokens, data.offsets, data.vocab)
+        raise TypeError(f"noise cannot curate {type(data).__name__}")
+
+
+@dataclass(frozen=True)
+class Filter:
+    keep: float = 0.5
+    score: str = "model"
+    name: str = "filter"
+
+    @property
+    def oversample(self) -> float:
+        return 1.0 / self.keep
+
+    def apply(self, data: Data, model, world, rng: np.random.Generator) -> Data:
+        scorer = model if self.score == "model" else world
+        lp = scorer.log_prob(data)
+        if lp is None:
+            raise ValueError("filter score='world' needs a world with exact log-probabilities; use score='model'")
+        m = int(np.ceil(len(data) * self.keep - 1e-9))
+        if isinstance(data, Counts):
+            # the same score for every item of a type: take types best-first until m items
+            order = np.argsort(-lp, kind="stable")
+            c = data.counts[order]
+            before = np.cumsum(c) - c
+            kept = np.clip(m - before, 0, c)
+            out = np.zeros_like(data.counts)
+            out[order] = kept
+            return data.with_counts(out)
+        if isinstance(data, Sequences):
+            lp = lp / np.maximum(data.lengths(), 1)  # per token, so length does not decide
+        # ties broken at random so that a flat score keeps a random subset
+        order = np.lexsort((rng.random(len(lp)), -lp))[:m]
+        idx = np.sort(order)
+        return Points(data.x[idx]) if isinstance(data, Points) else data.subset(idx)
+
+
+Curation = Noise | Filter
+
+
+def make_curation(kind: str, **kwargs) -> Curation:
+    """The one factory from config strings to curation steps."""
+    if kind == "noise":
+        return Noise(**kwargs)
+    if kind == "filter":
+        return Filter(**kwargs)
+    raise ValueError(f"unknown curation {kind!r}; choose noise or filter")

@@ -1,0 +1,109 @@
+"""Regimes: how generation t's training set is built from real and synthetic data.
+
+Each regime is a small frozen dataclass with two methods:
+``synthetic_size(n)`` (how many curated synthetic items it wants from the
+previous model) and ``training_set(synthetic, pools, n, world, rng)``
+returning ``(training data, new pools)``. :class:`Pools` holds what a regime
+keeps between generations: the gene bank (generation 0's real data, never
+replaced) and the accumulated pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from redqueen.data import Data
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Data kept across generations: ``bank`` is generation 0's real data; ``accumulated`` everything so far."""
+
+    bank: Data
+    accumulated: Data
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Pure self-consumption: train only on the previous model's samples."""
+
+    name: str = "replace"
+
+    def synthetic_size(self, n: int) -> int:
+        return n
+
+    def training_set(self, synthetic: Data, pools: Pools, n: int, world, rng: np.random.Generator):
+        return synthetic, pools
+
+
+@dataclass(frozen=True)
+class Accumulate:
+    """Keep all real data and all synthetic data so far (Gerstgrasser et al. 2024); the set grows by n each generation."""
+
+    name: str = "accumulate"
+
+    def synthetic_size(self, n: int) -> int:
+        return n
+
+    def training_set(self, synthetic: Data, pools: Pools, n: int, world, rng: np.random.Generator):
+        acc = pools.accumulated.concat(synthetic)
+        return acc, Pools(pools.bank, acc)
+
+
+@dataclass(frozen=True)
+class Subsample:
+    """Accumulate, but train on a random subset of ``budget`` items (default: n) of the pool."""
+
+    budget: int | None = None
+    name: str = "subsample"
+
+    def synthetic_size(self, n: int) -> int:
+        return n
+
+    def training_set(self, synthetic: Data, pools: Pools, n: int, world, rng: np.random.Generator):
+        acc = pools.accumulated.concat(synthetic)
+        return acc.take(self.budget or n, rng), Pools(pools.bank, acc)
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A fraction of every training set is real: new draws from the world (gene flow), or the gene bank.
+
+    ``source="world"`` is migration from an unchanging mainland; ``source="bank"``
+    re-uses generation 0's real data (Shumailov et al.'s "10% original data").
+    """
+
+    fraction: float = 0.1
+    source: str = "world"
+    name: str = "fresh"
+
+    def synthetic_size(self, n: int) -> int:
+        return n - self.real_size(n)
+
+    def real_size(self, n: int) -> int:
+        return int(round(self.fraction * n))
+
+    def training_set(self, synthetic: Data, pools: Pools, n: int, world, rng: np.random.Generator):
+        m = self.real_size(n)
+        if m == 0:
+            return synthetic, pools
+        real = world.sample(m, rng) if self.source == "world" else pools.bank.take(m, rng)
+        return synthetic.concat(real), pools
+
+
+Regime = Replace | Accumulate | Subsample | Fresh
+
+
+def make_regime(kind: str, *, real_fraction: float = 0.1, real_source: str = "world", budget: int | None = None) -> Regime:
+    """The one factory from config strings to regimes."""
+    if kind == "replace":
+        return Replace()
+    if kind == "accumulate":
+        return Accumulate()
+    if kind == "subsample":
+        return Subsample(budget=budget)
+    if kind == "fresh":
+        return Fresh(fraction=real_fraction, source=real_source)
+    raise ValueError(f"unknown regime {kind!r}; choose replace, accumulate, subsample or fresh")

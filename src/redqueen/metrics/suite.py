@@ -1,0 +1,96 @@
+"""The diagnostics computed for every generation record.
+
+:class:`Diagnostics` is built once per lineage from the world (it draws its
+own real reference sample from its own generator, so measuring never
+changes the loop's random stream) and called once per generation.
+
+Metrics by data kind (keys of the returned dict):
+
+* every world with types (categorical, mixtures, digits, text tokens):
+  ``heterozygosity``, ``hill0``, ``hill1``, ``hill2``, ``entropy``,
+  ``types_lost`` (since generation 0), ``tail_mass_kept``, ``kl``
+  (KL(model || world) over types), ``tv``, ``js``, ``inbreeding`` (F_t).
+  The categorical family is measured on its exact distribution; other
+  families on the type frequencies of their samples.
+* points: ``w1`` (sliced for d > 1), ``var_ratio`` (sample variance over the
+  world's), ``mean_sq_error`` (squared distance of the sample mean from the
+  world's mean), ``fitted_var_ratio`` when the family exposes ``cov_``.
+* worlds with exact densities: ``loglik`` (mean world log-probability of
+  the samples). Points and text: ``nll_real`` (mean negative log-likelihood
+  of real held-out data under the model) and, for text, ``ppl_real``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from redqueen.data import Counts, Data, Points, Sequences, mean_log_prob
+from redqueen.metrics.diversity import DiversityProfile
+from redqueen.metrics.divergence import variance_ratio, wasserstein1
+from redqueen.models.base import type_probs
+
+REFERENCE_SIZE = 5000
+
+
+class Diagnostics:
+    def __init__(self, world, rng: np.random.Generator, *, tail_mass: float = 0.1, reference_size: int = REFERENCE_SIZE):
+        self.world = world
+        self.rng = rng
+        self.tail_mass = tail_mass
+        self.world_types = world.type_probs()
+        self.profile: DiversityProfile | None = None
+        self.h0: float | None = None
+        self.real = world.sample(reference_size, rng)
+        self.kind = type(self.real)
+        if isinstance(self.real, Points):
+            self.world_mean = self.real.x.mean(axis=0) if not hasattr(world, "mean") else world.mean()
+            self.world_cov = np.atleast_2d(np.cov(self.real.x, rowvar=False)) if not hasattr(world, "cov") else world.cov()
+
+    def _type_distribution(self, model, samples: Data) -> np.ndarray | None:
+        exact = type_probs(model)
+        if exact is not None:
+            return exact
+        return self.world.types(samples)
+
+    def __call__(self, generation: int, model, samples: Data) -> dict[str, float]:
+        out: dict[str, float] = {}
+        p = self._type_distribution(model, samples)
+        if p is not None:
+            if self.profile is None:
+                self.profile = DiversityProfile(self.world_types, p, self.tail_mass)
+            out.update(self.profile(p))
+            if self.h0 is None:
+                self.h0 = out["heterozygosity"]
+            out["inbreeding"] = 1.0 - out["heterozygosity"] / self.h0 if self.h0 > 0 else float("nan")
+        if not isinstance(samples, Counts):
+            lp = self.world.log_prob(samples)
+            if lp is not None:
+                out["loglik"] = mean_log_prob(lp, samples)
+        if isinstance(samples, Points):
+            x = samples.x
+            sub = x if len(x) <= REFERENCE_SIZE else x[self.rng.choice(len(x), REFERENCE_SIZE, replace=False)]
+            out["w1"] = wasserstein1(sub, self.real.x, rng=self.rng)
+            out["var_ratio"] = variance_ratio(x, self.world_cov)
+            out["mean_sq_error"] = float(np.sum((x.mean(axis=0) - self.world_mean) ** 2))
+            if hasattr(model, "cov_"):
+                out["fitted_var_ratio"] = float(np.trace(model.cov_) / np.trace(self.world_cov))
+                out["fitted_mean_sq_error"] = float(np.sum((model.mean_ - self.world_mean) ** 2))
+            out["nll_real"] = -mean_log_prob(model.log_prob(self.real), self.real)
+        if isinstance(samples, Sequences):
+            lp = model.log_prob(self.real)
+            n_tokens = max(int(self.real.lengths().sum()), 1)
+            out["nll_real"] = -float(lp.sum()) / n_tokens
+            out["ppl_real"] = float(np.exp(min(out["nll_real"], 700.0)))
+        return out
+
+
+def sample_texts(model, data: Data, rng: np.random.Generator, k: int = 1, words: int = 12) -> tuple[str, ...]:
+    """Human-readable samples: decoded sequences, or ``words`` labels drawn from a categorical model."""
+    if isinstance(data, Sequences) and len(data):
+        idx = rng.choice(len(data), size=min(k, len(data)), replace=False)
+        return tuple(data.decode(int(i)) for i in idx)
+    if isinstance(data, Counts) and data.labels is not None:
+        p = type_probs(model)
+        p = data.frequencies() if p is None else p
+        return tuple(" ".join(data.labels[i] for i in rng.choice(data.k, size=words, p=p)) for _ in range(k))
+    return ()

@@ -1,0 +1,42 @@
+"""The model-family protocol: what the loop needs from anything it retrains."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from redqueen.data import Data
+
+
+@runtime_checkable
+class Family(Protocol):
+    """A generative model family, scikit-learn style.
+
+    Hyperparameters are keyword-only constructor arguments stored as given;
+    fitted state lives in attributes ending in ``_``.
+
+    * ``fit(data, rng)`` learns from a :mod:`redqueen.data` container and
+      returns ``self``; ``rng`` drives any randomness in training.
+    * ``sample(n, rng)`` draws ``n`` items of the same container type.
+    * ``log_prob(data)`` returns per-item log-probabilities aligned with
+      ``data.weights()``.
+    * ``state()`` returns the fitted state as a dict of numpy arrays (what a
+      safetensors checkpoint holds) and ``load_state(state)`` restores it.
+    """
+
+    def fit(self, data: Data, rng: np.random.Generator) -> "Family": ...
+
+    def sample(self, n: int, rng: np.random.Generator) -> Data: ...
+
+    def log_prob(self, data: Data) -> np.ndarray: ...
+
+    def state(self) -> dict[str, np.ndarray]: ...
+
+    def load_state(self, state: dict[str, np.ndarray]) -> "Family": ...
+
+
+def type_probs(model: Family) -> np.ndarray | None:
+    """The model's exact distribution over its world's types, where it has one (categorical families)."""
+    fn = getattr(model, "type_probs", None)
+    return fn() if callable(fn) else None

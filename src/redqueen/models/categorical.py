@@ -1,0 +1,51 @@
+"""The categorical family: maximum likelihood with optional additive smoothing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from redqueen.data import Counts
+from redqueen.models.decoding import decode_probs
+
+
+class CategoricalFamily:
+    """MLE over ``K`` types: ``p = (counts + alpha) / (N + K alpha)``.
+
+    Fitting it to its own samples under the replace regime is exactly the
+    Wright-Fisher process with population size ``N``; ``alpha > 0`` acts as
+    mutation towards the uniform distribution. ``temperature``, ``top_k`` and
+    ``top_p`` bias sampling; the model's distribution is the biased one.
+    """
+
+    def __init__(self, *, alpha: float = 0.0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
+        self.alpha = alpha
+        self.temperature = temperature
+        self.top_k = top_k
+        self.top_p = top_p
+
+    def fit(self, data: Counts, rng: np.random.Generator | None = None) -> "CategoricalFamily":
+        c = data.counts.astype(np.float64)
+        self.labels_ = data.labels
+        p = (c + self.alpha) / (c.sum() + self.alpha * c.shape[0])
+        if self.temperature != 1.0 or self.top_k or self.top_p < 1.0:
+            p = decode_probs(p, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+        self.probs_ = p
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> Counts:
+        return Counts(rng.multinomial(n, self.probs_), self.labels_)
+
+    def log_prob(self, data: Counts) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.probs_)
+
+    def type_probs(self) -> np.ndarray:
+        return self.probs_
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"probs": self.probs_}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> "CategoricalFamily":
+        self.probs_ = np.asarray(state["probs"], dtype=np.float64)
+        self.labels_ = getattr(self, "labels_", None)
+        return self

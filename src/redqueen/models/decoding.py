@@ -1,0 +1,39 @@
+"""Sampling bias: temperature, top-k and top-p truncation of categorical rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def decode_probs(probs: np.ndarray, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+    """Apply temperature, then top-k, then top-p (nucleus) truncation to each row.
+
+    ``probs`` has shape ``(K,)`` or ``(m, K)``; rows need not be normalised.
+    Returns rows that sum to 1 (same shape). ``top_k=0`` and ``top_p=1`` mean
+    no truncation. The argmax is always kept, so no row becomes empty.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    squeeze = p.ndim == 1
+    p = np.atleast_2d(p).copy()
+    if temperature != 1.0:
+        with np.errstate(divide="ignore"):
+            logp = np.log(p) / temperature
+        logp -= logp.max(axis=1, keepdims=True)
+        p = np.exp(logp)
+    k = p.shape[1]
+    if 0 < top_k < k:
+        kth = -np.partition(-p, top_k - 1, axis=1)[:, top_k - 1 : top_k]
+        order = np.argsort(-p, axis=1, kind="stable")
+        keep = np.zeros_like(p, dtype=bool)
+        np.put_along_axis(keep, order[:, :top_k], True, axis=1)
+        p = np.where(keep & (p >= kth), p, 0.0)
+    if top_p < 1.0:
+        order = np.argsort(-p, axis=1, kind="stable")
+        sorted_p = np.take_along_axis(p, order, axis=1)
+        cum = np.cumsum(sorted_p, axis=1) / sorted_p.sum(axis=1, keepdims=True)
+        keep_sorted = (cum - sorted_p / sorted_p.sum(axis=1, keepdims=True)) < top_p
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=1)
+        p = np.where(keep, p, 0.0)
+    p /= p.sum(axis=1, keepdims=True)
+    return p[0] if squeeze else p

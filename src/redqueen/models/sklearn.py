@@ -1,0 +1,122 @@
+"""Adapter for any scikit-learn style density estimator (fit / sample / score_samples).
+
+Gaussian mixtures and kernel density estimates come from scikit-learn through
+this one adapter, and so does any plug-in class named ``package.module:Class``
+in a config. Randomness: every fit and every sample draw a fresh integer seed
+from the loop's generator and hand it to the estimator as ``random_state``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import numpy as np
+from sklearn.base import clone
+
+from redqueen.data import Points
+
+_SEED_MAX = 2**31 - 1
+
+
+class SklearnDensity:
+    """Wraps an unfitted estimator; each ``fit`` works on a fresh clone of it."""
+
+    def __init__(self, *, estimator):
+        self.estimator = estimator
+
+    def _fresh(self, rng: np.random.Generator | None):
+        est = clone(self.estimator)
+        if rng is not None and "random_state" in est.get_params():
+            est.set_params(random_state=int(rng.integers(_SEED_MAX)))
+        return est
+
+    def fit(self, data: Points, rng: np.random.Generator | None = None) -> "SklearnDensity":
+        self.estimator_ = self._fresh(rng).fit(data.x)
+        return self
+
+    def sample(self, n: int, rng: np.random.Generator) -> Points:
+        est = self.estimator_
+        seed = int(rng.integers(_SEED_MAX))
+        if "random_state" in inspect.signature(est.sample).parameters:
+            out = est.sample(n, random_state=seed)
+        else:
+            if "random_state" in est.get_params():
+                est.set_params(random_state=seed)
+            out = est.sample(n)
+        x = out[0] if isinstance(out, tuple) else out
+        return Points(np.asarray(x, dtype=np.float64).reshape(n, -1))
+
+    def log_prob(self, data: Points) -> np.ndarray:
+        return np.asarray(self.estimator_.score_samples(data.x), dtype=np.float64)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Fitted numpy attributes (``name_``) of the estimator."""
+        return {
+            k: np.asarray(v)
+            for k, v in vars(self.estimator_).items()
+            if k.endswith("_") and not k.startswith("_") and isinstance(v, (np.ndarray, np.floating, np.integer, float, int))
+        }
+
+    def load_state(self, state: dict[str, np.ndarray]) -> "SklearnDensity":
+        est = clone(self.estimator)
+        for k, v in state.items():
+            setattr(est, k, v if np.ndim(v) else v.item())
+        self.estimator_ = est
+        return self
+
+
+def gmm(*, components: int = 10, covariance_type: str = "full", max_iter: int = 100, tol: float = 1e-3, n_init: int = 1,
+        init_params: str = "kmeans") -> SklearnDensity:
+    from sklearn.mixture import GaussianMixture
+
+    return SklearnDensity(estimator=GaussianMixture(
+        n_components=components, covariance_type=covariance_type, max_iter=max_iter, tol=tol, n_init=n_init,
+        init_params=init_params))
+
+
+def kde(*, bandwidth: float | str = 1.0, kernel: str = "gaussian") -> SklearnDensity:
+    from sklearn.neighbors import KernelDensity
+
+    return SklearnDensity(estimator=KernelDensity(bandwidth=bandwidth, kernel=kernel))
+
+
+REQUIRED_METHODS = ("fit", "sample", "score_samples")
+
+
+def load_plugin(spec: str, kwargs: dict) -> SklearnDensity:
+    """Build the estimator named ``"package.module:Class"`` with ``kwargs`` and check its protocol.
+
+    Raises ``ValueError`` with a one-line reason if the name does not resolve,
+    the class lacks fit/sample/score_samples, or construction fails.
+    """
+    if spec.count(":") != 1:
+        raise ValueError(f"plugin {spec!r} must look like 'package.module:Class'")
+    mod_name, cls_name = spec.split(":")
+    try:
+        module = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise ValueError(f"plugin module {mod_name!r} cannot be imported ({e}); install it or fix the name") from None
+    cls = getattr(module, cls_name, None)
+    if not inspect.isclass(cls):
+        raise ValueError(f"plugin {spec!r}: module {mod_name!r} has no class {cls_name!r}")
+    missing = [m for m in REQUIRED_METHODS if not callable(getattr(cls, m, None))]
+    if missing:
+        raise ValueError(f"plugin {spec!r} lacks {', '.join(missing)}; a density estimator needs fit, sample and score_samples")
+    try:
+        est = cls(**kwargs)
+    except Exception as e:  # the plug-in's own constructor: report, do not trace back
+        raise ValueError(f"plugin {spec!r} rejected its arguments: {e}") from None
+    return SklearnDensity(estimator=est)
+
+
+def check_density(family: SklearnDensity, x: np.ndarray, rng: np.random.Generator) -> None:
+    """Fit on ``x`` (n, d), sample 4 and score them; raise ``ValueError`` if shapes or values are off."""
+    try:
+        family.fit(Points(x), rng)
+        s = family.sample(4, rng)
+        lp = family.log_prob(s)
+    except Exception as e:
+        raise ValueError(f"plug-in estimator failed its protocol check on {len(x)} points: {type(e).__name__}: {e}") from None
+    if s.x.shape != (4, x.shape[1]) or lp.shape != (4,):
+        raise ValueError(f"plug-in estimator returned samples {s.x.shape} and scores {lp.shape}; expected (4, {x.shape[1]}) and (4,)")

@@ -1,0 +1,7 @@
+"""Worlds: where real data comes from."""
+
+from redqueen.worlds.base import World
+from redqueen.worlds.categorical import Categorical, wordfreq_world, zipf
+from redqueen.worlds.gaussian import GaussianMixture, gaussian, ring_mixture
+
+__all__ = ["Categorical", "GaussianMixture", "World", "gaussian", "ring_mixture", "wordfreq_world", "zipf"]
