@@ -25,14 +25,16 @@ class SklearnDensity:
     def __init__(self, *, estimator):
         self.estimator = estimator
 
-    def _fresh(self, rng: np.random.Generator | None):
+    def _fresh(self, seed: int | None):
         est = clone(self.estimator)
-        if rng is not None and "random_state" in est.get_params():
-            est.set_params(random_state=int(rng.integers(_SEED_MAX)))
+        if seed is not None and "random_state" in est.get_params():
+            est.set_params(random_state=seed)
         return est
 
     def fit(self, data: Points, rng: np.random.Generator | None = None) -> "SklearnDensity":
-        self.estimator_ = self._fresh(rng).fit(data.x)
+        self.seed_ = None if rng is None else int(rng.integers(_SEED_MAX))
+        self.fit_x_ = data.x
+        self.estimator_ = self._fresh(self.seed_).fit(data.x)
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> Points:
@@ -51,18 +53,19 @@ class SklearnDensity:
         return np.asarray(self.estimator_.score_samples(data.x), dtype=np.float64)
 
     def state(self) -> dict[str, np.ndarray]:
-        """Fitted numpy attributes (``name_``) of the estimator."""
-        return {
-            k: np.asarray(v)
-            for k, v in vars(self.estimator_).items()
-            if k.endswith("_") and not k.startswith("_") and isinstance(v, (np.ndarray, np.floating, np.integer, float, int))
-        }
+        """The training data and seed (enough to refit exactly) plus the estimator's fitted numpy attributes."""
+        out = {"fit_x": self.fit_x_, "seed": np.array([-1 if self.seed_ is None else self.seed_], dtype=np.int64)}
+        for k, v in vars(self.estimator_).items():
+            if k.endswith("_") and not k.startswith("_") and isinstance(v, np.ndarray) and v.dtype.kind in "fiub":
+                out[f"estimator.{k}"] = v
+        return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> "SklearnDensity":
-        est = clone(self.estimator)
-        for k, v in state.items():
-            setattr(est, k, v if np.ndim(v) else v.item())
-        self.estimator_ = est
+        """Refit on the stored data with the stored seed: estimators are deterministic given both."""
+        seed = int(np.asarray(state["seed"])[0])
+        self.seed_ = None if seed < 0 else seed
+        self.fit_x_ = np.asarray(state["fit_x"], dtype=np.float64)
+        self.estimator_ = self._fresh(self.seed_).fit(self.fit_x_)
         return self
 
 

@@ -1,0 +1,203 @@
+"""The `redqueen` command line (typer + rich).
+
+Every bad input ends in one line on stderr that names the problem and the
+fix, and exit code 2; an interrupted run exits 130 with its records kept.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from redqueen.runtime.config import ConfigError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Model collapse as population genetics: run self-consuming loops, measure, compare remedies.",
+)
+
+OUT = typer.Option(Path("redqueen-runs"), "--out", "-o", help="results folder (one SQLite store inside)")
+QUIET = typer.Option(False, "--quiet", "-q", help="no progress bar or tables")
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _store(folder: Path, *, must_exist: bool = False):
+    from redqueen.runtime.store import Store
+
+    if must_exist and not (folder / "runs.db").is_file():
+        raise UserError(f"{folder}: no results store here; run an experiment first or pass --out FOLDER")
+    try:
+        return Store(folder)
+    except Exception as e:  # unreadable or not a database
+        raise UserError(f"{folder}: cannot open the results store ({e}); pass another --out folder") from None
+
+
+def _resolve(store, run: str):
+    try:
+        return store.run(run)
+    except KeyError as e:
+        raise UserError(str(e.args[0]) if e.args else f"no run {run!r}; `redqueen list` shows the runs") from None
+
+
+@app.command()
+def run(
+    config: Optional[Path] = typer.Argument(None, help="experiment TOML (default: the built-in English-words demo)"),
+    out: Path = OUT,
+    quiet: bool = QUIET,
+    report: bool = typer.Option(True, help="write an HTML report next to the store"),
+) -> None:
+    """Run an experiment (the built-in demo when no CONFIG is given)."""
+    from redqueen.runtime import config as C
+    from redqueen.runtime.runner import run_experiment
+
+    exp = C.load(config if config is not None else C.default_path())
+    store = _store(out)
+    console = _console()
+    total = exp.replicates * len(exp.arms) * (exp.generations + 1)
+    if quiet:
+        result = run_experiment(exp, store=store)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        console.print(f"[bold]{exp.name}[/]  seed {exp.seed}, {len(exp.arms)} arms x {exp.replicates} replicate(s) "
+                      f"x {exp.generations} generations, n = {exp.n}")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("generations", total=total)
+
+            def tick(rec):
+                bar.update(task, advance=1, description=f"{rec.arm} r{rec.replicate} g{rec.generation}")
+
+            result = run_experiment(exp, store=store, on_record=tick)
+        from redqueen.runtime.summary import print_summary
+
+        print_summary(console, result)
+    where = [f"store {store.path} (run {result.run_id})"]
+    if report:
+        path = _write_report(store, [result.run_id], out / f"{result.run_id}.html")
+        where.append(f"report {path}")
+    console.print("results: " + "; ".join(where))
+    bad = {a: s for a, s in result.status.items() if s != "ok"}
+    if bad:
+        console.print("arms that stopped early: " + ", ".join(f"{a} ({s})" for a, s in bad.items()))
+
+
+def _write_report(store, run_ids: list[str], path: Path) -> Path:
+    from redqueen.report import write_report
+    from redqueen.runtime.predictions import theory_curves
+
+    return write_report(store, run_ids, path, theory=theory_curves(store, run_ids))
+
+
+@app.command("list")
+def list_runs(out: Path = OUT) -> None:
+    """List the runs in a results folder."""
+    from rich.table import Table
+
+    store = _store(out, must_exist=True)
+    table = Table("id", "name", "kind", "created", "status", "seed", "records")
+    for r in store.runs():
+        table.add_row(r.id, r.name, r.kind, str(r.created), r.status, str(r.seed), str(r.n_records))
+    _console().print(table)
+
+
+@app.command()
+def show(run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"), out: Path = OUT) -> None:
+    """Show one run: config, seed, version and the per-generation table."""
+    from redqueen.runtime.summary import print_run
+
+    store = _store(out, must_exist=True)
+    print_run(_console(), store, _resolve(store, run_id))
+
+
+@app.command()
+def export(
+    run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv or parquet"),
+    path: Optional[Path] = typer.Option(None, "--path", "-p", help="output file (default: RUN.csv / RUN.parquet)"),
+    out: Path = OUT,
+) -> None:
+    """Export a run's records as one wide table (a row per arm x replicate x generation)."""
+    if fmt not in ("csv", "parquet"):
+        raise UserError(f"--format {fmt!r} is not supported; use csv or parquet")
+    store = _store(out, must_exist=True)
+    info = _resolve(store, run_id)
+    target = path or Path(f"{info.id}.{fmt}")
+    store.export(info.id, target, fmt)
+    _console().print(f"wrote {target}")
+
+
+@app.command()
+def report(
+    run_ids: list[str] = typer.Argument(..., help="one or more run ids (or prefixes, or 'latest')"),
+    output: Path = typer.Option(Path("report.html"), "--output", "-O", help="HTML file to write"),
+    out: Path = OUT,
+) -> None:
+    """Write one self-contained HTML report of one or more runs."""
+    store = _store(out, must_exist=True)
+    ids = [_resolve(store, r).id for r in run_ids]
+    _console().print(f"wrote {_write_report(store, ids, output)}")
+
+
+@app.command()
+def theory(
+    config: Path = typer.Argument(..., help="experiment TOML; its arms are simulated with `replicates` lineages"),
+    level: float = typer.Option(0.99, min=0.5, max=0.9999, help="confidence level of the intervals"),
+    every: int = typer.Option(5, min=1, help="print every k-th generation"),
+    out: Path = OUT,
+) -> None:
+    """Simulate an experiment's arms and compare them with closed-form theory, with confidence intervals."""
+    from redqueen.runtime import config as C
+    from redqueen.runtime.predictions import print_theory
+
+    exp = C.load(config)
+    print_theory(_console(), exp, store=_store(out), level=level, every=every)
+
+
+@app.command()
+def keys() -> None:
+    """Print every config key with its type, default and meaning."""
+    from redqueen.runtime.config import keys_reference
+
+    print(keys_reference())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: maps every user error to one line on stderr and exit code 2."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+        return int(rv or 0)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except click.UsageError as e:
+        print(f"redqueen: {e.format_message()} (see `redqueen --help`)", file=sys.stderr)
+        return 2
+    except (ConfigError, UserError) as e:
+        print(f"redqueen: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("redqueen: interrupted; the records written so far are kept (status 'interrupted')", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

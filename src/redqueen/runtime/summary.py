@@ -1,0 +1,72 @@
+"""Terminal tables of a run: generation 0 against the last, per arm."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SHOWN = ("heterozygosity", "hill0", "hill1", "hill2", "types_lost", "tail_mass_kept", "kl", "inbreeding",
+         "w1", "var_ratio", "fitted_var_ratio", "mean_sq_error", "loglik", "nll_real", "ppl_real")
+
+
+def _fmt(v: float) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "-"
+    if abs(v) >= 1e4 or v == int(v) and abs(v) >= 10:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+def _mean_by(records, arm: str, generation: int) -> dict[str, float]:
+    rows = [r.metrics for r in records if r.arm == arm and r.generation == generation]
+    keys = {k for m in rows for k in m}
+    return {k: float(np.nanmean([m.get(k, np.nan) for m in rows])) for k in keys}
+
+
+def print_summary(console, result) -> None:
+    """One table per arm (generation 0 vs the last, mean over replicates) and the readable samples."""
+    from rich.table import Table
+
+    arms = list(dict.fromkeys(r.arm for r in result.records))
+    for arm in arms:
+        recs = [r for r in result.records if r.arm == arm]
+        last = max(r.generation for r in recs)
+        first, final = _mean_by(recs, arm, 0), _mean_by(recs, arm, last)
+        status = result.status.get(arm, "ok")
+        table = Table(title=f"{arm}" + ("" if status == "ok" else f"  [{status}]"), title_justify="left")
+        table.add_column("metric")
+        table.add_column("gen 0", justify="right")
+        table.add_column(f"gen {last}", justify="right")
+        for k in SHOWN:
+            if k in first or k in final:
+                table.add_row(k, _fmt(first.get(k)), _fmt(final.get(k)))
+        console.print(table)
+        for g in (0, last):
+            texts = [t for r in recs if r.generation == g and r.replicate == 0 for t in r.samples]
+            if texts:
+                console.print(f"  gen {g:>3}: {texts[0][:160]}")
+        diverged = [r for r in recs if r.status != "ok"]
+        if diverged:
+            console.print(f"  stopped at generation {diverged[0].generation}: {diverged[0].reason}")
+
+
+def print_run(console, store, info) -> None:
+    """Everything `redqueen show` prints: provenance, config, and the per-generation table."""
+    import json
+
+    from rich.table import Table
+
+    console.print(f"[bold]{info.name}[/]  id {info.id}  kind {info.kind}  status {info.status}")
+    console.print(f"seed {info.seed}  redqueen {info.version}  created {info.created}"
+                  + (f"  commit {info.commit}" if getattr(info, "commit", None) else ""))
+    console.print("config: " + json.dumps(info.config, sort_keys=True))
+    rows = store.table(info.id)
+    if not rows:
+        console.print("no records")
+        return
+    metric_cols = [k for k in SHOWN if any(k in r for r in rows)] or sorted(
+        {k for r in rows for k in r} - {"arm", "replicate", "generation", "seconds", "train_size", "status", "reason"})
+    table = Table("arm", "rep", "gen", *metric_cols, "status")
+    for r in rows:
+        table.add_row(str(r["arm"]), str(r["replicate"]), str(r["generation"]),
+                      *[_fmt(r.get(k)) for k in metric_cols], str(r.get("status", "ok")))
+    console.print(table)

@@ -1,0 +1,75 @@
+import pytest
+
+from redqueen.runtime import config as C
+
+BASE = {
+    "world": {"kind": "zipf", "k": 50},
+    "family": {"kind": "categorical"},
+    "arms": [{"name": "replace"}],
+}
+
+
+def _with(**changes):
+    d = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in BASE.items()}
+    d.update(changes)
+    return d
+
+
+def test_default_demo_is_valid():
+    exp = C.load(C.default_path())
+    assert len(exp.arms) >= 4 and exp.world.kind == "wordfreq"
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (_with(bogus=1), "bogus: unknown key"),
+        (_with(world={"kind": "zipf", "k": 1}), "world.k: Input should be greater than or equal to 2 (got 1)"),
+        (_with(world={"kind": "zipf", "kk": 3}), "world.kk: unknown key"),
+        (_with(world={"kind": "nope"}), "world"),
+        (_with(generations="many"), "generations: Input should be a valid integer"),
+        (_with(n=-5), "n: Input should be greater than or equal to 2"),
+        (_with(arms=[]), "arms: List should have at least 1 item"),
+        (_with(arms=[{"name": "a"}, {"name": "a"}]), "arm names must be unique; repeated: a"),
+        (_with(arms=[{"name": "a", "regime": "sideways"}]), "arms.0.regime: Input should be 'replace'"),
+        (_with(arms=[{"name": "a", "real_fraction": float("nan")}]), "arms.0.real_fraction"),
+        (_with(arms=[{"name": "a", "curation": [{"kind": "filter", "keep": 0}]}]), "arms.0.curation.0.keep"),
+        (_with(arms=[{"name": "a", "family": {"alpha": -1}}]), "arms.a.family.alpha: Input should be greater"),
+        (_with(arms=[{"name": "a", "family": {"kind": "gaussian"}}]), "cannot change the family kind"),
+        (_with(family={"kind": "gaussian"}), "family 'gaussian' cannot model world 'zipf'; use one of: categorical"),
+        (_with(family={"kind": "plugin", "cls": "os.system"}), "family.cls: String should match pattern"),
+        ({}, "required key is missing"),
+    ],
+)
+def test_bad_configs_get_one_line_naming_the_key(data, expected):
+    with pytest.raises(C.ConfigError) as e:
+        C.validate(data)
+    msg = str(e.value)
+    assert expected in msg
+    assert "\n" not in msg
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(C.ConfigError, match="no such config file"):
+        C.load(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seed = [")
+    with pytest.raises(C.ConfigError, match="not valid TOML"):
+        C.load(bad)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(C.ConfigError, match="not UTF-8"):
+        C.load(binary)
+
+
+def test_arm_family_overrides_merge():
+    exp = C.validate(_with(arms=[{"name": "smooth", "family": {"alpha": 0.5}}]))
+    assert exp.arm_family(exp.arms[0]).alpha == 0.5
+    assert exp.family.alpha == 0.0
+
+
+def test_keys_reference_lists_every_world_and_family():
+    ref = C.keys_reference()
+    for kind in ("zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
+                 "plugin", "noise", "filter"):
+        assert f'kind = "{kind}"' in ref
