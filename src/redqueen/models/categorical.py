@@ -24,9 +24,10 @@ class CategoricalFamily:
         self.top_p = top_p
 
     def fit(self, data: Counts, rng: np.random.Generator | None = None) -> "CategoricalFamily":
-        c = data.counts.astype(np.float64)
+        c = data.counts
         self.labels_ = data.labels
-        p = (c + self.alpha) / (c.sum() + self.alpha * c.shape[0])
+        total = c.sum()
+        p = (c + self.alpha) / (total + self.alpha * c.shape[0]) if self.alpha else c / total
         if self.temperature != 1.0 or self.top_k or self.top_p < 1.0:
             p = decode_probs(p, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         self.probs_ = p
