@@ -1,0 +1,5 @@
+import sys
+
+from redqueen.cli import main
+
+sys.exit(main())
