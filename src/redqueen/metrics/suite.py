@@ -40,11 +40,24 @@ class Diagnostics:
         self.world_types = world.type_probs()
         self.profile: DiversityProfile | None = None
         self.h0: float | None = None
-        self.real = world.sample(reference_size, rng)
+        # real data the models never trained on, where the world keeps a held-out split
+        draw = getattr(world, "heldout", None) or world.sample
+        self.real = draw(reference_size, rng)
         self.kind = type(self.real)
         if isinstance(self.real, Points):
             self.world_mean = self.real.x.mean(axis=0) if not hasattr(world, "mean") else world.mean()
             self.world_cov = np.atleast_2d(np.cov(self.real.x, rowvar=False)) if not hasattr(world, "cov") else world.cov()
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Arrays and JSON-able values that, with the world and seed, restore these diagnostics exactly."""
+        arrays = {} if self.profile is None else {"reference_present": self.profile.reference_present}
+        return arrays, {"h0": self.h0, "rng": self.rng.bit_generator.state}
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.h0 = meta["h0"]
+        self.rng.bit_generator.state = meta["rng"]
+        if "reference_present" in arrays:
+            self.profile = DiversityProfile(self.world_types, arrays["reference_present"], self.tail_mass)
 
     def _type_distribution(self, model, samples: Data) -> np.ndarray | None:
         exact = type_probs(model)
