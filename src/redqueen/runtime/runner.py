@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import shutil
 import time
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -11,7 +16,9 @@ import numpy as np
 
 from redqueen.loop import GenerationRecord, Lineage
 from redqueen.runtime import config as C
+from redqueen.runtime import checkpoint
 from redqueen.runtime.build import make_lineage, make_world, plan_arms
+from redqueen.runtime.executors import SerialExecutor
 
 #: what a model blowing up inside a run looks like; it ends that arm, not the run
 DIVERGENCE = (FloatingPointError, ArithmeticError, np.linalg.LinAlgError, ValueError)
@@ -66,45 +73,140 @@ def step_safely(lineage: Lineage, *, texts: bool) -> GenerationRecord:
     return rec
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One lineage to run: picklable, so a process pool or Ray can take it."""
+
+    config: str  # the experiment as canonical JSON
+    arm: str
+    replicate: int
+    checkpoint: str | None = None  # save after every generation here
+    resume: bool = False  # continue from the checkpoint instead of generation 0
+
+
+@lru_cache(maxsize=8)
+def _experiment(config_json: str) -> C.Experiment:
+    return C.validate(json.loads(config_json))
+
+
+@lru_cache(maxsize=4)
+def _world(world_json: str, exp_json: str):
+    return make_world(_experiment(exp_json).world)
+
+
+@lru_cache(maxsize=8)
+def _plans(config_json: str) -> dict:
+    exp = _experiment(config_json)
+    return {p.name: p for p in plan_arms(exp, _world(exp.world.model_dump_json(), config_json))}
+
+
+def run_unit(unit: Unit, emit: Callable[[GenerationRecord], None] | None = None) -> list[GenerationRecord]:
+    """Run one lineage to the last generation (or from its checkpoint on); returns the new records.
+
+    ``emit`` sees every record as soon as it exists (before the checkpoint of
+    that generation is written), which is how the serial runner stores them.
+    """
+    exp = _experiment(unit.config)
+    world = _world(exp.world.model_dump_json(), unit.config)
+    lineage = make_lineage(exp, world, _plans(unit.config)[unit.arm], unit.replicate)
+    if unit.resume:
+        checkpoint.load(lineage, unit.checkpoint)
+    out = []
+    while lineage.generation < exp.generations:
+        rec = step_safely(lineage, texts=lineage.generation + 1 in (0, exp.generations))
+        out.append(rec)
+        if emit is not None:
+            emit(rec)
+        if rec.status != "ok":
+            break
+        if unit.checkpoint is not None:
+            checkpoint.save(lineage, unit.checkpoint)
+    return out
+
+
+def checkpoint_path(folder: Path, run_id: str, arm: str, replicate: int) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", arm)
+    digest = hashlib.sha1(arm.encode()).hexdigest()[:6]
+    return folder / "checkpoints" / run_id / f"{slug}-{digest}-r{replicate}.safetensors"
+
+
+def plan_units(exp: C.Experiment, run_id: str | None, folder: Path | None, store=None, *, checkpoints: bool = True) -> list[Unit]:
+    """The lineages still to run. With a store that already holds records of ``run_id`` (a resume),
+    finished lineages are skipped, and unfinished ones continue from their checkpoint when it
+    is usable; records past the checkpoint are dropped first, since the lineage recomputes them."""
+    config_json = exp.model_dump_json()
+    done = store.progress(run_id) if store is not None and run_id is not None else {}
+    units = []
+    for replicate in range(exp.replicates):
+        for arm in exp.arms:
+            path = checkpoint_path(folder, run_id, arm.name, replicate) if checkpoints and folder and run_id else None
+            last, status = done.get((arm.name, replicate), (-1, "ok"))
+            if last >= exp.generations or status != "ok":
+                continue  # finished, or ended by divergence
+            resume = False
+            if last >= 0:
+                at = checkpoint.generation_of(path) if path is not None and path.exists() else None
+                if at is not None and at <= last:
+                    resume = True
+                    store.truncate(run_id, arm.name, replicate, after=at)
+                else:
+                    store.truncate(run_id, arm.name, replicate, after=-1)
+            units.append(Unit(config_json, arm.name, replicate, str(path) if path else None, resume))
+    return units
+
+
 def run_experiment(
     exp: C.Experiment,
     *,
     store=None,
     on_record: Callable[[GenerationRecord], None] | None = None,
+    executor=None,
+    run_id: str | None = None,
+    checkpoints: bool = True,
 ) -> RunResult:
     """Run every arm x replicate for ``exp.generations`` generations.
 
-    Records go to ``store`` (a :class:`redqueen.runtime.store.Store`) one
-    generation per transaction, and to ``on_record`` (progress). A diverged
-    arm stops while the others go on. Ctrl-C marks the run 'interrupted' and
-    re-raises. Raises ``ConfigError`` before anything is written if the world
-    or a family cannot be built.
+    Records go to ``store`` (one generation per transaction when serial,
+    one lineage per transaction from a pool or Ray) and to ``on_record``.
+    With ``run_id`` of an unfinished run in ``store`` it resumes that run.
+    A diverged arm stops while the others go on. Ctrl-C marks the run
+    'interrupted' and re-raises. Raises ``ConfigError`` before anything is
+    written if the world or a family cannot be built.
     """
     world = make_world(exp.world)
     plans = plan_arms(exp, world)
-    run_id = None
-    if store is not None:
+    folder = getattr(store, "folder", None)
+    if store is not None and run_id is None:
         run_id = store.create_run(
             name=exp.name, kind="collapse", config=exp.model_dump(mode="json"), seed=exp.seed,
             arms=[(p.name, {"regime": repr(p.regime), "curation": [repr(c) for c in p.curation],
                             "family": p.family_config}) for p in plans],
         )
+    elif store is not None:
+        store.mark(run_id, "running")
+    units = plan_units(exp, run_id, folder, store, checkpoints=checkpoints and store is not None)
     records: list[GenerationRecord] = []
-    status = {p.name: "ok" for p in plans}
+
+    def keep(rec: GenerationRecord) -> None:
+        records.append(rec)
+        if store is not None:
+            store.append(run_id, [rec])
+        if on_record is not None:
+            on_record(rec)
+
+    executor = executor or SerialExecutor()
     try:
-        for replicate in range(exp.replicates):
-            for plan in plans:
-                lineage = make_lineage(exp, world, plan, replicate)
-                for g in range(exp.generations + 1):
-                    rec = step_safely(lineage, texts=g in (0, exp.generations))
-                    records.append(rec)
-                    if store is not None:
-                        store.append(run_id, [rec])
-                    if on_record is not None:
+        if isinstance(executor, SerialExecutor):
+            for unit in units:
+                run_unit(unit, keep)
+        else:
+            for _, recs in executor.map_unordered(run_unit, units):
+                records.extend(recs)
+                if store is not None:
+                    store.append(run_id, recs)
+                if on_record is not None:
+                    for rec in recs:
                         on_record(rec)
-                    if rec.status != "ok":
-                        status[plan.name] = rec.status
-                        break
     except KeyboardInterrupt:
         if store is not None:
             store.finish(run_id, "interrupted")
@@ -115,4 +217,11 @@ def run_experiment(
         raise
     if store is not None:
         store.finish(run_id, "done")
-    return RunResult(run_id, getattr(store, "folder", None), tuple(records), status)
+        if checkpoints and folder is not None:
+            shutil.rmtree(folder / "checkpoints" / run_id, ignore_errors=True)
+        records = store.records(run_id)
+    status = {p.name: "ok" for p in plans}
+    for r in records:
+        if r.status != "ok":
+            status[r.arm] = r.status
+    return RunResult(run_id, folder, tuple(records), status)

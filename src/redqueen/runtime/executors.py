@@ -1,0 +1,108 @@
+"""Executors: where lineages run. Serial, a local process pool, or Ray.
+
+All three take picklable tasks and a top-level function and yield
+``(task, result)`` as tasks finish. Workers only compute and return records;
+the caller is the one writer to the SQLite store, so a Ray cluster never
+writes to a database over a network file system.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+
+class SerialExecutor:
+    name = "serial"
+
+    def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[object, object]]:
+        for t in tasks:
+            yield t, fn(t)
+
+    def close(self) -> None:
+        pass
+
+
+class PoolExecutor:
+    """A local process pool (``workers`` defaults to the number of CPUs)."""
+
+    name = "pool"
+
+    def __init__(self, workers: int | None = None):
+        import multiprocessing as mp
+
+        self.workers = workers or os.cpu_count() or 1
+        # forkserver: workers never inherit the parent's threads or open SQLite handles
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"))
+
+    def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[object, object]]:
+        tasks = list(tasks)
+        pending = {}
+        it = iter(tasks)
+        for t in it:
+            pending[self.pool.submit(fn, t)] = t
+            if len(pending) >= 2 * self.workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                t = pending.pop(fut)
+                yield t, fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending[self.pool.submit(fn, nxt)] = nxt
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class RayExecutor:
+    """Ray tasks on a cluster at ``address``, or on a local Ray started with no dashboard and its temp dir in ``temp_dir``."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, temp_dir: str | Path | None = None, workers: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("--executor ray needs Ray: pip install 'redqueen[ray]'") from None
+        self.ray = ray
+        self.started = False
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            if address:
+                kwargs["address"] = address
+            else:
+                if temp_dir is not None:
+                    # Ray's socket paths must stay short: use a short absolute dir
+                    Path(temp_dir).mkdir(parents=True, exist_ok=True)
+                    kwargs["_temp_dir"] = str(Path(temp_dir).resolve())
+                kwargs["num_cpus"] = workers or os.cpu_count() or 1
+            ray.init(**kwargs)
+            self.started = True
+
+    def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[object, object]]:
+        remote = self.ray.remote(fn)
+        refs = {remote.remote(t): t for t in tasks}
+        while refs:
+            done, _ = self.ray.wait(list(refs), num_returns=1)
+            for ref in done:
+                yield refs.pop(ref), self.ray.get(ref)
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+def make_executor(kind: str, *, workers: int | None = None, address: str | None = None,
+                  temp_dir: str | Path | None = None):
+    """The one factory from a CLI string to an executor; raises ``ValueError`` for an unknown kind."""
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "pool":
+        return PoolExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(address, temp_dir, workers)
+    raise ValueError(f"unknown executor {kind!r}; choose serial, pool or ray")
