@@ -185,6 +185,76 @@ def test_bad_order():
         NGramFamily(order=40).fit(toy_corpus())
 
 
+def naive_kneser_ney(data: Sequences, order: int, d: float, context: list[int]) -> np.ndarray:
+    """Interpolated Kneser-Ney by dicts: counts at the top order, distinct left extensions below, uniform at 0."""
+    v = len(data.vocab)
+    bos = v
+    tables = {order: Counter()}
+    for i in range(len(data)):
+        seq = [bos] * (order - 1) + [int(t) for t in data[i]] + [bos]
+        for j in range(order - 1, len(seq)):
+            tables[order][tuple(seq[j - order + 1 : j]), seq[j]] += 1
+    for k in range(order - 1, 0, -1):
+        tables[k] = Counter((h[1:], w) for (h, w) in tables[k + 1])
+
+    def p(k: int, h: tuple, w: int) -> float:
+        if k == 0:
+            return 1.0 / (v + 1)
+        row = {x: c for (hh, x), c in tables[k].items() if hh == h}
+        total = sum(row.values())
+        if total == 0:
+            return p(k - 1, h[1:], w)
+        return max(row.get(w, 0) - d, 0) / total + d * len(row) / total * p(k - 1, h[1:], w)
+
+    h = tuple(([bos] * (order - 1) + list(context))[len(context) :]) if order > 1 else ()
+    return np.array([p(order, h, w) for w in range(v + 1)])
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+@pytest.mark.parametrize("discount", [0.5, 1.0])
+def test_kneser_ney_matches_naive_and_sums_to_one(order, discount):
+    data = toy_corpus()
+    model = NGramFamily(order=order, smoothing="kneser_ney", discount=discount).fit(data)
+    for ctx in CONTEXTS:
+        p = model.probs(ctx)
+        assert np.isclose(p.sum(), 1.0) and np.all(p > 0)
+        assert np.allclose(p, naive_kneser_ney(data, order, discount, ctx)), ctx
+    probe = Sequences.from_list([[0, 1, 2], [], [5, 5, 0]], VOCAB)
+    expected = [sum(np.log(naive_kneser_ney(data, order, discount, list(map(int, probe[i][:j])))[
+        int(probe[i][j]) if j < len(probe[i]) else 6]) for j in range(len(probe[i]) + 1)) for i in range(3)]
+    assert np.allclose(model.log_prob(probe), expected)
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_kneser_ney_sampling_frequencies(order):
+    data = toy_corpus()
+    model = NGramFamily(order=order, smoothing="kneser_ney", discount=0.9, max_len=12).fit(data)
+    s = model.sample(20000, np.random.default_rng(2))
+    first = np.where(s.lengths() > 0, s.tokens[np.minimum(s.offsets[:-1], len(s.tokens) - 1)], 6)
+    observed = np.bincount(first, minlength=7)
+    assert chisquare(observed, model.probs([]) * observed.sum()).pvalue > 1e-3
+    second = [int(s[i][1]) if len(s[i]) > 1 else 6 for i in range(len(s)) if len(s[i]) and s[i][0] == 2]
+    observed = np.bincount(second, minlength=7)
+    assert chisquare(observed, model.probs([2]) * observed.sum()).pvalue > 1e-3
+
+
+def test_kneser_ney_state_round_trip_and_refuses_bias():
+    data = toy_corpus()
+    model = NGramFamily(order=3, smoothing="kneser_ney").fit(data)
+    state = model.state()
+    assert {"order1_keys", "order2_keys", "order3_keys"} <= set(state)
+    clone = NGramFamily(order=3, smoothing="kneser_ney").load_state(state)
+    assert np.array_equal(clone.log_prob(data), model.log_prob(data))
+    assert np.array_equal(clone.sample(50, np.random.default_rng(0)).tokens,
+                          model.sample(50, np.random.default_rng(0)).tokens)
+    with pytest.raises(ValueError, match="smoothing='additive'"):
+        NGramFamily(smoothing="kneser_ney", temperature=0.5).fit(data)
+    with pytest.raises(ValueError, match="discount"):
+        NGramFamily(smoothing="kneser_ney", discount=0).fit(data)
+    with pytest.raises(ValueError, match="unknown n-gram smoothing"):
+        NGramFamily(smoothing="witten_bell").fit(data)
+
+
 @pytest.fixture(scope="module")
 def kjv():
     from redqueen.worlds.text import TextWorld
@@ -205,11 +275,12 @@ def test_kjv_bigram_is_reasonable(kjv):
         assert np.isclose(model.probs(ctx).sum(), 1.0)
 
 
-def test_lineage_end_to_end(kjv):
+@pytest.mark.parametrize("smoothing", ["additive", "kneser_ney"])
+def test_lineage_end_to_end(kjv, smoothing):
     from redqueen.loop import Lineage, make_regime
 
-    lineage = Lineage(world=kjv, make_family=lambda: NGramFamily(order=2, alpha=0.001), regime=make_regime("replace"),
-                      n=1000, seed=5)
+    lineage = Lineage(world=kjv, make_family=lambda: NGramFamily(order=2, smoothing=smoothing),
+                      regime=make_regime("replace"), n=1000, seed=5)
     records = [lineage.step(texts=True) for _ in range(3)]
     assert [r.generation for r in records] == [0, 1, 2]
     for r in records:
