@@ -113,7 +113,8 @@ class _Table:
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray], prefix: str) -> "_Table":
-        return cls(*(np.asarray(state[f"{prefix}{name}"], dtype=np.int64) for name in ("keys", "indptr", "cols", "counts")))
+        names = ("keys", "indptr", "cols", "counts")
+        return cls(*(np.asarray(state[f"{prefix}{name}"], dtype=np.int64) for name in names))
 
 
 class _Picker:

@@ -74,7 +74,7 @@ def _read_lines(path: str) -> list[str]:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise ValueError(f"corpus file {path!r} cannot be read ({e.strerror}); give a readable UTF-8 text file") from None
+        raise ValueError(f"corpus file {path!r} cannot be read ({e.strerror}); give a readable UTF-8 file") from None
     try:
         if b"\x00" in raw:
             raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte")
@@ -150,11 +150,11 @@ def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, voc
         lengths = lengths[lengths > 0]
         return Sequences(ids[m], np.concatenate([[0], np.cumsum(lengths)]), vocab)
 
-    train = split(~tok_held)
+    train, held = split(~tok_held), split(tok_held)
     counts = train.token_counts()
-    for arr in (train.tokens, train.offsets, counts):
-        arr.setflags(write=False)
-    return _Corpus(train, split(tok_held), counts)
+    for arr in (train.tokens, train.offsets, held.tokens, held.offsets, counts):
+        arr.setflags(write=False)  # shared by every world built from the cache
+    return _Corpus(train, held, counts)
 
 
 class TextWorld:
@@ -241,7 +241,7 @@ class TextWorld:
         return {
             "world": "text", "corpus": self.corpus, "level": self.level, "unit": self.unit,
             "lowercase": self.lowercase, "vocab": len(self.vocab), "max_len": self.max_len,
-            "heldout": self.heldout_fraction, "split_seed": self.split_seed,
+            "heldout_fraction": self.heldout_fraction, "split_seed": self.split_seed,
             "train_sequences": len(self._corpus.train), "heldout_sequences": len(self._corpus.heldout),
         }
 
