@@ -278,7 +278,7 @@ class NGramFamily:
             picker = self._picker
             rows = self.tables_[-1].rows(ctx)
             seen_mass = picker.row_mass[rows]
-            s = u < seen_mass
+            s = (u < seen_mass) | (self._p_unseen[rows] == 0)  # the latter only by round-off: pick clips to the row
             tok[s] = picker.pick(rows[s], u[s])
             if not np.all(s):
                 ru = rows[~s]
