@@ -30,13 +30,13 @@ def make_world(cfg):
         if isinstance(cfg, C.MixtureWorld):
             return worlds.ring_mixture(cfg.components, cfg.d, cfg.radius, cfg.std, cfg.weights)
         if isinstance(cfg, C.DigitsWorld):
-            from redqueen.worlds.digits import DigitsWorld
+            from redqueen.worlds.digits import Digits
 
-            return DigitsWorld(scale=cfg.scale)
+            return Digits(scale=cfg.scale)
         if isinstance(cfg, C.TextWorld):
             from redqueen.worlds.text import TextWorld
 
-            return TextWorld(source=cfg.source, level=cfg.level, vocab_size=cfg.vocab_size, max_len=cfg.max_len)
+            return TextWorld(**cfg.model_dump(exclude={"kind"}))
     except ValueError as e:
         raise C.ConfigError(f"world: {e}") from None
     raise C.ConfigError(f"world.kind: {cfg.kind!r} is not buildable")  # unreachable after validation
@@ -56,9 +56,9 @@ def make_family(cfg) -> Callable[[], object]:
     if isinstance(cfg, C.KdeFamily):
         return partial(models.kde, **p)
     if isinstance(cfg, C.NgramFamily):
-        from redqueen.models.ngram import NgramFamily
+        from redqueen.models.ngram import NGramFamily
 
-        return partial(NgramFamily, **p)
+        return partial(NGramFamily, **p)
     if isinstance(cfg, C.PluginFamily):
         try:
             models.load_plugin(cfg.cls, cfg.params)

