@@ -603,6 +603,7 @@ class Store:
             else:
                 os.close(fd)
                 _write_parquet(tmp, info, recs, metric_cols)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a report or export is meant to be shared
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
