@@ -168,3 +168,9 @@ def test_summarize_interpolates_replicates_logged_at_different_x():
     np.testing.assert_array_equal(n, [1, 2, 2, 1])
     assert math.isnan(se[0]) and se[1] > 0
     assert all(len(a) == 0 for a in summarize([]))
+
+
+def test_a_run_without_records_still_reports(store, tmp_path):
+    rid = store.create_run(name="nothing yet", kind="theory", config={}, seed=0, arms=[("a", {})])
+    text = write_report(store, [rid], tmp_path / "r.html").read_text()
+    assert rid in text and "No records yet" in text

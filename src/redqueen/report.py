@@ -25,12 +25,14 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from redqueen.loop.lineage import GenerationRecord
 from redqueen.runtime.store import RunInfo, Store
+
+if TYPE_CHECKING:
+    from redqueen.loop.lineage import GenerationRecord
 
 # Theory: {(run id, arm or None for every arm, metric): values} where values is an
 # array over generations 0, 1, ... or a pair (x, y); or a callable

@@ -46,11 +46,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
-from redqueen.loop.lineage import GenerationRecord
+if TYPE_CHECKING:
+    from redqueen.loop.lineage import GenerationRecord
 
 DEFAULT_FOLDER = Path("redqueen-runs")
 DB_NAME = "runs.db"
@@ -219,11 +220,18 @@ def to_json(obj: Any) -> str:
 # --- records ----------------------------------------------------------------------------------------
 
 
+def _record_class() -> type[GenerationRecord]:
+    # imported on use: the loop pulls in every model family (scikit-learn, scipy), which listing runs does not need
+    from redqueen.loop.lineage import GenerationRecord
+
+    return GenerationRecord
+
+
 def evolve_record(rec: Any) -> GenerationRecord:
     """An evolution-curve point (``method``, ``seed``, ``forward_passes``, ``best_train_acc``,
     ``test_acc``, ``seconds``; attributes or mapping keys) as a :class:`GenerationRecord`."""
     get = rec.__getitem__ if isinstance(rec, dict) else lambda k: getattr(rec, k)
-    return GenerationRecord(
+    return _record_class()(
         arm=str(get("method")),
         replicate=int(get("seed")),
         generation=int(get("forward_passes")),
@@ -233,7 +241,7 @@ def evolve_record(rec: Any) -> GenerationRecord:
 
 
 def _as_record(rec: Any) -> GenerationRecord:
-    if isinstance(rec, GenerationRecord):
+    if isinstance(rec, _record_class()):
         return rec
     if isinstance(rec, dict) and "forward_passes" in rec or hasattr(rec, "forward_passes"):
         return evolve_record(rec)
@@ -517,8 +525,9 @@ class Store:
                 (rid,),
             ):
                 samples.setdefault((arm, rep, gen), []).append(text)
+        record = _record_class()
         return [
-            GenerationRecord(
+            record(
                 arm=arm, replicate=rep, generation=gen, metrics=metrics.get((arm, rep, gen), {}),
                 samples=tuple(samples.get((arm, rep, gen), ())), seconds=sec, train_size=size, status=st, reason=why,
             )
