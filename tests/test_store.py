@@ -284,3 +284,18 @@ def test_concurrent_writers_lose_nothing_and_readers_see_whole_generations(tmp_p
     assert {(r.arm, r.replicate, r.generation) for r in out} == {
         (f"w{k}", rep, i) for k in range(N_WRITERS) for rep in range(PER_APPEND) for i in range(N_APPENDS)}
     assert len(s.metrics(rid)) == len(out) * N_METRICS
+
+
+def test_export_leaves_nothing_behind_on_failure_and_handles_empty_runs(store, tmp_path, monkeypatch):
+    rid = new_run(store)
+    assert store.export(rid, tmp_path / "empty.csv").read_text().strip() == \
+        "arm,replicate,generation,seconds,train_size,status,reason"
+    store.append(rid, [rec()])
+
+    def broken(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_mod, "_write_parquet", broken)
+    with pytest.raises(OSError):
+        store.export(rid, tmp_path / "run.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv", "runs"]
