@@ -206,6 +206,8 @@ def test_evolve_records_use_the_metrics_table(store):
     assert [(r.arm, r.replicate, r.generation, r.value) for r in rows] == [
         ("m2n2", 1, 1000, 0.45), ("m2n2", 1, 2000, 0.6), ("ga", 1, 1000, 0.3)]
     assert evolve_record(Point("x", 2, 5, 0.1, 0.2, 0.0)).metrics == {"train_acc": 0.1, "test_acc": 0.2}
+    assert evolve_record(Point("x", 2, 5, 0.1, None, 0.0)).metrics == {"train_acc": 0.1}  # not measured here
+    assert store.append(rid, []) == 0
 
 
 def test_export_csv_and_parquet(store, tmp_path):

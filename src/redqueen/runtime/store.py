@@ -229,13 +229,16 @@ def _record_class() -> type[GenerationRecord]:
 
 def evolve_record(rec: Any) -> GenerationRecord:
     """An evolution-curve point (``method``, ``seed``, ``forward_passes``, ``best_train_acc``,
-    ``test_acc``, ``seconds``; attributes or mapping keys) as a :class:`GenerationRecord`."""
+    ``test_acc``, ``seconds``; attributes or mapping keys) as a :class:`GenerationRecord`:
+    arm = method, replicate = seed, generation = forward passes, metrics ``train_acc`` and
+    ``test_acc`` (an accuracy that is None, i.e. not measured at this point, is left out)."""
     get = rec.__getitem__ if isinstance(rec, dict) else lambda k: getattr(rec, k)
+    accs = {"train_acc": get("best_train_acc"), "test_acc": get("test_acc")}
     return _record_class()(
         arm=str(get("method")),
         replicate=int(get("seed")),
         generation=int(get("forward_passes")),
-        metrics={"train_acc": get("best_train_acc"), "test_acc": get("test_acc")},
+        metrics={k: v for k, v in accs.items() if v is not None},
         seconds=float(get("seconds")),
     )
 
@@ -404,15 +407,16 @@ class Store:
         a bad record status, sqlite3.IntegrityError when a (arm, replicate,
         generation) is already stored.
         """
-        recs = [_as_record(r) for r in records]
+        rid = self.resolve(run_id)
+        gens, metrics, samples = [], [], []
+        for rec in map(_as_record, records):  # everything is checked before the write lock is taken
+            g, m, s = _rows(rid, rec)
+            gens.append(g)
+            metrics.extend(m)
+            samples.extend(s)
+        if not gens:
+            return 0
         with self._tx("BEGIN IMMEDIATE") as c:
-            rid = self._resolve(c, run_id)
-            gens, metrics, samples = [], [], []
-            for rec in recs:
-                g, m, s = _rows(rid, rec)
-                gens.append(g)
-                metrics.extend(m)
-                samples.extend(s)
             known = {a for (a,) in c.execute("SELECT arm FROM arms WHERE run_id = ?", (rid,))}
             new = list(dict.fromkeys(g[1] for g in gens if g[1] not in known))
             if new:
@@ -424,7 +428,7 @@ class Store:
             c.executemany("INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", gens)
             c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", metrics)
             c.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)", samples)
-        return len(recs)
+        return len(gens)
 
     def finish(self, run_id: str, status: str = "done") -> None:
         """Set a run's status (``done``, ``failed``, ``interrupted``, or back to ``running``)."""
