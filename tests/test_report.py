@@ -74,7 +74,7 @@ def test_report_is_one_self_contained_html_file(store, tmp_path):
 
 def test_first_last_table_averages_replicates(store, tmp_path):
     rid = collapse_run(store)
-    text = write_report(store, rid, tmp_path / "r.html").read_text()
+    text = write_report(store.folder, rid, tmp_path / "r.html").read_text()  # a folder will do
     table = text[text.index("First against last"):]
     first = 0.9 + 0.005  # mean over replicates 0 and 1 of heterozygosity at generation 0
     assert f"<td>{first:.4g}</td>" in table

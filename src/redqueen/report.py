@@ -309,12 +309,13 @@ table.samples td{max-width:32em;font-family:Georgia,serif}table.samples ul{margi
 
 
 def write_report(
-    store: Store, run_ids: Sequence[str] | str, path: str | Path, *, theory: Theory | None = None,
+    store: Store | str | Path, run_ids: Sequence[str] | str, path: str | Path, *, theory: Theory | None = None,
     title: str = "redqueen report",
 ) -> Path:
     """Write one self-contained HTML report of ``run_ids`` to ``path``; returns the path.
 
-    ``run_ids`` entries may be full ids, unique prefixes or ``latest``.
+    ``store`` is a :class:`Store` or its folder. ``run_ids`` entries may be
+    full ids, unique prefixes or ``latest``.
     ``theory`` is optional: a mapping ``{(run_id, arm, metric): values}``
     (``arm`` None: one curve for every arm), values an array over
     generations 0, 1, ... or a pair ``(x, y)``; or a callable
@@ -323,6 +324,8 @@ def write_report(
     moved into place. Raises ``UnknownRun`` (a KeyError) for an unknown id,
     ValueError when ``run_ids`` is empty.
     """
+    if not isinstance(store, Store):
+        store = Store(store)
     if isinstance(run_ids, str):
         run_ids = [run_ids]
     if not run_ids:
