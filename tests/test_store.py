@@ -301,3 +301,11 @@ def test_export_leaves_nothing_behind_on_failure_and_handles_empty_runs(store, t
     with pytest.raises(OSError):
         store.export(rid, tmp_path / "run.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv", "runs"]
+
+
+def test_a_store_from_a_newer_redqueen_is_refused(tmp_path):
+    Store(tmp_path).close()
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(RuntimeError, match="newer redqueen"):
+        Store(tmp_path)

@@ -59,6 +59,7 @@ RUN_STATUSES = ("running", "done", "failed", "interrupted")
 RUN_KINDS = ("collapse", "evolve", "theory")
 RECORD_STATUSES = ("ok", "diverged")
 BUSY_TIMEOUT_S = 30.0
+SCHEMA_VERSION = 1  # PRAGMA user_version; bump with a migration when the tables change
 FIXED_COLUMNS = ("arm", "replicate", "generation", "seconds", "train_size", "status", "reason")
 
 SCHEMA = """
@@ -334,10 +335,15 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         self._conn, self._pid = conn, os.getpid()
-        with self._tx("BEGIN IMMEDIATE") as c:
-            for stmt in SCHEMA.split(";"):
-                if stmt.strip():
-                    c.execute(stmt)
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} was written by a newer redqueen (schema {version}); upgrade redqueen to read it")
+        if version < SCHEMA_VERSION:
+            with self._tx("BEGIN IMMEDIATE") as c:
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return conn
 
     @contextmanager
