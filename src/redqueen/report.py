@@ -1,0 +1,362 @@
+"""One self-contained HTML report of runs, read only from the store.
+
+For each run: a header with its provenance and its config (collapsible
+JSON), one plot per metric against generation with the arms overlaid (mean
+over replicates, a band of +-1 standard error when there are several), the
+theory curve dashed wherever one is given, a table of the first against the
+last generation per arm, the generations that diverged, and readable samples
+of the first and last generation per arm side by side. For evolution runs
+(kind ``evolve``) the x axis is forward passes and test accuracy comes first.
+
+Plots are PNGs embedded as base64 ``data:`` URIs; the file links to nothing
+and needs nothing at view time. matplotlib is imported only when a report is
+written, and only through its object API on the Agg canvas, so the caller's
+pyplot backend is left alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
+
+import numpy as np
+
+from redqueen.runtime.store import RunInfo, Store
+
+if TYPE_CHECKING:
+    from redqueen.loop.lineage import GenerationRecord
+
+# Theory: {(run id, arm or None for every arm, metric): values} where values is an
+# array over generations 0, 1, ... or a pair (x, y); or a callable
+# (run info, arm, metric, generations) -> such values or None.
+TheoryCurve = Union[np.ndarray, Sequence[float], tuple]
+Theory = Union[Mapping[tuple, TheoryCurve], Callable[[RunInfo, str, str, np.ndarray], "TheoryCurve | None"]]
+
+METRIC_ORDER = (
+    "test_acc", "train_acc", "heterozygosity", "inbreeding", "hill0", "hill1", "hill2", "entropy", "types_lost",
+    "tail_mass_kept", "kl", "tv", "js", "w1", "var_ratio", "fitted_var_ratio", "mean_sq_error",
+    "fitted_mean_sq_error", "loglik", "nll_real", "ppl_real",
+)
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+MAX_SAMPLE_CHARS = 600
+
+
+def summarize(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and standard error over replicates of one metric of one arm.
+
+    ``series`` holds one ``(x, y)`` pair of 1-D arrays per replicate.
+    Non-finite values are left out. When every replicate has the same x the
+    values are averaged point by point; otherwise (e.g. evolution runs logged
+    at different forward-pass counts) each replicate is linearly
+    interpolated onto the union of the x values, inside its own range only.
+    Returns ``(x, mean, se, n)``, each of shape (points,); ``se`` is NaN
+    where fewer than two replicates contribute.
+    """
+    cleaned = []
+    for x, y in series:
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        order = np.argsort(x, kind="stable")
+        cleaned.append((x[order], y[order]))
+    if not cleaned:
+        empty = np.zeros(0)
+        return empty, empty, empty, empty
+    grid = np.unique(np.concatenate([x for x, _ in cleaned]))
+    aligned = all(len(x) == len(grid) and np.array_equal(x, grid) for x, _ in cleaned)
+    stack = np.full((len(cleaned), len(grid)), np.nan)
+    for i, (x, y) in enumerate(cleaned):
+        ok = np.isfinite(y)
+        if aligned:
+            stack[i, ok] = y[ok]
+        elif ok.any():
+            xs, ys = x[ok], y[ok]
+            inside = (grid >= xs[0]) & (grid <= xs[-1])
+            stack[i, inside] = np.interp(grid[inside], xs, ys)
+    n = np.sum(np.isfinite(stack), axis=0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.nansum(stack, axis=0)
+        mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        dev = np.where(np.isfinite(stack), stack - mean, 0.0)
+        var = np.sum(dev**2, axis=0) / np.maximum(n - 1, 1)
+        se = np.where(n > 1, np.sqrt(var / np.maximum(n, 1)), np.nan)
+    return grid, mean, se, n
+
+
+def _metric_names(records: list[GenerationRecord]) -> list[str]:
+    names = {n for r in records for n in r.metrics}
+    known = [m for m in METRIC_ORDER if m in names]
+    return known + sorted(names - set(known))
+
+
+def _series(records: list[GenerationRecord], arm: str, metric: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    by_rep: dict[int, list[tuple[int, float]]] = {}
+    for r in records:
+        if r.arm == arm and metric in r.metrics:
+            by_rep.setdefault(r.replicate, []).append((r.generation, r.metrics[metric]))
+    return [(np.array([g for g, _ in pts]), np.array([v for _, v in pts])) for _, pts in sorted(by_rep.items())]
+
+
+def _theory_curve(theory: Theory | None, keys: dict, info: RunInfo, arm: str | None, metric: str, gens: np.ndarray):
+    if theory is None:
+        return None
+    if callable(theory):
+        if arm is None:
+            return None
+        value = theory(info, arm, metric, gens)
+    else:
+        value = keys.get((info.id, arm, metric))
+    if value is None:
+        return None
+    if isinstance(value, tuple) and len(value) == 2:
+        x, y = (np.asarray(v, dtype=float) for v in value)
+    else:
+        y = np.asarray(value, dtype=float).ravel()
+        x = np.arange(len(y), dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"theory curve for {info.id}/{arm}/{metric}: x has shape {x.shape} but y has {y.shape}")
+    return x, y
+
+
+def _png(fig) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.2, 3.3), layout="constrained")
+    ax = fig.add_subplot()
+    finite_values = []
+    gens_all = np.unique([r.generation for r in records]) if records else np.zeros(0, int)
+    for i, arm in enumerate(arms):
+        color = COLORS[i % len(COLORS)]
+        x, mean, se, n = summarize(_series(records, arm, metric))
+        if len(x):
+            ax.plot(x, mean, color=color, lw=1.6, label=arm, marker="o" if len(x) < 3 else None, ms=3)
+            if np.any(n > 1):
+                ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
+            finite_values.extend(mean[np.isfinite(mean)])
+        curve = _theory_curve(theory, keys, info, arm, metric, gens_all)
+        if curve is not None:
+            ax.plot(*curve, color=color, lw=1.2, ls="--", label=f"{arm} (theory)")
+            finite_values.extend(curve[1][np.isfinite(curve[1])])
+    shared = _theory_curve(theory, keys, info, None, metric, gens_all)
+    if shared is not None:
+        ax.plot(*shared, color="black", lw=1.2, ls="--", label="theory")
+        finite_values.extend(shared[1][np.isfinite(shared[1])])
+    if finite_values:
+        lo, hi = min(finite_values), max(finite_values)
+        if lo > 0 and hi / lo > 1e3:
+            ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric)
+    ax.set_title(metric, fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def _fmt(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "&ndash;"
+    return html.escape(f"{v:.4g}")
+
+
+def _ends(records, arm) -> tuple[list[GenerationRecord], list[GenerationRecord]]:
+    """Each replicate's first and last record of ``arm``."""
+    by_rep: dict[int, list[GenerationRecord]] = {}
+    for r in records:
+        if r.arm == arm:
+            by_rep.setdefault(r.replicate, []).append(r)
+    runs = [sorted(rs, key=lambda r: r.generation) for _, rs in sorted(by_rep.items())]
+    return [rs[0] for rs in runs], [rs[-1] for rs in runs]
+
+
+def _mean(recs: list[GenerationRecord], metric: str) -> float:
+    vals = [r.metrics[metric] for r in recs if metric in r.metrics and not math.isnan(r.metrics[metric])]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def _span(recs: list[GenerationRecord], gen_word: str) -> str:
+    gens = sorted({r.generation for r in recs})
+    return f"{gen_word} {gens[0]}" if len(gens) == 1 else f"{gen_word} {gens[0]}&ndash;{gens[-1]}"
+
+
+def _first_last_table(records, arms, metrics, gen_word) -> str:
+    ends = {arm: _ends(records, arm) for arm in arms}
+    ends = {arm: e for arm, e in ends.items() if e[0]}
+    if not ends:
+        return "<p>No records yet.</p>"
+    head1 = "".join(f'<th colspan="2">{html.escape(a)}</th>' for a in ends)
+    head2 = "".join(
+        f"<th>first<div class='gen'>{_span(f, gen_word)}</div></th><th>last<div class='gen'>{_span(l, gen_word)}</div></th>"
+        for f, l in ends.values()
+    )
+    body = []
+    for m in metrics:
+        cells = "".join(f"<td>{_fmt(_mean(f, m))}</td><td>{_fmt(_mean(l, m))}</td>" for f, l in ends.values())
+        body.append(f"<tr><th class='metric'>{html.escape(m)}</th>{cells}</tr>")
+    return (
+        "<table class='num'><thead><tr><th rowspan='2'>metric</th>" + head1 + "</tr><tr>" + head2 + "</tr></thead>"
+        "<tbody>" + "".join(body) + "</tbody></table>"
+        "<p class='note'>Each replicate's first and last record, averaged over replicates (NaN left out).</p>"
+    )
+
+
+def _samples_table(records, arms, gen_word) -> str:
+    rows = []
+    for arm in arms:
+        with_text = [r for r in records if r.arm == arm and r.samples]
+        if not with_text:
+            continue
+        rep = min(r.replicate for r in with_text)
+        mine = sorted((r for r in with_text if r.replicate == rep), key=lambda r: r.generation)
+        first, last = mine[0], mine[-1]
+
+        def cell(r: GenerationRecord) -> str:
+            items = "".join(f"<li>{html.escape(_clip(t))}</li>" for t in r.samples)
+            return f"<td><div class='gen'>{gen_word} {r.generation}</div><ul>{items}</ul></td>"
+
+        rows.append(f"<tr><th>{html.escape(arm)}<div class='note'>replicate {rep}</div></th>"
+                    f"{cell(first)}{cell(last) if last is not first else '<td></td>'}</tr>")
+    if not rows:
+        return ""
+    return ("<h3>Samples: first and last</h3><table class='samples'><thead><tr><th>arm</th><th>first</th>"
+            "<th>last</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_SAMPLE_CHARS else text[: MAX_SAMPLE_CHARS - 1] + "\u2026"
+
+
+def _diverged(records) -> str:
+    bad = [r for r in records if r.status != "ok"]
+    if not bad:
+        return ""
+    items = "".join(
+        f"<li>{html.escape(r.arm)} replicate {r.replicate} generation {r.generation}: "
+        f"{html.escape(r.status)}{' &mdash; ' + html.escape(r.reason) if r.reason else ''}</li>"
+        for r in bad[:50]
+    )
+    more = f"<li>&hellip; and {len(bad) - 50} more</li>" if len(bad) > 50 else ""
+    return f"<h3>Diverged generations ({len(bad)})</h3><ul>{items}{more}</ul>"
+
+
+def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict) -> str:
+    records = store.records(info.id)
+    declared = [a for a, _ in info.arms]
+    arms = declared + sorted({r.arm for r in records} - set(declared))
+    metrics = _metric_names(records)
+    evolve = info.kind == "evolve"
+    xlabel, gen_word = ("forward passes", "passes") if evolve else ("generation", "gen")
+    facts = [
+        ("id", info.id), ("kind", info.kind), ("status", info.status), ("seed", info.seed),
+        ("created", info.created), ("finished", info.finished or ""), ("records", info.n_records),
+        ("redqueen", info.version), ("git commit", info.commit or "unknown"), ("python", info.python),
+        ("platform", info.platform),
+    ]
+    fact_rows = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
+    arm_rows = "".join(
+        f"<tr><th style='color:{COLORS[i % len(COLORS)]}'>{html.escape(a)}</th>"
+        f"<td><code>{html.escape(json.dumps(d, sort_keys=True))}</code></td></tr>"
+        for i, (a, d) in enumerate(info.arms)
+    )
+    config = html.escape(json.dumps(info.config, indent=2, sort_keys=True, default=str))
+    plots = "".join(
+        f"<figure><img alt='{html.escape(m)} against {xlabel}' src='data:image/png;base64,"
+        f"{_plot(info, records, arms, m, theory, keys, xlabel)}'></figure>"
+        for m in metrics
+    )
+    band = "Lines: mean over replicates; band: &plusmn;1 standard error; dashed: theory."
+    return (
+        f"<section id='run-{html.escape(info.id)}'><h2>{html.escape(info.name)} "
+        f"<span class='id'>{html.escape(info.id)}</span></h2>"
+        f"<table class='facts'>{fact_rows}</table>"
+        f"<h3>Arms</h3><table class='facts'>{arm_rows}</table>"
+        f"<details><summary>config</summary><pre>{config}</pre></details>"
+        f"<h3>Metrics against {xlabel}</h3><p class='note'>{band}</p><div class='plots'>{plots}</div>"
+        f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word)}"
+        f"{_diverged(records)}{_samples_table(records, arms, gen_word)}</section>"
+    )
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;
+color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.id{font-family:monospace;font-size:.7em;color:#666}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;
+vertical-align:top}
+table.facts th{background:#f6f6f6;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums}
+.plots{display:flex;flex-wrap:wrap;gap:.5em}figure{margin:0}img{max-width:100%}
+.note{color:#666;font-size:.85em}pre{background:#f6f6f6;padding:.8em;overflow:auto;max-height:30em}
+table.samples td{max-width:32em;font-family:Georgia,serif}table.samples ul{margin:0;padding-left:1.2em}
+.gen{font-size:.8em;color:#666}
+"""
+
+
+def write_report(
+    store: Store | str | Path, run_ids: Sequence[str] | str, path: str | Path, *, theory: Theory | None = None,
+    title: str = "redqueen report",
+) -> Path:
+    """Write one self-contained HTML report of ``run_ids`` to ``path``; returns the path.
+
+    ``store`` is a :class:`Store` or its folder. ``run_ids`` entries may be
+    full ids, unique prefixes or ``latest``.
+    ``theory`` is optional: a mapping ``{(run_id, arm, metric): values}``
+    (``arm`` None: one curve for every arm), values an array over
+    generations 0, 1, ... or a pair ``(x, y)``; or a callable
+    ``theory(run_info, arm, metric, generations) -> values or None``. Theory
+    curves are drawn dashed. The file is written to a temporary name and
+    moved into place. Raises ``UnknownRun`` (a KeyError) for an unknown id,
+    ValueError when ``run_ids`` is empty.
+    """
+    if not isinstance(store, Store):
+        store = Store(store)
+    if isinstance(run_ids, str):
+        run_ids = [run_ids]
+    if not run_ids:
+        raise ValueError("write_report needs at least one run id; see Store.runs() for what is stored")
+    infos = [store.run(r) for r in run_ids]
+    keys: dict = {}
+    if theory is not None and not callable(theory):
+        keys = {(store.resolve(rid), arm, metric): v for (rid, arm, metric), v in theory.items()}
+    toc = "".join(
+        f"<li><a href='#run-{html.escape(i.id)}'>{html.escape(i.name)}</a> "
+        f"<span class='id'>{html.escape(i.id)}</span> ({html.escape(i.kind)}, {html.escape(i.status)})</li>"
+        for i in infos
+    )
+    sections = "".join(_run_section(store, info, theory, keys) for info in infos)
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class='note'>Written {when} from {html.escape(str(store.path))}.</p>"
+        f"<ul>{toc}</ul>{sections}</body></html>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

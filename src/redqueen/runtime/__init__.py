@@ -1,0 +1,18 @@
+"""Running experiments: the results store (and, beside it, config, executors, checkpoints)."""
+
+from redqueen.runtime.store import (
+    MetricRow,
+    RunInfo,
+    SampleRow,
+    Store,
+    UnknownRun,
+    evolve_record,
+    git_commit,
+    new_run_id,
+    provenance,
+)
+
+__all__ = [
+    "MetricRow", "RunInfo", "SampleRow", "Store", "UnknownRun", "evolve_record", "git_commit", "new_run_id",
+    "provenance",
+]

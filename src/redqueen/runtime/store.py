@@ -1,0 +1,661 @@
+"""The results store: one SQLite file per results folder.
+
+Every run of every kind lands in the same five tables, so the report, the
+CLI and exports read one thing:
+
+* ``runs``: one row per run, with its provenance (the validated config as
+  JSON, the seed actually used, package version, git commit, Python,
+  platform) and a status ``running`` / ``done`` / ``failed`` /
+  ``interrupted``;
+* ``arms``: the arms a run compares, each with a JSON description;
+* ``generations``: one row per (run, arm, replicate, generation);
+* ``metrics``: long format, one row per metric of a generation row. NaN is
+  stored as NULL (SQLite cannot hold NaN) and read back as NaN; +-inf are
+  stored as themselves;
+* ``samples``: the readable samples of a generation.
+
+Evolution curves use the same tables: a record with fields ``method``,
+``seed``, ``forward_passes``, ``best_train_acc``, ``test_acc``, ``seconds``
+is stored as arm = method, replicate = seed, generation = forward passes,
+metrics ``train_acc`` and ``test_acc`` (see :func:`evolve_record`).
+
+Concurrency: the database runs in WAL mode with a 30 s busy timeout; every
+write is one short ``BEGIN IMMEDIATE`` transaction and every read one
+snapshot, so several processes may append to one store at once and a reader
+never sees half a generation. A :class:`Store` may be pickled (it reopens
+its connection on the other side) and reopens after ``fork``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import difflib
+import json
+import math
+import numbers
+import os
+import platform as _platform
+import secrets
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from redqueen.loop.lineage import GenerationRecord
+
+DEFAULT_FOLDER = Path("redqueen-runs")
+DB_NAME = "runs.db"
+RUN_STATUSES = ("running", "done", "failed", "interrupted")
+RUN_KINDS = ("collapse", "evolve", "theory")
+RECORD_STATUSES = ("ok", "diverged")
+BUSY_TIMEOUT_S = 30.0
+SCHEMA_VERSION = 1  # PRAGMA user_version; bump with a migration when the tables change
+FIXED_COLUMNS = ("arm", "replicate", "generation", "seconds", "train_size", "status", "reason")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    finished TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+    kind TEXT NOT NULL CHECK (kind IN ('collapse', 'evolve', 'theory')),
+    config TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    git_commit TEXT,
+    python TEXT NOT NULL,
+    platform TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS arms (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    arm TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    PRIMARY KEY (run_id, arm)
+);
+CREATE TABLE IF NOT EXISTS generations (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    arm TEXT NOT NULL,
+    replicate INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    train_size INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'diverged')),
+    reason TEXT NOT NULL,
+    PRIMARY KEY (run_id, arm, replicate, generation)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    replicate INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, arm, replicate, generation, name),
+    FOREIGN KEY (run_id, arm, replicate, generation) REFERENCES generations
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    replicate INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (run_id, arm, replicate, generation, idx),
+    FOREIGN KEY (run_id, arm, replicate, generation) REFERENCES generations
+);
+"""
+
+
+class UnknownRun(KeyError):
+    """A run id that is not in the store (or a prefix matching several); the message lists close ids."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of ``runs``; ``n_records`` counts its generation rows."""
+
+    id: str
+    name: str
+    kind: str
+    created: str
+    status: str
+    seed: int
+    version: str
+    n_records: int
+    finished: str | None = None
+    commit: str | None = None
+    python: str = ""
+    platform: str = ""
+    config: dict = field(default_factory=dict)
+    arms: tuple[tuple[str, dict], ...] = ()
+
+
+class MetricRow(NamedTuple):
+    arm: str
+    replicate: int
+    generation: int
+    name: str
+    value: float
+
+
+class SampleRow(NamedTuple):
+    arm: str
+    replicate: int
+    generation: int
+    idx: int
+    text: str
+
+
+# --- provenance -----------------------------------------------------------------------------------
+
+
+def package_version() -> str:
+    from redqueen import __version__
+
+    return __version__
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    """``git rev-parse HEAD`` of ``cwd`` (default: the working directory), or None when unavailable."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else None
+
+
+def provenance() -> dict[str, str | None]:
+    """Package version, git commit, Python version and platform of this process."""
+    return {
+        "version": package_version(),
+        "git_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": _platform.platform(),
+    }
+
+
+def new_run_id(now: _dt.datetime | None = None) -> str:
+    """``YYYYMMDD-HHMMSS-xxxx`` in UTC with 4 random hex digits (the store retries on the rare clash)."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in a run's JSON; pass plain dicts, lists, str and numbers")
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default, sort_keys=True)
+
+
+# --- records ----------------------------------------------------------------------------------------
+
+
+def _record_class() -> type[GenerationRecord]:
+    # imported on use: the loop pulls in every model family (scikit-learn, scipy), which listing runs does not need
+    from redqueen.loop.lineage import GenerationRecord
+
+    return GenerationRecord
+
+
+def evolve_record(rec: Any) -> GenerationRecord:
+    """An evolution-curve point (``method``, ``seed``, ``forward_passes``, ``best_train_acc``,
+    ``test_acc``, ``seconds``; attributes or mapping keys) as a :class:`GenerationRecord`:
+    arm = method, replicate = seed, generation = forward passes, metrics ``train_acc`` and
+    ``test_acc`` (an accuracy that is None, i.e. not measured at this point, is left out)."""
+    get = rec.__getitem__ if isinstance(rec, dict) else lambda k: getattr(rec, k)
+    accs = {"train_acc": get("best_train_acc"), "test_acc": get("test_acc")}
+    return _record_class()(
+        arm=str(get("method")),
+        replicate=int(get("seed")),
+        generation=int(get("forward_passes")),
+        metrics={k: v for k, v in accs.items() if v is not None},
+        seconds=float(get("seconds")),
+    )
+
+
+def _as_record(rec: Any) -> GenerationRecord:
+    if isinstance(rec, _record_class()):
+        return rec
+    if isinstance(rec, dict) and "forward_passes" in rec or hasattr(rec, "forward_passes"):
+        return evolve_record(rec)
+    raise TypeError(f"cannot store a {type(rec).__name__}; expected a GenerationRecord or an evolution record")
+
+
+def _metric_value(rec: GenerationRecord, name: Any, value: Any) -> float | None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"metric names must be non-empty strings; got {name!r} in {rec.arm}/{rec.replicate}/{rec.generation}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"metric {name!r} of {rec.arm}/{rec.replicate}/{rec.generation} is {value!r} "
+            f"({type(value).__name__}); metrics must be real numbers"
+        )
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _rows(run_id: str, rec: GenerationRecord) -> tuple[tuple, list[tuple], list[tuple]]:
+    if rec.status not in RECORD_STATUSES:
+        raise ValueError(f"record status must be one of {RECORD_STATUSES}; got {rec.status!r}")
+    key = (run_id, str(rec.arm), int(rec.replicate), int(rec.generation))
+    gen = (*key, float(rec.seconds), int(rec.train_size), rec.status, str(rec.reason))
+    metrics = [(*key, name, _metric_value(rec, name, v)) for name, v in rec.metrics.items()]
+    samples = [(*key, i, str(text)) for i, text in enumerate(rec.samples)]
+    return gen, metrics, samples
+
+
+# --- the store ------------------------------------------------------------------------------------------
+
+
+class Store:
+    """The SQLite results store of one folder (created if missing): ``<folder>/runs.db``.
+
+    Methods that take a ``run_id`` accept a full id, a unique prefix of one,
+    or ``"latest"``; an unknown id raises :class:`UnknownRun` (a ``KeyError``).
+    """
+
+    def __init__(self, folder: str | Path = DEFAULT_FOLDER):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / DB_NAME
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._connect()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.folder)!r})"
+
+    def __getstate__(self) -> dict:
+        return {"folder": self.folder}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["folder"])
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # connection and transactions
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:  # switching to WAL needs a moment alone with the file; other openers may hold it
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        if mode.lower() != "wal":
+            raise RuntimeError(f"{self.path}: SQLite refused WAL mode ({mode}); is the folder on a network file system?")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._conn, self._pid = conn, os.getpid()
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} was written by a newer redqueen (schema {version}); upgrade redqueen to read it")
+        if version < SCHEMA_VERSION:
+            with self._tx("BEGIN IMMEDIATE") as c:
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return conn
+
+    @contextmanager
+    def _tx(self, begin: str) -> Iterator[sqlite3.Connection]:
+        """One transaction: ``BEGIN IMMEDIATE`` to write, ``BEGIN`` for a consistent read snapshot."""
+        with self._lock:
+            conn = self._connect()
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    # writing
+
+    def create_run(self, *, name: str, kind: str, config: dict, seed: int, arms: list[tuple[str, dict]]) -> str:
+        """Record a new run with status ``running`` and its provenance; returns its id.
+
+        ``arms`` is ``[(arm name, description dict), ...]`` in display order.
+        Raises ValueError for an unknown ``kind`` or repeated arm names,
+        TypeError when ``config`` or a description cannot become JSON.
+        """
+        if kind not in RUN_KINDS:
+            raise ValueError(f"run kind must be one of {RUN_KINDS}; got {kind!r}")
+        names = [str(a) for a, _ in arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be distinct; got {names}")
+        config_json = to_json(config)
+        arm_rows = [(str(a), i, to_json(desc if desc is not None else {})) for i, (a, desc) in enumerate(arms)]
+        prov = provenance()
+        while True:
+            now = _dt.datetime.now(_dt.timezone.utc)
+            run_id = new_run_id(now)
+            try:
+                with self._tx("BEGIN IMMEDIATE") as c:
+                    c.execute(
+                        "INSERT INTO runs (id, name, created, status, kind, config, seed, version, git_commit, python, platform)"
+                        " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, str(name), now.isoformat(timespec="microseconds"), kind, config_json, int(seed),
+                         prov["version"], prov["git_commit"], prov["python"], prov["platform"]),
+                    )
+                    c.executemany(
+                        "INSERT INTO arms (run_id, arm, position, description) VALUES (?, ?, ?, ?)",
+                        [(run_id, *row) for row in arm_rows],
+                    )
+            except sqlite3.IntegrityError:
+                if self._exists(run_id):
+                    continue  # two runs drew the same id in the same second: draw again
+                raise
+            return run_id
+
+    def append(self, run_id: str, records: Iterable[GenerationRecord]) -> int:
+        """Store ``records`` in ONE transaction: all of them land, or (on any error) none.
+
+        Records may also be evolution-curve points (see :func:`evolve_record`).
+        Arms not declared at :meth:`create_run` are added with an empty
+        description. Returns the number of records stored. Raises
+        :class:`UnknownRun`, TypeError for a non-numeric metric, ValueError for
+        a bad record status, sqlite3.IntegrityError when a (arm, replicate,
+        generation) is already stored.
+        """
+        rid = self.resolve(run_id)
+        gens, metrics, samples = [], [], []
+        for rec in map(_as_record, records):  # everything is checked before the write lock is taken
+            g, m, s = _rows(rid, rec)
+            gens.append(g)
+            metrics.extend(m)
+            samples.extend(s)
+        if not gens:
+            return 0
+        with self._tx("BEGIN IMMEDIATE") as c:
+            known = {a for (a,) in c.execute("SELECT arm FROM arms WHERE run_id = ?", (rid,))}
+            new = list(dict.fromkeys(g[1] for g in gens if g[1] not in known))
+            if new:
+                (n_arms,) = c.execute("SELECT COUNT(*) FROM arms WHERE run_id = ?", (rid,)).fetchone()
+                c.executemany(
+                    "INSERT INTO arms (run_id, arm, position, description) VALUES (?, ?, ?, '{}')",
+                    [(rid, a, n_arms + i) for i, a in enumerate(new)],
+                )
+            c.executemany("INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", gens)
+            c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", metrics)
+            c.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)", samples)
+        return len(gens)
+
+    def finish(self, run_id: str, status: str = "done") -> None:
+        """Set a run's status (``done``, ``failed``, ``interrupted``, or back to ``running``)."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {RUN_STATUSES}; got {status!r}")
+        finished = None if status == "running" else _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+        with self._tx("BEGIN IMMEDIATE") as c:
+            rid = self._resolve(c, run_id)
+            c.execute("UPDATE runs SET status = ?, finished = ? WHERE id = ?", (status, finished, rid))
+
+    # finding runs
+
+    def _exists(self, run_id: str) -> bool:
+        with self._tx("BEGIN") as c:
+            return c.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
+    def _resolve(self, c: sqlite3.Connection, run_id: str) -> str:
+        run_id = str(run_id).strip()
+        if run_id == "latest":
+            row = c.execute("SELECT id FROM runs ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
+            if row is None:
+                raise UnknownRun(f"no runs yet in {self.path}, so there is no 'latest' run")
+            return row[0]
+        if c.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+            return run_id
+        if run_id:
+            hits = [r for (r,) in c.execute(
+                "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id", (len(run_id), run_id))]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                shown = ", ".join(hits[:8]) + (", ..." if len(hits) > 8 else "")
+                raise UnknownRun(f"run id prefix {run_id!r} matches {len(hits)} runs ({shown}); give more of the id")
+        ids = [r for (r,) in c.execute("SELECT id FROM runs ORDER BY created DESC, rowid DESC")]
+        if not ids:
+            raise UnknownRun(f"no run {run_id!r}: {self.path} has no runs yet")
+        close = difflib.get_close_matches(run_id, ids, n=5, cutoff=0.5) or ids[:5]
+        raise UnknownRun(
+            f"no run {run_id!r} in {self.path}; close ids: {', '.join(close)} "
+            f"(a unique prefix or 'latest' also works)"
+        )
+
+    def resolve(self, run_id: str) -> str:
+        """The full id for an id, a unique prefix of one, or ``latest``; raises :class:`UnknownRun`."""
+        with self._tx("BEGIN") as c:
+            return self._resolve(c, run_id)
+
+    def _info(self, c: sqlite3.Connection, where: str, args: tuple) -> list[RunInfo]:
+        rows = c.execute(
+            "SELECT r.id, r.name, r.kind, r.created, r.status, r.seed, r.version,"
+            " (SELECT COUNT(*) FROM generations g WHERE g.run_id = r.id),"
+            " r.finished, r.git_commit, r.python, r.platform, r.config"
+            f" FROM runs r {where} ORDER BY r.created, r.rowid",
+            args,
+        ).fetchall()
+        out = []
+        for row in rows:
+            arms = tuple(
+                (a, json.loads(d))
+                for a, d in c.execute("SELECT arm, description FROM arms WHERE run_id = ? ORDER BY position", (row[0],))
+            )
+            out.append(RunInfo(*row[:12], config=json.loads(row[12]), arms=arms))
+        return out
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        with self._tx("BEGIN") as c:
+            return self._info(c, "", ())
+
+    def run(self, run_id: str) -> RunInfo:
+        """One run by id, unique prefix or ``latest``; raises :class:`UnknownRun` (a KeyError) listing close ids."""
+        with self._tx("BEGIN") as c:
+            return self._info(c, "WHERE r.id = ?", (self._resolve(c, run_id),))[0]
+
+    # reading results
+
+    def records(self, run_id: str) -> list[GenerationRecord]:
+        """The run's records as appended, ordered by arm (declaration order), replicate, generation.
+
+        NaN metrics come back as NaN; a metric a record did not have stays absent.
+        """
+        order = "ORDER BY a.position, x.replicate, x.generation"
+        with self._tx("BEGIN") as c:
+            rid = self._resolve(c, run_id)
+            gens = c.execute(
+                "SELECT x.arm, x.replicate, x.generation, x.seconds, x.train_size, x.status, x.reason"
+                f" FROM generations x JOIN arms a ON a.run_id = x.run_id AND a.arm = x.arm WHERE x.run_id = ? {order}",
+                (rid,),
+            ).fetchall()
+            metrics: dict[tuple, dict[str, float]] = {}
+            for arm, rep, gen, name, value in c.execute(
+                "SELECT arm, replicate, generation, name, value FROM metrics WHERE run_id = ? ORDER BY rowid", (rid,)
+            ):
+                metrics.setdefault((arm, rep, gen), {})[name] = math.nan if value is None else value
+            samples: dict[tuple, list[str]] = {}
+            for arm, rep, gen, text in c.execute(
+                "SELECT arm, replicate, generation, text FROM samples WHERE run_id = ? ORDER BY arm, replicate, generation, idx",
+                (rid,),
+            ):
+                samples.setdefault((arm, rep, gen), []).append(text)
+        record = _record_class()
+        return [
+            record(
+                arm=arm, replicate=rep, generation=gen, metrics=metrics.get((arm, rep, gen), {}),
+                samples=tuple(samples.get((arm, rep, gen), ())), seconds=sec, train_size=size, status=st, reason=why,
+            )
+            for arm, rep, gen, sec, size, st, why in gens
+        ]
+
+    def metrics(self, run_id: str, *, name: str | None = None, arm: str | None = None) -> list[MetricRow]:
+        """Long-format metric rows ``(arm, replicate, generation, name, value)``, optionally filtered."""
+        sql = "SELECT m.arm, m.replicate, m.generation, m.name, m.value FROM metrics m"
+        sql += " JOIN arms a ON a.run_id = m.run_id AND a.arm = m.arm WHERE m.run_id = ?"
+        with self._tx("BEGIN") as c:
+            args: list = [self._resolve(c, run_id)]
+            if name is not None:
+                sql, args = sql + " AND m.name = ?", args + [name]
+            if arm is not None:
+                sql, args = sql + " AND m.arm = ?", args + [arm]
+            rows = c.execute(sql + " ORDER BY a.position, m.replicate, m.generation, m.name", args).fetchall()
+        return [MetricRow(a, r, g, n, math.nan if v is None else v) for a, r, g, n, v in rows]
+
+    def samples(self, run_id: str, *, arm: str | None = None) -> list[SampleRow]:
+        """Readable samples ``(arm, replicate, generation, idx, text)``, optionally of one arm."""
+        sql = "SELECT s.arm, s.replicate, s.generation, s.idx, s.text FROM samples s"
+        sql += " JOIN arms a ON a.run_id = s.run_id AND a.arm = s.arm WHERE s.run_id = ?"
+        with self._tx("BEGIN") as c:
+            args: list = [self._resolve(c, run_id)]
+            if arm is not None:
+                sql, args = sql + " AND s.arm = ?", args + [arm]
+            rows = c.execute(sql + " ORDER BY a.position, s.replicate, s.generation, s.idx", args).fetchall()
+        return [SampleRow(*row) for row in rows]
+
+    def table(self, run_id: str) -> dict[str, np.ndarray]:
+        """The wide table: one row per (arm, replicate, generation), one column per metric.
+
+        Columns ``arm``, ``status``, ``reason`` (object arrays of str),
+        ``replicate``, ``generation``, ``train_size`` (int64), ``seconds`` and
+        every metric (float64; NaN where a row lacks the metric, see
+        :meth:`records` to tell absent from NaN). A metric whose name clashes
+        with a fixed column is named ``metric_<name>``. All arrays have shape (rows,).
+        """
+        recs = self.records(run_id)
+        out: dict[str, np.ndarray] = {
+            "arm": np.array([r.arm for r in recs], dtype=object),
+            "replicate": np.array([r.replicate for r in recs], dtype=np.int64),
+            "generation": np.array([r.generation for r in recs], dtype=np.int64),
+            "seconds": np.array([r.seconds for r in recs], dtype=np.float64),
+            "train_size": np.array([r.train_size for r in recs], dtype=np.int64),
+            "status": np.array([r.status for r in recs], dtype=object),
+            "reason": np.array([r.reason for r in recs], dtype=object),
+        }
+        for col, n in _metric_columns(recs):
+            out[col] = np.array([r.metrics.get(n, math.nan) for r in recs], dtype=np.float64)
+        return out
+
+    def export(self, run_id: str, path: str | Path, fmt: str | None = None) -> Path:
+        """Write the wide :meth:`table` of a run to ``path`` as ``csv`` or ``parquet``.
+
+        ``fmt`` defaults to the file suffix (``.parquet`` / ``.pq``, else csv).
+        The file is written to a temporary name beside ``path`` and moved into
+        place, so no half-written file is left. In CSV, NaN is ``nan`` and a
+        metric a row lacks is an empty cell; in parquet those are NaN and null.
+        Parquet files carry the run's provenance as schema metadata.
+        """
+        path = Path(path)
+        fmt = (fmt or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")).lower()
+        if fmt not in ("csv", "parquet"):
+            raise ValueError(f"export format must be 'csv' or 'parquet'; got {fmt!r}")
+        info = self.run(run_id)
+        recs = self.records(info.id)
+        metric_cols = _metric_columns(recs)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            if fmt == "csv":
+                with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                    w = csv.writer(f)
+                    w.writerow(list(FIXED_COLUMNS) + [col for col, _ in metric_cols])
+                    for r in recs:
+                        w.writerow(
+                            [r.arm, r.replicate, r.generation, repr(float(r.seconds)), r.train_size, r.status, r.reason]
+                            + [repr(float(r.metrics[m])) if m in r.metrics else "" for _, m in metric_cols]
+                        )
+            else:
+                os.close(fd)
+                _write_parquet(tmp, info, recs, metric_cols)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a report or export is meant to be shared
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+
+def _metric_columns(recs: list[GenerationRecord]) -> list[tuple[str, str]]:
+    """(column, metric name) for every metric in ``recs``, sorted; clashes with fixed columns get ``metric_``."""
+    names = sorted({n for r in recs for n in r.metrics})
+    return [(f"metric_{n}" if n in FIXED_COLUMNS else n, n) for n in names]
+
+
+def _write_parquet(tmp: str, info: RunInfo, recs: list[GenerationRecord], metric_cols: list) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {
+        "arm": pa.array([r.arm for r in recs], pa.string()),
+        "replicate": pa.array([r.replicate for r in recs], pa.int64()),
+        "generation": pa.array([r.generation for r in recs], pa.int64()),
+        "seconds": pa.array([float(r.seconds) for r in recs], pa.float64()),
+        "train_size": pa.array([r.train_size for r in recs], pa.int64()),
+        "status": pa.array([r.status for r in recs], pa.string()),
+        "reason": pa.array([r.reason for r in recs], pa.string()),
+    }
+    for col, m in metric_cols:
+        arrays[col] = pa.array([r.metrics.get(m) for r in recs], pa.float64())
+    meta = {
+        "redqueen.run_id": info.id, "redqueen.name": info.name, "redqueen.kind": info.kind,
+        "redqueen.seed": str(info.seed), "redqueen.version": info.version, "redqueen.git_commit": info.commit or "",
+        "redqueen.config": to_json(info.config),
+    }
+    table = pa.table(arrays).replace_schema_metadata(meta)
+    pq.write_table(table, tmp)

@@ -1,0 +1,176 @@
+"""The HTML report: self-contained, complete, theory drawn dashed; the replicate summary against a naive one."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from redqueen import report
+from redqueen.loop.lineage import GenerationRecord
+from redqueen.report import summarize, write_report
+from redqueen.runtime.store import Store
+
+N_GEN = 6
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "runs") as s:
+        yield s
+
+
+def collapse_run(store, name="collapse demo"):
+    arms = [("replace", {"regime": "replace"}), ("accumulate", {"regime": "accumulate"})]
+    rid = store.create_run(name=name, kind="collapse", config={"n": 100, "world": {"k": 20}}, seed=11, arms=arms)
+    recs = []
+    for arm, rate in (("replace", 0.2), ("accumulate", 0.02)):
+        for rep in range(2):
+            for g in range(N_GEN):
+                h = 0.9 * (1 - rate) ** g + 0.01 * rep
+                samples = (f"<b>{arm}</b> & sample g{g}",) if g in (0, N_GEN - 1) else ()
+                recs.append(GenerationRecord(arm, rep, g, {"heterozygosity": h, "kl": float("inf") if g == 3 else g},
+                                             samples, 0.1, 100))
+    recs.append(GenerationRecord("replace", 0, N_GEN, {"heterozygosity": math.nan}, (), 0.1, 100, "diverged", "nan loss"))
+    store.append(rid, recs)
+    store.finish(rid)
+    return rid
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Capture every figure the report draws (and still encode it)."""
+    seen = []
+    png = report._png
+
+    def capture(fig):
+        seen.append(fig)
+        return png(fig)
+
+    monkeypatch.setattr(report, "_png", capture)
+    return seen
+
+
+def test_report_is_one_self_contained_html_file(store, tmp_path):
+    rid = collapse_run(store)
+    path = write_report(store, [rid], tmp_path / "out" / "report.html")
+    assert path == tmp_path / "out" / "report.html"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["report.html"]  # no temp file left behind
+    text = path.read_text()
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert rid in text and "collapse demo" in text
+    assert "replace" in text and "accumulate" in text
+    assert len(re.findall(r"<img [^>]*src='data:image/png;base64,[A-Za-z0-9+/=]{100,}'", text)) == 2  # one per metric
+    assert not re.search(r"https?://", text)
+    assert not re.search(r"""(src|href)\s*=\s*['"](?!data:|#)""", text)
+    assert "<details><summary>config</summary>" in text and "&quot;world&quot;" in text
+    assert "&lt;b&gt;replace&lt;/b&gt; &amp; sample g0" in text and "<b>replace</b>" not in text  # escaped
+    assert f"sample g{N_GEN - 1}" in text
+    assert "diverged" in text and "nan loss" in text
+    assert "heterozygosity" in text and "kl" in text
+
+
+def test_first_last_table_averages_replicates(store, tmp_path):
+    rid = collapse_run(store)
+    text = write_report(store.folder, rid, tmp_path / "r.html").read_text()  # a folder will do
+    table = text[text.index("First against last"):]
+    first = 0.9 + 0.005  # mean over replicates 0 and 1 of heterozygosity at generation 0
+    assert f"<td>{first:.4g}</td>" in table
+
+
+def test_theory_is_drawn_dashed_from_a_mapping_or_a_callable(store, tmp_path, figures):
+    rid = collapse_run(store)
+    prediction = 0.9 * 0.8 ** np.arange(N_GEN)
+    write_report(store, [rid[:12]], tmp_path / "r.html", theory={
+        (rid, "replace", "heterozygosity"): prediction,
+        (rid, None, "kl"): (np.array([0.0, 5.0]), np.array([0.0, 5.0])),
+    })
+    het, kl = figures
+    dashed = [line for line in het.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_label() for line in dashed] == ["replace (theory)"]
+    np.testing.assert_allclose(dashed[0].get_ydata(), prediction)
+    assert [line.get_label() for line in kl.axes[0].get_lines() if line.get_linestyle() == "--"] == ["theory"]
+
+    calls = []
+
+    def theory(info, arm, metric, generations):
+        calls.append((info.id, arm, metric, tuple(generations)))
+        return prediction if metric == "heterozygosity" else None
+
+    figures.clear()
+    write_report(store, ["latest"], tmp_path / "r.html", theory=theory)
+    assert (rid, "accumulate", "heterozygosity", tuple(range(N_GEN + 1))) in calls
+    dashed = [line.get_label() for line in figures[0].axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert dashed == ["replace (theory)", "accumulate (theory)"]
+    with pytest.raises(ValueError, match="shape"):
+        write_report(store, [rid], tmp_path / "r.html", theory={(rid, "replace", "kl"): ([0, 1, 2], [1, 2])})
+
+
+def test_evolve_runs_plot_test_accuracy_against_forward_passes(store, tmp_path, figures):
+    rid = store.create_run(name="race", kind="evolve", config={}, seed=0, arms=[("m2n2", {}), ("ga", {})])
+    store.append(rid, [
+        {"method": m, "seed": s, "forward_passes": fp + 7 * s, "best_train_acc": fp / 1e4, "test_acc": fp / 2e4,
+         "seconds": 0.5}
+        for m in ("m2n2", "ga") for s in range(2) for fp in (1000, 2000, 4000)
+    ])
+    text = write_report(store, [rid], tmp_path / "e.html").read_text()
+    assert "m2n2" in text and "forward passes" in text
+    ax = figures[0].axes[0]
+    assert ax.get_title() == "test_acc" and ax.get_xlabel() == "forward passes"
+    assert sorted(line.get_label() for line in ax.get_lines()) == ["ga", "m2n2"]
+
+
+def test_several_runs_in_one_report_and_bad_ids(store, tmp_path):
+    a, b = collapse_run(store, "first"), collapse_run(store, "second")
+    text = write_report(store, [a, b], tmp_path / "two.html").read_text()
+    assert a in text and b in text and text.index("first") < text.index("second")
+    with pytest.raises(KeyError, match="no run"):
+        write_report(store, ["nope"], tmp_path / "x.html")
+    with pytest.raises(ValueError, match="at least one"):
+        write_report(store, [], tmp_path / "x.html")
+    assert not (tmp_path / "x.html").exists()
+
+
+def naive_summary(series):
+    xs = sorted({float(x) for xr, _ in series for x in xr})
+    mean, se = [], []
+    for x in xs:
+        vals = [float(y[list(xr).index(x)]) for xr, y in series if x in list(xr)]
+        vals = [v for v in vals if math.isfinite(v)]
+        mean.append(sum(vals) / len(vals) if vals else math.nan)
+        if len(vals) > 1:
+            m = sum(vals) / len(vals)
+            se.append(math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1) / len(vals)))
+        else:
+            se.append(math.nan)
+    return np.array(xs), np.array(mean), np.array(se)
+
+
+def test_summarize_matches_a_naive_mean_and_standard_error():
+    rng = np.random.default_rng(3)
+    series = [(np.arange(8), rng.normal(size=8)) for _ in range(4)]
+    series[1][1][2] = math.inf
+    series[2][1][2] = math.nan
+    x, mean, se, n = summarize(series)
+    nx, nmean, nse = naive_summary(series)
+    np.testing.assert_array_equal(x, nx)
+    np.testing.assert_allclose(mean, nmean)
+    np.testing.assert_allclose(se, nse)
+    assert n[2] == 2 and n[0] == 4
+
+
+def test_summarize_interpolates_replicates_logged_at_different_x():
+    x, mean, se, n = summarize([(np.array([0, 10]), np.array([0.0, 1.0])), (np.array([5, 15]), np.array([1.0, 2.0]))])
+    np.testing.assert_array_equal(x, [0, 5, 10, 15])
+    np.testing.assert_allclose(mean, [0.0, 0.75, 1.25, 2.0])
+    np.testing.assert_array_equal(n, [1, 2, 2, 1])
+    assert math.isnan(se[0]) and se[1] > 0
+    assert all(len(a) == 0 for a in summarize([]))
+
+
+def test_a_run_without_records_still_reports(store, tmp_path):
+    rid = store.create_run(name="nothing yet", kind="theory", config={}, seed=0, arms=[("a", {})])
+    text = write_report(store, [rid], tmp_path / "r.html").read_text()
+    assert rid in text and "No records yet" in text
