@@ -10,9 +10,14 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 
+try:  # recent typer vendors its own click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - typer on the real click
+    from click.exceptions import ClickException, UsageError
+
+from redqueen.runtime.checkpoint import CheckpointError
 from redqueen.runtime.config import ConfigError
 
 app = typer.Typer(
@@ -34,7 +39,8 @@ class UserError(Exception):
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    # piped output (CI logs, files) gets wide tables instead of rich's 80-column default
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 
 
 def _store(folder: Path, *, must_exist: bool = False):
@@ -64,14 +70,18 @@ def run(
 ) -> None:
     """Run an experiment (the built-in demo when no CONFIG is given)."""
     from redqueen.runtime import config as C
-    from redqueen.runtime.runner import run_experiment
 
     exp = C.load(config if config is not None else C.default_path())
-    store = _store(out)
+    _execute(exp, _store(out), out, quiet=quiet, report=report)
+
+
+def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | None = None, executor=None) -> None:
+    from redqueen.runtime.runner import run_experiment
+
     console = _console()
     total = exp.replicates * len(exp.arms) * (exp.generations + 1)
     if quiet:
-        result = run_experiment(exp, store=store)
+        result = run_experiment(exp, store=store, run_id=run_id, executor=executor)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -84,7 +94,7 @@ def run(
             def tick(rec):
                 bar.update(task, advance=1, description=f"{rec.arm} r{rec.replicate} g{rec.generation}")
 
-            result = run_experiment(exp, store=store, on_record=tick)
+            result = run_experiment(exp, store=store, on_record=tick, run_id=run_id, executor=executor)
         from redqueen.runtime.summary import print_summary
 
         print_summary(console, result)
@@ -96,6 +106,26 @@ def run(
     bad = {a: s for a, s in result.status.items() if s != "ok"}
     if bad:
         console.print("arms that stopped early: " + ", ".join(f"{a} ({s})" for a, s in bad.items()))
+
+
+@app.command()
+def resume(
+    run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"),
+    out: Path = OUT,
+    quiet: bool = QUIET,
+    report: bool = typer.Option(True, help="write an HTML report next to the store"),
+) -> None:
+    """Continue a run that was killed or interrupted; ends with the records an uninterrupted run gives."""
+    from redqueen.runtime import config as C
+
+    store = _store(out, must_exist=True)
+    info = _resolve(store, run_id)
+    if info.kind != "collapse":
+        raise UserError(f"run {info.id} is a {info.kind} run; only collapse runs can be resumed")
+    if info.status == "done":
+        raise UserError(f"run {info.id} is already done; `redqueen show {info.id}` shows it")
+    exp = C.validate(info.config)
+    _execute(exp, store, out, quiet=quiet, report=report, run_id=info.id)
 
 
 def _write_report(store, run_ids: list[str], path: Path) -> Path:
@@ -112,6 +142,7 @@ def list_runs(out: Path = OUT) -> None:
 
     store = _store(out, must_exist=True)
     table = Table("id", "name", "kind", "created", "status", "seed", "records")
+    table.columns[0].no_wrap = True
     for r in store.runs():
         table.add_row(r.id, r.name, r.kind, str(r.created), r.status, str(r.seed), str(r.n_records))
     _console().print(table)
@@ -183,15 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False)
         return int(rv or 0)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("interrupted", file=sys.stderr)
         return 130
-    except click.UsageError as e:
+    except UsageError as e:
         print(f"redqueen: {e.format_message()} (see `redqueen --help`)", file=sys.stderr)
         return 2
-    except (ConfigError, UserError) as e:
+    except ClickException as e:  # e.g. a file argument that cannot be opened
+        print(f"redqueen: {e.format_message()}", file=sys.stderr)
+        return 2
+    except (ConfigError, CheckpointError, UserError) as e:
         print(f"redqueen: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -26,12 +26,17 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and the fix."""
 
 
+def _contiguous(v) -> np.ndarray:
+    v = np.asarray(v)
+    return v if v.flags.c_contiguous else np.ascontiguousarray(v)  # ascontiguousarray would make 0-d arrays 1-d
+
+
 def _data_arrays(prefix: str, data: Data | None, arrays: dict, kinds: dict) -> None:
     if data is None:
         return
     kinds[prefix] = type(data).__name__
     for k, v in data.to_arrays().items():
-        arrays[f"{prefix}.{k}"] = np.ascontiguousarray(v)
+        arrays[f"{prefix}.{k}"] = _contiguous(v)
 
 
 def _data_from(prefix: str, kinds: dict, arrays: dict, world) -> Data | None:
@@ -56,14 +61,14 @@ def save(lineage, path: str | Path) -> Path:
     arrays: dict[str, np.ndarray] = {}
     kinds: dict[str, str] = {}
     for k, v in lineage.model.state().items():
-        arrays[f"model.{k}"] = np.ascontiguousarray(np.asarray(v))
+        arrays[f"model.{k}"] = _contiguous(v)
     _data_arrays("bank", lineage.pools.bank, arrays, kinds)
     if lineage.pools.accumulated is not lineage.pools.bank:
         _data_arrays("accumulated", lineage.pools.accumulated, arrays, kinds)
     _data_arrays("pending", lineage.pending, arrays, kinds)
     diag_arrays, diag_meta = lineage.diagnostics.state()
     for k, v in diag_arrays.items():
-        arrays[f"diagnostics.{k}"] = np.ascontiguousarray(v)
+        arrays[f"diagnostics.{k}"] = _contiguous(v)
     meta = {
         "format": FORMAT,
         "arm": lineage.arm,
@@ -101,17 +106,22 @@ def load(lineage, path: str | Path) -> None:
     if meta["arm"] != lineage.arm or meta["replicate"] != lineage.replicate:
         raise CheckpointError(f"{path}: belongs to arm {meta['arm']!r} replicate {meta['replicate']}, not this lineage")
     world = lineage.world
-    model = lineage.make_family()
-    model.load_state({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
     from redqueen.loop.regimes import Pools
 
-    bank = _data_from("bank", meta["kinds"], arrays, world)
+    try:
+        model = lineage.make_family()
+        model.load_state({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
+        bank = _data_from("bank", meta["kinds"], arrays, world)
+        acc = _data_from("accumulated", meta["kinds"], arrays, world) or bank
+        pending = _data_from("pending", meta["kinds"], arrays, world)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise CheckpointError(f"{path}: checkpoint does not fit this lineage's model or data ({type(e).__name__}: {e}); "
+                              "delete it to restart that lineage") from None
     if isinstance(bank, Counts) and hasattr(model, "labels_"):
         model.labels_ = bank.labels  # type names are the world's, not part of the model's arrays
-    acc = _data_from("accumulated", meta["kinds"], arrays, world) or bank
     lineage.model = model
     lineage.pools = Pools(bank=bank, accumulated=acc)
-    lineage.pending = _data_from("pending", meta["kinds"], arrays, world)
+    lineage.pending = pending
     lineage.generation = int(meta["generation"])
     lineage.rng.bit_generator.state = meta["rng"]
     lineage.diagnostics.load_state(

@@ -183,7 +183,7 @@ def run_experiment(
                             "family": p.family_config}) for p in plans],
         )
     elif store is not None:
-        store.mark(run_id, "running")
+        store.finish(run_id, "running")
     units = plan_units(exp, run_id, folder, store, checkpoints=checkpoints and store is not None)
     records: list[GenerationRecord] = []
 

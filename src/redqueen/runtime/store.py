@@ -445,6 +445,30 @@ class Store:
             rid = self._resolve(c, run_id)
             c.execute("UPDATE runs SET status = ?, finished = ? WHERE id = ?", (status, finished, rid))
 
+    def progress(self, run_id: str) -> dict[tuple[str, int], tuple[int, str]]:
+        """For each (arm, replicate) lineage of a run: its last stored generation and that record's status."""
+        with self._tx("BEGIN") as c:
+            rid = self._resolve(c, run_id)
+            rows = c.execute(
+                "SELECT g.arm, g.replicate, g.generation, g.status FROM generations g "
+                "JOIN (SELECT arm, replicate, MAX(generation) AS last FROM generations WHERE run_id = ? "
+                "GROUP BY arm, replicate) m ON g.arm = m.arm AND g.replicate = m.replicate AND g.generation = m.last "
+                "WHERE g.run_id = ?", (rid, rid)).fetchall()
+        return {(arm, rep): (gen, status) for arm, rep, gen, status in rows}
+
+    def truncate(self, run_id: str, arm: str, replicate: int, *, after: int) -> int:
+        """Delete one lineage's records of generations > ``after`` (all with ``after=-1``), in one transaction.
+
+        Used by resume: the lineage recomputes them, bit for bit, from its checkpoint.
+        """
+        with self._tx("BEGIN IMMEDIATE") as c:
+            rid = self._resolve(c, run_id)
+            key = (rid, arm, int(replicate), int(after))
+            where = "run_id = ? AND arm = ? AND replicate = ? AND generation > ?"
+            c.execute(f"DELETE FROM samples WHERE {where}", key)
+            c.execute(f"DELETE FROM metrics WHERE {where}", key)
+            return c.execute(f"DELETE FROM generations WHERE {where}", key).rowcount
+
     # finding runs
 
     def _exists(self, run_id: str) -> bool:

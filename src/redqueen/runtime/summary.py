@@ -59,14 +59,14 @@ def print_run(console, store, info) -> None:
     console.print(f"seed {info.seed}  redqueen {info.version}  created {info.created}"
                   + (f"  commit {info.commit}" if getattr(info, "commit", None) else ""))
     console.print("config: " + json.dumps(info.config, sort_keys=True))
-    rows = store.table(info.id)
-    if not rows:
+    records = store.records(info.id)
+    if not records:
         console.print("no records")
         return
-    metric_cols = [k for k in SHOWN if any(k in r for r in rows)] or sorted(
-        {k for r in rows for k in r} - {"arm", "replicate", "generation", "seconds", "train_size", "status", "reason"})
+    present = {k for r in records for k in r.metrics}
+    metric_cols = [k for k in SHOWN if k in present] or sorted(present)
     table = Table("arm", "rep", "gen", *metric_cols, "status")
-    for r in rows:
-        table.add_row(str(r["arm"]), str(r["replicate"]), str(r["generation"]),
-                      *[_fmt(r.get(k)) for k in metric_cols], str(r.get("status", "ok")))
+    for r in records:
+        table.add_row(r.arm, str(r.replicate), str(r.generation), *[_fmt(r.metrics.get(k)) for k in metric_cols],
+                      r.status if r.status == "ok" else f"{r.status}: {r.reason}")
     console.print(table)

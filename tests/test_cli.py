@@ -1,0 +1,135 @@
+"""The command line, in process: every command, and one-line errors with exit code 2 for bad input."""
+
+import csv
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from redqueen.cli import main
+from redqueen.runtime.store import Store
+
+SMALL = """
+name = "small"
+seed = 3
+generations = 4
+n = 300
+replicates = 2
+[world]
+kind = "zipf"
+k = 50
+[family]
+kind = "categorical"
+[[arms]]
+name = "replace"
+[[arms]]
+name = "fresh"
+regime = "fresh"
+real_fraction = 0.2
+"""
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    p = tmp_path / "small.toml"
+    p.write_text(SMALL)
+    return p
+
+
+def _err_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_run_list_show_export_report(tmp_path, cfg, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs"
+    assert main(["run", str(cfg), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "replace" in text and "heterozygosity" in text and "report" in text
+    store = Store(out)
+    (info,) = store.runs()
+    assert info.status == "done" and info.seed == 3 and info.n_records == 2 * 2 * 5
+    assert (out / f"{info.id}.html").is_file()
+    assert main(["list", "-o", str(out)]) == 0
+    assert info.id[:10] in capsys.readouterr().out
+    assert main(["show", "latest", "-o", str(out)]) == 0
+    assert "types_lost" in capsys.readouterr().out
+    assert main(["export", info.id[:15], "-o", str(out), "-f", "csv", "-p", str(tmp_path / "x.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "x.csv")))
+    assert len(rows) == 20 and "heterozygosity" in rows[0]
+    assert main(["export", "latest", "-o", str(out), "-f", "parquet", "-p", str(tmp_path / "x.parquet")]) == 0
+    assert pq.read_table(tmp_path / "x.parquet").num_rows == 20
+    assert main(["report", "latest", "-o", str(out), "-O", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "data:image/png;base64" in html and "fresh" in html
+
+
+def test_same_seed_same_records(tmp_path, cfg):
+    for folder in ("a", "b"):
+        assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / folder)]) == 0
+    a, b = (Store(tmp_path / f).records("latest") for f in ("a", "b"))
+    assert [r.metrics for r in a] == [r.metrics for r in b]
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["bogus"], "No such command"),
+        (["run", "--generations", "3"], "No such option"),
+        (["run", "missing.toml"], "no such config file"),
+        (["show", "nope"], "no results store here"),
+        (["export", "x", "-f", "xls"], "not supported; use csv or parquet"),
+        (["theory"], "Missing argument"),
+    ],
+)
+def test_bad_arguments_one_line_exit_2(tmp_path, monkeypatch, capsys, argv, expected):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert expected in _err_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("seed = -1\n", "seed: Input should be greater than or equal to 0"),
+        ("[world]\nkind = 'zipf'\nk = 'many'\n", "world.k"),
+        ("generations = 3\nn = 10\n[world]\nkind = 'text'\ncorpus = 'does/not/exist.txt'\n[family]\nkind = 'ngram'\n"
+         "[[arms]]\nname = 'a'\n", "does/not/exist.txt"),
+        ("generations = 3\nn = 10\n[world]\nkind = 'mixture'\n[family]\nkind = 'plugin'\ncls = 'json:JSONDecoder'\n"
+         "[[arms]]\nname = 'a'\n", "lacks fit, sample, score_samples"),
+        ("generations = 3\nn = 10\n[world]\nkind = 'mixture'\n[family]\nkind = 'plugin'\ncls = 'nosuchpkg.mod:X'\n"
+         "[[arms]]\nname = 'a'\n", "cannot be imported"),
+    ],
+)
+def test_bad_configs_leave_no_run(tmp_path, capsys, body, expected):
+    p = tmp_path / "bad.toml"
+    p.write_text(body)
+    out = tmp_path / "runs"
+    assert main(["run", str(p), "-o", str(out)]) == 2
+    assert expected in _err_line(capsys)
+    assert not (out / "runs.db").exists() or Store(out).runs() == []
+
+
+def test_resume_of_finished_run_is_refused(tmp_path, cfg, capsys):
+    out = tmp_path / "runs"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 0
+    assert main(["resume", "latest", "-o", str(out)]) == 2
+    assert "already done" in _err_line(capsys)
+
+
+def test_keys_reference(capsys):
+    assert main(["keys"]) == 0
+    assert "real_fraction" in capsys.readouterr().out
+
+
+def test_config_stored_replays(tmp_path, cfg):
+    out = tmp_path / "runs"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 0
+    info = Store(out).run("latest")
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps(info.config))
+    from redqueen.runtime import config as C
+
+    assert C.validate(json.loads(replay.read_text())) == C.load(cfg)

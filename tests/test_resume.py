@@ -1,0 +1,139 @@
+"""Kill runs with SIGKILL at random moments, resume them, and demand the records of an uninterrupted run.
+
+Four families (categorical, Gaussian, Gaussian mixture, n-gram), five kills
+each at seeded random moments: 20 kills. Bitwise equality of every metric.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from redqueen.runtime.store import Store
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+CONFIGS = {
+    "categorical": """
+        [world]
+        kind = "zipf"
+        k = 20000
+        [family]
+        kind = "categorical"
+        [[arms]]
+        name = "replace"
+        [[arms]]
+        name = "accumulate"
+        regime = "accumulate"
+        [[arms]]
+        name = "noisy fresh"
+        regime = "fresh"
+        curation = [{ kind = "noise", rate = 0.01 }]
+    """,
+    "gaussian": """
+        [world]
+        kind = "gaussian"
+        d = 3
+        [family]
+        kind = "gaussian"
+        [[arms]]
+        name = "replace"
+        [[arms]]
+        name = "subsample"
+        regime = "subsample"
+    """,
+    "gmm": """
+        [world]
+        kind = "mixture"
+        components = 4
+        [family]
+        kind = "gmm"
+        components = 4
+        [[arms]]
+        name = "filter"
+        curation = [{ kind = "filter", keep = 0.5 }]
+        [[arms]]
+        name = "bank"
+        regime = "fresh"
+        real_source = "bank"
+    """,
+    "ngram": """
+        [world]
+        kind = "text"
+        corpus = "CORPUS"
+        [family]
+        kind = "ngram"
+        smoothing = "kneser_ney"
+        [[arms]]
+        name = "replace"
+        [[arms]]
+        name = "accumulate"
+        regime = "accumulate"
+    """,
+}
+SIZES = {"categorical": (30, 100_000), "gaussian": (60, 2000), "gmm": (10, 1000), "ngram": (12, 1500)}
+
+
+def _cli(args, folder, *, wait=True):
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "redqueen", *args, "-q", "--no-report", "-o", str(folder)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    if wait:
+        proc.wait(timeout=600)
+    return proc
+
+
+def _write_config(tmp_path, family):
+    gens, n = SIZES[family]
+    body = "\n".join(line.strip() for line in CONFIGS[family].splitlines())
+    if family == "ngram":
+        corpus = tmp_path / "corpus.txt"
+        rng = np.random.default_rng(0)
+        words = [f"w{i}" for i in range(300)]
+        corpus.write_text("\n".join(" ".join(rng.choice(words, size=rng.integers(3, 12))) for _ in range(2000)))
+        body = body.replace("CORPUS", str(corpus))
+    p = tmp_path / f"{family}.toml"
+    p.write_text(f'name = "{family}"\nseed = 42\ngenerations = {gens}\nn = {n}\nreplicates = 2\n{body}\n')
+    return p
+
+
+@pytest.mark.parametrize("family", list(CONFIGS))
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, family):
+    cfg = _write_config(tmp_path, family)
+    ref_dir, killed_dir = tmp_path / "ref", tmp_path / "killed"
+    ref = _cli(["run", str(cfg)], ref_dir)
+    assert ref.returncode == 0, ref.stderr.read().decode()
+    rng = np.random.default_rng(abs(hash(family)) % 2**32)
+    kills = 0
+    for attempt in range(5):
+        store_has_run = (killed_dir / "runs.db").exists() and Store(killed_dir).runs()
+        args = ["resume", "latest"] if store_has_run else ["run", str(cfg)]
+        proc = _cli(args, killed_dir, wait=False)
+        time.sleep(float(rng.uniform(0.3, 3.0)))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        if Store(killed_dir).runs() and Store(killed_dir).run("latest").status == "done":
+            break
+    info = Store(killed_dir).run("latest") if (killed_dir / "runs.db").exists() and Store(killed_dir).runs() else None
+    if info is None:
+        assert _cli(["run", str(cfg)], killed_dir).returncode == 0
+    elif info.status != "done":
+        final = _cli(["resume", "latest"], killed_dir)
+        assert final.returncode == 0, final.stderr.read().decode()
+    assert kills >= 1, "no kill landed mid-run; make the run longer"
+    want = {(r.arm, r.replicate, r.generation): r.metrics for r in Store(ref_dir).records("latest")}
+    got = {(r.arm, r.replicate, r.generation): r.metrics for r in Store(killed_dir).records("latest")}
+    assert got.keys() == want.keys()
+    for key in want:
+        assert want[key].keys() == got[key].keys()
+        for m in want[key]:
+            assert np.array_equal(want[key][m], got[key][m], equal_nan=True), (key, m)
+    assert Store(killed_dir).run("latest").status == "done"
+    assert not (killed_dir / "checkpoints" / Store(killed_dir).run("latest").id).exists()
