@@ -6,6 +6,7 @@ fix, and exit code 2; an interrupted run exits 130 with its records kept.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -67,12 +68,16 @@ def run(
     out: Path = OUT,
     quiet: bool = QUIET,
     report: bool = typer.Option(True, help="write an HTML report next to the store"),
+    executor: str = typer.Option("serial", help="serial, pool (local processes) or ray"),
+    workers: Optional[int] = typer.Option(None, min=1, help="processes for pool/ray (default: all CPUs)"),
 ) -> None:
     """Run an experiment (the built-in demo when no CONFIG is given)."""
     from redqueen.runtime import config as C
 
     exp = C.load(config if config is not None else C.default_path())
-    _execute(exp, _store(out), out, quiet=quiet, report=report)
+    if exp.sweep is not None:
+        raise UserError(f"{config} has a [sweep] table; run it with `redqueen sweep {config}`")
+    _execute(exp, _store(out), out, quiet=quiet, report=report, executor=_executor(executor, workers, None, out))
 
 
 def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | None = None, executor=None) -> None:
@@ -126,6 +131,65 @@ def resume(
         raise UserError(f"run {info.id} is already done; `redqueen show {info.id}` shows it")
     exp = C.validate(info.config)
     _execute(exp, store, out, quiet=quiet, report=report, run_id=info.id)
+
+
+def _executor(kind: str, workers: int | None, address: str | None, out: Path):
+    from redqueen.runtime.executors import make_executor
+
+    try:
+        return make_executor(kind, workers=workers, address=address, temp_dir=out / "ray")
+    except ValueError as e:
+        raise UserError(f"--executor: {e}") from None
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., help="experiment TOML with a [sweep] table (seeds, n)"),
+    out: Path = OUT,
+    executor: str = typer.Option("pool", help="pool (local processes, default), ray, or serial"),
+    workers: Optional[int] = typer.Option(None, min=1, help="processes (default: all CPUs)"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
+) -> None:
+    """Run a grid of experiments (arms x seeds x sizes); a second call continues an interrupted sweep."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from redqueen.runtime import config as C
+    from redqueen.runtime.runner import run_experiments
+
+    exp = C.load(config)
+    if exp.sweep is None:
+        raise UserError(f"{config} has no [sweep] table; add one (seeds = [...], n = [...]) or use `redqueen run`")
+    store = _store(out)
+    grid = exp.grid()
+    existing = {}
+    for info in store.runs():
+        if info.kind == "collapse":
+            existing.setdefault(json.dumps(info.config, sort_keys=True), info)
+    todo, skipped = [], 0
+    for e in grid:
+        info = existing.get(json.dumps(e.model_dump(mode="json"), sort_keys=True))
+        if info is not None and info.status == "done":
+            skipped += 1
+        else:
+            todo.append((e, info.id if info is not None else None))
+    console = _console()
+    console.print(f"[bold]{exp.name}[/]: {len(grid)} grid points ({skipped} already done), executor {executor}")
+    if not todo:
+        return
+    total = sum(e.replicates * len(e.arms) * (e.generations + 1) for e, _ in todo)
+    ex = _executor(executor, workers, address, out)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("generations", total=total)
+            results = run_experiments(todo, store=store, executor=ex,
+                                      on_record=lambda rec: bar.update(task, advance=1))
+    finally:
+        ex.close()
+    for r in results:
+        console.print(f"run {r.run_id}: " + ", ".join(f"{a} {s}" for a, s in r.status.items()))
+    console.print(f"results: store {store.path}; `redqueen report {' '.join(r.run_id for r in results[:3])}"
+                  f"{' ...' if len(results) > 3 else ''} -o {out}` to compare")
 
 
 def _write_report(store, run_ids: list[str], path: Path) -> Path:

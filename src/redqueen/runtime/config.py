@@ -201,6 +201,13 @@ class Arm(_Strict):
     family: dict[str, Any] = Field(default_factory=dict, description="overrides of [family] keys for this arm")
 
 
+class Sweep(_Strict):
+    """A grid over master seeds and training-set sizes; each point is one run (`redqueen sweep`)."""
+
+    seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] | None = Field(None, min_length=1, description="master seeds")
+    n: list[Annotated[int, Field(ge=2, le=100_000_000)]] | None = Field(None, min_length=1, description="values of n")
+
+
 class Experiment(_Strict):
     """A whole experiment: one world, one family, several arms, replicates."""
 
@@ -213,6 +220,7 @@ class Experiment(_Strict):
     world: World
     family: Family
     arms: list[Arm] = Field(min_length=1, description="[[arms]] tables")
+    sweep: Sweep | None = Field(None, description="[sweep] table: a grid for `redqueen sweep`")
 
     @field_validator("arms")
     @classmethod
@@ -230,6 +238,17 @@ class Experiment(_Strict):
             fits = sorted(k for k, v in FAMILY_DATA.items() if v == w)
             raise ValueError(f"family '{self.family.kind}' cannot model world '{self.world.kind}'; use one of: {', '.join(fits)}")
         return self
+
+    def grid(self) -> list["Experiment"]:
+        """The experiments of the sweep grid (seeds x n), each a plain experiment; [self] without [sweep]."""
+        if self.sweep is None:
+            return [self]
+        out = []
+        for seed in self.sweep.seeds or [self.seed]:
+            for n in self.sweep.n or [self.n]:
+                out.append(self.model_copy(update={"seed": seed, "n": n, "sweep": None,
+                                                   "name": f"{self.name} [seed={seed} n={n}]"}))
+        return out
 
     def arm_family(self, arm: Arm) -> BaseModel:
         """The family config of an arm: [family] with the arm's overrides, validated."""
@@ -307,7 +326,7 @@ def _type_name(ann) -> str:
 
 def keys_reference() -> str:
     """Markdown reference of every config key, generated from the models above."""
-    sections = [("top level", Experiment), ("[[arms]]", Arm)]
+    sections = [("top level", Experiment), ("[[arms]]", Arm), ("[sweep]", Sweep)]
     for name, union in (("[world]", World), ("[family]", Family), ("[[arms.curation]]", Curation)):
         for m in get_args(get_args(union)[0]):
             sections.append((f'{name} kind = "{get_args(m.model_fields["kind"].annotation)[0]}"', m))
@@ -318,7 +337,7 @@ def keys_reference() -> str:
             lines.append(model.__doc__.strip() + "\n")
         lines.append("| key | type | default | meaning |\n| --- | --- | --- | --- |")
         for k, f in model.model_fields.items():
-            if k == "kind" or (model is Experiment and k in ("world", "family", "arms")):
+            if k == "kind" or (model is Experiment and k in ("world", "family", "arms", "sweep")):
                 continue
             ann = _type_name(f.annotation)
             default = "required" if f.is_required() else repr(f.get_default(call_default_factory=True))

@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class SerialExecutor:
     name = "serial"
 
@@ -34,8 +40,10 @@ class PoolExecutor:
         import multiprocessing as mp
 
         self.workers = workers or os.cpu_count() or 1
-        # forkserver: workers never inherit the parent's threads or open SQLite handles
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"))
+        # forkserver: workers never inherit the parent's threads or open SQLite handles;
+        # workers ignore Ctrl-C so that only the writer sees it and stops cleanly
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"),
+                                        initializer=_ignore_sigint)
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[object, object]]:
         tasks = list(tasks)
@@ -55,7 +63,11 @@ class PoolExecutor:
                     pending[self.pool.submit(fn, nxt)] = nxt
 
     def close(self) -> None:
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:  # lineages still running are abandoned: a later sweep reruns them
+            if p.is_alive():
+                p.terminate()
 
 
 class RayExecutor:

@@ -155,73 +155,100 @@ def plan_units(exp: C.Experiment, run_id: str | None, folder: Path | None, store
     return units
 
 
-def run_experiment(
-    exp: C.Experiment,
+def _create(store, exp: C.Experiment, plans) -> str:
+    return store.create_run(
+        name=exp.name, kind="collapse", config=exp.model_dump(mode="json"), seed=exp.seed,
+        arms=[(p.name, {"regime": repr(p.regime), "curation": [repr(c) for c in p.curation],
+                        "family": p.family_config}) for p in plans],
+    )
+
+
+def run_experiments(
+    exps: list[tuple[C.Experiment, str | None]],
     *,
     store=None,
     on_record: Callable[[GenerationRecord], None] | None = None,
     executor=None,
-    run_id: str | None = None,
     checkpoints: bool = True,
-) -> RunResult:
-    """Run every arm x replicate for ``exp.generations`` generations.
+) -> list[RunResult]:
+    """Run several experiments' lineages through one executor; ``(exp, run_id)`` with a run id resumes that run.
 
-    Records go to ``store`` (one generation per transaction when serial,
-    one lineage per transaction from a pool or Ray) and to ``on_record``.
-    With ``run_id`` of an unfinished run in ``store`` it resumes that run.
-    A diverged arm stops while the others go on. Ctrl-C marks the run
-    'interrupted' and re-raises. Raises ``ConfigError`` before anything is
-    written if the world or a family cannot be built.
+    Serial execution stores one generation per transaction and checkpoints
+    every generation, so a killed run resumes exactly. A pool or Ray stores
+    one finished lineage per transaction: the single writer is this process.
+    Ctrl-C marks unfinished runs 'interrupted' and re-raises. Raises
+    ``ConfigError`` before anything is written if a world or family cannot be built.
     """
-    world = make_world(exp.world)
-    plans = plan_arms(exp, world)
-    folder = getattr(store, "folder", None)
-    if store is not None and run_id is None:
-        run_id = store.create_run(
-            name=exp.name, kind="collapse", config=exp.model_dump(mode="json"), seed=exp.seed,
-            arms=[(p.name, {"regime": repr(p.regime), "curation": [repr(c) for c in p.curation],
-                            "family": p.family_config}) for p in plans],
-        )
-    elif store is not None:
-        store.finish(run_id, "running")
-    units = plan_units(exp, run_id, folder, store, checkpoints=checkpoints and store is not None)
-    records: list[GenerationRecord] = []
-
-    def keep(rec: GenerationRecord) -> None:
-        records.append(rec)
-        if store is not None:
-            store.append(run_id, [rec])
-        if on_record is not None:
-            on_record(rec)
-
     executor = executor or SerialExecutor()
+    serial = isinstance(executor, SerialExecutor)
+    folder = getattr(store, "folder", None)
+    prepared = []
+    for exp, run_id in exps:  # build everything first: a bad world fails before any run is created
+        world = make_world(exp.world)
+        prepared.append((exp, run_id, plan_arms(exp, world)))
+    runs, units = [], []
+    for exp, run_id, plans in prepared:
+        if store is not None:
+            if run_id is None:
+                run_id = _create(store, exp, plans)
+            else:
+                store.finish(run_id, "running")
+        mine = plan_units(exp, run_id, folder, store, checkpoints=checkpoints and serial and store is not None)
+        runs.append((exp, run_id, plans, len(mine)))
+        units.extend((u, run_id) for u in mine)
+    left = {run_id: n for _, run_id, _, n in runs}
+    records: dict[str | None, list[GenerationRecord]] = {run_id: [] for _, run_id, _, _ in runs}
+    run_of = dict(units)  # units are frozen and carry their experiment's config, so unique across runs
+
+    def keep(run_id, recs: list[GenerationRecord]) -> None:
+        records[run_id].extend(recs)
+        if store is not None:
+            store.append(run_id, recs)
+        if on_record is not None:
+            for rec in recs:
+                on_record(rec)
+
+    def lineage_done(run_id) -> None:
+        left[run_id] -= 1
+        if left[run_id] == 0 and store is not None:
+            store.finish(run_id, "done")
+
     try:
-        if isinstance(executor, SerialExecutor):
-            for unit in units:
-                run_unit(unit, keep)
+        for run_id, n in left.items():
+            if n == 0 and store is not None:
+                store.finish(run_id, "done")
+        if serial:
+            for unit, run_id in units:
+                run_unit(unit, lambda rec, rid=run_id: keep(rid, [rec]))
+                lineage_done(run_id)
         else:
-            for _, recs in executor.map_unordered(run_unit, units):
-                records.extend(recs)
-                if store is not None:
-                    store.append(run_id, recs)
-                if on_record is not None:
-                    for rec in recs:
-                        on_record(rec)
-    except KeyboardInterrupt:
+            for unit, recs in executor.map_unordered(run_unit, list(run_of)):
+                keep(run_of[unit], recs)
+                lineage_done(run_of[unit])
+    except BaseException as e:
         if store is not None:
-            store.finish(run_id, "interrupted")
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            for run_id, n in left.items():
+                if n > 0:
+                    store.finish(run_id, status)
         raise
-    except BaseException:
+    results = []
+    for exp, run_id, plans, _ in runs:
+        recs = records[run_id]
         if store is not None:
-            store.finish(run_id, "failed")
-        raise
-    if store is not None:
-        store.finish(run_id, "done")
-        if checkpoints and folder is not None:
-            shutil.rmtree(folder / "checkpoints" / run_id, ignore_errors=True)
-        records = store.records(run_id)
-    status = {p.name: "ok" for p in plans}
-    for r in records:
-        if r.status != "ok":
-            status[r.arm] = r.status
-    return RunResult(run_id, folder, tuple(records), status)
+            if checkpoints and folder is not None:
+                shutil.rmtree(folder / "checkpoints" / run_id, ignore_errors=True)
+            recs = store.records(run_id)
+        status = {p.name: "ok" for p in plans}
+        for r in recs:
+            if r.status != "ok":
+                status[r.arm] = r.status
+        results.append(RunResult(run_id, folder, tuple(recs), status))
+    return results
+
+
+def run_experiment(exp: C.Experiment, *, store=None, on_record=None, executor=None, run_id: str | None = None,
+                   checkpoints: bool = True) -> RunResult:
+    """Run (or with ``run_id``, resume) one experiment; see :func:`run_experiments`."""
+    return run_experiments([(exp, run_id)], store=store, on_record=on_record, executor=executor,
+                           checkpoints=checkpoints)[0]

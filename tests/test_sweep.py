@@ -1,0 +1,109 @@
+"""Sweeps: the grid, a process pool (and Ray when installed) giving serial's records, and Ctrl-C then continue."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from redqueen.cli import main
+from redqueen.runtime import config as C
+from redqueen.runtime.executors import PoolExecutor, make_executor
+from redqueen.runtime.runner import run_experiment
+from redqueen.runtime.store import Store
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+SWEEP = """
+name = "sw"
+generations = GENS
+n = 3000
+replicates = 2
+[world]
+kind = "zipf"
+k = 2000
+[family]
+kind = "categorical"
+[[arms]]
+name = "replace"
+[[arms]]
+name = "fresh"
+regime = "fresh"
+[sweep]
+seeds = [1, 2]
+n = [1000, 4000]
+"""
+
+
+def _by_key(records):
+    return {(r.arm, r.replicate, r.generation): r.metrics for r in records}
+
+
+def test_grid_expands_seeds_and_sizes(tmp_path):
+    exp = C.validate(__import__("tomllib").loads(SWEEP.replace("GENS", "3")))
+    grid = exp.grid()
+    assert [(e.seed, e.n) for e in grid] == [(1, 1000), (1, 4000), (2, 1000), (2, 4000)]
+    assert all(e.sweep is None for e in grid)
+
+
+def test_pool_gives_the_serial_records(tmp_path):
+    exp = C.validate(__import__("tomllib").loads(SWEEP.replace("GENS", "5"))).grid()[0]
+    serial = run_experiment(exp, store=Store(tmp_path / "s"))
+    pool = PoolExecutor(2)
+    try:
+        pooled = run_experiment(exp, store=Store(tmp_path / "p"), executor=pool)
+    finally:
+        pool.close()
+    assert _by_key(serial.records) == _by_key(pooled.records)
+    assert Store(tmp_path / "p").run("latest").status == "done"
+
+
+def test_ray_gives_the_serial_records(tmp_path):
+    pytest.importorskip("ray")
+    exp = C.validate(__import__("tomllib").loads(SWEEP.replace("GENS", "3"))).grid()[0]
+    serial = run_experiment(exp)
+    ray_dir = Path("/tmp") / f"rq-ray-{os.getpid()}"  # Ray's socket paths must stay short
+    ex = make_executor("ray", workers=2, temp_dir=ray_dir)
+    try:
+        remote = run_experiment(exp, store=Store(tmp_path / "r"), executor=ex)
+    finally:
+        ex.close()
+    assert _by_key(serial.records) == _by_key(remote.records)
+
+
+def test_unknown_executor_is_one_line(tmp_path, capsys):
+    p = tmp_path / "s.toml"
+    p.write_text(SWEEP.replace("GENS", "2"))
+    assert main(["sweep", str(p), "--executor", "slurm", "-o", str(tmp_path / "o")]) == 2
+    assert "unknown executor 'slurm'" in capsys.readouterr().err
+
+
+def test_ctrl_c_then_second_sweep_continues(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(SWEEP.replace("GENS", "60"))
+    out = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    cmd = [sys.executable, "-m", "redqueen", "sweep", str(p), "-o", str(out), "--workers", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until at least one lineage is stored, then press Ctrl-C
+        time.sleep(0.5)
+        if (out / "runs.db").exists() and any(i.n_records for i in Store(out).runs()):
+            break
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err
+    statuses = {i.status for i in Store(out).runs()}
+    assert statuses <= {"done", "interrupted", "running"}
+    assert main(["sweep", str(p), "-o", str(out), "--workers", "2"]) == 0
+    runs = Store(out).runs()
+    assert len(runs) == 4 and all(i.status == "done" for i in runs)
+    # every grid point equals a serial run of that point
+    grid = C.load(p).grid()
+    for exp in grid[:2]:
+        info = next(i for i in runs if i.name == exp.name)
+        assert _by_key(Store(out).records(info.id)) == _by_key(run_experiment(exp).records)
