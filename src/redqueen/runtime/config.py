@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 # ---------------------------------------------------------------- worlds
@@ -99,7 +99,7 @@ WORLD_DATA = {"zipf": "counts", "wordfreq": "counts", "gaussian": "points", "mix
 # ---------------------------------------------------------------- families
 class _Decoding(_Strict):
     temperature: float = Field(1.0, gt=0, le=100, description="sampling temperature")
-    top_k: int = Field(0, ge=0, description="keep only the k most likely types when sampling (0 = all)")
+    top_k: int = Field(0, ge=0, le=100_000_000, description="keep only the k most likely types when sampling (0 = all)")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling: keep the smallest set with this mass")
 
 
@@ -304,8 +304,8 @@ def load(path: str | Path) -> Experiment:
         data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text; a config is a TOML text file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML ({e}); fix the syntax") from None
+    except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: e.g. an integer of a million digits
+        raise ConfigError(f"{p}: not valid TOML ({str(e).splitlines()[0][:200]}); fix the syntax") from None
     return validate(data)
 
 
