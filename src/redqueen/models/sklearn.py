@@ -12,7 +12,6 @@ import importlib
 import inspect
 
 import numpy as np
-from sklearn.base import clone
 
 from redqueen.data import Points
 
@@ -26,6 +25,8 @@ class SklearnDensity:
         self.estimator = estimator
 
     def _fresh(self, seed: int | None):
+        from sklearn.base import clone  # imported late: scikit-learn takes a second to import
+
         est = clone(self.estimator)
         if seed is not None and "random_state" in est.get_params():
             est.set_params(random_state=seed)
