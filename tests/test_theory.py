@@ -291,3 +291,29 @@ def test_accumulate_mean_error_bounded_while_replace_grows_linearly():
     late_slope_acc = err_acc[:, 40:].mean(axis=0)[-1] - err_acc[:, 40:].mean(axis=0)[0]
     late_slope_rep = err_rep[:, 40:].mean(axis=0)[-1] - err_rep[:, 40:].mean(axis=0)[0]
     assert late_slope_rep > 0.5 and abs(late_slope_acc) < 0.01
+
+
+def test_generic_categorical_engine_agrees_with_each_closed_form():
+    pi = zipf(12, 1.1).probs
+    n, t = 25, np.arange(80)
+    h0 = th.initial_heterozygosity(pi, n=n)
+    world_h = 1 - pi @ pi
+    np.testing.assert_allclose(th.categorical_heterozygosity(t, world_probs=pi, n=n),
+                               th.wright_fisher_heterozygosity(t, n=n, h0=h0), rtol=1e-12)
+    np.testing.assert_allclose(th.categorical_heterozygosity(t, world_probs=pi, n=n, noise=0.07),
+                               th.noise_drift_heterozygosity(t, n=n, k=12, rate=0.07, h0=h0), rtol=1e-12)
+    regime = Fresh(fraction=0.3)
+    np.testing.assert_allclose(th.categorical_heterozygosity(t, world_probs=pi, n=n, regime=regime),
+                               th.fresh_data_heterozygosity(t, n=n, fraction=regime.real_size(n) / n, world_h=world_h, h0=h0), rtol=1e-12)
+    assert th.categorical_equilibrium(world_probs=pi, n=n, noise=0.07) == pytest.approx(
+        th.noise_drift_equilibrium(n=n, k=12, rate=0.07))
+    assert th.categorical_equilibrium(world_probs=pi, n=n, regime=regime) == pytest.approx(
+        th.fresh_data_equilibrium(n=n, fraction=regime.real_size(n) / n, world_h=world_h))
+    assert th.categorical_equilibrium(world_probs=pi, n=n) == 0.0
+    # a bank is a smaller, fixed source: less diversity than fresh draws from the world
+    bank = th.categorical_equilibrium(world_probs=pi, n=n, regime=Fresh(fraction=0.3, source="bank"))
+    assert bank < th.categorical_equilibrium(world_probs=pi, n=n, regime=regime)
+    with pytest.raises(ValueError, match="equilibrium"):
+        th.categorical_equilibrium(world_probs=pi, n=n, regime=Accumulate())
+    with pytest.raises(ValueError, match="non-negative"):
+        th.wright_fisher_heterozygosity(-1, n=n, h0=0.5)
