@@ -96,3 +96,11 @@ def test_gaussian_lineage_has_continuous_metrics():
     recs, _ = _run(Replace(), world=gaussian(2), family=GaussianFamily, gens=3, n=100)
     for k in ("w1", "var_ratio", "mean_sq_error", "fitted_var_ratio", "loglik", "nll_real"):
         assert np.isfinite(recs[-1].metrics[k])
+
+
+def test_filter_breaks_ties_at_random(rng):
+    model = CategoricalFamily().fit(Counts(np.ones(6, int)))
+    kept = [Filter(keep=0.5).apply(Counts(np.full(6, 10)), model, None, rng).counts for _ in range(200)]
+    assert all(k.sum() == 30 for k in kept)
+    share = np.mean(kept, axis=0)
+    assert np.all(np.abs(share - 5) < 1.0)  # every tied type keeps about half, not the first three

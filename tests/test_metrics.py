@@ -199,7 +199,6 @@ def test_hill_numbers_order_and_limits():
     assert hill(np.zeros(3), 1) == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: hill(p, inf) returns 1; Hill infinity is 1/max p (metrics/diversity.py hill)")
 def test_hill_infinity_is_inverse_berger_parker():
     assert hill(np.array([0.5, 0.3, 0.2]), np.inf) == pytest.approx(2.0)
 

@@ -61,13 +61,17 @@ class Filter:
             raise ValueError("filter score='world' needs a world with exact log-probabilities; use score='model'")
         m = int(np.ceil(len(data) * self.keep - 1e-9))
         if isinstance(data, Counts):
-            # the same score for every item of a type: take types best-first until m items
+            # every item of a type has the type's score: keep whole types above the cut-off score,
+            # and share what is left of the quota among the tied types at the cut-off at random
             order = np.argsort(-lp, kind="stable")
             c = data.counts[order]
-            before = np.cumsum(c) - c
-            kept = np.clip(m - before, 0, c)
-            out = np.zeros_like(data.counts)
-            out[order] = kept
+            cut = lp[order][np.searchsorted(np.cumsum(c), m, side="left").clip(max=len(c) - 1)]
+            above = data.counts * (lp > cut)
+            tied = (lp == cut) & (data.counts > 0)
+            out = above.copy()
+            left = m - int(above.sum())
+            if left > 0 and tied.any():
+                out[tied] = rng.multivariate_hypergeometric(data.counts[tied], min(left, int(data.counts[tied].sum())))
             return data.with_counts(out)
         if isinstance(data, Sequences):
             lp = lp / np.maximum(data.lengths(), 1)  # per token, so length does not decide

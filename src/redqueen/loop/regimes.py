@@ -83,6 +83,7 @@ class Fresh:
         return n - self.real_size(n)
 
     def real_size(self, n: int) -> int:
+        """Real items per training set: round(fraction * n), halves to even (0.25 * 10 -> 2); theory uses this too."""
         return int(round(self.fraction * n))
 
     def training_set(self, synthetic: Data, pools: Pools, n: int, world, rng: np.random.Generator):

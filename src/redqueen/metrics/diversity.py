@@ -21,8 +21,10 @@ def _normalise(p: np.ndarray) -> np.ndarray:
 
 
 def heterozygosity(p: np.ndarray) -> float:
-    """Gini-Simpson index 1 - sum p_i^2: the chance two draws are different types."""
+    """Gini-Simpson index 1 - sum p_i^2: the chance two draws are different types (NaN for an empty population)."""
     q = _normalise(p)
+    if not q.any():
+        return float("nan")
     return 1.0 - _dot(q, q)
 
 
@@ -37,6 +39,8 @@ def hill(p: np.ndarray, q: float) -> float:
         return 0.0
     if q == 0:
         return float(r.size)
+    if np.isinf(q):
+        return float(1.0 / r.max())  # the inverse Berger-Parker index
     if q == 1:
         return float(np.exp(-_dot(r, np.log(r))))
     return float(np.sum(r**q) ** (1.0 / (1.0 - q)))
@@ -81,9 +85,9 @@ class DiversityProfile:
         self.tail = None if self.world is None else tail_set(self.world, tail_mass)
         self.world_tail = None if self.tail is None else float(self.world[self.tail].sum())
         if self.world is not None:
-            if np.any(self.world <= 0):
-                raise ValueError("the world's type distribution must give every type positive probability")
-            self.log_world = np.log(self.world)
+            # types the world never produces: a model that gives them mass is infinitely far in KL
+            self.world_zero = self.world <= 0
+            self.log_world = np.log(np.maximum(self.world, 1e-300))
             self.tail_weights = self.tail / self.world_tail if self.world_tail > 0 else None
             self.neg_entropy_world = float(_dot(self.world, self.log_world))
 
@@ -110,12 +114,12 @@ class DiversityProfile:
         if self.world is not None:
             w = self.world
             out["tail_mass_kept"] = _dot(q, self.tail_weights) if self.world_tail > 0 else float("nan")
-            # KL(model || world): finite because the world gives every type positive probability
-            out["kl"] = -shannon - _dot(q, self.log_world)
+            # KL(model || world), infinite when the model puts mass where the world has none
+            out["kl"] = -shannon - _dot(q, self.log_world) if not q[self.world_zero].any() else float("inf")
             out["tv"] = 1.0 - float(np.minimum(q, w, out=buf).sum())
             m = np.add(q, w, out=buf)
             m *= 0.5
-            out["js"] = 0.5 * (self.neg_entropy_world - shannon) - _dot(m, np.log(m, out=logq))
+            out["js"] = 0.5 * (self.neg_entropy_world - shannon) - _dot(m, np.log(np.maximum(m, 1e-300, out=logq), out=logq))
         return out
 
     def _buffers(self, k: int) -> tuple[np.ndarray, np.ndarray]:

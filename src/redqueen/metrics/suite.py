@@ -33,7 +33,7 @@ REFERENCE_SIZE = 5000
 
 
 class Diagnostics:
-    def __init__(self, world, rng: np.random.Generator, *, tail_mass: float = 0.1, reference_size: int = REFERENCE_SIZE):
+    def __init__(self, world, rng: np.random.Generator, *, tail_mass: float = 0.1, reference_size: int | None = None):
         self.world = world
         self.rng = rng
         self.tail_mass = tail_mass
@@ -42,7 +42,7 @@ class Diagnostics:
         self.h0: float | None = None
         # real data the models never trained on, where the world keeps a held-out split
         draw = getattr(world, "heldout", None) or world.sample
-        self.real = draw(reference_size, rng)
+        self.real = draw(reference_size or REFERENCE_SIZE, rng)
         self.kind = type(self.real)
         if isinstance(self.real, Points):
             self.world_mean = self.real.x.mean(axis=0) if not hasattr(world, "mean") else world.mean()

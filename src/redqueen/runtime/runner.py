@@ -90,37 +90,48 @@ def _experiment(config_json: str) -> C.Experiment:
 
 
 @lru_cache(maxsize=4)
-def _world(world_json: str, exp_json: str):
-    return make_world(_experiment(exp_json).world)
+def _world(config_json: str):
+    return make_world(_experiment(config_json).world)
 
 
 @lru_cache(maxsize=8)
 def _plans(config_json: str) -> dict:
-    exp = _experiment(config_json)
-    return {p.name: p for p in plan_arms(exp, _world(exp.world.model_dump_json(), config_json))}
+    return {p.name: p for p in plan_arms(_experiment(config_json), _world(config_json))}
 
 
-def run_unit(unit: Unit, emit: Callable[[GenerationRecord], None] | None = None) -> list[GenerationRecord]:
+#: the serial runner stores records and checkpoints at most this often (and at the end of a lineage);
+#: a kill loses at most this much work, which resume recomputes bit for bit
+FLUSH_SECONDS = 0.5
+
+
+def run_unit(unit: Unit, emit: Callable[[list[GenerationRecord]], None] | None = None) -> list[GenerationRecord]:
     """Run one lineage to the last generation (or from its checkpoint on); returns the new records.
 
-    ``emit`` sees every record as soon as it exists (before the checkpoint of
-    that generation is written), which is how the serial runner stores them.
+    ``emit`` receives the new records in batches, every :data:`FLUSH_SECONDS`
+    and at the end, each batch before the checkpoint of its last generation
+    is written: a store can never be behind a checkpoint.
     """
     exp = _experiment(unit.config)
-    world = _world(exp.world.model_dump_json(), unit.config)
+    world = _world(unit.config)
     lineage = make_lineage(exp, world, _plans(unit.config)[unit.arm], unit.replicate)
     if unit.resume:
         checkpoint.load(lineage, unit.checkpoint)
-    out = []
+    out: list[GenerationRecord] = []
+    batch: list[GenerationRecord] = []
+    last_flush = time.monotonic()
     while lineage.generation < exp.generations:
         rec = step_safely(lineage, texts=lineage.generation + 1 in (0, exp.generations))
         out.append(rec)
-        if emit is not None:
-            emit(rec)
+        batch.append(rec)
+        ended = rec.status != "ok" or lineage.generation >= exp.generations
+        if emit is not None and (ended or time.monotonic() - last_flush >= FLUSH_SECONDS):
+            emit(batch)
+            batch = []
+            if unit.checkpoint is not None and rec.status == "ok":
+                checkpoint.save(lineage, unit.checkpoint)
+            last_flush = time.monotonic()
         if rec.status != "ok":
             break
-        if unit.checkpoint is not None:
-            checkpoint.save(lineage, unit.checkpoint)
     return out
 
 
@@ -219,7 +230,7 @@ def run_experiments(
                 store.finish(run_id, "done")
         if serial:
             for unit, run_id in units:
-                run_unit(unit, lambda rec, rid=run_id: keep(rid, [rec]))
+                run_unit(unit, lambda recs, rid=run_id: keep(rid, recs))
                 lineage_done(run_id)
         else:
             for unit, recs in executor.map_unordered(run_unit, list(run_of)):
