@@ -133,3 +133,32 @@ def test_config_stored_replays(tmp_path, cfg):
     from redqueen.runtime import config as C
 
     assert C.validate(json.loads(replay.read_text())) == C.load(cfg)
+
+
+def test_theory_command_compares_every_predicted_arm(tmp_path, capsys):
+    p = tmp_path / "wf.toml"
+    p.write_text(SMALL.replace("replicates = 2", "replicates = 40").replace("n = 300", "n = 50"))
+    assert main(["theory", str(p), "-o", str(tmp_path / "runs"), "--every", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "replace: heterozygosity" in out and "fresh: heterozygosity" in out and "generations inside" in out
+    assert Store(tmp_path / "runs").run("latest").kind == "theory"
+    (tmp_path / "one.toml").write_text(SMALL.replace("replicates = 2", "replicates = 1"))
+    assert main(["theory", str(tmp_path / "one.toml"), "-o", str(tmp_path / "runs")]) == 2
+    assert "replicates >= 2" in _err_line(capsys)
+
+
+def test_report_draws_theory_curves(tmp_path):
+    from redqueen.runtime.predictions import theory_curves
+
+    p = tmp_path / "wf.toml"
+    p.write_text(SMALL)
+    out = tmp_path / "runs"
+    assert main(["run", str(p), "-q", "--no-report", "-o", str(out)]) == 0
+    store = Store(out)
+    info = store.run("latest")
+    curve = theory_curves(store, [info.id])
+    import numpy as np
+
+    h = curve(info, "replace", "heterozygosity", np.arange(5))
+    assert h.shape == (5,) and np.all(np.diff(h) < 0)
+    assert curve(info, "replace", "w1", np.arange(5)) is None

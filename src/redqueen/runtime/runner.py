@@ -166,9 +166,9 @@ def plan_units(exp: C.Experiment, run_id: str | None, folder: Path | None, store
     return units
 
 
-def _create(store, exp: C.Experiment, plans) -> str:
+def _create(store, exp: C.Experiment, plans, kind: str) -> str:
     return store.create_run(
-        name=exp.name, kind="collapse", config=exp.model_dump(mode="json"), seed=exp.seed,
+        name=exp.name, kind=kind, config=exp.model_dump(mode="json"), seed=exp.seed,
         arms=[(p.name, {"regime": repr(p.regime), "curation": [repr(c) for c in p.curation],
                         "family": p.family_config}) for p in plans],
     )
@@ -181,6 +181,7 @@ def run_experiments(
     on_record: Callable[[GenerationRecord], None] | None = None,
     executor=None,
     checkpoints: bool = True,
+    kind: str = "collapse",
 ) -> list[RunResult]:
     """Run several experiments' lineages through one executor; ``(exp, run_id)`` with a run id resumes that run.
 
@@ -201,7 +202,7 @@ def run_experiments(
     for exp, run_id, plans in prepared:
         if store is not None:
             if run_id is None:
-                run_id = _create(store, exp, plans)
+                run_id = _create(store, exp, plans, kind)
             else:
                 store.finish(run_id, "running")
         mine = plan_units(exp, run_id, folder, store, checkpoints=checkpoints and serial and store is not None)
@@ -259,7 +260,7 @@ def run_experiments(
 
 
 def run_experiment(exp: C.Experiment, *, store=None, on_record=None, executor=None, run_id: str | None = None,
-                   checkpoints: bool = True) -> RunResult:
+                   checkpoints: bool = True, kind: str = "collapse") -> RunResult:
     """Run (or with ``run_id``, resume) one experiment; see :func:`run_experiments`."""
     return run_experiments([(exp, run_id)], store=store, on_record=on_record, executor=executor,
-                           checkpoints=checkpoints)[0]
+                           checkpoints=checkpoints, kind=kind)[0]
