@@ -252,7 +252,8 @@ def test_diversity_profile_equals_the_single_functions(seed):
             if math.isinf(value) or math.isnan(value):
                 assert got[key] == value or (math.isnan(got[key]) and math.isnan(value)), key
             else:
-                assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+                # js takes float32 logarithms in the profile (documented): absolute error below 1e-7 nats
+                assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-7 if key == "js" else 1e-12), key
     # and against the naive loops
     p = rng.dirichlet(np.ones(k))
     got = profile(p)
