@@ -12,12 +12,12 @@ moment leaves either the previous checkpoint or the new one.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from redqueen.data import Counts, Data, Points, Sequences
+from redqueen.runtime.files import atomic_path
 
 FORMAT = "redqueen-lineage-1"
 
@@ -78,9 +78,8 @@ def save(lineage, path: str | Path) -> Path:
         "diagnostics": diag_meta,
         "kinds": kinds,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(arrays, str(tmp), metadata={"redqueen": json.dumps(meta)})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(arrays, str(tmp), metadata={"redqueen": json.dumps(meta)})
     return path
 
 

@@ -40,7 +40,6 @@ import secrets
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -631,11 +630,11 @@ class Store:
         info = self.run(run_id)
         recs = self.records(info.id)
         metric_cols = _metric_columns(recs)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
+        from redqueen.runtime.files import atomic_path
+
+        with atomic_path(path) as tmp:
             if fmt == "csv":
-                with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                with open(tmp, "w", newline="", encoding="utf-8") as f:
                     w = csv.writer(f)
                     w.writerow(list(FIXED_COLUMNS) + [col for col, _ in metric_cols])
                     for r in recs:
@@ -644,14 +643,7 @@ class Store:
                             + [repr(float(r.metrics[m])) if m in r.metrics else "" for _, m in metric_cols]
                         )
             else:
-                os.close(fd)
-                _write_parquet(tmp, info, recs, metric_cols)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a report or export is meant to be shared
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+                _write_parquet(str(tmp), info, recs, metric_cols)
         return path
 
 
