@@ -1,5 +1,6 @@
 """Neural model families (need torch): a small causal transformer language model and a VAE."""
 
 from redqueen.models.neural.lm import TransformerLMFamily
+from redqueen.models.neural.vae import VAEFamily
 
-__all__ = ["TransformerLMFamily"]
+__all__ = ["TransformerLMFamily", "VAEFamily"]
