@@ -205,6 +205,9 @@ class TransformerLMFamily:
     def log_prob(self, data: Sequences) -> np.ndarray:
         """Total natural-log probability of each sequence given ``BOS``; shape ``(n,)``, float64.
 
+        Next-token distributions exclude ``BOS`` (which sampling never emits), so
+        over all sequences of one length the probabilities sum to 1.
+
         Sequences longer than the context are scored with a sliding window
         (half-context stride, each token scored once with at least half a
         context of history).
@@ -231,9 +234,11 @@ class TransformerLMFamily:
         return out
 
     def _score(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        logp = F.log_softmax(self.model_(x[:, :-1]).float(), dim=-1)
+        logits = self.model_(x[:, :-1]).float()
+        logits[..., self.bos_] = float("-inf")  # generation never emits BOS: score the distribution it samples
+        logp = F.log_softmax(logits, dim=-1)
         tok = logp.gather(-1, x[:, 1:, None]).squeeze(-1)
-        return (tok * mask).sum(dim=1).double()
+        return torch.where(mask, tok, 0.0).sum(dim=1).double()
 
     def _score_long(self, x: np.ndarray) -> float:
         c = self.context
