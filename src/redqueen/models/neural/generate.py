@@ -56,7 +56,7 @@ class _Stepper:
         self.model = model
         self.use_cache = use_cache
         self.seqs = prompts
-        self.pos = prompts.shape[1]
+        self.prompt_len = self.pos = prompts.shape[1]
         self.cache = model.new_cache(prompts.shape[0], total) if use_cache else None
 
     def start(self) -> torch.Tensor:
@@ -70,7 +70,7 @@ class _Stepper:
     def reorder(self, rows: torch.Tensor) -> None:
         self.seqs = self.seqs[rows]
         if self.cache is not None:
-            reorder_cache(self.cache, rows, self.pos)
+            reorder_cache(self.cache, rows, self.prompt_len, self.pos)  # rows stay within their prompt's beams
 
     def advance(self, tok: torch.Tensor) -> torch.Tensor:
         self.seqs = torch.cat([self.seqs, tok[:, None]], dim=1)

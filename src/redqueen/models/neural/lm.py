@@ -149,7 +149,7 @@ class TransformerLMFamily:
         no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
         opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.lr, betas=(0.9, 0.95),
+            lr=self.lr, betas=(0.9, 0.95), fused=True,
         )
         warm = max(1, int(self.warmup * steps))
 

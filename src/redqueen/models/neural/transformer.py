@@ -33,7 +33,7 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(d_model)
         self.fc = nn.Linear(d_model, d_ff)
         self.out = nn.Linear(d_ff, d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: int = 0):
         b, t, d = x.shape
@@ -45,13 +45,16 @@ class Block(nn.Module):
             vb[:, :, pos : pos + t] = v
             k = kb[:, :, : pos + t]
             v = vb[:, :, : pos + t]
-        mask = None
-        if t > 1 and pos > 0:  # a block of new tokens after a filled cache: causal with an offset
-            mask = torch.ones(t, pos + t, dtype=torch.bool).tril(diagonal=pos)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=(t > 1 and pos == 0),
-            dropout_p=self.dropout if self.training else 0.0,
-        )
+        if t == 1 and not self.training:  # one decoded token: plain batched matmuls beat the fused kernel here
+            y = torch.softmax((q @ k.transpose(-1, -2)) * (d // h) ** -0.5, dim=-1) @ v
+        else:
+            mask = None
+            if t > 1 and pos > 0:  # a block of new tokens after a filled cache: causal with an offset
+                mask = torch.ones(t, pos + t, dtype=torch.bool).tril(diagonal=pos)
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=(t > 1 and pos == 0),
+                dropout_p=self.dropout if self.training else 0.0,
+            )
         x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
         return x + self.drop(self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh")))
 
@@ -70,7 +73,7 @@ class CausalTransformer(nn.Module):
         self.pos = nn.Embedding(context, d_model)
         self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def init_weights(self, gen: torch.Generator) -> None:
         """GPT-2 initialisation from a private generator: N(0, 0.02), residual projections scaled by 1/sqrt(2L)."""
@@ -103,8 +106,14 @@ class CausalTransformer(nn.Module):
         return F.linear(self.ln_f(x), self.tok.weight)
 
 
-def reorder_cache(cache: Cache, rows: torch.Tensor, filled: int) -> None:
-    """Gather cache rows in place (beam search): row ``i`` becomes old row ``rows[i]``, first ``filled`` slots."""
+def reorder_cache(cache: Cache, rows: torch.Tensor, start: int, filled: int) -> None:
+    """Gather cache rows in place (beam search): row ``i`` becomes old row ``rows[i]`` in slots ``start:filled``.
+
+    Beams of one prompt share the prompt's slots, so beam search passes the
+    prompt length as ``start`` and only the generated slots move.
+    """
+    if filled <= start:
+        return
     for kb, vb in cache:
-        kb[:, :, :filled] = kb[rows, :, :filled]
-        vb[:, :, :filled] = vb[rows, :, :filled]
+        kb[:, :, start:filled] = kb[:, :, start:filled].index_select(0, rows)
+        vb[:, :, start:filled] = vb[:, :, start:filled].index_select(0, rows)
