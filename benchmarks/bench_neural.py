@@ -4,7 +4,7 @@
     python benchmarks/bench_neural.py reproduce [--generations 4] [--threads 2]
 
 ``speed``: both models are built from scratch with the same shape (d_model
-128, 5 layers, 4 heads, d_ff 512, 256 positions, tied embeddings, tanh-GELU,
+128, 5 layers, 4 heads, d_ff 512, 256 positions, tied embeddings, erf GELU,
 no dropout, SDPA attention) over a 2,048-word WikiText-2 vocabulary (plus
 BOS), so the parameter counts are equal. Training: AdamW steps on batches of
 32 windows of 128 tokens (redqueen: ``TransformerLMFamily.fit``, all
@@ -67,7 +67,7 @@ def hf_model(vocab_size: int):
 
     cfg = GPT2Config(
         vocab_size=vocab_size, n_positions=ARCH["context"], n_embd=ARCH["d_model"], n_layer=ARCH["n_layers"],
-        n_head=ARCH["n_heads"], n_inner=4 * ARCH["d_model"], activation_function="gelu_new", resid_pdrop=0.0,
+        n_head=ARCH["n_heads"], n_inner=4 * ARCH["d_model"], activation_function="gelu", resid_pdrop=0.0,
         embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None, pad_token_id=0, tie_word_embeddings=True,
     )
     torch.manual_seed(0)
