@@ -1,6 +1,10 @@
 """redqueen's dual-form Vendi score vs the ``vendi-score`` package.
 
-    python benchmarks/bench_vendi.py [--n 10000] [--d 384] [--repeats 5] [--minilm]
+    python benchmarks/bench_vendi.py [--n 10000] [--d 384] [--repeats 5] [--threads 1] [--minilm]
+
+Both sides run under the same BLAS thread limit (threadpoolctl): on a shared
+2-core machine OpenBLAS's default thread count oversubscribes and makes every
+timing 10-50x slower and erratic.
 
 Embeddings: ``n x d`` Gaussian rows with a low-rank structure (or, with
 ``--minilm``, MiniLM embeddings of WikiText-2 lines; the timing does not
@@ -56,8 +60,16 @@ def main():
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--d", type=int, default=384)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--minilm", action="store_true")
     args = p.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=args.threads):
+        run(args)
+
+
+def run(args):
     from vendi_score import vendi
 
     x = embeddings(args.n, args.d, args.minilm)
@@ -78,7 +90,7 @@ def main():
         print(f"  vendi.score at n={m}: {t:8.3f} s (agrees with redqueen)")
     pair = statistics.median(loop_per_pair)
     # eigendecomposition of n x n: measure score_X at growing n, extrapolate by n^3
-    sizes = [1000, 2000, 4000] if args.n >= 4000 else [args.n]
+    sizes = [1000, 2000, 3000] if args.n >= 3000 else [args.n]
     t_x = {}
     for m in sizes:
         t_x[m], v = timed(lambda: vendi.score_X(x[:m]), 1)
