@@ -120,3 +120,15 @@ def test_perplexities():
     assert perplexity(np.log([0.1, 0.1]), [1, 1]) == pytest.approx(10.0)
     out = sample_perplexities(np.log([0.1]), np.log([0.5]), np.array([1]))
     assert out == pytest.approx({"ppl_gen0": 10.0, "ppl_self": 2.0})
+
+
+def test_embed_passes_texts_to_the_model():
+    from redqueen.metrics.text import embed
+
+    class Fake:
+        def encode(self, texts, **kw):
+            assert kw["normalize_embeddings"] and isinstance(texts, list)
+            return np.ones((len(texts), 384), np.float64) / np.sqrt(384)
+
+    out = embed(("a b", "c"), model=Fake())
+    assert out.shape == (2, 384) and out.dtype == np.float32
