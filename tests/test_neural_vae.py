@@ -72,3 +72,19 @@ def test_scale_one_data(digits):
     # log-density in data units: rescaling the data by 16 shifts it by 64 log 16
     g = VAEFamily(**TINY).load_state(f.state())
     np.testing.assert_allclose(g.log_prob(digits), f.log_prob(Points(digits.x / 16.0)) - 64 * np.log(16.0), rtol=1e-5)
+
+
+def test_warm_start_helper(fitted, digits):
+    from redqueen.models.neural import warm_start
+
+    fresh = VAEFamily(**{**TINY, "lr": 0.0})
+    assert warm_start(fresh, None) is fresh
+    warm = warm_start(fresh, fitted)
+    assert warm is not fresh and warm.init_state is not None and fresh.init_state is None
+    np.testing.assert_array_equal(warm.fit(digits, np.random.default_rng(0)).genome(), fitted.genome())
+    class NoInit:
+        def get_params(self):
+            return {}
+
+    with pytest.raises(TypeError):
+        warm_start(NoInit(), fitted)
