@@ -132,3 +132,13 @@ def test_embed_passes_texts_to_the_model():
 
     out = embed(("a b", "c"), model=Fake())
     assert out.shape == (2, 384) and out.dtype == np.float32
+
+
+def test_text_metrics_bundle():
+    from redqueen.metrics.text import text_metrics
+
+    rng = np.random.default_rng(0)
+    data = Sequences.from_list(random_seqs(rng, n=40, lo=2), Vocabulary(tuple("abcdef")))
+    out = text_metrics(data, np.random.default_rng(1), self_bleu_sample=10)
+    assert set(out) == {"distinct_1", "distinct_2", "distinct_3", "distinct_4", "self_bleu"}
+    assert out["distinct_2"] == pytest.approx(distinct_n(data, 2))

