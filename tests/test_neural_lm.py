@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from redqueen.data import Sequences, Vocabulary  # noqa: E402
 from redqueen.models.decoding import decode_probs  # noqa: E402
 from redqueen.models.neural import TransformerLMFamily  # noqa: E402
-from redqueen.models.neural.generate import apply_repetition_penalty, filter_logits, generate  # noqa: E402
+from redqueen.models.neural.generate import apply_repetition_penalty, filter_logits, generate, sample_rows  # noqa: E402
 
 torch.set_num_threads(1)
 VOCAB = Vocabulary(tuple("abcdefg"), "")
@@ -170,3 +170,13 @@ def test_bad_arguments():
         TransformerLMFamily(decoding="nucleus")
     with pytest.raises(ValueError):
         TransformerLMFamily(d_model=10, n_heads=3)._build(5)
+
+
+def test_sample_rows_draws_from_the_row_distribution():
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3], [0.0, 0.0, 0.0, 2.0]]).repeat(20000, 1)
+    x = sample_rows(probs, torch.Generator().manual_seed(0)).view(-1, 2)
+    freq = torch.bincount(x[:, 0], minlength=4).double() / x.shape[0]
+    torch.testing.assert_close(freq, torch.tensor([0.1, 0.0, 0.6, 0.3], dtype=torch.float64), atol=0.012, rtol=0)
+    assert torch.all(x[:, 1] == 3)
+    edge = sample_rows(torch.tensor([[0.5, 0.5, 0.0]]), None)  # zero-mass tail never drawn
+    assert edge.item() in (0, 1)
