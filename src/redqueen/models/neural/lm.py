@@ -41,7 +41,7 @@ class TransformerLMFamily:
     ``4 * d_model``), ``context`` (maximum positions), ``dropout``.
     Training: ``steps`` AdamW steps of ``batch_size`` windows, or, when
     ``steps`` is None, enough steps for ``epochs`` passes over the training
-    tokens; ``lr`` with linear warmup over the first ``warmup`` fraction then
+    tokens; fused AdamW at ``lr`` with linear warmup over the first ``warmup`` fraction then
     cosine decay to ``lr / 10``; ``weight_decay`` on matrices only;
     ``grad_clip`` on the global norm.
     Sampling: ``decoding`` in ``"sample"``, ``"greedy"``, ``"beam"``;
