@@ -1,0 +1,182 @@
+"""Batched decoding for :class:`~redqueen.models.neural.transformer.CausalTransformer`.
+
+Strategies: ``"sample"`` (temperature, then top-k, then top-p), ``"greedy"``
+and ``"beam"`` (deterministic beam search with ``num_beams`` beams per
+prompt, no end token: every continuation has exactly ``max_new_tokens``
+tokens, so beams are ranked by total log-probability). The repetition
+penalty of Keskar et al. (2019, CTRL), as in Hugging Face's
+``RepetitionPenaltyLogitsProcessor``, is applied to the raw logits of every
+token already present in the row (prompt or generated): a positive logit is
+divided by the penalty, a negative one multiplied. Beam search takes
+``log_softmax`` of the penalised logits, so one beam equals greedy decoding.
+
+With ``use_cache=False`` every step re-runs the whole prefix (the reference
+the cached path is tested against).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from redqueen.models.neural.transformer import CausalTransformer, reorder_cache
+
+STRATEGIES = ("sample", "greedy", "beam")
+
+
+def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """``logits`` ``(N, V)``, ``seen`` bool ``(N, V)``: divide positive / multiply negative logits of seen tokens."""
+    if penalty == 1.0:
+        return logits
+    penalised = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalised, logits)
+
+
+def filter_logits(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Temperature, then top-k, then nucleus (top-p) truncation; removed entries become ``-inf``. Shape ``(N, V)``."""
+    if temperature != 1.0:
+        logits = logits / temperature
+    v = logits.shape[-1]
+    if 0 < top_k < v:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        remove_sorted = (probs.cumsum(-1) - probs) >= top_p  # the first token is always kept
+        remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
+        logits = logits.masked_fill(remove, float("-inf"))
+    return logits
+
+
+def sample_rows(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One draw per row of ``probs`` ``(N, V)`` (rows need not be normalised) by inverting the row's CDF; ``(N,)``.
+
+    Uses one uniform number per row instead of ``torch.multinomial``'s work per
+    entry (about 10x faster for a 2,000-word vocabulary on a CPU). Never returns
+    a zero-probability entry.
+    """
+    cdf = probs.double().cumsum(-1)
+    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=torch.float64) * cdf[:, -1:]
+    idx = torch.searchsorted(cdf, u, right=True).clamp_max(probs.shape[1] - 1)
+    bad = probs.gather(1, idx) <= 0  # u rounded onto the total: take the last entry with mass instead
+    if bool(bad.any()):
+        last = probs.shape[1] - 1 - (probs.flip(-1) > 0).int().argmax(-1, keepdim=True)
+        idx = torch.where(bad, last, idx)
+    return idx.view(-1)
+
+
+class _Stepper:
+    """Feeds tokens to the model, with or without the key/value cache, and returns last-position logits."""
+
+    def __init__(self, model: CausalTransformer, prompts: torch.Tensor, total: int, use_cache: bool):
+        self.model = model
+        self.use_cache = use_cache
+        self.seqs = prompts
+        self.prompt_len = self.pos = prompts.shape[1]
+        self.cache = model.new_cache(prompts.shape[0], total) if use_cache else None
+
+    def start(self) -> torch.Tensor:
+        return self.model(self.seqs, self.cache, 0, last_only=True)[:, -1]
+
+    def expand(self, k: int) -> None:
+        self.seqs = self.seqs.repeat_interleave(k, dim=0)
+        if self.cache is not None:
+            self.cache = [(kb.repeat_interleave(k, dim=0), vb.repeat_interleave(k, dim=0)) for kb, vb in self.cache]
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        self.seqs = self.seqs[rows]
+        if self.cache is not None:
+            reorder_cache(self.cache, rows, self.prompt_len, self.pos)  # rows stay within their prompt's beams
+
+    def advance(self, tok: torch.Tensor) -> torch.Tensor:
+        self.seqs = torch.cat([self.seqs, tok[:, None]], dim=1)
+        if self.cache is not None:
+            out = self.model(tok[:, None], self.cache, self.pos, last_only=True)[:, -1]
+        else:
+            out = self.model(self.seqs, None, 0, last_only=True)[:, -1]
+        self.pos += 1
+        return out
+
+
+@torch.inference_mode()
+def generate(
+    model: CausalTransformer,
+    prompts: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    strategy: str = "sample",
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    repetition_penalty: float = 1.0,
+    num_beams: int = 5,
+    banned: tuple[int, ...] = (),
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+) -> torch.Tensor:
+    """Continue each prompt row by ``max_new_tokens`` tokens.
+
+    ``prompts`` is int64 ``(B, P)`` with ``P >= 1``; returns int64 ``(B, max_new_tokens)``
+    (the continuation only). ``banned`` token ids are never produced.
+    Raises ``ValueError`` for an unknown strategy or if ``P + max_new_tokens``
+    exceeds the model's context.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown decoding strategy {strategy!r}; use one of {STRATEGIES}")
+    b, p = prompts.shape
+    total = p + max_new_tokens
+    if total > model.context + 1:
+        raise ValueError(f"prompt ({p}) + max_new_tokens ({max_new_tokens}) exceed the context ({model.context}) + 1")
+    was_training = model.training
+    model.eval()
+    try:
+        if max_new_tokens == 0:
+            return prompts.new_zeros((b, 0))
+        return _decode(model, prompts, max_new_tokens, strategy, temperature, top_k, top_p, repetition_penalty,
+                       num_beams if strategy == "beam" else 1, banned, generator, use_cache)
+    finally:
+        model.train(was_training)
+
+
+def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty, k, banned, gen, use_cache):
+    b, p = prompts.shape
+    v = model.tok.weight.shape[0]
+    stepper = _Stepper(model, prompts, p + n_new - 1, use_cache)
+    logits = stepper.start()
+    seen = torch.zeros(b, v, dtype=torch.bool)
+    seen.scatter_(1, prompts, True)
+    ban = torch.zeros(v, dtype=torch.bool)
+    if banned:
+        ban[list(banned)] = True
+    out = torch.empty(b * k, n_new, dtype=torch.long)
+    beam = strategy == "beam"
+    if beam:
+        stepper.expand(k)
+        logits = logits.repeat_interleave(k, dim=0)
+        seen = seen.repeat_interleave(k, dim=0)
+        scores = torch.full((b, k), float("-inf"))
+        scores[:, 0] = 0.0
+        base = (torch.arange(b) * k)[:, None]
+    for i in range(n_new):
+        logits = apply_repetition_penalty(logits.float(), seen, penalty).masked_fill(ban, float("-inf"))
+        if beam:
+            cand = (F.log_softmax(logits, dim=-1).view(b, k, v) + scores[..., None]).view(b, k * v)
+            scores, idx = torch.topk(cand, k, dim=-1)
+            rows = (base + torch.div(idx, v, rounding_mode="floor")).view(-1)
+            tok = (idx % v).view(-1)
+            out[:, :i] = out[rows, :i]
+            seen = seen[rows]
+            stepper.reorder(rows)
+        elif strategy == "greedy":
+            tok = logits.argmax(dim=-1)
+        else:
+            probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(-1)
+            tok = sample_rows(probs, gen)
+        out[:, i] = tok
+        seen.scatter_(1, tok[:, None], True)
+        if i + 1 < n_new:
+            logits = stepper.advance(tok)
+    if beam:  # topk returns beams sorted by score: beam 0 of each prompt is the best
+        out = out.view(b, k, n_new)[:, 0]
+    return out

@@ -1,0 +1,283 @@
+"""The transformer language-model family over :class:`~redqueen.data.Sequences` (Shumailov et al. 2024, at CPU scale).
+
+Token ids ``0..V-1`` come from the data's :class:`~redqueen.data.Vocabulary`;
+the model adds one id, ``V``, as a begin-of-sequence marker: training sees
+every sequence as ``[BOS] + tokens`` concatenated into one stream and cut
+into random windows of ``context + 1`` tokens; ``log_prob`` scores each
+sequence after a ``BOS``; generation never emits ``BOS``.
+
+Sampling follows the paper's setup: each new item is a continuation of
+``max_new_tokens`` tokens of a ``prompt_len``-token prompt (the first tokens
+of a sequence of the ``prompts`` hyperparameter when given, as the paper's
+prompts from the original training set, else of the data the model was fitted
+on; without prompts long enough, generation starts from ``BOS`` alone). With
+``keep_prompt`` the prompt is kept in front of the continuation.
+
+Warm start (fine-tune the previous generation instead of training from
+scratch): pass the previous model's ``state()`` as ``init_state``; ``fit`` then
+starts from those weights (same architecture and vocabulary) instead of a
+random initialisation. ``get_params()`` returns the hyperparameters, so a
+warm-started copy is ``TransformerLMFamily(**{**f.get_params(), "init_state": f.state()})``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from redqueen.data import Sequences, Vocabulary
+from redqueen.models.neural import _torch as T
+from redqueen.models.neural.generate import STRATEGIES, generate
+from redqueen.models.neural.transformer import CausalTransformer
+
+
+class TransformerLMFamily:
+    """Small causal transformer trained from scratch with AdamW (about 1M non-embedding parameters by default).
+
+    Architecture: ``d_model``, ``n_layers``, ``n_heads``, ``d_ff`` (default
+    ``4 * d_model``), ``context`` (maximum positions), ``dropout``.
+    Training: ``steps`` AdamW steps of ``batch_size`` windows, or, when
+    ``steps`` is None, enough steps for ``epochs`` passes over the training
+    tokens; fused AdamW at ``lr`` with linear warmup over the first ``warmup`` fraction then
+    cosine decay to ``lr / 10``; ``weight_decay`` on matrices only;
+    ``grad_clip`` on the global norm.
+    Sampling: ``decoding`` in ``"sample"``, ``"greedy"``, ``"beam"``;
+    ``temperature``, ``top_k``, ``top_p`` (sampling only), ``num_beams`` (beam
+    only), ``repetition_penalty`` (all), ``sample_batch_size`` prompts at a time.
+    """
+
+    def __init__(
+        self, *, d_model: int = 128, n_layers: int = 5, n_heads: int = 4, d_ff: int | None = None,
+        context: int = 256, dropout: float = 0.0,
+        steps: int | None = None, epochs: float = 1.0, batch_size: int = 32, lr: float = 1e-3,
+        weight_decay: float = 0.1, warmup: float = 0.05, grad_clip: float = 1.0,
+        prompt_len: int = 64, max_new_tokens: int = 64, keep_prompt: bool = False, prompts: Sequences | None = None,
+        decoding: str = "sample", num_beams: int = 5, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+        repetition_penalty: float = 1.0, sample_batch_size: int = 64, eval_batch_size: int = 64,
+        init_state: dict[str, np.ndarray] | None = None,
+    ):
+        if decoding not in STRATEGIES:
+            raise ValueError(f"decoding={decoding!r} is not one of {STRATEGIES}")
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.d_ff = d_ff
+        self.context = context
+        self.dropout = dropout
+        self.steps = steps
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup = warmup
+        self.grad_clip = grad_clip
+        self.prompt_len = prompt_len
+        self.max_new_tokens = max_new_tokens
+        self.keep_prompt = keep_prompt
+        self.prompts = prompts
+        self.decoding = decoding
+        self.num_beams = num_beams
+        self.temperature = temperature
+        self.top_k = top_k
+        self.top_p = top_p
+        self.repetition_penalty = repetition_penalty
+        self.sample_batch_size = sample_batch_size
+        self.eval_batch_size = eval_batch_size
+        self.init_state = init_state
+
+    _PARAMS = (
+        "d_model", "n_layers", "n_heads", "d_ff", "context", "dropout", "steps", "epochs", "batch_size", "lr",
+        "weight_decay", "warmup", "grad_clip", "prompt_len", "max_new_tokens", "keep_prompt", "prompts", "decoding",
+        "num_beams", "temperature", "top_k", "top_p", "repetition_penalty", "sample_batch_size", "eval_batch_size",
+        "init_state",
+    )
+
+    def get_params(self) -> dict:
+        """The constructor's keyword arguments as stored."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    # -- model construction -------------------------------------------------
+    def _build(self, vocab_size: int) -> CausalTransformer:
+        return CausalTransformer(
+            vocab_size=vocab_size, d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads,
+            context=self.context, d_ff=self.d_ff or 4 * self.d_model, dropout=self.dropout,
+        )
+
+    def n_parameters(self, vocab_size: int, *, embeddings: bool = True) -> int:
+        """Parameter count for ``vocab_size`` data tokens (plus BOS); without token embeddings if ``embeddings=False``."""
+        m = self._build(vocab_size + 1)
+        total = sum(p.numel() for p in m.parameters())
+        return total if embeddings else total - m.tok.weight.numel()
+
+    def _prompt_pool(self, data: Sequences | None) -> np.ndarray:
+        src = self.prompts if self.prompts is not None else data
+        if src is None or self.prompt_len <= 0:
+            return np.zeros((0, 0), np.int64)
+        long = np.flatnonzero(src.lengths() >= self.prompt_len)
+        starts = src.offsets[long]
+        return src.tokens[starts[:, None] + np.arange(self.prompt_len)].astype(np.int64)
+
+    # -- Family protocol ----------------------------------------------------
+    def fit(self, data: Sequences, rng: np.random.Generator) -> "TransformerLMFamily":
+        """Train on ``data`` (``n`` sequences); ``rng`` seeds initialisation, window order and dropout."""
+        self.vocab_ = data.vocab
+        v = len(data.vocab)
+        self.bos_ = v
+        self.prompts_ = self._prompt_pool(data)
+        seed = T.draw_seed(rng)
+        self.model_ = self._build(v + 1)
+        if self.init_state is not None:
+            T.load_numpy_state(self.model_, self.init_state)
+        else:
+            self.model_.init_weights(T.generator(seed))
+        stream = np.insert(data.tokens.astype(np.int64), data.offsets[:-1], v)
+        if stream.shape[0] < 2:
+            raise ValueError("cannot fit a language model to fewer than one token; give it non-empty sequences")
+        width = min(self.context, stream.shape[0] - 1)
+        steps = self.steps
+        if steps is None:
+            steps = max(1, math.ceil(self.epochs * stream.shape[0] / (self.batch_size * width)))
+        self.losses_ = self._train(torch.from_numpy(stream), width, steps, np.random.default_rng(seed), seed)
+        return self
+
+    def _train(self, stream: torch.Tensor, width: int, steps: int, brng: np.random.Generator, seed: int) -> np.ndarray:
+        model = self.model_
+        decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.lr, betas=(0.9, 0.95), fused=True,
+        )
+        warm = max(1, int(self.warmup * steps))
+
+        def lr_at(i: int) -> float:
+            if i < warm:
+                return self.lr * (i + 1) / warm
+            frac = (i - warm) / max(1, steps - warm)
+            return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+        offs = torch.arange(width + 1)
+        losses = np.empty(steps, np.float32)
+        model.train()
+        with T.forked_rng(seed):
+            for i in range(steps):
+                starts = torch.from_numpy(brng.integers(0, stream.shape[0] - width, self.batch_size))
+                batch = stream[starts[:, None] + offs]
+                logits = model(batch[:, :-1])
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(i)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                opt.step()
+                losses[i] = loss.item()
+        model.eval()
+        return losses
+
+    def sample(self, n: int, rng: np.random.Generator) -> Sequences:
+        """``n`` continuations of ``max_new_tokens`` tokens (``prompt_len`` more with ``keep_prompt``)."""
+        gen = T.generator(T.draw_seed(rng))
+        pool = self.prompts_
+        if pool.shape[0] and pool.shape[1]:
+            idx = rng.choice(pool.shape[0], n, replace=n > pool.shape[0])
+            prompts = np.concatenate([np.full((n, 1), self.bos_, np.int64), pool[idx]], axis=1)
+        else:
+            prompts = np.full((n, 1), self.bos_, np.int64)
+        outs = []
+        for s in range(0, n, self.sample_batch_size):
+            p = torch.from_numpy(prompts[s : s + self.sample_batch_size])
+            cont = generate(
+                self.model_, p, self.max_new_tokens, strategy=self.decoding, temperature=self.temperature,
+                top_k=self.top_k, top_p=self.top_p, repetition_penalty=self.repetition_penalty,
+                num_beams=self.num_beams, banned=(self.bos_,), generator=gen,
+            )
+            outs.append(torch.cat([p[:, 1:], cont], dim=1) if self.keep_prompt else cont)
+        toks = torch.cat(outs).numpy() if outs else np.zeros((0, self.max_new_tokens), np.int64)
+        width = toks.shape[1]
+        return Sequences(toks.reshape(-1), np.arange(n + 1, dtype=np.int64) * width, self.vocab_)
+
+    @torch.inference_mode()
+    def log_prob(self, data: Sequences) -> np.ndarray:
+        """Total natural-log probability of each sequence given ``BOS``; shape ``(n,)``, float64.
+
+        Next-token distributions exclude ``BOS`` (which sampling never emits), so
+        over all sequences of one length the probabilities sum to 1.
+
+        Sequences longer than the context are scored with a sliding window
+        (half-context stride, each token scored once with at least half a
+        context of history).
+        """
+        model = self.model_
+        model.eval()
+        lengths = data.lengths()
+        out = np.zeros(len(data), np.float64)
+        fits = np.flatnonzero(lengths <= self.context)
+        order = fits[np.argsort(lengths[fits], kind="stable")]
+        for s in range(0, order.shape[0], self.eval_batch_size):
+            rows = order[s : s + self.eval_batch_size]
+            lens = lengths[rows]
+            width = int(lens.max()) if rows.size else 0
+            if width == 0:
+                continue
+            x = np.full((rows.size, width + 1), self.bos_, np.int64)
+            mask = np.arange(width)[None, :] < lens[:, None]
+            for j, r in enumerate(rows):
+                x[j, 1 : lens[j] + 1] = data[r]
+            out[rows] = self._score(torch.from_numpy(x), torch.from_numpy(mask)).numpy()
+        for r in np.flatnonzero(lengths > self.context):
+            out[r] = self._score_long(np.concatenate([[self.bos_], data[r].astype(np.int64)]))
+        return out
+
+    def _score(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        logits = self.model_(x[:, :-1]).float()
+        logits[..., self.bos_] = float("-inf")  # generation never emits BOS: score the distribution it samples
+        logp = F.log_softmax(logits, dim=-1)
+        tok = logp.gather(-1, x[:, 1:, None]).squeeze(-1)
+        return torch.where(mask, tok, 0.0).sum(dim=1).double()
+
+    def _score_long(self, x: np.ndarray) -> float:
+        c = self.context
+        stride = max(1, c // 2)
+        total = self._score(torch.from_numpy(x[None, : c + 1]), torch.ones(1, c, dtype=torch.bool)).item()
+        end = c + 1
+        while end < x.shape[0]:
+            new = min(stride, x.shape[0] - end)
+            win = x[end + new - c - 1 : end + new]
+            mask = torch.zeros(1, c, dtype=torch.bool)
+            mask[0, c - new :] = True
+            total += self._score(torch.from_numpy(win[None]), mask).item()
+            end += new
+        return total
+
+    # -- state and genome ---------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Parameters keyed as in the torch ``state_dict`` (``tok.weight``, ``blocks.0.qkv.weight``, ...), float32."""
+        return T.state_to_numpy(self.model_)
+
+    def load_state(self, state: dict[str, np.ndarray]) -> "TransformerLMFamily":
+        """Rebuild the model from ``state`` (vocabulary size read from ``tok.weight``); raises on a shape mismatch."""
+        v = int(np.asarray(state["tok.weight"]).shape[0]) - 1
+        self.model_ = self._build(v + 1)
+        T.load_numpy_state(self.model_, state)
+        self.model_.eval()
+        self.bos_ = v
+        vocab = getattr(self, "vocab_", None)
+        if vocab is None or len(vocab) != v:
+            vocab = self.prompts.vocab if self.prompts is not None else Vocabulary(tuple(str(i) for i in range(v)))
+        self.vocab_ = vocab
+        if not hasattr(self, "prompts_"):
+            self.prompts_ = self._prompt_pool(None)
+        return self
+
+    def genome(self) -> np.ndarray:
+        """All parameters, in ``state()`` order, as one float32 vector."""
+        return T.flat_parameters(self.model_)
+
+    def set_genome(self, vec: np.ndarray) -> "TransformerLMFamily":
+        T.set_flat_parameters(self.model_, vec)
+        return self

@@ -1,0 +1,120 @@
+"""A small GPT-style causal transformer with a preallocated key/value cache.
+
+Pre-LayerNorm blocks, fused QKV projection, GELU MLP (exact erf GELU: on CPU torch's tanh
+approximation is about 3x slower), learned positions, the
+output projection tied to the token embedding (so the state dict has one
+``tok.weight`` and no duplicate tensor, as safetensors requires). Attention is
+``torch.nn.functional.scaled_dot_product_attention``.
+
+The cache is a list with one ``(keys, values)`` pair per block, each of shape
+``(batch, heads, max_len, head_dim)``, filled in place: decoding one token
+writes one slot instead of concatenating, and reordering beams gathers only
+the filled prefix.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Cache = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class Block(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.ln1 = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.fc = nn.Linear(d_model, d_ff)
+        self.out = nn.Linear(d_ff, d_model)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: int = 0):
+        b, t, d = x.shape
+        h = self.n_heads
+        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            kb, vb = cache
+            kb[:, :, pos : pos + t] = k
+            vb[:, :, pos : pos + t] = v
+            k = kb[:, :, : pos + t]
+            v = vb[:, :, : pos + t]
+        if t == 1 and not self.training:  # one decoded token: plain batched matmuls beat the fused kernel here
+            y = torch.softmax((q @ k.transpose(-1, -2)) * (d // h) ** -0.5, dim=-1) @ v
+        else:
+            mask = None
+            if t > 1 and pos > 0:  # a block of new tokens after a filled cache: causal with an offset
+                mask = torch.ones(t, pos + t, dtype=torch.bool).tril(diagonal=pos)
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=(t > 1 and pos == 0),
+                dropout_p=self.dropout if self.training else 0.0,
+            )
+        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
+        return x + self.drop(self.out(F.gelu(self.fc(self.ln2(x)))))
+
+
+class CausalTransformer(nn.Module):
+    """Token ids ``(batch, T)`` -> next-token logits ``(batch, T, vocab_size)`` (or ``(batch, 1, V)`` with ``last_only``)."""
+
+    def __init__(self, *, vocab_size: int, d_model: int, n_layers: int, n_heads: int, context: int, d_ff: int,
+                 dropout: float = 0.0):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        self.context = context
+        self.n_heads = n_heads
+        self.tok = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Embedding(context, d_model)
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def init_weights(self, gen: torch.Generator) -> None:
+        """GPT-2 initialisation from a private generator: N(0, 0.02), residual projections scaled by 1/sqrt(2L)."""
+        resid = 0.02 / math.sqrt(2 * max(len(self.blocks), 1))
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.startswith("ln") or ".ln" in name:
+                    p.fill_(1.0 if name.endswith("weight") else 0.0)
+                elif name.endswith("bias"):
+                    p.zero_()
+                else:
+                    std = resid if name.endswith(("proj.weight", "out.weight")) else 0.02
+                    p.normal_(0.0, std, generator=gen)
+
+    def new_cache(self, batch: int, length: int) -> Cache:
+        d = self.tok.weight.shape[1]
+        shape = (batch, self.n_heads, length, d // self.n_heads)
+        dt = self.tok.weight.dtype
+        return [(torch.empty(shape, dtype=dt), torch.empty(shape, dtype=dt)) for _ in self.blocks]
+
+    def forward(self, idx: torch.Tensor, cache: Cache | None = None, pos: int = 0, last_only: bool = False):
+        t = idx.shape[1]
+        if pos + t > self.context:
+            raise ValueError(f"{pos + t} positions exceed the model's context of {self.context}")
+        x = self.drop(self.tok(idx) + self.pos.weight[pos : pos + t])
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if cache is None else cache[i], pos)
+        if last_only:
+            x = x[:, -1:]
+        return F.linear(self.ln_f(x), self.tok.weight)
+
+
+def reorder_cache(cache: Cache, rows: torch.Tensor, start: int, filled: int) -> None:
+    """Gather cache rows in place (beam search): row ``i`` becomes old row ``rows[i]`` in slots ``start:filled``.
+
+    Beams of one prompt share the prompt's slots, so beam search passes the
+    prompt length as ``start`` and only the generated slots move.
+    """
+    if filled <= start:
+        return
+    for kb, vb in cache:
+        kb[:, :, start:filled] = kb[:, :, start:filled].index_select(0, rows)
+        vb[:, :, start:filled] = vb[:, :, start:filled].index_select(0, rows)

@@ -1,0 +1,182 @@
+"""Contract, determinism and decoding tests of the transformer language-model family (tiny sizes)."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from redqueen.data import Sequences, Vocabulary  # noqa: E402
+from redqueen.models.decoding import decode_probs  # noqa: E402
+from redqueen.models.neural import TransformerLMFamily  # noqa: E402
+from redqueen.models.neural.generate import apply_repetition_penalty, filter_logits, generate, sample_rows  # noqa: E402
+
+torch.set_num_threads(1)
+VOCAB = Vocabulary(tuple("abcdefg"), "")
+TINY = dict(d_model=16, n_layers=2, n_heads=2, context=32, steps=8, batch_size=8, prompt_len=3, max_new_tokens=5)
+
+
+def corpus(seed=0, n=40):
+    rng = np.random.default_rng(seed)
+    return Sequences.from_list([rng.integers(0, len(VOCAB), rng.integers(2, 20)) for _ in range(n)], VOCAB)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return TransformerLMFamily(**TINY).fit(corpus(), np.random.default_rng(0))
+
+
+def test_contract_shapes(fitted):
+    data = corpus(1, 9)
+    s = fitted.sample(11, np.random.default_rng(1))
+    assert isinstance(s, Sequences) and len(s) == 11
+    assert np.all(s.lengths() == 5) and s.tokens.max() < len(VOCAB) and s.vocab is VOCAB
+    lp = fitted.log_prob(data)
+    assert lp.shape == (9,) and lp.dtype == np.float64 and np.all(np.isfinite(lp)) and np.all(lp < 0)
+    kept = TransformerLMFamily(**{**TINY, "keep_prompt": True}).fit(corpus(), np.random.default_rng(0))
+    assert np.all(kept.sample(4, np.random.default_rng(2)).lengths() == 8)
+    assert fitted.losses_.shape == (8,)
+
+
+def test_same_seed_same_result_other_seed_differs():
+    a = TransformerLMFamily(**TINY).fit(corpus(), np.random.default_rng(5))
+    b = TransformerLMFamily(**TINY).fit(corpus(), np.random.default_rng(5))
+    c = TransformerLMFamily(**TINY).fit(corpus(), np.random.default_rng(6))
+    np.testing.assert_array_equal(a.genome(), b.genome())
+    assert not np.array_equal(a.genome(), c.genome())
+    sa, sb = a.sample(6, np.random.default_rng(1)), a.sample(6, np.random.default_rng(1))
+    np.testing.assert_array_equal(sa.tokens, sb.tokens)
+    assert not np.array_equal(sa.tokens, a.sample(6, np.random.default_rng(2)).tokens)
+
+
+def test_log_prob_is_normalised_over_sequences(fitted):
+    """Summed over every sequence of one length, the probabilities are 1 (BOS excluded, as in sampling)."""
+    for length in (1, 2):
+        seqs = [list(t) for t in itertools.product(range(len(VOCAB)), repeat=length)]
+        lp = fitted.log_prob(Sequences.from_list(seqs, VOCAB))
+        assert np.exp(lp).sum() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_long_sequences_use_a_sliding_window(fitted):
+    rng = np.random.default_rng(3)
+    seq = Sequences.from_list([rng.integers(0, len(VOCAB), 30)], VOCAB)
+    exact = fitted.log_prob(seq)
+    short = TransformerLMFamily(**{**TINY, "context": 32}).load_state(fitted.state())
+    short.context = 12  # same weights, scored with a 12-token window
+    windowed = short.log_prob(seq)
+    assert np.isfinite(windowed).all() and windowed[0] == pytest.approx(exact[0], rel=0.2)
+
+
+def test_state_genome_and_warm_start(fitted):
+    data = corpus(2, 6)
+    restored = TransformerLMFamily(**TINY).load_state(fitted.state())
+    np.testing.assert_allclose(restored.log_prob(data), fitted.log_prob(data))
+    g = fitted.genome()
+    assert g.dtype == np.float32 and g.shape == (TransformerLMFamily(**TINY).n_parameters(len(VOCAB)),)
+    assert "tok.weight" in fitted.state() and "blocks.0.qkv.weight" in fitted.state()
+    other = TransformerLMFamily(**TINY).fit(corpus(), np.random.default_rng(9))
+    other.set_genome(g)
+    np.testing.assert_allclose(other.log_prob(data), fitted.log_prob(data))
+    with pytest.raises(ValueError):
+        other.set_genome(g[:-1])
+    # warm start with a zero learning rate keeps the weights exactly
+    warm = TransformerLMFamily(**{**fitted.get_params(), "init_state": fitted.state(), "lr": 0.0, "steps": 2})
+    warm.fit(corpus(3), np.random.default_rng(4))
+    np.testing.assert_array_equal(warm.genome(), g)
+    # and with a learning rate it moves from there, not from a random start
+    tuned = TransformerLMFamily(**{**fitted.get_params(), "init_state": fitted.state(), "lr": 1e-3, "steps": 2})
+    tuned.fit(corpus(3), np.random.default_rng(4))
+    assert 0 < np.abs(tuned.genome() - g).max() < 0.05
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_kv_cache_matches_full_recompute(fitted, strategy):
+    prompts = torch.from_numpy(np.random.default_rng(0).integers(0, len(VOCAB), (4, 6)))
+    kw = dict(strategy=strategy, num_beams=3, repetition_penalty=1.5, top_k=4, top_p=0.9)
+    a = generate(fitted.model_, prompts, 10, generator=torch.Generator().manual_seed(1), **kw)
+    b = generate(fitted.model_, prompts, 10, generator=torch.Generator().manual_seed(1), use_cache=False, **kw)
+    assert a.shape == (4, 10)
+    assert torch.equal(a, b)
+
+
+def test_cache_logits_equal_full_forward(fitted):
+    m = fitted.model_
+    x = torch.from_numpy(np.random.default_rng(1).integers(0, len(VOCAB), (3, 9)))
+    full = m(x)
+    cache = m.new_cache(3, 9)
+    with torch.no_grad():
+        first = m(x[:, :5], cache, 0)
+        rest = [m(x[:, i : i + 1], cache, i) for i in range(5, 9)]
+    torch.testing.assert_close(torch.cat([first, *rest], dim=1), full, rtol=1e-5, atol=1e-5)
+    cache = m.new_cache(3, 9)
+    with torch.no_grad():
+        m(x[:, :4], cache, 0)
+        block = m(x[:, 4:], cache, 4)  # several new tokens after a filled cache
+    torch.testing.assert_close(block, full[:, 4:], rtol=1e-5, atol=1e-5)
+
+
+def test_beam_one_equals_greedy(fitted):
+    prompts = torch.from_numpy(np.random.default_rng(2).integers(0, len(VOCAB), (5, 4)))
+    for penalty in (1.0, 3.0):
+        g = generate(fitted.model_, prompts, 12, strategy="greedy", repetition_penalty=penalty)
+        b = generate(fitted.model_, prompts, 12, strategy="beam", num_beams=1, repetition_penalty=penalty)
+        assert torch.equal(g, b)
+
+
+def test_beam_search_finds_at_least_greedy_score(fitted):
+    prompts = torch.from_numpy(np.random.default_rng(4).integers(0, len(VOCAB), (3, 4)))
+
+    def total(cont):
+        x = torch.cat([prompts, cont], 1)
+        lp = torch.log_softmax(fitted.model_(x[:, :-1]), -1).gather(-1, x[:, 1:, None]).squeeze(-1)
+        return lp[:, prompts.shape[1] - 1 :].sum(1)
+
+    with torch.no_grad():
+        g = total(generate(fitted.model_, prompts, 6, strategy="greedy"))
+        b = total(generate(fitted.model_, prompts, 6, strategy="beam", num_beams=5))
+    assert torch.all(b >= g - 1e-5)
+
+
+def test_repetition_penalty_as_specified():
+    logits = torch.tensor([[2.0, -1.0, 0.5, -3.0]])
+    seen = torch.tensor([[True, True, False, False]])
+    out = apply_repetition_penalty(logits, seen, 3.0)
+    torch.testing.assert_close(out, torch.tensor([[2.0 / 3, -3.0, 0.5, -3.0]]))
+    assert torch.equal(apply_repetition_penalty(logits, seen, 1.0), logits)
+
+
+def test_generate_applies_the_penalty_to_seen_tokens(fitted):
+    prompts = torch.from_numpy(np.random.default_rng(5).integers(0, len(VOCAB), (6, 3)))
+    with torch.no_grad():
+        last = fitted.model_(prompts)[:, -1]
+    seen = torch.zeros_like(last, dtype=torch.bool).scatter(1, prompts, True)
+    for penalty in (1.0, 3.0, 50.0):
+        want = apply_repetition_penalty(last, seen, penalty).argmax(-1)
+        got = generate(fitted.model_, prompts, 1, strategy="greedy", repetition_penalty=penalty)[:, 0]
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("kw", [dict(temperature=0.7), dict(top_k=3), dict(top_p=0.6), dict(temperature=1.3, top_k=5, top_p=0.8)])
+def test_filter_logits_matches_numpy_decoding(kw):
+    logits = torch.from_numpy(np.random.default_rng(0).normal(size=(6, 9)))
+    fast = filter_logits(logits, **kw).softmax(-1).numpy()
+    slow = decode_probs(torch.softmax(logits, -1).numpy(), **kw)
+    np.testing.assert_allclose(fast, slow, atol=1e-10)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        TransformerLMFamily(decoding="nucleus")
+    with pytest.raises(ValueError):
+        TransformerLMFamily(d_model=10, n_heads=3)._build(5)
+
+
+def test_sample_rows_draws_from_the_row_distribution():
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3], [0.0, 0.0, 0.0, 2.0]]).repeat(20000, 1)
+    x = sample_rows(probs, torch.Generator().manual_seed(0)).view(-1, 2)
+    freq = torch.bincount(x[:, 0], minlength=4).double() / x.shape[0]
+    torch.testing.assert_close(freq, torch.tensor([0.1, 0.0, 0.6, 0.3], dtype=torch.float64), atol=0.012, rtol=0)
+    assert torch.all(x[:, 1] == 3)
+    edge = sample_rows(torch.tensor([[0.5, 0.5, 0.0]]), None)  # zero-mass tail never drawn
+    assert edge.item() in (0, 1)
