@@ -24,6 +24,7 @@ from redqueen.data import Data
 from redqueen.loop.curation import Curation
 from redqueen.loop.regimes import Pools, Regime
 from redqueen.metrics.suite import Diagnostics, sample_texts
+from redqueen.models.warm import warm_start as continue_from
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Lineage:
     replicate: int = 0
     curation: Sequence[Curation] = ()
     texts_every: int = 0
+    warm_start: bool = False  # fine-tune the previous generation's model instead of training from scratch
+    reference_size: int | None = None  # real items the diagnostics hold out (default metrics.suite.REFERENCE_SIZE)
     rng: np.random.Generator = field(init=False)
     generation: int = field(init=False, default=-1)
     model: object = field(init=False, default=None)
@@ -73,7 +76,8 @@ class Lineage:
     def __post_init__(self) -> None:
         loop_ss, diag_ss = lineage_seeds(self.seed, self.replicate)
         self.rng = np.random.default_rng(loop_ss)
-        self.diagnostics = Diagnostics(self.world, np.random.default_rng(diag_ss))
+        self.diagnostics = Diagnostics(self.world, np.random.default_rng(diag_ss), reference_size=self.reference_size,
+                                       make_family=self.make_family)
         self.oversample = math.prod(c.oversample for c in self.curation)
 
     def _curate(self, raw: Data) -> Data:
@@ -98,7 +102,10 @@ class Lineage:
         else:
             synthetic = self._curate(self.pending)
             train, self.pools = self.regime.training_set(synthetic, self.pools, self.n, self.world, self.rng)
-        self.model = self.make_family().fit(train, self.rng)
+        family = self.make_family()
+        if self.warm_start and self.model is not None:
+            family = continue_from(family, self.model)
+        self.model = family.fit(train, self.rng)
         want = self.regime.synthetic_size(self.n)
         self.pending = self.model.sample(int(math.ceil(want * self.oversample - 1e-9)), self.rng)
         metrics = self.diagnostics(self.generation, self.model, self.pending)

@@ -18,6 +18,8 @@ Metrics by data kind (keys of the returned dict):
 * worlds with exact densities: ``loglik`` (mean world log-probability of
   the samples). Points and text: ``nll_real`` (mean negative log-likelihood
   of real held-out data under the model) and, for text, ``ppl_real``.
+* text: ``ppl_gen0`` (the samples' perplexity under the generation-0 model),
+  ``distinct_1`` .. ``distinct_4`` and ``self_bleu`` (on 200 sampled sequences).
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ from redqueen.metrics.divergence import variance_ratio, wasserstein1
 from redqueen.models.base import type_probs
 
 REFERENCE_SIZE = 5000
+SELF_BLEU_SAMPLE = 200
 
 
 class Diagnostics:
-    def __init__(self, world, rng: np.random.Generator, *, tail_mass: float = 0.1, reference_size: int | None = None):
+    def __init__(self, world, rng: np.random.Generator, *, tail_mass: float = 0.1, reference_size: int | None = None,
+                 make_family=None):
         self.world = world
+        self.make_family = make_family  # to rebuild the generation-0 model from a checkpoint (text)
+        self.gen0 = None
         self.rng = rng
         self.tail_mass = tail_mass
         self.world_types = world.type_probs()
@@ -51,6 +57,8 @@ class Diagnostics:
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Arrays and JSON-able values that, with the world and seed, restore these diagnostics exactly."""
         arrays = {} if self.profile is None else {"reference_present": self.profile.reference_present}
+        if self.gen0 is not None:
+            arrays.update({f"gen0.{k}": v for k, v in self.gen0.state().items()})
         return arrays, {"h0": self.h0, "rng": self.rng.bit_generator.state}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -58,6 +66,9 @@ class Diagnostics:
         self.rng.bit_generator.state = meta["rng"]
         if "reference_present" in arrays:
             self.profile = DiversityProfile(self.world_types, arrays["reference_present"], self.tail_mass)
+        gen0 = {k[len("gen0."):]: v for k, v in arrays.items() if k.startswith("gen0.")}
+        if gen0 and self.make_family is not None:
+            self.gen0 = self.make_family().load_state(gen0)
 
     def _type_distribution(self, model, samples: Data) -> np.ndarray | None:
         exact = type_probs(model)
@@ -90,10 +101,19 @@ class Diagnostics:
                 out["fitted_mean_sq_error"] = float(np.sum((model.mean_ - self.world_mean) ** 2))
             out["nll_real"] = -mean_log_prob(model.log_prob(self.real), self.real)
         if isinstance(samples, Sequences):
+            from redqueen.metrics.text import distinct, self_bleu
+
             lp = model.log_prob(self.real)
             n_tokens = max(int(self.real.lengths().sum()), 1)
             out["nll_real"] = -float(lp.sum()) / n_tokens
             out["ppl_real"] = float(np.exp(min(out["nll_real"], 700.0)))
+            if generation == 0:
+                self.gen0 = model
+            # perplexity of this generation's samples under the generation-0 model (Shumailov et al.'s Fig. 1)
+            sample_tokens = max(int(samples.lengths().sum()), 1)
+            out["ppl_gen0"] = float(np.exp(min(-float(self.gen0.log_prob(samples).sum()) / sample_tokens, 700.0)))
+            out.update(distinct(samples))
+            out["self_bleu"] = self_bleu(samples, self.rng, sample_size=SELF_BLEU_SAMPLE)
         return out
 
 

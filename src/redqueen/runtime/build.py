@@ -42,11 +42,15 @@ def make_world(cfg):
     raise C.ConfigError(f"world.kind: {cfg.kind!r} is not buildable")  # unreachable after validation
 
 
-def make_family(cfg) -> Callable[[], object]:
-    """A zero-argument factory of fresh, unfitted family objects."""
+#: config keys that steer the loop, not the family's constructor
+LOOP_KEYS = {"kind", "warm_start", "prompts"}
+
+
+def make_family(cfg, world=None) -> Callable[[], object]:
+    """A zero-argument factory of fresh, unfitted family objects; raises ``ConfigError`` if torch is missing."""
     from redqueen import models
 
-    p = cfg.model_dump(exclude={"kind"})
+    p = cfg.model_dump(exclude=LOOP_KEYS)
     if isinstance(cfg, C.CategoricalFamily):
         return partial(models.CategoricalFamily, **p)
     if isinstance(cfg, C.GaussianFamily):
@@ -59,6 +63,15 @@ def make_family(cfg) -> Callable[[], object]:
         from redqueen.models.ngram import NGramFamily
 
         return partial(NGramFamily, **p)
+    if isinstance(cfg, (C.TransformerFamily, C.VaeFamily)):
+        try:
+            from redqueen.models import neural
+        except ImportError:
+            raise C.ConfigError(f"family.kind = '{cfg.kind}' needs torch: pip install 'redqueen[neural]'") from None
+        if isinstance(cfg, C.VaeFamily):
+            return partial(neural.VAEFamily, **{**p, "hidden": tuple(p["hidden"])})
+        prompts = getattr(world, "train", None) if cfg.prompts == "world" else None
+        return partial(neural.TransformerLMFamily, **p, prompts=prompts)
     if isinstance(cfg, C.PluginFamily):
         try:
             models.load_plugin(cfg.cls, cfg.params)
@@ -95,7 +108,7 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
     plans = []
     for arm in exp.arms:
         fam_cfg = exp.arm_family(arm)
-        factory = make_family(fam_cfg)
+        factory = make_family(fam_cfg, world)
         check_family(fam_cfg, factory, world, exp.seed)
         regime = make_regime(arm.regime, real_fraction=arm.real_fraction, real_source=arm.real_source, budget=arm.budget)
         curation = tuple(make_curation(c.kind, **c.model_dump(exclude={"kind"})) for c in arm.curation)
@@ -114,4 +127,6 @@ def make_lineage(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Lin
         replicate=replicate,
         curation=plan.curation,
         texts_every=exp.texts_every,
+        warm_start=bool(plan.family_config.get("warm_start", False)),
+        reference_size=exp.reference_size,
     )

@@ -154,6 +154,54 @@ class NgramFamily(_Decoding):
         return self
 
 
+class TransformerFamily(_Decoding):
+    """A small causal transformer language model (torch), trained from scratch or fine-tuned each generation."""
+
+    kind: Literal["transformer"]
+    d_model: int = Field(128, ge=8, le=4096, description="model width")
+    n_layers: int = Field(5, ge=1, le=64, description="transformer blocks")
+    n_heads: int = Field(4, ge=1, le=64, description="attention heads (must divide d_model)")
+    context: int = Field(256, ge=8, le=8192, description="longest sequence the model sees, in tokens")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout probability")
+    steps: int | None = Field(None, ge=1, description="optimizer steps per generation (default: from epochs)")
+    epochs: float = Field(1.0, gt=0, le=1000, description="passes over the training tokens per generation")
+    batch_size: int = Field(32, ge=1, le=65536, description="sequences per step")
+    lr: float = Field(1e-3, gt=0, le=1, description="AdamW learning rate")
+    weight_decay: float = Field(0.1, ge=0, le=10, description="AdamW weight decay")
+    prompt_len: int = Field(64, ge=0, le=8192, description="prompt tokens taken from real text when sampling")
+    max_new_tokens: int = Field(64, ge=1, le=8192, description="tokens generated per sample")
+    keep_prompt: bool = Field(False, description="samples include their prompt")
+    prompts: Literal["world", "none"] = Field("world", description="prompts from the world's real text, or none")
+    decoding: Literal["sample", "greedy", "beam"] = Field("sample", description="how continuations are decoded")
+    num_beams: int = Field(5, ge=1, le=64, description="beam width for decoding = 'beam'")
+    repetition_penalty: float = Field(1.0, ge=1, le=100, description="divides repeated tokens' positive logits")
+    sample_batch_size: int = Field(64, ge=1, le=65536, description="sequences decoded at once")
+    warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of a fresh one")
+
+    @model_validator(mode="after")
+    def _heads_divide(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"n_heads = {self.n_heads} must divide d_model = {self.d_model}")
+        return self
+
+
+class VaeFamily(_Strict):
+    """A variational autoencoder (torch); samples are decoded prior draws z ~ N(0, I)."""
+
+    kind: Literal["vae"]
+    latent_dim: int = Field(8, ge=1, le=4096, description="latent dimensions")
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field([256, 128], min_length=1, description="hidden widths")
+    scale: float = Field(16.0, gt=0, description="data range [0, scale]: 16 for raw digits, 1 with scale = true")
+    epochs: int = Field(50, ge=1, le=100_000, description="training epochs per generation")
+    batch_size: int = Field(64, ge=1, le=65536, description="images per step")
+    lr: float = Field(1e-3, gt=0, le=1, description="Adam learning rate")
+    beta: float = Field(1.0, ge=0, le=1000, description="weight of the KL term")
+    min_std: float = Field(0.02, gt=0, description="smallest decoder standard deviation")
+    sample_noise: bool = Field(False, description="add decoder noise to samples (default: decoder means)")
+    eval_samples: int = Field(16, ge=1, le=10_000, description="importance samples per item for log_prob")
+    warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of a fresh one")
+
+
 class PluginFamily(_Strict):
     """Any density estimator with fit(X) / sample(n) / score_samples(X), e.g. a scikit-learn class."""
 
@@ -163,10 +211,12 @@ class PluginFamily(_Strict):
 
 
 Family = Annotated[
-    Union[CategoricalFamily, GaussianFamily, GmmFamily, KdeFamily, NgramFamily, PluginFamily], Field(discriminator="kind")
+    Union[CategoricalFamily, GaussianFamily, GmmFamily, KdeFamily, NgramFamily, TransformerFamily, VaeFamily,
+          PluginFamily],
+    Field(discriminator="kind"),
 ]
 FAMILY_DATA = {"categorical": "counts", "gaussian": "points", "gmm": "points", "kde": "points", "plugin": "points",
-               "ngram": "sequences"}
+               "vae": "points", "ngram": "sequences", "transformer": "sequences"}
 
 
 # ---------------------------------------------------------------- arms
@@ -217,6 +267,8 @@ class Experiment(_Strict):
     n: int = Field(10000, ge=2, le=100_000_000, description="training-set size per generation (samples drawn)")
     replicates: int = Field(1, ge=1, le=100_000, description="independent lineages per arm")
     texts_every: int = Field(0, ge=0, description="store readable samples every k generations (0 = first and last only)")
+    reference_size: int = Field(5000, ge=10, le=1_000_000,
+                                description="real held-out items the diagnostics score each generation")
     world: World
     family: Family
     arms: list[Arm] = Field(min_length=1, description="[[arms]] tables")
@@ -269,7 +321,7 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
     loc = [str(p) for p in e["loc"]]
     # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
     tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
-            "plugin", "noise", "filter"}
+            "transformer", "vae", "plugin", "noise", "filter"}
     loc = [p for p in loc if p not in tags and not p.startswith("function-")]
     key = ".".join(([prefix] if prefix else []) + loc) or "config"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""

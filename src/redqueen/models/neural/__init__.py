@@ -2,6 +2,6 @@
 
 from redqueen.models.neural.lm import TransformerLMFamily
 from redqueen.models.neural.vae import VAEFamily
-from redqueen.models.neural.warm import warm_start
+from redqueen.models.warm import warm_start
 
 __all__ = ["TransformerLMFamily", "VAEFamily", "warm_start"]
