@@ -196,8 +196,7 @@ def run_experiments(
     folder = getattr(store, "folder", None)
     prepared = []
     for exp, run_id in exps:  # build everything first: a bad world fails before any run is created
-        world = make_world(exp.world)
-        prepared.append((exp, run_id, plan_arms(exp, world)))
+        prepared.append((exp, run_id, list(_plans(exp.model_dump_json()).values())))
     runs, units = [], []
     for exp, run_id, plans in prepared:
         if store is not None:
