@@ -1,0 +1,1 @@
+"""Populations of models that recombine (merge) and mutate in weight space."""
