@@ -44,12 +44,12 @@ def lerp(x: np.ndarray, y: np.ndarray, w: float) -> np.ndarray:
 
 
 def slerp_angle(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """``(omega, sin(omega))``: the angle between ``x`` and ``y`` (computed in float64)."""
-    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    nx, ny = np.linalg.norm(x64), np.linalg.norm(y64)
-    if nx == 0.0 or ny == 0.0:
+    """``(omega, sin(omega))``: the angle between ``x`` and ``y`` (Gram matrix in float64)."""
+    g = np.stack([x, y]).astype(np.float64)
+    (xx, xy), (_, yy) = g @ g.T
+    if xx == 0.0 or yy == 0.0:
         return 0.0, 0.0
-    omega = float(np.arccos(np.clip(np.dot(x64, y64) / (nx * ny), -1.0, 1.0)))
+    omega = float(np.arccos(np.clip(xy / np.sqrt(xx * yy), -1.0, 1.0)))
     return omega, float(np.sin(omega))
 
 
