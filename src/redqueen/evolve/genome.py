@@ -59,7 +59,7 @@ class Layout:
     def views(self, vec: np.ndarray) -> dict[str, np.ndarray]:
         """Reshaped views (no copy) of a ``(d,)`` genome, or of a ``(..., d)`` batch (shapes ``(..., *shape)``)."""
         lead = vec.shape[:-1]
-        return {name: vec[..., sl].reshape(*lead, *shape) for name, shape, sl in self.items()}
+        return {name: vec[..., sl].reshape((*lead, *shape)) for name, shape, sl in self.items()}
 
 
 def _is_torch(obj: Any) -> bool:
