@@ -40,18 +40,30 @@ def mlp_logits(genome: np.ndarray, x: np.ndarray, layout: Layout) -> np.ndarray:
     return h @ p["w2"] + p["b2"]
 
 
-def mlp_correct(genomes: np.ndarray, x: np.ndarray, y: np.ndarray, layout: Layout) -> np.ndarray:
+def active_inputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(columns not all zero, x restricted to them as contiguous float32)``."""
+    active = np.flatnonzero(np.any(x != 0, axis=0))
+    return active, np.ascontiguousarray(x[:, active], dtype=np.float32)
+
+
+def mlp_correct(
+    genomes: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    layout: Layout,
+    active: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Per-datapoint correctness of a batch of MLP genomes.
 
     ``genomes`` ``(B, d)`` or ``(d,)`` float32, ``x`` ``(n, in)`` float32,
-    ``y`` ``(n,)`` int labels. Returns ``(B, n)`` (or ``(n,)``) bool: whether
-    each genome's argmax logit on each point equals its label.
+    ``y`` ``(n,)`` int labels; ``active`` is :func:`active_inputs` of ``x``
+    if precomputed. Returns ``(B, n)`` (or ``(n,)``) bool: whether each
+    genome's argmax logit on each point equals its label.
     """
     g = np.asarray(genomes, dtype=np.float32)
     single = g.ndim == 1
     g = g[None] if single else g
-    active = np.flatnonzero(np.any(x != 0, axis=0))
-    xa = np.ascontiguousarray(x[:, active], dtype=np.float32)
+    active, xa = active if active is not None else active_inputs(x)
     sw1, sb1, sw2, sb2 = (layout.slice(n) for n in ("w1", "b1", "w2", "b2"))
     (din, hid), (_, dout) = layout.shapes[0], layout.shapes[2]
     out = np.empty((g.shape[0], x.shape[0]), dtype=bool)
@@ -80,6 +92,10 @@ class DigitsTask:
     y_test: np.ndarray
     layout: Layout = field(default_factory=mlp_layout)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_train_active", active_inputs(self.x_train))
+        object.__setattr__(self, "_test_active", active_inputs(self.x_test))
+
     @classmethod
     def load(cls, *, train_fraction: float = 0.8, scale: float = 1.0, hidden_dim: int = HIDDEN_DIM) -> "DigitsTask":
         """First ``train_fraction`` of ``load_digits`` for training, the rest for testing; pixels times ``scale``."""
@@ -102,11 +118,11 @@ class DigitsTask:
 
     def scores(self, genomes: np.ndarray) -> np.ndarray:
         """``(B, n_train)`` float32: 1 where a genome classifies a training point correctly."""
-        return mlp_correct(genomes, self.x_train, self.y_train, self.layout).astype(np.float32)
+        return mlp_correct(genomes, self.x_train, self.y_train, self.layout, self._train_active).astype(np.float32)
 
     def test_accuracy(self, genomes: np.ndarray) -> np.ndarray:
         """``(B,)`` (or scalar for one genome) accuracy on the test split."""
-        return mlp_correct(genomes, self.x_test, self.y_test, self.layout).mean(axis=-1)
+        return mlp_correct(genomes, self.x_test, self.y_test, self.layout, self._test_active).mean(axis=-1)
 
     def random_genomes(self, n: int, rng: np.random.Generator, std: float = 0.01) -> np.ndarray:
         """``(n, d)`` float32 genomes with every parameter ``N(0, std^2)`` (M2N2's initialisation)."""

@@ -56,6 +56,18 @@ class EvolveConfig(BaseModel):
             raise ValueError(f"n_initial={self.n_initial} exceeds archive_size={self.archive_size}")
         return self
 
+    @classmethod
+    def from_toml(cls, path: str) -> "EvolveConfig":
+        """Read a TOML file whose top-level keys (or ``[evolve]`` table) are this model's fields.
+
+        Raises ``pydantic.ValidationError`` naming any unknown or invalid key.
+        """
+        import tomllib
+
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        return cls.model_validate(data.get("evolve", data))
+
     @property
     def arm(self) -> str:
         """A short name of the method and its switches, e.g. ``m2n2-no_matchmaker``."""
