@@ -78,8 +78,8 @@ def quality_table(results, arms, checkpoints) -> str:
     return "\n".join(lines)
 
 
-def run_pool(arms, seeds, budget, every, jobs):
-    work = [(a, s, budget, every) for a in arms for s in range(seeds)]
+def run_pool(arms, seeds, budget, every, jobs, offset=0):
+    work = [(a, s, budget, every) for a in arms for s in range(offset, offset + seeds)]
     if jobs == 1:
         return [one_run(w) for w in work]
     with ProcessPoolExecutor(jobs) as ex:
@@ -127,6 +127,7 @@ def speed(reps: int = 5) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seed-offset", type=int, default=0, help="first seed of the main M2N2 runs")
     p.add_argument("--budget", type=int, default=50_000, help="passes of the main M2N2 runs")
     p.add_argument("--ablation-seeds", type=int, default=None, help="default: --seeds")
     p.add_argument("--ablation-budget", type=int, default=None, help="ablations and baselines; default: --budget")
@@ -143,9 +144,9 @@ def main() -> None:
     raw = []
     if "quality" in only:
         t = time.perf_counter()
-        res = run_pool(["m2n2"], args.seeds, args.budget, every, args.jobs)
+        res = run_pool(["m2n2"], args.seeds, args.budget, every, args.jobs, args.seed_offset)
         raw += res
-        print(f"\n## M2N2 from scratch, {args.seeds} seeds, {args.budget} passes ({time.perf_counter() - t:.0f} s)\n")
+        print(f"\n## M2N2 from scratch, seeds {args.seed_offset}-{args.seed_offset + args.seeds - 1}, {args.budget} passes ({time.perf_counter() - t:.0f} s)\n")
         print(quality_table(res, ["m2n2"], cps), flush=True)
     if "ablations" in only:
         arms = ["m2n2", "m2n2-no_matchmaker", "m2n2-no_splitpoint", "m2n2-no_crossover", "m2n2-alpha0", "ga", "map_elites", "cma", "m2n2-pretrained"]
