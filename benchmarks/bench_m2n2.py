@@ -1,0 +1,167 @@
+"""M2N2 on digits: quality over seeds, ablations, baselines at equal budget, and speed.
+
+    python benchmarks/bench_m2n2.py                      # everything, 5 seeds, 50k passes
+    python benchmarks/bench_m2n2.py --seeds 2 --budget 5000 --jobs 2
+    python benchmarks/bench_m2n2.py --only speed
+
+Prints markdown tables. Quality: mean (and min-max) test accuracy of the
+best-on-train archive member at the checkpoints. Reference (Sakana's
+natural_niches, JAX on CPU, measured on this machine): 0.80 at 5k, 0.855 at
+10k, 0.869 at 20k, 0.867 at 50k; 230-430 forward passes/s.
+Runs go to a process pool (``--jobs``), one BLAS thread each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
+import numpy as np  # noqa: E402
+
+from redqueen.evolve import DigitsTask, EvolveConfig, run_evolve  # noqa: E402
+
+REFERENCE = {5000: 0.80, 10000: 0.855, 20000: 0.869, 50000: 0.867}
+REFERENCE_SPEED = (230, 430)
+
+ARMS = {
+    "m2n2": {"method": "m2n2"},
+    "m2n2-no_matchmaker": {"method": "m2n2", "matchmaker": False},
+    "m2n2-no_splitpoint": {"method": "m2n2", "splitpoint": False},
+    "m2n2-no_crossover": {"method": "m2n2", "crossover": False},
+    "m2n2-alpha0": {"method": "m2n2", "alpha": 0.0},
+    "ga": {"method": "ga"},
+    "map_elites": {"method": "map_elites"},
+    "cma": {"method": "cma"},
+    "m2n2-pretrained": {"method": "m2n2", "init": "pretrained", "mutation_sigma": 0.0},
+}
+
+
+def one_run(args: tuple[str, int, int, int]) -> tuple[str, int, dict[int, float], dict[int, float], float]:
+    arm, seed, budget, every = args
+    cfg = EvolveConfig(seed=seed, budget=budget, eval_every=every, **ARMS[arm])
+    test, train, secs = {}, {}, 0.0
+    for r in run_evolve(cfg):
+        test[r.forward_passes] = r.test_acc_of_best_on_train
+        train[r.forward_passes] = r.best_train_acc
+        secs = r.seconds
+    return arm, seed, test, train, budget / secs
+
+
+def at(curve: dict[int, float], cp: int) -> float:
+    keys = [k for k in curve if k <= cp]
+    return curve[max(keys)] if keys else float("nan")
+
+
+def quality_table(results, arms, checkpoints) -> str:
+    lines = ["| arm | seeds | " + " | ".join(f"test @ {c // 1000}k" for c in checkpoints) + " | train @ end | passes/s (per process) |"]
+    lines.append("|---" * (len(checkpoints) + 4) + "|")
+    if any(c in REFERENCE for c in checkpoints):
+        lines.append("| reference (natural_niches, JAX CPU) | 3 | " + " | ".join(f"{REFERENCE.get(c, float('nan')):.3f}" for c in checkpoints) + f" | | {REFERENCE_SPEED[0]}-{REFERENCE_SPEED[1]} |")
+    for arm in arms:
+        rs = [r for r in results if r[0] == arm]
+        if not rs:
+            continue
+        cells = []
+        for c in checkpoints:
+            v = [at(r[2], c) for r in rs]
+            cells.append(f"{np.mean(v):.3f} ({min(v):.2f}-{max(v):.2f})")
+        tr = np.mean([r[3][max(r[3])] for r in rs])
+        sp = statistics.median(r[4] for r in rs)
+        lines.append(f"| {arm} | {len(rs)} | " + " | ".join(cells) + f" | {tr:.3f} | {sp:.0f} |")
+    return "\n".join(lines)
+
+
+def run_pool(arms, seeds, budget, every, jobs, offset=0):
+    work = [(a, s, budget, every) for a in arms for s in range(offset, offset + seeds)]
+    if jobs == 1:
+        return [one_run(w) for w in work]
+    with ProcessPoolExecutor(jobs) as ex:
+        return list(ex.map(one_run, work))
+
+
+def speed(reps: int = 5) -> str:
+    """Evaluator and end-to-end rates, 1 vs 2 BLAS threads, next to a big matmul's GFLOP/s, all in this process."""
+    from threadpoolctl import threadpool_limits
+
+    task = DigitsTask.load()
+    flops = task.flops_per_eval()
+    g = task.random_genomes(32, np.random.default_rng(0))
+    a = np.random.default_rng(1).standard_normal((2048, 2048), dtype=np.float32)
+    rows = []
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            gemm, ev, e2e = [], [], []
+            for _ in range(reps):  # interleave so load changes hit all three alike
+                a @ a
+                t = time.perf_counter()
+                a @ a
+                gemm.append(2 * 2048**3 / (time.perf_counter() - t) / 1e9)
+                t = time.perf_counter()
+                task.scores(g)
+                ev.append(len(g) / (time.perf_counter() - t))
+                cfg = EvolveConfig(method="m2n2", budget=1000, eval_every=1000, threads=threads)
+                t = time.perf_counter()
+                for _ in run_evolve(cfg, task):
+                    pass
+                e2e.append(1000 / (time.perf_counter() - t))
+            gm, evm, em = statistics.median(gemm), statistics.median(ev), statistics.median(e2e)
+            rows.append(
+                f"| {threads} | {gm:.0f} | {evm:.0f} | {evm * flops / 1e9:.0f} ({evm * flops / 1e9 / gm:.0%}) "
+                f"| {em:.0f} | {em * flops / 1e9 / gm:.0%} | {em / REFERENCE_SPEED[1]:.1f}x-{em / REFERENCE_SPEED[0]:.1f}x |"
+            )
+    head = (
+        f"one forward pass = {flops / 1e6:.1f} MFLOP (1437 x (64x256 + 256x10) x 2); medians of {reps}\n\n"
+        "| BLAS threads | np.matmul 2048^2 GFLOP/s | evaluator passes/s | evaluator GFLOP/s (of matmul) "
+        "| M2N2 end-to-end passes/s | end-to-end fraction of matmul | vs reference 430-230/s |\n|---|---|---|---|---|---|---|"
+    )
+    return head + "\n" + "\n".join(rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seed-offset", type=int, default=0, help="first seed of the main M2N2 runs")
+    p.add_argument("--budget", type=int, default=50_000, help="passes of the main M2N2 runs")
+    p.add_argument("--ablation-seeds", type=int, default=None, help="default: --seeds")
+    p.add_argument("--ablation-budget", type=int, default=None, help="ablations and baselines; default: --budget")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--only", choices=["quality", "ablations", "speed"], action="append")
+    p.add_argument("--json", help="also write raw curves here")
+    args = p.parse_args()
+    only = set(args.only or ["quality", "ablations", "speed"])
+    ab_seeds = args.ablation_seeds or args.seeds
+    ab_budget = args.ablation_budget or args.budget
+    cps = [c for c in (5000, 10000, 20000, 50000) if c <= args.budget] or [args.budget]
+    ab_cps = [c for c in (5000, 10000, 20000, 50000) if c <= ab_budget] or [ab_budget]
+    every = min(1000, min(cps))
+    raw = []
+    if "quality" in only:
+        t = time.perf_counter()
+        res = run_pool(["m2n2"], args.seeds, args.budget, every, args.jobs, args.seed_offset)
+        raw += res
+        print(f"\n## M2N2 from scratch, seeds {args.seed_offset}-{args.seed_offset + args.seeds - 1}, {args.budget} passes ({time.perf_counter() - t:.0f} s)\n")
+        print(quality_table(res, ["m2n2"], cps), flush=True)
+    if "ablations" in only:
+        arms = ["m2n2", "m2n2-no_matchmaker", "m2n2-no_splitpoint", "m2n2-no_crossover", "m2n2-alpha0", "ga", "map_elites", "cma", "m2n2-pretrained"]
+        t = time.perf_counter()
+        res = run_pool(arms, ab_seeds, ab_budget, every, args.jobs)
+        raw += res
+        print(f"\n## Ablations and baselines, {ab_seeds} seeds, {ab_budget} passes each ({time.perf_counter() - t:.0f} s)\n")
+        print(quality_table(res, arms, ab_cps), flush=True)
+    if "speed" in only:
+        print("\n## Speed (this machine, side by side in one process)\n")
+        print(speed(), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"arm": a, "seed": s, "test": te, "train": tr, "passes_per_s": sp} for a, s, te, tr, sp in raw], f)
+
+
+if __name__ == "__main__":
+    main()

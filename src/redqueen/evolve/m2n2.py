@@ -1,0 +1,156 @@
+"""M2N2: model merging with natural niches (Abrantes, Lange & Tang, GECCO 2025).
+
+A fixed-size archive of ``P`` genomes with their per-datapoint scores
+``S`` (``(P, n)``). Datapoints are a resource shared by the models that
+solve them: with ``z_j = sum_k S_kj`` (``1`` where zero),
+
+    fitness_i = sum_j S_ij / z_j ** alpha
+
+so a model that alone solves rare points is fit even with a modest
+accuracy. One step: the first parent is drawn with probability
+proportional to fitness; the second by attraction to the first,
+proportional to ``sum_j max(0, F_kj - F_p1,j)`` with ``F = S / z**alpha``
+(the normalised matrix, as in Sakana's code) -- a mate that solves what the
+first parent cannot; the child is their split-point SLERP, plus Gaussian
+noise; it replaces the archive's least-fit member (fitness recomputed with
+the child included in ``z``) unless it is itself the least fit. Ties go to
+the child. The archive starts as ``P`` zero genomes with zero scores; the
+initial models enter through the same replacement rule.
+
+Switches: ``crossover=False`` (child = first parent + noise),
+``splitpoint=False`` (plain SLERP with one weight), ``matchmaker=False``
+(both parents drawn by fitness); ``alpha=0`` with ``matchmaker=False`` is
+the plain steady-state GA of the paper.
+
+``batch_size > 1`` draws that many children from the same archive state
+before any is inserted (inserting them one by one afterwards): one call
+does more work, at the price of parents that are up to ``B - 1`` children
+stale. ``batch_size=1`` is the exact sequential algorithm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from redqueen.evolve.base import as_rng, check_told
+from redqueen.evolve.operators import slerp, splitpoint_slerp
+
+
+def niche_fitness(scores: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(fitness (P,), F (P, n))`` of a ``(P, n)`` score matrix under resource sharing with exponent ``alpha``."""
+    z = scores.sum(axis=0)
+    z = np.where(z != 0, z, 1.0)
+    if alpha != 1.0:
+        z = z**alpha
+    f = scores / z
+    return f.sum(axis=1), f
+
+
+def attraction(f: np.ndarray, first: int) -> np.ndarray:
+    """``(P,)`` matchmaker weights: how much of what ``first`` misses each member solves, ``sum_j max(0, F_kj - F_first,j)``."""
+    return np.maximum(f - f[first], 0).sum(axis=1)
+
+
+def _choice(rng: np.random.Generator, weights: np.ndarray, fallback: np.ndarray) -> int:
+    total = weights.sum()
+    if not total > 0:
+        weights, total = fallback, fallback.sum()
+    return int(rng.choice(weights.shape[0], p=weights / total))
+
+
+class M2N2:
+    """Natural-niches model merging; see the module docstring.
+
+    ``initial`` is a ``(k, d)`` stack of starting genomes (returned by the
+    first ``ask``). ``rng`` is a ``Generator`` or seed. Raises
+    ``ValueError`` if ``initial`` does not fit in the archive.
+    """
+
+    def __init__(
+        self,
+        *,
+        initial: np.ndarray,
+        archive_size: int = 20,
+        alpha: float = 1.0,
+        mutation_sigma: float = 0.01,
+        crossover: bool = True,
+        splitpoint: bool = True,
+        matchmaker: bool = True,
+        batch_size: int = 1,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        self.initial = np.asarray(initial, dtype=np.float32)
+        self.archive_size = archive_size
+        self.alpha = alpha
+        self.mutation_sigma = mutation_sigma
+        self.crossover = crossover
+        self.splitpoint = splitpoint
+        self.matchmaker = matchmaker
+        self.batch_size = batch_size
+        if self.initial.ndim != 2 or self.initial.shape[0] > archive_size:
+            raise ValueError(f"initial must be (k, d) with k <= archive_size={archive_size}, got {self.initial.shape}")
+        self.rng_ = as_rng(rng)
+        self.archive_ = np.zeros((archive_size, self.initial.shape[1]), dtype=np.float32)
+        self.scores_: np.ndarray | None = None  # (P, n), allocated at the first tell
+        self.started_ = False
+
+    # -- selection -------------------------------------------------------
+    def _parents(self, rng: np.random.Generator, fitness: np.ndarray, f: np.ndarray) -> tuple[int, int]:
+        uniform = np.ones_like(fitness)
+        p1 = _choice(rng, fitness, uniform)
+        if self.matchmaker:
+            return p1, _choice(rng, attraction(f, p1), fitness if fitness.sum() > 0 else uniform)
+        return p1, _choice(rng, fitness, uniform)
+
+    def ask(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The initial genomes on the first call; then ``(batch_size, d)`` children."""
+        if not self.started_:
+            return self.initial.copy()
+        rng = rng or self.rng_
+        fitness, f = niche_fitness(self.scores_, self.alpha)
+        d = self.archive_.shape[1]
+        children = np.empty((self.batch_size, d), dtype=np.float32)
+        for b in range(self.batch_size):
+            i, j = self._parents(rng, fitness, f)
+            x, y = self.archive_[i], self.archive_[j]
+            if not self.crossover:
+                children[b] = x
+            elif self.splitpoint:
+                split = int(rng.integers(0, d))
+                children[b] = splitpoint_slerp(x, y, float(rng.random()), split)
+            else:
+                children[b] = slerp(x, y, float(rng.random()))
+        if self.mutation_sigma > 0:
+            children += np.float32(self.mutation_sigma) * rng.standard_normal(children.shape, dtype=np.float32)
+        return children
+
+    # -- replacement -----------------------------------------------------
+    def _insert(self, genome: np.ndarray, score: np.ndarray) -> bool:
+        colsum = self.colsum_ + score
+        z = np.where(colsum != 0, colsum, 1.0)
+        if self.alpha != 1.0:
+            z = z**self.alpha
+        fit = np.concatenate([self.scores_, score[None]]) @ (1.0 / z)  # (P + 1,), child last
+        worst = int(np.argmin(fit))  # first minimum: an archive member ties out the child
+        if worst == self.archive_size:
+            return False
+        self.colsum_ += score - self.scores_[worst]
+        self.scores_[worst] = score
+        self.archive_[worst] = genome
+        return True
+
+    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> None:
+        """Insert each scored genome in turn by the replacement rule; ``scores`` ``(B, n)``."""
+        g, s = check_told(genomes, scores)
+        if self.scores_ is None:
+            self.scores_ = np.zeros((self.archive_size, s.shape[1]), dtype=np.float32)
+            self.colsum_ = np.zeros(s.shape[1], dtype=np.float64)
+        for gi, si in zip(g, s):
+            self._insert(gi, si)
+        self.started_ = True
+
+    def best(self) -> tuple[np.ndarray, float]:
+        """The archive member with the highest mean score, and that score."""
+        acc = self.scores_.mean(axis=1)
+        i = int(np.argmax(acc))
+        return self.archive_[i].copy(), float(acc[i])
