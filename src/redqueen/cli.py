@@ -266,6 +266,63 @@ def theory(
 
 
 @app.command()
+def evolve(
+    configs: list[Path] = typer.Argument(..., help="one or more evolve TOMLs (examples/m2n2_digits.toml, ...)"),
+    seeds: Optional[str] = typer.Option(None, help="comma-separated seeds, e.g. 0,1,2 (default: each config's seed)"),
+    name: str = typer.Option("evolve", help="name of the run"),
+    out: Path = OUT,
+    report: bool = typer.Option(True, help="write an HTML report (test accuracy against forward passes)"),
+) -> None:
+    """Evolve populations of models in weight space (M2N2, GA, MAP-Elites, CMA-ES) on digits; one run, one arm per config."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from redqueen.evolve.runner import EvolveConfig, run_evolve
+    from redqueen.runtime import config as C
+
+    loaded = []
+    for path in configs:
+        data = C.read_toml(path)
+        loaded.append(C.validate_as(EvolveConfig, data.get("evolve", data), prefix=str(path)))
+    try:
+        seed_list = [int(s) for s in seeds.split(",")] if seeds else None
+    except ValueError:
+        raise UserError(f"--seeds {seeds!r}: give comma-separated non-negative integers, e.g. 0,1,2") from None
+    if seed_list is not None and any(s < 0 for s in seed_list):
+        raise UserError(f"--seeds {seeds!r}: seeds must be non-negative")
+    plan = [cfg.model_copy(update={"seed": s}) for cfg in loaded for s in (seed_list or [cfg.seed])]
+    arms = list(dict.fromkeys(cfg.arm for cfg in plan))
+    if len(arms) < len(loaded):
+        raise UserError("two configs evolve the same method with the same switches; give each arm different settings")
+    store = _store(out)
+    run_id = store.create_run(name=name, kind="evolve", config={"runs": [c.model_dump() for c in loaded], "seeds": seed_list},
+                              seed=plan[0].seed, arms=[(c.arm, c.model_dump()) for c in loaded])
+    console = _console()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("forward passes", total=sum(c.budget for c in plan))
+            for cfg in plan:
+                done = 0
+                for rec in run_evolve(cfg):
+                    store.append(run_id, [rec])
+                    bar.update(task, advance=rec.forward_passes - done,
+                               description=f"{cfg.arm} seed {cfg.seed}: test acc {rec.test_acc_of_best_on_train:.3f}")
+                    done = rec.forward_passes
+                    last = rec
+                console.print(f"{cfg.arm:<28} seed {cfg.seed:<3} {last.forward_passes:>7} passes  "
+                              f"train {last.best_train_acc:.3f}  test {last.test_acc_of_best_on_train:.3f}  "
+                              f"{last.forward_passes / max(last.seconds, 1e-9):,.0f} passes/s")
+    except KeyboardInterrupt:
+        store.finish(run_id, "interrupted")
+        raise
+    store.finish(run_id, "done")
+    where = f"results: store {store.path} (run {run_id})"
+    if report:
+        where += f"; report {_write_report(store, [run_id], out / f'{run_id}.html')}"
+    console.print(where)
+
+
+@app.command()
 def keys() -> None:
     """Print every config key with its type, default and meaning."""
     from redqueen.runtime.config import keys_reference

@@ -337,28 +337,36 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
 
 def validate(data: dict) -> Experiment:
     """A validated :class:`Experiment` from a plain dict; raises :class:`ConfigError`."""
-    try:
-        exp = Experiment.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(_one_line(e)) from None
+    exp = validate_as(Experiment, data)
     for arm in exp.arms:
         exp.arm_family(arm)
     return exp
 
 
-def load(path: str | Path) -> Experiment:
-    """Read and validate a TOML experiment file; raises :class:`ConfigError` with a one-line reason."""
+def read_toml(path: str | Path) -> dict:
+    """The table of a TOML file; raises :class:`ConfigError` with a one-line reason for a missing or bad file."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such config file; pass the path of a .toml file (see examples/)")
     try:
-        text = p.read_bytes().decode("utf-8")
-        data = tomllib.loads(text)
+        return tomllib.loads(p.read_bytes().decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text; a config is a TOML text file") from None
     except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: e.g. an integer of a million digits
         raise ConfigError(f"{p}: not valid TOML ({str(e).splitlines()[0][:200]}); fix the syntax") from None
-    return validate(data)
+
+
+def validate_as(model: type[BaseModel], data: dict, prefix: str = ""):
+    """``model.model_validate(data)`` with pydantic's errors turned into one-line :class:`ConfigError` s."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_one_line(e, prefix)) from None
+
+
+def load(path: str | Path) -> Experiment:
+    """Read and validate a TOML experiment file; raises :class:`ConfigError` with a one-line reason."""
+    return validate(read_toml(path))
 
 
 def default_path() -> Path:

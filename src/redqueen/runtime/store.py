@@ -232,10 +232,13 @@ def evolve_record(rec: Any) -> GenerationRecord:
     ``test_acc``, ``seconds``; attributes or mapping keys) as a :class:`GenerationRecord`:
     arm = method, replicate = seed, generation = forward passes, metrics ``train_acc`` and
     ``test_acc`` (an accuracy that is None, i.e. not measured at this point, is left out)."""
+    has = (lambda k: k in rec) if isinstance(rec, dict) else (lambda k: hasattr(rec, k))
     get = rec.__getitem__ if isinstance(rec, dict) else lambda k: getattr(rec, k)
-    accs = {"train_acc": get("best_train_acc"), "test_acc": get("test_acc")}
+    # redqueen.evolve's EvolveRecord names its arm (method and switches) and its test accuracy in full
+    test = get("test_acc_of_best_on_train") if has("test_acc_of_best_on_train") else get("test_acc")
+    accs = {"train_acc": get("best_train_acc"), "test_acc": test}
     return _record_class()(
-        arm=str(get("method")),
+        arm=str(get("arm") if has("arm") else get("method")),
         replicate=int(get("seed")),
         generation=int(get("forward_passes")),
         metrics={k: v for k, v in accs.items() if v is not None},
