@@ -61,7 +61,7 @@ def test_run_list_show_export_report(tmp_path, cfg, capsys, monkeypatch):
     assert len(rows) == 20 and "heterozygosity" in rows[0]
     assert main(["export", "latest", "-o", str(out), "-f", "parquet", "-p", str(tmp_path / "x.parquet")]) == 0
     assert pq.read_table(tmp_path / "x.parquet").num_rows == 20
-    assert main(["report", "latest", "-o", str(out), "-O", str(tmp_path / "r.html")]) == 0
+    assert main(["report", "latest", "--out", str(out), "-o", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text()
     assert "data:image/png;base64" in html and "fresh" in html
 

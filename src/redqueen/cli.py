@@ -189,7 +189,7 @@ def sweep(
     for r in results:
         console.print(f"run {r.run_id}: " + ", ".join(f"{a} {s}" for a, s in r.status.items()))
     console.print(f"results: store {store.path}; `redqueen report {' '.join(r.run_id for r in results[:3])}"
-                  f"{' ...' if len(results) > 3 else ''} -o {out}` to compare")
+                  f"{' ...' if len(results) > 3 else ''} --out {out} -o report.html` to compare")
 
 
 def _write_report(store, run_ids: list[str], path: Path) -> Path:
@@ -241,8 +241,8 @@ def export(
 @app.command()
 def report(
     run_ids: list[str] = typer.Argument(..., help="one or more run ids (or prefixes, or 'latest')"),
-    output: Path = typer.Option(Path("report.html"), "--output", "-O", help="HTML file to write"),
-    out: Path = OUT,
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write"),
+    out: Path = typer.Option(Path("redqueen-runs"), "--out", "--runs", help="results folder (one SQLite store inside)"),
 ) -> None:
     """Write one self-contained HTML report of one or more runs."""
     store = _store(out, must_exist=True)
