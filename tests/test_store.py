@@ -240,7 +240,8 @@ def test_export_csv_and_parquet(store, tmp_path):
 
 # --- concurrency ----------------------------------------------------------------------------------
 
-N_WRITERS, N_APPENDS, PER_APPEND, N_METRICS = 4, 25, 2, 6
+# the issue asks for 4 writers x 500 generations each, one transaction per generation, with a reader running
+N_WRITERS, N_APPENDS, PER_APPEND, N_METRICS = 4, 500, 1, 6
 
 
 def _writer(folder, run_id, k, ready):
