@@ -7,7 +7,9 @@ fix, and exit code 2; an interrupted run exits 130 with its records kept.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -332,6 +334,15 @@ def keys() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps every user error to one line on stderr and exit code 2."""
+    try:
+        return _main(argv)
+    finally:
+        # everything is stored by now: a Ctrl-C during interpreter teardown must not kill the exit status
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False)
         return int(rv or 0)
