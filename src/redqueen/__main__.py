@@ -1,5 +1,5 @@
 import sys
 
-from redqueen.cli import main
+from redqueen.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

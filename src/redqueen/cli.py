@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Optional
 
@@ -332,17 +331,19 @@ def keys() -> None:
     print(keys_reference())
 
 
+def entry() -> int:
+    """The console script: :func:`main`, then Ctrl-C is ignored while the interpreter shuts down.
+
+    Everything is stored by then; a Ctrl-C during teardown must not turn a finished command into a
+    death by signal. (Not done in :func:`main`, which tests and programs call in-process.)
+    """
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: maps every user error to one line on stderr and exit code 2."""
-    try:
-        return _main(argv)
-    finally:
-        # everything is stored by now: a Ctrl-C during interpreter teardown must not kill the exit status
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _main(argv: list[str] | None) -> int:
+    """Run the CLI in-process: every user error becomes one line on stderr and exit code 2."""
     try:
         rv = app(args=argv, standalone_mode=False)
         return int(rv or 0)
@@ -366,4 +367,4 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())
