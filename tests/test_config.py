@@ -73,3 +73,10 @@ def test_keys_reference_lists_every_world_and_family():
     for kind in ("zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
                  "plugin", "noise", "filter"):
         assert f'kind = "{kind}"' in ref
+
+
+def test_docs_config_is_the_generated_reference():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs" / "config.md"
+    assert docs.read_text() == C.DOCS_HEADER + C.keys_reference(), "regenerate: redqueen keys > docs/config.md"

@@ -326,9 +326,9 @@ def evolve(
 @app.command()
 def keys() -> None:
     """Print every config key with its type, default and meaning."""
-    from redqueen.runtime.config import keys_reference
+    from redqueen.runtime.config import DOCS_HEADER, keys_reference
 
-    print(keys_reference())
+    print(DOCS_HEADER + keys_reference(), end="")
 
 
 def entry() -> int:
