@@ -36,10 +36,13 @@ def test_transformer_lm_through_the_loop(corpus):
     res = run_experiment(_lm(corpus, decoding="beam", num_beams=2, repetition_penalty=3.0))
     last = [r for r in res.records if r.generation == 2]
     assert len(last) == 2 and all(r.status == "ok" for r in last)
-    for key in ("ppl_real", "ppl_gen0", "distinct_2", "self_bleu", "heterozygosity", "types_lost"):
+    for key in ("ppl_real", "ppl_gen0", "ppl_gen0_p50", "ppl_gen0_p99", "distinct_2", "self_bleu", "heterozygosity",
+                "types_lost"):
         assert np.isfinite(last[0].metrics[key]), key
     again = run_experiment(_lm(corpus, decoding="beam", num_beams=2, repetition_penalty=3.0))
     assert [r.metrics for r in res.records] == [r.metrics for r in again.records]
+    m = last[0].metrics
+    assert m["ppl_gen0_p50"] <= m["ppl_gen0_p90"] <= m["ppl_gen0_p99"]
 
 
 def test_warm_start_changes_the_trajectory(corpus):

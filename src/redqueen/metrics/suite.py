@@ -18,7 +18,8 @@ Metrics by data kind (keys of the returned dict):
 * worlds with exact densities: ``loglik`` (mean world log-probability of
   the samples). Points and text: ``nll_real`` (mean negative log-likelihood
   of real held-out data under the model) and, for text, ``ppl_real``.
-* text: ``ppl_gen0`` (the samples' perplexity under the generation-0 model),
+* text: ``ppl_gen0`` (the samples' perplexity under the generation-0 model) and the
+  50th/90th/99th percentiles of its per-sequence values (``ppl_gen0_p50`` ...),
   ``distinct_1`` .. ``distinct_4`` and ``self_bleu`` (on 200 sampled sequences).
 """
 
@@ -110,8 +111,13 @@ class Diagnostics:
             if generation == 0:
                 self.gen0 = model
             # perplexity of this generation's samples under the generation-0 model (Shumailov et al.'s Fig. 1)
-            sample_tokens = max(int(samples.lengths().sum()), 1)
-            out["ppl_gen0"] = float(np.exp(min(-float(self.gen0.log_prob(samples).sum()) / sample_tokens, 700.0)))
+            lp0 = self.gen0.log_prob(samples)
+            lengths = np.maximum(samples.lengths(), 1)
+            out["ppl_gen0"] = float(np.exp(min(-float(lp0.sum()) / float(lengths.sum()), 700.0)))
+            # the per-sequence distribution's tail (Shumailov et al.'s Figure 1 grows a long right tail)
+            per_seq = np.exp(np.minimum(-lp0 / lengths, 700.0))
+            for q in (50, 90, 99):
+                out[f"ppl_gen0_p{q}"] = float(np.percentile(per_seq, q))
             out.update(distinct(samples))
             out["self_bleu"] = self_bleu(samples, self.rng, sample_size=SELF_BLEU_SAMPLE)
         return out
