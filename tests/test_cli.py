@@ -162,3 +162,14 @@ def test_report_draws_theory_curves(tmp_path):
     h = curve(info, "replace", "heterozygosity", np.arange(5))
     assert h.shape == (5,) and np.all(np.diff(h) < 0)
     assert curve(info, "replace", "w1", np.arange(5)) is None
+
+
+def test_report_shows_samples_of_chosen_generations(tmp_path):
+    p = tmp_path / "t.toml"
+    p.write_text(SMALL.replace("replicates = 2", "replicates = 1\ntexts_every = 2"))
+    out = tmp_path / "runs"
+    assert main(["run", str(p), "-q", "-o", str(out)]) == 0
+    html = next(out.glob("*.html")).read_text()
+    assert "Samples by generation" in html
+    for g in (0, 2, 4):
+        assert f"<th>gen {g}</th>" in html

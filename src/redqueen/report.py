@@ -44,6 +44,7 @@ METRIC_ORDER = (
     "fitted_mean_sq_error", "loglik", "nll_real", "ppl_real",
 )
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+MAX_SAMPLE_COLUMNS = 6
 MAX_SAMPLE_CHARS = 600
 
 
@@ -215,25 +216,32 @@ def _first_last_table(records, arms, metrics, gen_word) -> str:
 
 
 def _samples_table(records, arms, gen_word) -> str:
-    rows = []
+    """Readable samples side by side: one row per arm, one column per generation that stored some
+    (the first and last always; more with ``texts_every``), at most MAX_SAMPLE_COLUMNS columns."""
+    mine_by_arm = {}
     for arm in arms:
         with_text = [r for r in records if r.arm == arm and r.samples]
-        if not with_text:
-            continue
-        rep = min(r.replicate for r in with_text)
-        mine = sorted((r for r in with_text if r.replicate == rep), key=lambda r: r.generation)
-        first, last = mine[0], mine[-1]
-
-        def cell(r: GenerationRecord) -> str:
-            items = "".join(f"<li>{html.escape(_clip(t))}</li>" for t in r.samples)
-            return f"<td><div class='gen'>{gen_word} {r.generation}</div><ul>{items}</ul></td>"
-
-        rows.append(f"<tr><th>{html.escape(arm)}<div class='note'>replicate {rep}</div></th>"
-                    f"{cell(first)}{cell(last) if last is not first else '<td></td>'}</tr>")
-    if not rows:
+        if with_text:
+            rep = min(r.replicate for r in with_text)
+            mine_by_arm[arm] = (rep, {r.generation: r for r in with_text if r.replicate == rep})
+    if not mine_by_arm:
         return ""
-    return ("<h3>Samples: first and last</h3><table class='samples'><thead><tr><th>arm</th><th>first</th>"
-            "<th>last</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    gens = sorted({g for _, by_gen in mine_by_arm.values() for g in by_gen})
+    if len(gens) > MAX_SAMPLE_COLUMNS:  # evenly spaced, first and last kept
+        idx = np.unique(np.linspace(0, len(gens) - 1, MAX_SAMPLE_COLUMNS).round().astype(int))
+        gens = [gens[i] for i in idx]
+
+    def cell(r: GenerationRecord | None) -> str:
+        if r is None:
+            return "<td></td>"
+        items = "".join(f"<li>{html.escape(_clip(t))}</li>" for t in r.samples)
+        return f"<td><div class='gen'>{gen_word} {r.generation}</div><ul>{items}</ul></td>"
+
+    rows = [f"<tr><th>{html.escape(arm)}<div class='note'>replicate {rep}</div></th>"
+            + "".join(cell(by_gen.get(g)) for g in gens) + "</tr>" for arm, (rep, by_gen) in mine_by_arm.items()]
+    head = "".join(f"<th>{gen_word} {g}</th>" for g in gens)
+    return ("<h3>Samples by generation</h3><table class='samples'><thead><tr><th>arm</th>" + head
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _clip(text: str) -> str:
