@@ -47,7 +47,7 @@ def test_run_list_show_export_report(tmp_path, cfg, capsys, monkeypatch):
     out = tmp_path / "runs"
     assert main(["run", str(cfg), "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "replace" in text and "heterozygosity" in text and "report" in text
+    assert "replace" in text and "heterozygosity" in text and "N_e (drift)" in text and "report" in text
     store = Store(out)
     (info,) = store.runs()
     assert info.status == "done" and info.seed == 3 and info.n_records == 2 * 2 * 5

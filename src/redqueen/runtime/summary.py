@@ -1,8 +1,11 @@
-"""Terminal tables of a run: generation 0 against the last, per arm."""
+"""Terminal tables of a run: generation 0 against the last, per arm, with the effective population
+size N_e read off the heterozygosity decay (inf where heterozygosity does not decay)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from redqueen.metrics.popgen import effective_size
 
 SHOWN = ("heterozygosity", "hill0", "hill1", "hill2", "types_lost", "tail_mass_kept", "kl", "inbreeding",
          "w1", "var_ratio", "fitted_var_ratio", "mean_sq_error", "loglik", "nll_real", "ppl_real")
@@ -22,6 +25,17 @@ def _mean_by(records, arm: str, generation: int) -> dict[str, float]:
     return {k: float(np.nanmean([m.get(k, np.nan) for m in rows])) for k in keys}
 
 
+def _mean_trajectory(records, metric: str) -> np.ndarray | None:
+    """The replicate mean of ``metric`` by generation, or None if it is missing."""
+    by_gen: dict[int, list[float]] = {}
+    for r in records:
+        if metric in r.metrics:
+            by_gen.setdefault(r.generation, []).append(r.metrics[metric])
+    if not by_gen:
+        return None
+    return np.array([np.mean(by_gen[g]) for g in sorted(by_gen)])
+
+
 def print_summary(console, result) -> None:
     """One table per arm (generation 0 vs the last, mean over replicates) and the readable samples."""
     from rich.table import Table
@@ -39,6 +53,9 @@ def print_summary(console, result) -> None:
         for k in SHOWN:
             if k in first or k in final:
                 table.add_row(k, _fmt(first.get(k)), _fmt(final.get(k)))
+        h = _mean_trajectory(recs, "heterozygosity")
+        if h is not None and len(h) > 2:
+            table.add_row("N_e (drift)", "-", _fmt(effective_size(h)))
         console.print(table)
         for g in (0, last):
             texts = [t for r in recs if r.generation == g and r.replicate == 0 for t in r.samples]
