@@ -173,3 +173,14 @@ def test_report_shows_samples_of_chosen_generations(tmp_path):
     assert "Samples by generation" in html
     for g in (0, 2, 4):
         assert f"<th>gen {g}</th>" in html
+
+
+def test_keep_checkpoints_leaves_final_models(tmp_path, cfg):
+    from redqueen.runtime import checkpoint as ck
+
+    out = tmp_path / "runs"
+    assert main(["run", str(cfg), "-q", "--no-report", "--keep-checkpoints", "-o", str(out)]) == 0
+    files = sorted((out / "checkpoints").rglob("*.safetensors"))
+    assert len(files) == 4 and all(ck.generation_of(f) == 4 for f in files)
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "plain")]) == 0
+    assert not list((tmp_path / "plain").rglob("*.safetensors"))

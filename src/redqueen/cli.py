@@ -71,6 +71,7 @@ def run(
     report: bool = typer.Option(True, help="write an HTML report next to the store"),
     executor: str = typer.Option("serial", help="serial, pool (local processes) or ray"),
     workers: Optional[int] = typer.Option(None, min=1, help="processes for pool/ray (default: all CPUs)"),
+    keep_checkpoints: bool = typer.Option(False, help="keep each lineage's last checkpoint (safetensors) when done"),
 ) -> None:
     """Run an experiment (the built-in demo when no CONFIG is given)."""
     from redqueen.runtime import config as C
@@ -78,16 +79,18 @@ def run(
     exp = C.load(config if config is not None else C.default_path())
     if exp.sweep is not None:
         raise UserError(f"{config} has a [sweep] table; run it with `redqueen sweep {config}`")
-    _execute(exp, _store(out), out, quiet=quiet, report=report, executor=_executor(executor, workers, None, out))
+    _execute(exp, _store(out), out, quiet=quiet, report=report, executor=_executor(executor, workers, None, out),
+             keep_checkpoints=keep_checkpoints)
 
 
-def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | None = None, executor=None) -> None:
+def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | None = None, executor=None,
+             keep_checkpoints: bool = False) -> None:
     from redqueen.runtime.runner import run_experiment
 
     console = _console()
     total = exp.replicates * len(exp.arms) * (exp.generations + 1)
     if quiet:
-        result = run_experiment(exp, store=store, run_id=run_id, executor=executor)
+        result = run_experiment(exp, store=store, run_id=run_id, executor=executor, keep_checkpoints=keep_checkpoints)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -100,7 +103,8 @@ def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | 
             def tick(rec):
                 bar.update(task, advance=1, description=f"{rec.arm} r{rec.replicate} g{rec.generation}")
 
-            result = run_experiment(exp, store=store, on_record=tick, run_id=run_id, executor=executor)
+            result = run_experiment(exp, store=store, on_record=tick, run_id=run_id, executor=executor,
+                                    keep_checkpoints=keep_checkpoints)
         from redqueen.runtime.summary import print_summary
 
         print_summary(console, result)

@@ -181,12 +181,15 @@ def run_experiments(
     on_record: Callable[[GenerationRecord], None] | None = None,
     executor=None,
     checkpoints: bool = True,
+    keep_checkpoints: bool = False,
     kind: str = "collapse",
 ) -> list[RunResult]:
     """Run several experiments' lineages through one executor; ``(exp, run_id)`` with a run id resumes that run.
 
-    Serial execution stores one generation per transaction and checkpoints
-    every generation, so a killed run resumes exactly. A pool or Ray stores
+    Serial execution stores records and checkpoints every lineage at most every
+    :data:`FLUSH_SECONDS` (records first), so a killed run resumes exactly;
+    checkpoints are removed when a run is done unless ``keep_checkpoints``
+    (then each lineage's final model stays in ``<folder>/checkpoints/<run>``). A pool or Ray stores
     one finished lineage per transaction: the single writer is this process.
     Ctrl-C marks unfinished runs 'interrupted' and re-raises. Raises
     ``ConfigError`` before anything is written if a world or family cannot be built.
@@ -247,7 +250,7 @@ def run_experiments(
     for exp, run_id, plans, _ in runs:
         recs = records[run_id]
         if store is not None:
-            if checkpoints and folder is not None:
+            if checkpoints and folder is not None and not keep_checkpoints:
                 shutil.rmtree(folder / "checkpoints" / run_id, ignore_errors=True)
             recs = store.records(run_id)
         status = {p.name: "ok" for p in plans}
@@ -259,7 +262,7 @@ def run_experiments(
 
 
 def run_experiment(exp: C.Experiment, *, store=None, on_record=None, executor=None, run_id: str | None = None,
-                   checkpoints: bool = True, kind: str = "collapse") -> RunResult:
+                   checkpoints: bool = True, keep_checkpoints: bool = False, kind: str = "collapse") -> RunResult:
     """Run (or with ``run_id``, resume) one experiment; see :func:`run_experiments`."""
     return run_experiments([(exp, run_id)], store=store, on_record=on_record, executor=executor,
-                           checkpoints=checkpoints, kind=kind)[0]
+                           checkpoints=checkpoints, keep_checkpoints=keep_checkpoints, kind=kind)[0]
