@@ -8,13 +8,11 @@ from scipy.special import logsumexp
 from redqueen.data import Points
 
 
-def _gauss_logpdf(x: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
-    """Log N(x; mean, L L^T) for x of shape (n, d); chol is the lower Cholesky factor."""
-    from scipy.linalg import solve_triangular
-
-    z = solve_triangular(chol, (x - mean).T, lower=True)
+def _gauss_logpdf(x: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, log_det_chol: float) -> np.ndarray:
+    """Log N(x; mean, L L^T) for x of shape (n, d), given L^-1 and log det L (computed once per world)."""
+    z = (x - mean) @ chol_inv.T
     d = x.shape[1]
-    return -0.5 * np.sum(z * z, axis=0) - np.log(np.diag(chol)).sum() - 0.5 * d * np.log(2 * np.pi)
+    return -0.5 * np.einsum("ij,ij->i", z, z) - log_det_chol - 0.5 * d * np.log(2 * np.pi)
 
 
 class GaussianMixture:
@@ -36,6 +34,8 @@ class GaussianMixture:
         if self.weights.shape != (m,) or self.covs.shape != (m, d, d) or abs(self.weights.sum() - 1) > 1e-9:
             raise ValueError("mixture needs weights (m,) summing to 1, means (m, d) and covs (m, d, d)")
         self._chols = np.linalg.cholesky(self.covs)  # raises LinAlgError if not positive definite
+        self._chol_invs = np.linalg.inv(self._chols)
+        self._log_det_chols = np.log(np.diagonal(self._chols, axis1=1, axis2=2)).sum(axis=1)
         self.name = name
 
     @property
@@ -50,7 +50,8 @@ class GaussianMixture:
 
     def _component_logpdf(self, x: np.ndarray) -> np.ndarray:
         return np.stack(
-            [np.log(w) + _gauss_logpdf(x, mu, c) for w, mu, c in zip(self.weights, self.means, self._chols)], axis=1
+            [np.log(w) + _gauss_logpdf(x, mu, ci, ld)
+             for w, mu, ci, ld in zip(self.weights, self.means, self._chol_invs, self._log_det_chols)], axis=1
         )
 
     def log_prob(self, data: Points) -> np.ndarray:
