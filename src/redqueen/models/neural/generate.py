@@ -72,7 +72,7 @@ class _Stepper:
     def __init__(self, model: CausalTransformer, prompts: torch.Tensor, total: int, use_cache: bool):
         self.model = model
         self.use_cache = use_cache
-        self.seqs = prompts
+        self.seqs = prompts  # the whole rows, kept only without the cache (the cache holds the prefix)
         self.prompt_len = self.pos = prompts.shape[1]
         self.cache = model.new_cache(prompts.shape[0], total) if use_cache else None
 
@@ -80,20 +80,22 @@ class _Stepper:
         return self.model(self.seqs, self.cache, 0, last_only=True)[:, -1]
 
     def expand(self, k: int) -> None:
-        self.seqs = self.seqs.repeat_interleave(k, dim=0)
         if self.cache is not None:
             self.cache = [(kb.repeat_interleave(k, dim=0), vb.repeat_interleave(k, dim=0)) for kb, vb in self.cache]
+        else:
+            self.seqs = self.seqs.repeat_interleave(k, dim=0)
 
     def reorder(self, rows: torch.Tensor) -> None:
-        self.seqs = self.seqs[rows]
         if self.cache is not None:
             reorder_cache(self.cache, rows, self.prompt_len, self.pos)  # rows stay within their prompt's beams
+        else:
+            self.seqs = self.seqs[rows]
 
     def advance(self, tok: torch.Tensor) -> torch.Tensor:
-        self.seqs = torch.cat([self.seqs, tok[:, None]], dim=1)
         if self.cache is not None:
-            out = self.model(tok[:, None], self.cache, self.pos, last_only=True)[:, -1]
+            out = self.model(tok.view(-1, 1), self.cache, self.pos, last_only=True)[:, -1]
         else:
+            self.seqs = torch.cat([self.seqs, tok.view(-1, 1)], dim=1)
             out = self.model(self.seqs, None, 0, last_only=True)[:, -1]
         self.pos += 1
         return out
@@ -144,10 +146,13 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
     v = model.tok.weight.shape[0]
     stepper = _Stepper(model, prompts, p + n_new - 1, use_cache)
     logits = stepper.start()
+    track = penalty != 1.0  # which tokens a row has seen matters only to the repetition penalty
     seen = torch.zeros(b, v, dtype=torch.bool)
-    seen.scatter_(1, prompts, True)
-    ban = torch.zeros(v, dtype=torch.bool)
+    if track:
+        seen.scatter_(1, prompts, True)
+    ban = None
     if banned:
+        ban = torch.zeros(v, dtype=torch.bool)
         ban[list(banned)] = True
     out = torch.empty(b * k, n_new, dtype=torch.long)
     beam = strategy == "beam"
@@ -159,14 +164,17 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
         scores[:, 0] = 0.0
         base = (torch.arange(b) * k)[:, None]
     for i in range(n_new):
-        logits = apply_repetition_penalty(logits.float(), seen, penalty).masked_fill(ban, float("-inf"))
+        logits = apply_repetition_penalty(logits.float(), seen, penalty)
+        if ban is not None:
+            logits = logits.masked_fill(ban, float("-inf"))
         if beam:
             cand = (F.log_softmax(logits, dim=-1).view(b, k, v) + scores[..., None]).view(b, k * v)
             scores, idx = torch.topk(cand, k, dim=-1)
             rows = (base + torch.div(idx, v, rounding_mode="floor")).view(-1)
             tok = (idx % v).view(-1)
             out[:, :i] = out[rows, :i]
-            seen = seen[rows]
+            if track:
+                seen = seen[rows]
             stepper.reorder(rows)
         elif strategy == "greedy":
             tok = logits.argmax(dim=-1)
@@ -174,7 +182,8 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
             probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(-1)
             tok = sample_rows(probs, gen)
         out[:, i] = tok
-        seen.scatter_(1, tok[:, None], True)
+        if track:
+            seen.scatter_(1, tok.view(-1, 1), True)
         if i + 1 < n_new:
             logits = stepper.advance(tok)
     if beam:  # topk returns beams sorted by score: beam 0 of each prompt is the best
