@@ -180,3 +180,17 @@ def test_sample_rows_draws_from_the_row_distribution():
     assert torch.all(x[:, 1] == 3)
     edge = sample_rows(torch.tensor([[0.5, 0.5, 0.0]]), None)  # zero-mass tail never drawn
     assert edge.item() in (0, 1)
+
+
+def test_last_only_equals_last_position_of_full_forward(fitted):
+    # last_only runs the final block's attention and MLP for the last position only; the cache still gets
+    # every position's keys and values, so decoding after such a prompt pass matches the full forward.
+    m = fitted.model_
+    x = torch.from_numpy(np.random.default_rng(3).integers(0, len(VOCAB), (3, 9)))
+    with torch.no_grad():
+        full = m(x)
+        torch.testing.assert_close(m(x[:, :6], last_only=True), full[:, 5:6], rtol=1e-5, atol=1e-5)
+        cache = m.new_cache(3, 9)
+        torch.testing.assert_close(m(x[:, :6], cache, 0, last_only=True), full[:, 5:6], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(m(x[:, 6:8], cache, 6, last_only=True), full[:, 7:8], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(m(x[:, 8:9], cache, 8, last_only=True), full[:, 8:9], rtol=1e-5, atol=1e-5)

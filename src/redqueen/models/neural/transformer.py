@@ -36,7 +36,13 @@ class Block(nn.Module):
         self.out = nn.Linear(d_ff, d_model)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: int = 0):
+    def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: int = 0,
+                last: bool = False):
+        """``x`` ``(batch, t, d_model)`` -> same shape, or ``(batch, 1, d_model)`` (the last position) with ``last``.
+
+        With ``last`` the keys and values of all ``t`` positions still go to the cache, but attention and the
+        MLP run for the last position only (the final block of a prompt pass whose other outputs are dropped).
+        """
         # Functional calls instead of submodule calls: decoding runs this once per token and layer, where
         # Python and dispatch overhead are a large share of the time at CPU scale.
         b, t, d = x.shape
@@ -51,6 +57,9 @@ class Block(nn.Module):
             vb.narrow(2, pos, t).copy_(v)
             k = kb.narrow(2, 0, pos + t)
             v = vb.narrow(2, 0, pos + t)
+        if last and t > 1:
+            q, x, t = q[:, :, -1:], x[:, -1:], 1
+            pos = k.shape[2] - 1  # the one query sees every key: no mask
         if t == 1 and not self.training:
             # One decoded token, no mask: two batched matmuls over (batch * heads) beat the fused kernel here,
             # and the result (batch * heads, 1, head_dim) is already laid out as (batch, 1, d_model).
@@ -123,12 +132,13 @@ class CausalTransformer(nn.Module):
             x = self.drop(x)
         # block.forward rather than block(...): skips nn.Module's hook machinery, which costs a few
         # microseconds per call and so a measurable share of a one-token decoding step.
+        final = self.blocks[-1] if len(self.blocks) else None
         if cache is None:
             for block in self.blocks:
-                x = block.forward(x)
+                x = block.forward(x, None, 0, last_only and block is final)
         else:
             for block, c in zip(self.blocks, cache):
-                x = block.forward(x, c, pos)
+                x = block.forward(x, c, pos, last_only and block is final)
         if last_only:
             x = x[:, -1:]
         ln = self.ln_f
