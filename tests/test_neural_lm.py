@@ -194,3 +194,19 @@ def test_last_only_equals_last_position_of_full_forward(fitted):
         torch.testing.assert_close(m(x[:, :6], cache, 0, last_only=True), full[:, 5:6], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(m(x[:, 6:8], cache, 6, last_only=True), full[:, 7:8], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(m(x[:, 8:9], cache, 8, last_only=True), full[:, 8:9], rtol=1e-5, atol=1e-5)
+
+
+def test_training_cross_entropy_matches_torch():
+    from redqueen.models.neural.lm import _cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(50, 17, generator=g)).requires_grad_()
+    target = torch.randint(0, 17, (50,), generator=g)
+    ours = _cross_entropy(logits, target)
+    (2.0 * ours).backward()
+    grad = logits.grad.clone()
+    logits.grad = None
+    want = torch.nn.functional.cross_entropy(logits, target)
+    (2.0 * want).backward()
+    torch.testing.assert_close(ours, want)
+    torch.testing.assert_close(grad, logits.grad)
