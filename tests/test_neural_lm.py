@@ -210,3 +210,22 @@ def test_training_cross_entropy_matches_torch():
     (2.0 * want).backward()
     torch.testing.assert_close(ours, want)
     torch.testing.assert_close(grad, logits.grad)
+
+
+def test_chunked_head_loss_matches_full_cross_entropy(monkeypatch):
+    from redqueen.models.neural import lm
+
+    monkeypatch.setattr(lm, "_HEAD_ROWS", 7)  # 3 x 13 = 39 positions: five full blocks and a partial one
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 13, 8, generator=g, requires_grad=True)
+    w = torch.randn(11, 8, generator=g, requires_grad=True)
+    target = torch.randint(0, 11, (3, 13), generator=g)
+    ours = lm._head_loss(x, w, target)
+    ours.backward()
+    gx, gw = x.grad.clone(), w.grad.clone()
+    x.grad = w.grad = None
+    want = torch.nn.functional.cross_entropy(torch.nn.functional.linear(x, w).reshape(-1, 11), target.reshape(-1))
+    want.backward()
+    torch.testing.assert_close(ours, want)
+    torch.testing.assert_close(gx, x.grad)
+    torch.testing.assert_close(gw, w.grad)

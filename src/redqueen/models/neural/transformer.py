@@ -123,7 +123,9 @@ class CausalTransformer(nn.Module):
         dt = self.tok.weight.dtype
         return [(torch.empty(shape, dtype=dt), torch.empty(shape, dtype=dt)) for _ in self.blocks]
 
-    def forward(self, idx: torch.Tensor, cache: Cache | None = None, pos: int = 0, last_only: bool = False):
+    def forward(self, idx: torch.Tensor, cache: Cache | None = None, pos: int = 0, last_only: bool = False,
+                head: bool = True):
+        """Logits, or with ``head=False`` the final LayerNorm's output ``(batch, T, d_model)`` (apply ``tok.weight``)."""
         t = idx.shape[1]
         if pos + t > self.context:
             raise ValueError(f"{pos + t} positions exceed the model's context of {self.context}")
@@ -142,7 +144,8 @@ class CausalTransformer(nn.Module):
         if last_only:
             x = x[:, -1:]
         ln = self.ln_f
-        return F.linear(F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps), self.tok.weight)
+        x = F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+        return F.linear(x, self.tok.weight) if head else x
 
 
 def reorder_cache(cache: Cache, rows: torch.Tensor, start: int, filled: int) -> None:
