@@ -229,3 +229,18 @@ def test_chunked_head_loss_matches_full_cross_entropy(monkeypatch):
     torch.testing.assert_close(ours, want)
     torch.testing.assert_close(gx, x.grad)
     torch.testing.assert_close(gw, w.grad)
+
+
+def test_reused_cache_gives_the_same_tokens(fitted):
+    # generate keeps one spare cache per model for the next call of the same shape; stale contents must not leak
+    from redqueen.models.neural import generate as G
+
+    prompts = torch.from_numpy(np.random.default_rng(5).integers(0, len(VOCAB), (4, 6)))
+    other = torch.from_numpy(np.random.default_rng(6).integers(0, len(VOCAB), (4, 6)))
+    G._SPARE.pop(fitted.model_, None)
+    fresh = generate(fitted.model_, prompts, 10, strategy="greedy")
+    assert fitted.model_ in G._SPARE
+    generate(fitted.model_, other, 10, strategy="greedy")
+    again = generate(fitted.model_, prompts, 10, strategy="greedy")
+    assert torch.equal(fresh, again)
+    assert torch.equal(fresh, generate(fitted.model_, prompts, 10, strategy="greedy", use_cache=False))
