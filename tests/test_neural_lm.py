@@ -244,3 +244,15 @@ def test_reused_cache_gives_the_same_tokens(fitted):
     again = generate(fitted.model_, prompts, 10, strategy="greedy")
     assert torch.equal(fresh, again)
     assert torch.equal(fresh, generate(fitted.model_, prompts, 10, strategy="greedy", use_cache=False))
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_prompt_pass_in_row_blocks_matches_recompute(fitted, strategy, monkeypatch):
+    from redqueen.models.neural import generate as G
+
+    monkeypatch.setattr(G, "_PROMPT_TOKENS", 12)  # 6-token prompts: two rows per block, 5 rows -> 3 blocks
+    prompts = torch.from_numpy(np.random.default_rng(7).integers(0, len(VOCAB), (5, 6)))
+    kw = dict(strategy=strategy, num_beams=3, repetition_penalty=1.5, top_k=4, top_p=0.9)
+    a = generate(fitted.model_, prompts, 8, generator=torch.Generator().manual_seed(1), **kw)
+    b = generate(fitted.model_, prompts, 8, generator=torch.Generator().manual_seed(1), use_cache=False, **kw)
+    assert torch.equal(a, b)
