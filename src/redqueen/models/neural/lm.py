@@ -70,8 +70,8 @@ def _head_loss(x: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) -> t
 
     The logits go ``_HEAD_ROWS`` positions at a time: a whole batch's ``(B * T, V)`` logits (33 MB at the
     benchmark's size) and their log-softmax and gradient are each above glibc's largest mmap threshold (32 MB),
-    so every step mapped fresh pages for them and page-faulted ~15,000 times (~5% of a step); blocks this size are reused
-    from the heap.
+    so every step mapped fresh pages for them and page-faulted ~15,000 times (~5% of a step); blocks this size
+    are reused from the heap.
     """
     x = x.reshape(-1, x.shape[-1])
     target = target.reshape(-1)

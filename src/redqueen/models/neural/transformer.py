@@ -4,7 +4,9 @@ Pre-LayerNorm blocks, fused QKV projection, GELU MLP (exact erf GELU: on CPU tor
 approximation is about 3x slower), learned positions, the
 output projection tied to the token embedding (so the state dict has one
 ``tok.weight`` and no duplicate tensor, as safetensors requires). Attention is
-``torch.nn.functional.scaled_dot_product_attention``.
+``torch.nn.functional.scaled_dot_product_attention``, except for one-token
+decoding steps (two batched matmuls over the cache). With ``last_only`` the
+final block runs attention and the MLP for the last position only.
 
 The cache is a list with one ``(keys, values)`` pair per block, each of shape
 ``(batch, heads, max_len, head_dim)``, filled in place: decoding one token
@@ -125,7 +127,10 @@ class CausalTransformer(nn.Module):
 
     def forward(self, idx: torch.Tensor, cache: Cache | None = None, pos: int = 0, last_only: bool = False,
                 head: bool = True):
-        """Logits, or with ``head=False`` the final LayerNorm's output ``(batch, T, d_model)`` (apply ``tok.weight``)."""
+        """Logits, or with ``head=False`` the final LayerNorm's output ``(batch, T, d_model)``.
+
+        (``head=False`` lets training apply the tied head ``tok.weight`` a block of positions at a time.)
+        """
         t = idx.shape[1]
         if pos + t > self.context:
             raise ValueError(f"{pos + t} positions exceed the model's context of {self.context}")
