@@ -180,3 +180,79 @@ def test_sample_rows_draws_from_the_row_distribution():
     assert torch.all(x[:, 1] == 3)
     edge = sample_rows(torch.tensor([[0.5, 0.5, 0.0]]), None)  # zero-mass tail never drawn
     assert edge.item() in (0, 1)
+
+
+def test_last_only_equals_last_position_of_full_forward(fitted):
+    # last_only runs the final block's attention and MLP for the last position only; the cache still gets
+    # every position's keys and values, so decoding after such a prompt pass matches the full forward.
+    m = fitted.model_
+    x = torch.from_numpy(np.random.default_rng(3).integers(0, len(VOCAB), (3, 9)))
+    with torch.no_grad():
+        full = m(x)
+        torch.testing.assert_close(m(x[:, :6], last_only=True), full[:, 5:6], rtol=1e-5, atol=1e-5)
+        cache = m.new_cache(3, 9)
+        torch.testing.assert_close(m(x[:, :6], cache, 0, last_only=True), full[:, 5:6], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(m(x[:, 6:8], cache, 6, last_only=True), full[:, 7:8], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(m(x[:, 8:9], cache, 8, last_only=True), full[:, 8:9], rtol=1e-5, atol=1e-5)
+
+
+def test_training_cross_entropy_matches_torch():
+    from redqueen.models.neural.lm import _cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(50, 17, generator=g)).requires_grad_()
+    target = torch.randint(0, 17, (50,), generator=g)
+    ours = _cross_entropy(logits, target)
+    (2.0 * ours).backward()
+    grad = logits.grad.clone()
+    logits.grad = None
+    want = torch.nn.functional.cross_entropy(logits, target)
+    (2.0 * want).backward()
+    torch.testing.assert_close(ours, want)
+    torch.testing.assert_close(grad, logits.grad)
+
+
+def test_chunked_head_loss_matches_full_cross_entropy(monkeypatch):
+    from redqueen.models.neural import lm
+
+    monkeypatch.setattr(lm, "_HEAD_ROWS", 7)  # 3 x 13 = 39 positions: five full blocks and a partial one
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 13, 8, generator=g, requires_grad=True)
+    w = torch.randn(11, 8, generator=g, requires_grad=True)
+    target = torch.randint(0, 11, (3, 13), generator=g)
+    ours = lm._head_loss(x, w, target)
+    ours.backward()
+    gx, gw = x.grad.clone(), w.grad.clone()
+    x.grad = w.grad = None
+    want = torch.nn.functional.cross_entropy(torch.nn.functional.linear(x, w).reshape(-1, 11), target.reshape(-1))
+    want.backward()
+    torch.testing.assert_close(ours, want)
+    torch.testing.assert_close(gx, x.grad)
+    torch.testing.assert_close(gw, w.grad)
+
+
+def test_reused_cache_gives_the_same_tokens(fitted):
+    # generate keeps one spare cache per model for the next call of the same shape; stale contents must not leak
+    from redqueen.models.neural import generate as G
+
+    prompts = torch.from_numpy(np.random.default_rng(5).integers(0, len(VOCAB), (4, 6)))
+    other = torch.from_numpy(np.random.default_rng(6).integers(0, len(VOCAB), (4, 6)))
+    G._SPARE.pop(fitted.model_, None)
+    fresh = generate(fitted.model_, prompts, 10, strategy="greedy")
+    assert fitted.model_ in G._SPARE
+    generate(fitted.model_, other, 10, strategy="greedy")
+    again = generate(fitted.model_, prompts, 10, strategy="greedy")
+    assert torch.equal(fresh, again)
+    assert torch.equal(fresh, generate(fitted.model_, prompts, 10, strategy="greedy", use_cache=False))
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_prompt_pass_in_row_blocks_matches_recompute(fitted, strategy, monkeypatch):
+    from redqueen.models.neural import generate as G
+
+    monkeypatch.setattr(G, "_PROMPT_TOKENS", 12)  # 6-token prompts: two rows per block, 5 rows -> 3 blocks
+    prompts = torch.from_numpy(np.random.default_rng(7).integers(0, len(VOCAB), (5, 6)))
+    kw = dict(strategy=strategy, num_beams=3, repetition_penalty=1.5, top_k=4, top_p=0.9)
+    a = generate(fitted.model_, prompts, 8, generator=torch.Generator().manual_seed(1), **kw)
+    b = generate(fitted.model_, prompts, 8, generator=torch.Generator().manual_seed(1), use_cache=False, **kw)
+    assert torch.equal(a, b)

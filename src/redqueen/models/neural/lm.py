@@ -34,6 +34,56 @@ from redqueen.models.neural.generate import STRATEGIES, generate
 from redqueen.models.neural.transformer import CausalTransformer
 
 
+class _CrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of ``(N, V)`` logits against ``(N,)`` targets, as ``F.cross_entropy``, with a leaner backward.
+
+    The built-in backward materialises a zero ``(N, V)`` gradient for the NLL and then runs the general
+    log-softmax backward over it; the gradient is just ``(softmax - onehot) / N``: one exp pass and a scatter.
+    At this model's size (N = 4,096, V = 2,049) that saves about a fifth of the loss's time per step.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(logits, -1)
+        ctx.save_for_backward(logp, target)
+        return -logp.gather(1, target[:, None]).mean()
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        logp, target = ctx.saved_tensors
+        n = logp.shape[0]
+        scale = g / n
+        grad = logp.exp().mul_(scale)
+        grad.scatter_add_(1, target[:, None], (-scale).expand(n, 1))
+        return grad, None
+
+
+def _cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return _CrossEntropy.apply(logits, target)
+
+
+_HEAD_ROWS = 512
+
+
+def _head_loss(x: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of hidden states ``x`` ``(B, T, d)`` through the tied head ``weight`` ``(V, d)``.
+
+    The logits go ``_HEAD_ROWS`` positions at a time: a whole batch's ``(B * T, V)`` logits (33 MB at the
+    benchmark's size) and their log-softmax and gradient are each above glibc's largest mmap threshold (32 MB),
+    so every step mapped fresh pages for them and page-faulted ~15,000 times (~5% of a step); blocks this size
+    are reused from the heap.
+    """
+    x = x.reshape(-1, x.shape[-1])
+    target = target.reshape(-1)
+    n = x.shape[0]
+    total = None
+    for s in range(0, n, _HEAD_ROWS):
+        part = _CrossEntropy.apply(F.linear(x[s : s + _HEAD_ROWS], weight), target[s : s + _HEAD_ROWS])
+        part = part * (min(_HEAD_ROWS, n - s) / n)
+        total = part if total is None else total + part
+    return total
+
+
 class TransformerLMFamily:
     """Small causal transformer trained from scratch with AdamW (about 1M non-embedding parameters by default).
 
@@ -166,8 +216,7 @@ class TransformerLMFamily:
             for i in range(steps):
                 starts = torch.from_numpy(brng.integers(0, stream.shape[0] - width, self.batch_size))
                 batch = stream[starts[:, None] + offs]
-                logits = model(batch[:, :-1])
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+                loss = _head_loss(model(batch[:, :-1], head=False), model.tok.weight, batch[:, 1:])
                 for g in opt.param_groups:
                     g["lr"] = lr_at(i)
                 opt.zero_grad(set_to_none=True)

@@ -4,7 +4,9 @@ Pre-LayerNorm blocks, fused QKV projection, GELU MLP (exact erf GELU: on CPU tor
 approximation is about 3x slower), learned positions, the
 output projection tied to the token embedding (so the state dict has one
 ``tok.weight`` and no duplicate tensor, as safetensors requires). Attention is
-``torch.nn.functional.scaled_dot_product_attention``.
+``torch.nn.functional.scaled_dot_product_attention``, except for one-token
+decoding steps (two batched matmuls over the cache). With ``last_only`` the
+final block runs attention and the MLP for the last position only.
 
 The cache is a list with one ``(keys, values)`` pair per block, each of shape
 ``(batch, heads, max_len, head_dim)``, filled in place: decoding one token
@@ -36,18 +38,36 @@ class Block(nn.Module):
         self.out = nn.Linear(d_ff, d_model)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: int = 0):
+    def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: int = 0,
+                last: bool = False):
+        """``x`` ``(batch, t, d_model)`` -> same shape, or ``(batch, 1, d_model)`` (the last position) with ``last``.
+
+        With ``last`` the keys and values of all ``t`` positions still go to the cache, but attention and the
+        MLP run for the last position only (the final block of a prompt pass whose other outputs are dropped).
+        """
+        # Functional calls instead of submodule calls: decoding runs this once per token and layer, where
+        # Python and dispatch overhead are a large share of the time at CPU scale.
         b, t, d = x.shape
         h = self.n_heads
-        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        dh = d // h
+        ln1, ln2 = self.ln1, self.ln2
+        qkv = F.linear(F.layer_norm(x, (d,), ln1.weight, ln1.bias, ln1.eps), self.qkv.weight, self.qkv.bias)
+        q, k, v = qkv.view(b, t, 3, h, dh).permute(2, 0, 3, 1, 4)
         if cache is not None:
             kb, vb = cache
-            kb[:, :, pos : pos + t] = k
-            vb[:, :, pos : pos + t] = v
-            k = kb[:, :, : pos + t]
-            v = vb[:, :, : pos + t]
-        if t == 1 and not self.training:  # one decoded token: plain batched matmuls beat the fused kernel here
-            y = torch.softmax((q @ k.transpose(-1, -2)) * (d // h) ** -0.5, dim=-1) @ v
+            kb.narrow(2, pos, t).copy_(k)
+            vb.narrow(2, pos, t).copy_(v)
+            k = kb.narrow(2, 0, pos + t)
+            v = vb.narrow(2, 0, pos + t)
+        if last and t > 1:
+            q, x, t = q[:, :, -1:], x[:, -1:], 1
+            pos = k.shape[2] - 1  # the one query sees every key: no mask
+        if t == 1 and not self.training:
+            # One decoded token, no mask: two batched matmuls over (batch * heads) beat the fused kernel here,
+            # and the result (batch * heads, 1, head_dim) is already laid out as (batch, 1, d_model).
+            n = pos + 1
+            s = torch.bmm(q.reshape(b * h, 1, dh), k.reshape(b * h, n, dh).transpose(1, 2))
+            y = torch.bmm(s.mul_(dh**-0.5).softmax(-1), v.reshape(b * h, n, dh)).view(b, 1, d)
         else:
             mask = None
             if t > 1 and pos > 0:  # a block of new tokens after a filled cache: causal with an offset
@@ -55,9 +75,19 @@ class Block(nn.Module):
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=(t > 1 and pos == 0),
                 dropout_p=self.dropout if self.training else 0.0,
-            )
-        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
-        return x + self.drop(self.out(F.gelu(self.fc(self.ln2(x)))))
+            ).transpose(1, 2).reshape(b, t, d)
+        a = F.linear(y, self.proj.weight, self.proj.bias)
+        drop = self.training and self.dropout > 0
+        if not (drop or torch.is_grad_enabled()):
+            # Inference: update in place, so the prompt pass allocates (and page-faults) fewer large temporaries.
+            x = a.add_(x)
+            f = F.linear(F.layer_norm(x, (d,), ln2.weight, ln2.bias, ln2.eps), self.fc.weight, self.fc.bias)
+            f = F.gelu(f) if t == 1 else torch.ops.aten.gelu_(f)  # in place only pays for large blocks
+            return F.linear(f, self.out.weight, self.out.bias).add_(x)
+        x = x + (self.drop(a) if drop else a)
+        m = F.linear(F.gelu(F.linear(F.layer_norm(x, (d,), ln2.weight, ln2.bias, ln2.eps), self.fc.weight,
+                                     self.fc.bias)), self.out.weight, self.out.bias)
+        return x + (self.drop(m) if drop else m)
 
 
 class CausalTransformer(nn.Module):
@@ -95,16 +125,32 @@ class CausalTransformer(nn.Module):
         dt = self.tok.weight.dtype
         return [(torch.empty(shape, dtype=dt), torch.empty(shape, dtype=dt)) for _ in self.blocks]
 
-    def forward(self, idx: torch.Tensor, cache: Cache | None = None, pos: int = 0, last_only: bool = False):
+    def forward(self, idx: torch.Tensor, cache: Cache | None = None, pos: int = 0, last_only: bool = False,
+                head: bool = True):
+        """Logits, or with ``head=False`` the final LayerNorm's output ``(batch, T, d_model)``.
+
+        (``head=False`` lets training apply the tied head ``tok.weight`` a block of positions at a time.)
+        """
         t = idx.shape[1]
         if pos + t > self.context:
             raise ValueError(f"{pos + t} positions exceed the model's context of {self.context}")
-        x = self.drop(self.tok(idx) + self.pos.weight[pos : pos + t])
-        for i, block in enumerate(self.blocks):
-            x = block(x, None if cache is None else cache[i], pos)
+        x = F.embedding(idx, self.tok.weight) + self.pos.weight[pos : pos + t]
+        if self.training and isinstance(self.drop, nn.Dropout):
+            x = self.drop(x)
+        # block.forward rather than block(...): skips nn.Module's hook machinery, which costs a few
+        # microseconds per call and so a measurable share of a one-token decoding step.
+        final = self.blocks[-1] if len(self.blocks) else None
+        if cache is None:
+            for block in self.blocks:
+                x = block.forward(x, None, 0, last_only and block is final)
+        else:
+            for block, c in zip(self.blocks, cache):
+                x = block.forward(x, c, pos, last_only and block is final)
         if last_only:
             x = x[:, -1:]
-        return F.linear(self.ln_f(x), self.tok.weight)
+        ln = self.ln_f
+        x = F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+        return F.linear(x, self.tok.weight) if head else x
 
 
 def reorder_cache(cache: Cache, rows: torch.Tensor, start: int, filled: int) -> None:
