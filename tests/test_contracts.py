@@ -82,3 +82,16 @@ def test_gaussian_mle_matches_numpy(rng):
     m = GaussianFamily().fit(Points(x))
     np.testing.assert_allclose(m.cov_, np.cov(x, rowvar=False, ddof=0))
     np.testing.assert_allclose(m.mean_, x.mean(0))
+
+
+@pytest.mark.parametrize("name", ["categorical", "gaussian"])
+def test_any_float_family_is_a_genome(name):
+    from redqueen.evolve.genome import family_genome, set_family_genome
+
+    make, world_name = FAMILIES[name]
+    data = WORLDS[world_name]().sample(300, np.random.default_rng(0))
+    model = make().fit(data, np.random.default_rng(0))
+    vec, layout = family_genome(model)
+    assert vec.dtype == np.float32 and vec.ndim == 1
+    other = set_family_genome(make(), vec, layout)
+    np.testing.assert_allclose(other.log_prob(data), model.log_prob(data), rtol=1e-5, atol=1e-6)

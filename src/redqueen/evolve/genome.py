@@ -113,3 +113,16 @@ def unflatten(vec: np.ndarray, layout: Layout, into: Any = None) -> dict[str, np
             for name, p in into.named_parameters():
                 p.copy_(torch.from_numpy(out[name]).to(dtype=p.dtype, device=p.device))
     return out
+
+
+def family_genome(model) -> tuple[np.ndarray, Layout]:
+    """A fitted family's float parameters (its ``state()``, in order) as a float32 genome and its layout."""
+    return flatten(model.state())
+
+
+def set_family_genome(model, vec: np.ndarray, layout: Layout):
+    """Load a genome back into a fitted family through ``load_state``; returns the model.
+
+    Raises ``ValueError`` if ``vec`` does not fit ``layout``.
+    """
+    return model.load_state(unflatten(vec, layout))

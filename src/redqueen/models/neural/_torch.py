@@ -52,24 +52,3 @@ def load_numpy_state(module: torch.nn.Module, state: dict[str, np.ndarray]) -> N
             if tuple(a.shape) != tuple(t.shape):
                 raise ValueError(f"state[{k!r}] has shape {a.shape}, the model expects {tuple(t.shape)}")
             t.copy_(torch.from_numpy(np.ascontiguousarray(a)).to(t.dtype))
-
-
-def flat_parameters(module: torch.nn.Module) -> np.ndarray:
-    """All persistent state of the module, in ``state_dict`` order, as one float32 vector."""
-    parts = [v.detach().reshape(-1).to(torch.float32) for v in module.state_dict().values()]
-    return torch.cat(parts).numpy().copy() if parts else np.zeros(0, np.float32)
-
-
-def set_flat_parameters(module: torch.nn.Module, vec: np.ndarray) -> None:
-    """Inverse of :func:`flat_parameters`; raises ``ValueError`` if the length is wrong."""
-    vec = np.asarray(vec, dtype=np.float32).reshape(-1)
-    own = module.state_dict()
-    total = sum(t.numel() for t in own.values())
-    if vec.shape[0] != total:
-        raise ValueError(f"genome has {vec.shape[0]} entries, the model has {total} parameters")
-    src = torch.from_numpy(vec.copy())
-    i = 0
-    with torch.no_grad():
-        for t in own.values():
-            t.copy_(src[i : i + t.numel()].view(t.shape).to(t.dtype))
-            i += t.numel()

@@ -324,9 +324,13 @@ class TransformerLMFamily:
         return self
 
     def genome(self) -> np.ndarray:
-        """All parameters, in ``state()`` order, as one float32 vector."""
-        return T.flat_parameters(self.model_)
+        """All parameters, in ``state()`` order, as one float32 vector (:mod:`redqueen.evolve.genome`)."""
+        from redqueen.evolve.genome import family_genome
+
+        return family_genome(self)[0]
 
     def set_genome(self, vec: np.ndarray) -> "TransformerLMFamily":
-        T.set_flat_parameters(self.model_, vec)
-        return self
+        """Inverse of :meth:`genome`; raises ``ValueError`` if the length is wrong."""
+        from redqueen.evolve.genome import family_genome, set_family_genome
+
+        return set_family_genome(self, vec, family_genome(self)[1])
