@@ -7,16 +7,18 @@ from functools import lru_cache
 import numpy as np
 
 from redqueen.runtime import config as C
-from redqueen.runtime.build import make_world, plan_arms
 
 
 class _Arms:
     """An experiment's world and arm plans, rebuilt once from a stored config."""
 
     def __init__(self, exp: C.Experiment):
+        from redqueen.runtime.runner import _plans, _world  # the runner's per-process cache: built once
+
         self.exp = exp
-        self.world = make_world(exp.world)
-        self.plans = {p.name: p for p in plan_arms(exp, self.world)}
+        config_json = exp.model_dump_json()
+        self.world = _world(config_json)
+        self.plans = _plans(config_json)
 
     def predict(self, arm: str, metric: str, generations, h0: float | None) -> np.ndarray | None:
         from redqueen import theory
