@@ -14,7 +14,8 @@ import pytest
 
 from redqueen.loop.lineage import GenerationRecord
 from redqueen.runtime import store as store_mod
-from redqueen.runtime.store import RunInfo, Store, UnknownRun, evolve_record, git_commit
+from redqueen.runtime.provenance import git_commit
+from redqueen.runtime.store import RunInfo, Store, UnknownRun, evolve_record
 
 ARMS = [("replace", {"regime": "replace"}), ("accumulate", {"regime": "accumulate", "k": 2})]
 

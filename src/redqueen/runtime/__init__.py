@@ -7,10 +7,8 @@ from redqueen.runtime.store import (
     Store,
     UnknownRun,
     evolve_record,
-    git_commit,
-    new_run_id,
-    provenance,
 )
+from redqueen.runtime.provenance import git_commit, new_run_id, provenance
 
 __all__ = [
     "MetricRow", "RunInfo", "SampleRow", "Store", "UnknownRun", "evolve_record", "git_commit", "new_run_id",
