@@ -288,3 +288,8 @@ def test_lineage_end_to_end(kjv, smoothing):
             assert key in r.metrics and np.isfinite(r.metrics[key])
         assert r.samples and isinstance(r.samples[0], str)
     assert records[2].metrics["types_lost"] >= 0
+    # every sample's own perplexity under generation 0 travels with the record; its percentiles are the metrics
+    for r in records:
+        per_seq = r.distribution("ppl_gen0")
+        assert per_seq.dtype == np.float32 and len(per_seq) == 1000 and np.all(per_seq > 1)
+        assert np.percentile(per_seq, 90) == pytest.approx(r.metrics["ppl_gen0_p90"], rel=1e-6)

@@ -174,3 +174,42 @@ def test_a_run_without_records_still_reports(store, tmp_path):
     rid = store.create_run(name="nothing yet", kind="theory", config={}, seed=0, arms=[("a", {})])
     text = write_report(store, [rid], tmp_path / "r.html").read_text()
     assert rid in text and "No records yet" in text
+
+
+def test_per_item_distributions_are_drawn_as_histograms_by_generation(store, tmp_path, figures):
+    from redqueen.loop.lineage import pack_distribution
+
+    rng = np.random.default_rng(3)
+    arms = [("replace", {}), ("bank", {})]
+    rid = store.create_run(name="lm", kind="collapse", config={}, seed=1, arms=arms)
+    recs, pooled = [], {}
+    for arm, spread in (("replace", 1.0), ("bank", 0.2)):
+        for rep in range(2):
+            for g in range(10):
+                v = np.exp(rng.normal(3 - 0.1 * g, 0.3 + spread * g / 10, size=200 + rep))
+                pooled.setdefault((arm, g), []).append(v.astype(np.float32))
+                recs.append(GenerationRecord(arm, rep, g, {"ppl_gen0": float(v.mean())},
+                                             distributions=(("ppl_gen0", pack_distribution(v)),)))
+    store.append(rid, recs)
+    text = write_report(store, rid, tmp_path / "r.html").read_text()
+    assert "Distribution of ppl_gen0 by gen" in text and "Shumailov" in text
+    hists = [f for f in figures if f.axes[0].get_title().startswith("ppl_gen0: ")]
+    assert [f.axes[0].get_title() for f in hists] == ["ppl_gen0: replace", "ppl_gen0: bank"]
+    ax = hists[0].axes[0]
+    assert ax.get_xscale() == "log"  # perplexities spanning more than 10x
+    labels = ax.get_legend_handles_labels()[1]
+    assert len(labels) == report.MAX_HISTOGRAM_GENERATIONS
+    assert labels[0] == "gen 0 (n=401)" and labels[-1] == "gen 9 (n=401)"  # first and last kept, replicates pooled
+    # each drawn generation is the pooled fraction of items per shared bin
+    def stairs(fig):
+        return [c.get_data() for c in fig.axes[0].get_children() if type(c).__name__ == "StepPatch"]
+
+    frac, bins = stairs(hists[0])[-1][:2]
+    want = np.histogram(np.concatenate(pooled[("replace", 9)]), bins=bins)[0] / 401
+    np.testing.assert_allclose(frac, want)
+    assert all(np.array_equal(bins, edges) for f in hists for _, edges, _ in stairs(f))  # one set of bins for all arms
+
+
+def test_runs_without_distributions_draw_no_histograms(store, tmp_path):
+    rid = collapse_run(store)
+    assert "Distribution of" not in write_report(store, rid, tmp_path / "r.html").read_text()

@@ -133,8 +133,11 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, family):
         final = _cli(["resume", "latest"], killed_dir)
         assert final.returncode == 0, final.stderr.read().decode()
     assert kills >= 1, "no kill landed mid-run; make the run longer"
-    want = {(r.arm, r.replicate, r.generation): r.metrics for r in Store(ref_dir).records("latest")}
-    got = {(r.arm, r.replicate, r.generation): r.metrics for r in Store(killed_dir).records("latest")}
+    want_recs = {(r.arm, r.replicate, r.generation): r for r in Store(ref_dir).records("latest")}
+    got_recs = {(r.arm, r.replicate, r.generation): r for r in Store(killed_dir).records("latest")}
+    assert all(got_recs[k].distributions == r.distributions for k, r in want_recs.items())  # text: per-sequence ppl
+    want = {k: r.metrics for k, r in want_recs.items()}
+    got = {k: r.metrics for k, r in got_recs.items()}
     assert got.keys() == want.keys()
     for key in want:
         assert want[key].keys() == got[key].keys()

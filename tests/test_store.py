@@ -38,6 +38,7 @@ def same(a: GenerationRecord, b: GenerationRecord) -> bool:
         == (b.arm, b.replicate, b.generation, b.samples, b.seconds, b.train_size, b.status, b.reason)
         and a.metrics.keys() == b.metrics.keys()
         and all(eq(a.metrics[k], b.metrics[k]) for k in a.metrics)
+        and a.distributions == b.distributions
     )
 
 
@@ -311,3 +312,54 @@ def test_a_store_from_a_newer_redqueen_is_refused(tmp_path):
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(RuntimeError, match="newer redqueen"):
         Store(tmp_path)
+
+
+def test_distributions_round_trip_truncate_and_filter(store):
+    import numpy as np
+
+    from redqueen.loop.lineage import pack_distribution
+
+    rid = new_run(store)
+    values = {g: np.arange(5 + g, dtype=np.float64) * 1.5 for g in range(3)}
+    recs = [GenerationRecord("replace", 0, g, {"kl": 0.1}, distributions=(("ppl_gen0", pack_distribution(values[g])),))
+            for g in range(3)] + [rec("accumulate", 0, 0)]
+    store.append(rid, recs)
+    back = store.records(rid)
+    assert all(same(a, b) for a, b in zip(recs, back))
+    assert np.array_equal(back[2].distribution("ppl_gen0"), values[2].astype(np.float32))
+    with pytest.raises(KeyError, match="no distribution 'nope'"):
+        back[0].distribution("nope")
+    rows = store.distributions(rid, name="ppl_gen0", arm="replace")
+    assert [(r.generation, len(r.values)) for r in rows] == [(0, 5), (1, 6), (2, 7)]
+    store.truncate(rid, "replace", 0, after=0)
+    assert [r.generation for r in store.distributions(rid)] == [0]
+
+
+def test_a_large_distribution_keeps_its_order_statistics():
+    import numpy as np
+
+    from redqueen.loop.lineage import MAX_DISTRIBUTION, pack_distribution
+
+    v = np.random.default_rng(0).lognormal(size=3 * MAX_DISTRIBUTION)
+    kept = np.frombuffer(pack_distribution(v), dtype=np.float32)
+    assert len(kept) == MAX_DISTRIBUTION and kept[0] == np.float32(v.min()) and kept[-1] == np.float32(v.max())
+    for q in (1, 50, 99):
+        assert np.percentile(kept, q) == pytest.approx(np.percentile(v, q), rel=1e-3)
+
+
+def test_a_bad_distribution_is_refused_before_writing(store):
+    rid = new_run(store)
+    with pytest.raises(TypeError, match="pack_distribution"):
+        store.append(rid, [rec(), GenerationRecord("replace", 0, 1, {}, distributions=(("x", b"abc"),))])
+    assert store.records(rid) == []
+
+
+def test_a_store_from_the_previous_schema_gains_the_distributions_table(tmp_path):
+    Store(tmp_path).close()
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        conn.execute("DROP TABLE distributions")
+        conn.execute("PRAGMA user_version = 1")
+    s = Store(tmp_path)
+    rid = new_run(s)
+    s.append(rid, [rec()])
+    assert s.distributions(rid) == [] and len(s.records(rid)) == 1

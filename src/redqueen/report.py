@@ -4,7 +4,9 @@ For each run: a header with its provenance and its config (collapsible
 JSON), one plot per metric against generation with the arms overlaid (mean
 over replicates, a band of +-1 standard error when there are several), the
 theory curve dashed wherever one is given, a table of the first against the
-last generation per arm, the generations that diverged, and readable samples
+last generation per arm, the generations that diverged, histograms of the
+per-item distributions by generation (text: each sample's perplexity under the
+generation-0 model, as in Shumailov et al. 2024, Fig. 1), and readable samples
 of the first and last generation per arm side by side. For evolution runs
 (kind ``evolve``) the x axis is forward passes and test accuracy comes first.
 
@@ -46,6 +48,12 @@ METRIC_ORDER = (
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 MAX_SAMPLE_COLUMNS = 6
 MAX_SAMPLE_CHARS = 600
+MAX_HISTOGRAM_GENERATIONS = 6
+HISTOGRAM_BINS = 40
+DISTRIBUTION_CAPTIONS = {
+    "ppl_gen0": "Each generated sequence's perplexity under the generation-0 model (Shumailov et al. 2024, Fig. 1): "
+                "collapse shows as mass moving to low perplexity and a long right tail.",
+}
 
 
 def summarize(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -215,6 +223,73 @@ def _first_last_table(records, arms, metrics, gen_word) -> str:
     )
 
 
+def _spread(values: list, k: int) -> list:
+    """At most ``k`` of ``values``, evenly spaced, first and last kept."""
+    if len(values) <= k:
+        return values
+    return [values[i] for i in np.unique(np.linspace(0, len(values) - 1, k).round().astype(int))]
+
+
+def _histogram_bins(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Bins shared by every arm and generation of one distribution; log-spaced when the values are
+    positive and span more than a factor of 10."""
+    lo, hi = float(values.min()), float(values.max())
+    if lo > 0 and hi / lo > 10:
+        return np.geomspace(lo, hi, HISTOGRAM_BINS + 1), True
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, HISTOGRAM_BINS + 1), False
+
+
+def _histogram(name: str, arm: str, by_gen: dict[int, np.ndarray], bins: np.ndarray, log: bool, gen_word: str) -> str:
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.2, 3.3), layout="constrained")
+    ax = fig.add_subplot()
+    gens = sorted(by_gen)
+    cmap = colormaps["viridis"]
+    for i, g in enumerate(gens):
+        v = by_gen[g]
+        frac, _ = np.histogram(v, bins=bins)
+        ax.stairs(frac / max(len(v), 1), bins, color=cmap(i / max(len(gens) - 1, 1)), lw=1.4,
+                  label=f"{gen_word} {g} (n={len(v)})")
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(name)
+    ax.set_ylabel("fraction of items")
+    ax.set_title(f"{name}: {arm}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def _distributions(records, arms, gen_word) -> str:
+    """One histogram per (distribution, arm), generations overlaid (pooled over replicates)."""
+    names = sorted({name for r in records for name, _ in r.distributions})
+    parts = []
+    for name in names:
+        pooled: dict[str, dict[int, list[np.ndarray]]] = {}
+        for r in records:
+            if r.arm in arms and any(k == name for k, _ in r.distributions):
+                v = r.distribution(name)
+                pooled.setdefault(r.arm, {}).setdefault(r.generation, []).append(v[np.isfinite(v)])
+        values = {arm: {g: np.concatenate(vs) for g, vs in by_gen.items()} for arm, by_gen in pooled.items()}
+        everything = np.concatenate([v for by_gen in values.values() for v in by_gen.values()])
+        if not everything.size:
+            continue
+        bins, log = _histogram_bins(everything)
+        figures = "".join(
+            f"<figure><img alt='histogram of {html.escape(name)} by {gen_word}, {html.escape(arm)}' "
+            f"src='data:image/png;base64,{_histogram(name, arm, {g: by_gen[g] for g in _spread(sorted(by_gen), MAX_HISTOGRAM_GENERATIONS)}, bins, log, gen_word)}'></figure>"
+            for arm, by_gen in ((a, values[a]) for a in arms if a in values)
+        )
+        caption = DISTRIBUTION_CAPTIONS.get(name, f"Per-item values of {name}.")
+        parts.append(f"<h3>Distribution of {html.escape(name)} by {gen_word}</h3><p class='note'>{html.escape(caption)} "
+                     "Pooled over replicates; bins shared by every arm.</p><div class='plots'>" + figures + "</div>")
+    return "".join(parts)
+
+
 def _samples_table(records, arms, gen_word) -> str:
     """Readable samples side by side: one row per arm, one column per generation that stored some
     (the first and last always; more with ``texts_every``), at most MAX_SAMPLE_COLUMNS columns."""
@@ -226,10 +301,7 @@ def _samples_table(records, arms, gen_word) -> str:
             mine_by_arm[arm] = (rep, {r.generation: r for r in with_text if r.replicate == rep})
     if not mine_by_arm:
         return ""
-    gens = sorted({g for _, by_gen in mine_by_arm.values() for g in by_gen})
-    if len(gens) > MAX_SAMPLE_COLUMNS:  # evenly spaced, first and last kept
-        idx = np.unique(np.linspace(0, len(gens) - 1, MAX_SAMPLE_COLUMNS).round().astype(int))
-        gens = [gens[i] for i in idx]
+    gens = _spread(sorted({g for _, by_gen in mine_by_arm.values() for g in by_gen}), MAX_SAMPLE_COLUMNS)
 
     def cell(r: GenerationRecord | None) -> str:
         if r is None:
@@ -295,7 +367,7 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
         f"<details><summary>config</summary><pre>{config}</pre></details>"
         f"<h3>Metrics against {xlabel}</h3><p class='note'>{band}</p><div class='plots'>{plots}</div>"
         f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word)}"
-        f"{_diverged(records)}{_samples_table(records, arms, gen_word)}</section>"
+        f"{_diverged(records)}{_distributions(records, arms, gen_word)}{_samples_table(records, arms, gen_word)}</section>"
     )
 
 

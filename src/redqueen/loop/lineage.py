@@ -29,7 +29,9 @@ from redqueen.models.warm import warm_start as continue_from
 
 @dataclass(frozen=True)
 class GenerationRecord:
-    """What one generation of one lineage produced: numbers and a few readable samples."""
+    """What one generation of one lineage produced: numbers, a few readable samples, and
+    per-item distributions (``(name, float32 bytes)`` pairs, e.g. each sample's perplexity
+    under the generation-0 model; read one with :meth:`distribution`)."""
 
     arm: str
     replicate: int
@@ -40,6 +42,28 @@ class GenerationRecord:
     train_size: int = 0
     status: str = "ok"
     reason: str = ""
+    distributions: tuple[tuple[str, bytes], ...] = ()
+
+    def distribution(self, name: str) -> np.ndarray:
+        """The per-item values stored under ``name`` (float32); KeyError if the record has none."""
+        for key, data in self.distributions:
+            if key == name:
+                return np.frombuffer(data, dtype=np.float32)
+        raise KeyError(f"record {self.arm}/{self.replicate}/{self.generation} has no distribution {name!r}; "
+                       f"it has {[k for k, _ in self.distributions]}")
+
+
+MAX_DISTRIBUTION = 100_000  # values kept per distribution; above it, evenly spaced order statistics
+
+
+def pack_distribution(values: np.ndarray) -> bytes:
+    """Per-item values as float32 bytes for a record. More than :data:`MAX_DISTRIBUTION` values are
+    reduced to that many evenly spaced order statistics (minimum and maximum kept), which keeps
+    the histogram's shape without drawing random numbers."""
+    v = np.asarray(values, dtype=np.float32).ravel()
+    if v.size > MAX_DISTRIBUTION:
+        v = np.sort(v)[np.linspace(0, v.size - 1, MAX_DISTRIBUTION).round().astype(np.int64)]
+    return v.tobytes()
 
 
 def lineage_seeds(seed: int, replicate: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
@@ -108,7 +132,7 @@ class Lineage:
         self.model = family.fit(train, self.rng)
         want = self.regime.synthetic_size(self.n)
         self.pending = self.model.sample(int(math.ceil(want * self.oversample - 1e-9)), self.rng)
-        metrics = self.diagnostics(self.generation, self.model, self.pending)
+        metrics, distributions = self.diagnostics(self.generation, self.model, self.pending)
         want_texts = texts or (self.texts_every and self.generation % self.texts_every == 0)
         shown = sample_texts(self.model, self.pending, self.diagnostics.rng) if want_texts else ()
         return GenerationRecord(
@@ -119,4 +143,5 @@ class Lineage:
             samples=shown,
             seconds=time.perf_counter() - t0,
             train_size=len(train),
+            distributions=tuple((k, pack_distribution(v)) for k, v in distributions.items()),
         )

@@ -21,6 +21,10 @@ Metrics by data kind (keys of the returned dict):
 * text: ``ppl_gen0`` (the samples' perplexity under the generation-0 model) and the
   50th/90th/99th percentiles of its per-sequence values (``ppl_gen0_p50`` ...),
   ``distinct_1`` .. ``distinct_4`` and ``self_bleu`` (on 200 sampled sequences).
+
+Besides these numbers a call returns per-item distributions: for text,
+``ppl_gen0`` holds every sample's own perplexity under the generation-0 model
+(the histograms of Shumailov et al.'s Figure 1, drawn by the report).
 """
 
 from __future__ import annotations
@@ -81,8 +85,10 @@ class Diagnostics:
             return exact
         return self.world.types(samples)
 
-    def __call__(self, generation: int, model, samples: Data) -> dict[str, float]:
+    def __call__(self, generation: int, model, samples: Data) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """``(metrics, distributions)`` of one generation's model and its raw samples."""
         out: dict[str, float] = {}
+        per_item: dict[str, np.ndarray] = {}
         p = self._type_distribution(model, samples)
         if p is not None:
             if self.profile is None:
@@ -122,9 +128,10 @@ class Diagnostics:
             per_seq = np.exp(np.minimum(-lp0 / lengths, 700.0))
             for q in (50, 90, 99):
                 out[f"ppl_gen0_p{q}"] = float(np.percentile(per_seq, q))
+            per_item["ppl_gen0"] = per_seq
             out.update(distinct(samples))
             out["self_bleu"] = self_bleu(samples, self.rng, sample_size=SELF_BLEU_SAMPLE)
-        return out
+        return out, per_item
 
 
 def sample_texts(model, data: Data, rng: np.random.Generator, k: int = 1, words: int = 12) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """Running experiments: the results store (and, beside it, config, executors, checkpoints)."""
 
 from redqueen.runtime.store import (
+    DistributionRow,
     MetricRow,
     RunInfo,
     SampleRow,
@@ -11,6 +12,6 @@ from redqueen.runtime.store import (
 from redqueen.runtime.provenance import git_commit, new_run_id, provenance
 
 __all__ = [
-    "MetricRow", "RunInfo", "SampleRow", "Store", "UnknownRun", "evolve_record", "git_commit", "new_run_id",
-    "provenance",
+    "DistributionRow", "MetricRow", "RunInfo", "SampleRow", "Store", "UnknownRun", "evolve_record", "git_commit",
+    "new_run_id", "provenance",
 ]

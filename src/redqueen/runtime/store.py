@@ -1,6 +1,6 @@
 """The results store: one SQLite file per results folder.
 
-Every run of every kind lands in the same five tables, so the report, the
+Every run of every kind lands in the same six tables, so the report, the
 CLI and exports read one thing:
 
 * ``runs``: one row per run, with its provenance (the validated config as
@@ -12,7 +12,10 @@ CLI and exports read one thing:
 * ``metrics``: long format, one row per metric of a generation row. NaN is
   stored as NULL (SQLite cannot hold NaN) and read back as NaN; +-inf are
   stored as themselves;
-* ``samples``: the readable samples of a generation.
+* ``samples``: the readable samples of a generation;
+* ``distributions``: per-item values of a generation as float32 blobs (for
+  text, each sample's perplexity under the generation-0 model), one row per
+  name.
 
 Evolution curves use the same tables: a record with fields ``method``,
 ``seed``, ``forward_passes``, ``best_train_acc``, ``test_acc``, ``seconds``
@@ -56,7 +59,7 @@ RUN_STATUSES = ("running", "done", "failed", "interrupted")
 RUN_KINDS = ("collapse", "evolve", "theory")
 RECORD_STATUSES = ("ok", "diverged")
 BUSY_TIMEOUT_S = 30.0
-SCHEMA_VERSION = 1  # PRAGMA user_version; bump with a migration when the tables change
+SCHEMA_VERSION = 2  # PRAGMA user_version; bump with a migration when the tables change
 FIXED_COLUMNS = ("arm", "replicate", "generation", "seconds", "train_size", "status", "reason")
 
 SCHEMA = """
@@ -112,6 +115,16 @@ CREATE TABLE IF NOT EXISTS samples (
     PRIMARY KEY (run_id, arm, replicate, generation, idx),
     FOREIGN KEY (run_id, arm, replicate, generation) REFERENCES generations
 );
+CREATE TABLE IF NOT EXISTS distributions (
+    run_id TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    replicate INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    float32 BLOB NOT NULL,
+    PRIMARY KEY (run_id, arm, replicate, generation, name),
+    FOREIGN KEY (run_id, arm, replicate, generation) REFERENCES generations
+);
 """
 
 
@@ -156,6 +169,14 @@ class SampleRow(NamedTuple):
     generation: int
     idx: int
     text: str
+
+
+class DistributionRow(NamedTuple):
+    arm: str
+    replicate: int
+    generation: int
+    name: str
+    values: np.ndarray  # float32, one value per item
 
 
 def _json_default(obj: Any) -> Any:
@@ -227,14 +248,24 @@ def _metric_value(rec: GenerationRecord, name: Any, value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _rows(run_id: str, rec: GenerationRecord) -> tuple[tuple, list[tuple], list[tuple]]:
+def _distribution_blob(rec: GenerationRecord, name: Any, data: Any) -> bytes:
+    if not isinstance(name, str) or not name or not isinstance(data, (bytes, bytearray)) or len(data) % 4:
+        raise TypeError(
+            f"distribution {name!r} of {rec.arm}/{rec.replicate}/{rec.generation} must be a (name, float32 bytes) pair; "
+            "build it with redqueen.loop.lineage.pack_distribution"
+        )
+    return bytes(data)
+
+
+def _rows(run_id: str, rec: GenerationRecord) -> tuple[tuple, list[tuple], list[tuple], list[tuple]]:
     if rec.status not in RECORD_STATUSES:
         raise ValueError(f"record status must be one of {RECORD_STATUSES}; got {rec.status!r}")
     key = (run_id, str(rec.arm), int(rec.replicate), int(rec.generation))
     gen = (*key, float(rec.seconds), int(rec.train_size), rec.status, str(rec.reason))
     metrics = [(*key, name, _metric_value(rec, name, v)) for name, v in rec.metrics.items()]
     samples = [(*key, i, str(text)) for i, text in enumerate(rec.samples)]
-    return gen, metrics, samples
+    dists = [(*key, name, _distribution_blob(rec, name, data)) for name, data in rec.distributions]
+    return gen, metrics, samples, dists
 
 
 # --- the store ------------------------------------------------------------------------------------------
@@ -377,12 +408,13 @@ class Store:
         generation) is already stored.
         """
         rid = self.resolve(run_id)
-        gens, metrics, samples = [], [], []
+        gens, metrics, samples, dists = [], [], [], []
         for rec in map(_as_record, records):  # everything is checked before the write lock is taken
-            g, m, s = _rows(rid, rec)
+            g, m, s, d = _rows(rid, rec)
             gens.append(g)
             metrics.extend(m)
             samples.extend(s)
+            dists.extend(d)
         if not gens:
             return 0
         with self._tx("BEGIN IMMEDIATE") as c:
@@ -397,6 +429,7 @@ class Store:
             c.executemany("INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", gens)
             c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", metrics)
             c.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)", samples)
+            c.executemany("INSERT INTO distributions VALUES (?, ?, ?, ?, ?, ?)", dists)
         return len(gens)
 
     def finish(self, run_id: str, status: str = "done") -> None:
@@ -429,6 +462,7 @@ class Store:
             key = (rid, arm, int(replicate), int(after))
             where = "run_id = ? AND arm = ? AND replicate = ? AND generation > ?"
             c.execute(f"DELETE FROM samples WHERE {where}", key)
+            c.execute(f"DELETE FROM distributions WHERE {where}", key)
             c.execute(f"DELETE FROM metrics WHERE {where}", key)
             return c.execute(f"DELETE FROM generations WHERE {where}", key).rowcount
 
@@ -522,11 +556,18 @@ class Store:
                 (rid,),
             ):
                 samples.setdefault((arm, rep, gen), []).append(text)
+            dists: dict[tuple, list[tuple[str, bytes]]] = {}
+            for arm, rep, gen, name, data in c.execute(
+                "SELECT arm, replicate, generation, name, float32 FROM distributions WHERE run_id = ? ORDER BY rowid",
+                (rid,),
+            ):
+                dists.setdefault((arm, rep, gen), []).append((name, bytes(data)))
         record = _record_class()
         return [
             record(
                 arm=arm, replicate=rep, generation=gen, metrics=metrics.get((arm, rep, gen), {}),
                 samples=tuple(samples.get((arm, rep, gen), ())), seconds=sec, train_size=size, status=st, reason=why,
+                distributions=tuple(dists.get((arm, rep, gen), ())),
             )
             for arm, rep, gen, sec, size, st, why in gens
         ]
@@ -554,6 +595,19 @@ class Store:
                 sql, args = sql + " AND s.arm = ?", args + [arm]
             rows = c.execute(sql + " ORDER BY a.position, s.replicate, s.generation, s.idx", args).fetchall()
         return [SampleRow(*row) for row in rows]
+
+    def distributions(self, run_id: str, *, name: str | None = None, arm: str | None = None) -> list[DistributionRow]:
+        """Per-item distributions ``(arm, replicate, generation, name, values)``, optionally filtered."""
+        sql = "SELECT d.arm, d.replicate, d.generation, d.name, d.float32 FROM distributions d"
+        sql += " JOIN arms a ON a.run_id = d.run_id AND a.arm = d.arm WHERE d.run_id = ?"
+        with self._tx("BEGIN") as c:
+            args: list = [self._resolve(c, run_id)]
+            if name is not None:
+                sql, args = sql + " AND d.name = ?", args + [name]
+            if arm is not None:
+                sql, args = sql + " AND d.arm = ?", args + [arm]
+            rows = c.execute(sql + " ORDER BY a.position, d.replicate, d.generation, d.name", args).fetchall()
+        return [DistributionRow(a, r, g, n, np.frombuffer(v, dtype=np.float32)) for a, r, g, n, v in rows]
 
     def table(self, run_id: str) -> dict[str, np.ndarray]:
         """The wide table: one row per (arm, replicate, generation), one column per metric.
