@@ -572,41 +572,30 @@ class Store:
             for arm, rep, gen, sec, size, st, why in gens
         ]
 
-    def metrics(self, run_id: str, *, name: str | None = None, arm: str | None = None) -> list[MetricRow]:
-        """Long-format metric rows ``(arm, replicate, generation, name, value)``, optionally filtered."""
-        sql = "SELECT m.arm, m.replicate, m.generation, m.name, m.value FROM metrics m"
-        sql += " JOIN arms a ON a.run_id = m.run_id AND a.arm = m.arm WHERE m.run_id = ?"
+    def _rows_of(self, run_id: str, table: str, last: tuple[str, str], **filters: str | None) -> list[tuple]:
+        """``(arm, replicate, generation, *last)`` rows of one per-generation table in arm declaration
+        order, filtered on the columns given as keywords (None: no filter)."""
+        sql = (f"SELECT t.arm, t.replicate, t.generation, t.{last[0]}, t.{last[1]} FROM {table} t"
+               " JOIN arms a ON a.run_id = t.run_id AND a.arm = t.arm WHERE t.run_id = ?")
         with self._tx("BEGIN") as c:
             args: list = [self._resolve(c, run_id)]
-            if name is not None:
-                sql, args = sql + " AND m.name = ?", args + [name]
-            if arm is not None:
-                sql, args = sql + " AND m.arm = ?", args + [arm]
-            rows = c.execute(sql + " ORDER BY a.position, m.replicate, m.generation, m.name", args).fetchall()
+            for column, value in filters.items():
+                if value is not None:
+                    sql, args = sql + f" AND t.{column} = ?", args + [value]
+            return c.execute(sql + f" ORDER BY a.position, t.replicate, t.generation, t.{last[0]}", args).fetchall()
+
+    def metrics(self, run_id: str, *, name: str | None = None, arm: str | None = None) -> list[MetricRow]:
+        """Long-format metric rows ``(arm, replicate, generation, name, value)``, optionally filtered."""
+        rows = self._rows_of(run_id, "metrics", ("name", "value"), name=name, arm=arm)
         return [MetricRow(a, r, g, n, math.nan if v is None else v) for a, r, g, n, v in rows]
 
     def samples(self, run_id: str, *, arm: str | None = None) -> list[SampleRow]:
         """Readable samples ``(arm, replicate, generation, idx, text)``, optionally of one arm."""
-        sql = "SELECT s.arm, s.replicate, s.generation, s.idx, s.text FROM samples s"
-        sql += " JOIN arms a ON a.run_id = s.run_id AND a.arm = s.arm WHERE s.run_id = ?"
-        with self._tx("BEGIN") as c:
-            args: list = [self._resolve(c, run_id)]
-            if arm is not None:
-                sql, args = sql + " AND s.arm = ?", args + [arm]
-            rows = c.execute(sql + " ORDER BY a.position, s.replicate, s.generation, s.idx", args).fetchall()
-        return [SampleRow(*row) for row in rows]
+        return [SampleRow(*row) for row in self._rows_of(run_id, "samples", ("idx", "text"), arm=arm)]
 
     def distributions(self, run_id: str, *, name: str | None = None, arm: str | None = None) -> list[DistributionRow]:
         """Per-item distributions ``(arm, replicate, generation, name, values)``, optionally filtered."""
-        sql = "SELECT d.arm, d.replicate, d.generation, d.name, d.float32 FROM distributions d"
-        sql += " JOIN arms a ON a.run_id = d.run_id AND a.arm = d.arm WHERE d.run_id = ?"
-        with self._tx("BEGIN") as c:
-            args: list = [self._resolve(c, run_id)]
-            if name is not None:
-                sql, args = sql + " AND d.name = ?", args + [name]
-            if arm is not None:
-                sql, args = sql + " AND d.arm = ?", args + [arm]
-            rows = c.execute(sql + " ORDER BY a.position, d.replicate, d.generation, d.name", args).fetchall()
+        rows = self._rows_of(run_id, "distributions", ("name", "float32"), name=name, arm=arm)
         return [DistributionRow(a, r, g, n, np.frombuffer(v, dtype=np.float32)) for a, r, g, n, v in rows]
 
     def table(self, run_id: str) -> dict[str, np.ndarray]:
