@@ -82,6 +82,7 @@ def test_same_seed_same_records(tmp_path, cfg):
         (["show", "nope"], "no results store here"),
         (["export", "x", "-f", "xls"], "not supported; use csv or parquet"),
         (["theory"], "Missing argument"),
+        (["run", "--executor", "serial", "--workers", "2"], "--workers 2 needs --executor pool or ray"),
     ],
 )
 def test_bad_arguments_one_line_exit_2(tmp_path, monkeypatch, capsys, argv, expected):
@@ -184,3 +185,49 @@ def test_keep_checkpoints_leaves_final_models(tmp_path, cfg):
     assert len(files) == 4 and all(ck.generation_of(f) == 4 for f in files)
     assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "plain")]) == 0
     assert not list((tmp_path / "plain").rglob("*.safetensors"))
+
+
+def test_workers_alone_means_a_process_pool(tmp_path, cfg, monkeypatch):
+    from redqueen.runtime import executors
+
+    kinds = []
+    real = executors.make_executor
+
+    def spy(kind, **kw):
+        kinds.append(kind)
+        return real("serial")
+
+    monkeypatch.setattr(executors, "make_executor", spy)
+    out = tmp_path / "o"
+    assert main(["run", str(cfg), "-o", str(out), "--quiet", "--no-report", "--workers", "2"]) == 0
+    assert main(["run", str(cfg), "-o", str(out), "--quiet", "--no-report"]) == 0
+    assert kinds == ["pool", "serial"]
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_resume_finishes_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    p = tmp_path / "long.toml"
+    p.write_text(SMALL.replace("generations = 4", "generations = 3000").replace("replicates = 2", "replicates = 1"))
+    out = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "redqueen", "run", str(p), "-o", str(out), "--quiet"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until generations are being stored, then terminate
+        time.sleep(0.2)
+        if (out / "runs.db").exists() and Store(out).runs() and Store(out).run("latest").n_records > 10:
+            break
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert Store(out).run("latest").status == "interrupted"
+    assert main(["resume", "latest", "-o", str(out), "--quiet", "--no-report"]) == 0
+    info = Store(out).run("latest")
+    assert info.status == "done" and info.n_records == 2 * 3001

@@ -69,7 +69,8 @@ def run(
     out: Path = OUT,
     quiet: bool = QUIET,
     report: bool = typer.Option(True, help="write an HTML report next to the store"),
-    executor: str = typer.Option("serial", help="serial, pool (local processes) or ray"),
+    executor: Optional[str] = typer.Option(
+        None, help="serial (default), pool (local processes; implied by --workers) or ray"),
     workers: Optional[int] = typer.Option(None, min=1, help="processes for pool/ray (default: all CPUs)"),
     keep_checkpoints: bool = typer.Option(False, help="keep each lineage's last checkpoint (safetensors) when done"),
 ) -> None:
@@ -138,9 +139,13 @@ def resume(
     _execute(exp, store, out, quiet=quiet, report=report, run_id=info.id)
 
 
-def _executor(kind: str, workers: int | None, address: str | None, out: Path):
+def _executor(kind: str | None, workers: int | None, address: str | None, out: Path):
     from redqueen.runtime.executors import make_executor
 
+    if kind is None:
+        kind = "serial" if workers is None else "pool"
+    if kind == "serial" and workers is not None and workers > 1:
+        raise UserError(f"--workers {workers} needs --executor pool or ray; the serial executor runs one process")
     try:
         return make_executor(kind, workers=workers, address=address, temp_dir=out / "ray")
     except ValueError as e:
@@ -335,12 +340,22 @@ def keys() -> None:
     print(DOCS_HEADER + keys_reference(), end="")
 
 
+INTERRUPTED = 130  # exit status after Ctrl-C or SIGTERM
+
+
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def entry() -> int:
-    """The console script: :func:`main`, then Ctrl-C is ignored while the interpreter shuts down.
+    """The console script: :func:`main` with SIGTERM (what schedulers and ``kill`` send) taken as
+    Ctrl-C, so the run is flushed and marked 'interrupted'; then Ctrl-C is ignored while the
+    interpreter shuts down.
 
     Everything is stored by then; a Ctrl-C during teardown must not turn a finished command into a
     death by signal. (Not done in :func:`main`, which tests and programs call in-process.)
     """
+    signal.signal(signal.SIGTERM, _terminated)
     code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code
@@ -349,8 +364,10 @@ def entry() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI in-process: every user error becomes one line on stderr and exit code 2."""
     try:
-        rv = app(args=argv, standalone_mode=False)
-        return int(rv or 0)
+        rv = int(app(args=argv, standalone_mode=False) or 0)
+        if rv == INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130), returned here, not raised
+            raise KeyboardInterrupt
+        return rv
     except typer.Exit as e:
         return e.exit_code
     except typer.Abort:
@@ -367,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("redqueen: interrupted; the records written so far are kept (status 'interrupted')", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

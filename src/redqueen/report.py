@@ -279,14 +279,16 @@ def _distributions(records, arms, gen_word) -> str:
         if not everything.size:
             continue
         bins, log = _histogram_bins(everything)
-        figures = "".join(
-            f"<figure><img alt='histogram of {html.escape(name)} by {gen_word}, {html.escape(arm)}' "
-            f"src='data:image/png;base64,{_histogram(name, arm, {g: by_gen[g] for g in _spread(sorted(by_gen), MAX_HISTOGRAM_GENERATIONS)}, bins, log, gen_word)}'></figure>"
-            for arm, by_gen in ((a, values[a]) for a in arms if a in values)
-        )
+        figures = []
+        for arm in (a for a in arms if a in values):
+            shown = {g: values[arm][g] for g in _spread(sorted(values[arm]), MAX_HISTOGRAM_GENERATIONS)}
+            png = _histogram(name, arm, shown, bins, log, gen_word)
+            figures.append(f"<figure><img alt='histogram of {html.escape(name)} by {gen_word}, {html.escape(arm)}' "
+                           f"src='data:image/png;base64,{png}'></figure>")
         caption = DISTRIBUTION_CAPTIONS.get(name, f"Per-item values of {name}.")
-        parts.append(f"<h3>Distribution of {html.escape(name)} by {gen_word}</h3><p class='note'>{html.escape(caption)} "
-                     "Pooled over replicates; bins shared by every arm.</p><div class='plots'>" + figures + "</div>")
+        parts.append(f"<h3>Distribution of {html.escape(name)} by {gen_word}</h3><p class='note'>"
+                     f"{html.escape(caption)} Pooled over replicates; bins shared by every arm.</p>"
+                     f"<div class='plots'>{''.join(figures)}</div>")
     return "".join(parts)
 
 
