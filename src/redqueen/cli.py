@@ -80,8 +80,11 @@ def run(
     exp = C.load(config if config is not None else C.default_path())
     if exp.sweep is not None:
         raise UserError(f"{config} has a [sweep] table; run it with `redqueen sweep {config}`")
-    _execute(exp, _store(out), out, quiet=quiet, report=report, executor=_executor(executor, workers, None, out),
-             keep_checkpoints=keep_checkpoints)
+    ex = _executor(executor, workers, None, out)
+    try:
+        _execute(exp, _store(out), out, quiet=quiet, report=report, executor=ex, keep_checkpoints=keep_checkpoints)
+    finally:  # on Ctrl-C/SIGTERM too: pool workers still computing are stopped, not waited for
+        ex.close()
 
 
 def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | None = None, executor=None,
