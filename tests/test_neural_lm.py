@@ -256,3 +256,15 @@ def test_prompt_pass_in_row_blocks_matches_recompute(fitted, strategy, monkeypat
     a = generate(fitted.model_, prompts, 8, generator=torch.Generator().manual_seed(1), **kw)
     b = generate(fitted.model_, prompts, 8, generator=torch.Generator().manual_seed(1), use_cache=False, **kw)
     assert torch.equal(a, b)
+
+
+def test_one_token_step_equals_forward_with_cache(fitted):
+    m = fitted.model_
+    x = torch.from_numpy(np.random.default_rng(8).integers(0, len(VOCAB), (3, 9)))
+    with torch.no_grad():
+        full = m(x)
+        cache = m.new_cache(3, 9)
+        m(x[:, :5], cache, 0)
+        step = m.one_token_step(cache)
+        got = [step(x[:, i], i) for i in range(5, 9)]
+    torch.testing.assert_close(torch.stack(got, dim=1), full[:, 5:], rtol=1e-5, atol=1e-5)

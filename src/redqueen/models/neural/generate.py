@@ -99,6 +99,7 @@ class _Stepper:
         self.seqs = prompts  # the whole rows, kept only without the cache (the cache holds the prefix)
         self.prompt_len = self.pos = prompts.shape[1]
         self.cache = _take_cache(model, prompts.shape[0], total) if use_cache else None
+        self.step = None  # made at the first cached step, after any beam expansion
 
     def start(self) -> torch.Tensor:
         if self.cache is None:
@@ -117,6 +118,7 @@ class _Stepper:
     def expand(self, k: int) -> None:
         if self.cache is not None:
             self.cache = [(kb.repeat_interleave(k, dim=0), vb.repeat_interleave(k, dim=0)) for kb, vb in self.cache]
+            self.step = None
         else:
             self.seqs = self.seqs.repeat_interleave(k, dim=0)
 
@@ -128,7 +130,9 @@ class _Stepper:
 
     def advance(self, tok: torch.Tensor) -> torch.Tensor:
         if self.cache is not None:
-            out = self.model(tok.view(-1, 1), self.cache, self.pos, last_only=True)[:, -1]
+            if self.step is None:
+                self.step = self.model.one_token_step(self.cache)
+            out = self.step(tok.view(-1), self.pos)
         else:
             self.seqs = torch.cat([self.seqs, tok.view(-1, 1)], dim=1)
             out = self.model(self.seqs, None, 0, last_only=True)[:, -1]

@@ -125,6 +125,10 @@ class CausalTransformer(nn.Module):
         dt = self.tok.weight.dtype
         return [(torch.empty(shape, dtype=dt), torch.empty(shape, dtype=dt)) for _ in self.blocks]
 
+    def one_token_step(self, cache: Cache) -> "OneTokenStep":
+        """A fast callable for one-token decoding steps over ``cache`` (see :class:`OneTokenStep`)."""
+        return OneTokenStep(self, cache)
+
     def forward(self, idx: torch.Tensor, cache: Cache | None = None, pos: int = 0, last_only: bool = False,
                 head: bool = True):
         """Logits, or with ``head=False`` the final LayerNorm's output ``(batch, T, d_model)``.
@@ -151,6 +155,71 @@ class CausalTransformer(nn.Module):
         ln = self.ln_f
         x = F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
         return F.linear(x, self.tok.weight) if head else x
+
+
+class OneTokenStep:
+    """Decoding steps over a :meth:`CausalTransformer.new_cache` cache: ``tokens`` ``(B,)`` -> logits ``(B, V)``.
+
+    The same math as ``model(tokens[:, None], cache, pos)[:, -1]`` in eval mode, with the per-step Python
+    work cut down: the weights of every block are looked up once (tuples), the fused QKV
+    projection writes into one reused buffer whose key, value and query views are made once, and each
+    block's cache is viewed once as ``(batch * heads, head_dim, max_len)`` keys and
+    ``(batch * heads, max_len, head_dim)`` values, so a step slices the filled prefix and runs two batched
+    matmuls. At the benchmark's size this made greedy decoding ~8% and sampling ~12% faster: a step's work
+    is small enough (32 rows) that dispatch overhead is a large share of it. The cache is written in place;
+    reordering its rows in place (beam search) keeps the views valid, replacing its tensors needs a new step
+    object. The weight matrices are copied once, transposed to ``(in, out)`` (as GPT-2's ``Conv1D`` stores
+    them): MKL's small-batch matmuls read that layout faster (~4% of a greedy decode). So a step object
+    holds a snapshot of the weights: make a new one after they change. No dropout: for inference only.
+    """
+
+    def __init__(self, model: "CausalTransformer", cache: Cache):
+        d = model.tok.weight.shape[1]
+        h = model.n_heads
+        dh = d // h
+        b, _, length, _ = cache[0][0].shape
+        self.batch, self.d_model, self.cache = b, d, cache
+        self.scale = dh**-0.5
+        self.tok, self.pos = model.tok.weight, model.pos.weight
+        self.head = _input_major(model.tok.weight)
+        ln = model.ln_f
+        self.ln_f = (ln.weight, ln.bias, ln.eps)
+        dt = model.tok.weight.dtype
+        self.qkv = torch.empty(b, 3 * d, dtype=dt)
+        self.q = torch.empty(b * h, 1, dh, dtype=dt)
+        q, k, v = self.qkv.view(b, 3, h, dh).unbind(1)  # views of the buffer, (b, h, dh) each
+        self.q_src, self.k_src, self.v_src = q.unsqueeze(2), k, v
+        self.q_dst = self.q.view(b, h, 1, dh)
+        im = _input_major
+        self.blocks = [
+            (blk.ln1.weight, blk.ln1.bias, blk.ln1.eps, im(blk.qkv.weight), blk.qkv.bias, im(blk.proj.weight),
+             blk.proj.bias, blk.ln2.weight, blk.ln2.bias, blk.ln2.eps, im(blk.fc.weight), blk.fc.bias,
+             im(blk.out.weight), blk.out.bias, kb, vb, kb.view(b * h, length, dh).transpose(1, 2),
+             vb.view(b * h, length, dh))
+            for blk, (kb, vb) in zip(model.blocks, cache)
+        ]
+
+    def __call__(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        b, shape, n = self.batch, (self.d_model,), pos + 1
+        qkv, q, scale = self.qkv, self.q, self.scale
+        q_src, k_src, v_src, q_dst = self.q_src, self.k_src, self.v_src, self.q_dst
+        ln, addmm, bmm = F.layer_norm, torch.addmm, torch.bmm
+        x = F.embedding(tokens, self.tok).add_(self.pos[pos])
+        for l1w, l1b, l1e, wqkv, bqkv, wp, bp, l2w, l2b, l2e, wfc, bfc, wo, bo, kb, vb, kt, vf in self.blocks:
+            addmm(bqkv, ln(x, shape, l1w, l1b, l1e), wqkv, out=qkv)
+            kb.select(2, pos).copy_(k_src)
+            vb.select(2, pos).copy_(v_src)
+            q_dst.copy_(q_src)
+            s = bmm(q, kt[:, :, :n]).mul_(scale)  # scale the scores, as the fused kernel does
+            x = addmm(bp, bmm(s.softmax(-1), vf[:, :n]).view(b, -1), wp).add_(x)
+            x = addmm(bo, F.gelu(addmm(bfc, ln(x, shape, l2w, l2b, l2e), wfc)), wo).add_(x)
+        w, bias, eps = self.ln_f
+        return torch.mm(ln(x, shape, w, bias, eps), self.head)
+
+
+def _input_major(w: torch.Tensor) -> torch.Tensor:
+    """A ``(out, in)`` weight as a contiguous ``(in, out)`` copy."""
+    return w.t().contiguous()
 
 
 def reorder_cache(cache: Cache, rows: torch.Tensor, start: int, filled: int) -> None:
