@@ -47,6 +47,7 @@ from redqueen.data import Sequences, Vocabulary
 from redqueen.metrics.text import distinct_n, perplexity, sample_perplexities
 from redqueen.models.neural import TransformerLMFamily
 from redqueen.models.neural.generate import generate
+from redqueen.models.neural.gpt2 import from_gpt2
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wikitext-2"
 if not DATA.exists():
@@ -128,7 +129,7 @@ def bench_speed(args) -> None:
     hf.eval()
     model = ours.model_
     prompts = torch.from_numpy(data.tokens[: 32 * 64].astype(np.int64).reshape(32, 64))
-    model.load_state_dict(_hf_to_ours(hf.state_dict(), model.state_dict()))
+    model.load_state_dict(from_gpt2(hf.state_dict(), model.state_dict()))
     for label, ours_kw, hf_kw in [
         ("greedy", dict(strategy="greedy"), dict(do_sample=False)),
         ("sample", dict(strategy="sample"), dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0)),
@@ -156,22 +157,6 @@ def bench_speed(args) -> None:
             same = f"  same tokens as HF: {(outs['ours'] == outs['hf']).float().mean().item():.3f}"
         toks = 32 * 64
         _report(f"{label} sampling tokens/s", toks / np.array(res[0]), toks / np.array(res[1]), same)
-
-
-def _hf_to_ours(hf_sd, ours_sd):
-    """Copy HF GPT-2 weights into redqueen's layout (Conv1D weights are transposed), so both decode the same model."""
-    out = {}
-    m = {"tok.weight": "transformer.wte.weight", "pos.weight": "transformer.wpe.weight",
-         "ln_f.weight": "transformer.ln_f.weight", "ln_f.bias": "transformer.ln_f.bias"}
-    names = {"ln1": "ln_1", "qkv": "attn.c_attn", "proj": "attn.c_proj", "ln2": "ln_2", "fc": "mlp.c_fc", "out": "mlp.c_proj"}
-    for k, t in ours_sd.items():
-        if k in m:
-            out[k] = hf_sd[m[k]][: t.shape[0]].clone() if k == "tok.weight" else hf_sd[m[k]].clone()
-            continue
-        _, i, mod, kind = k.split(".")
-        src = hf_sd[f"transformer.h.{i}.{names[mod]}.{kind}"]
-        out[k] = (src.t() if kind == "weight" and mod not in ("ln1", "ln2") else src).clone()
-    return out
 
 
 def _alternate(a, b, repeats):

@@ -118,10 +118,9 @@ def test_cache_logits_equal_full_forward(fitted):
 
 def test_beam_one_equals_greedy(fitted):
     prompts = torch.from_numpy(np.random.default_rng(2).integers(0, len(VOCAB), (5, 4)))
-    for penalty in (1.0, 3.0):
-        g = generate(fitted.model_, prompts, 12, strategy="greedy", repetition_penalty=penalty)
-        b = generate(fitted.model_, prompts, 12, strategy="beam", num_beams=1, repetition_penalty=penalty)
-        assert torch.equal(g, b)
+    g = generate(fitted.model_, prompts, 12, strategy="greedy")
+    b = generate(fitted.model_, prompts, 12, strategy="beam", num_beams=1)
+    assert torch.equal(g, b)  # with a penalty they differ: beam search penalises log-probabilities, as HF's does
 
 
 def test_beam_search_finds_at_least_greedy_score(fitted):

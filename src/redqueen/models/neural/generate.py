@@ -7,8 +7,12 @@ tokens, so beams are ranked by total log-probability). The repetition
 penalty of Keskar et al. (2019, CTRL), as in Hugging Face's
 ``RepetitionPenaltyLogitsProcessor``, is applied to the raw logits of every
 token already present in the row (prompt or generated): a positive logit is
-divided by the penalty, a negative one multiplied. Beam search takes
-``log_softmax`` of the penalised logits, so one beam equals greedy decoding.
+divided by the penalty, a negative one multiplied. Beam search, like Hugging
+Face's (and so Shumailov et al.'s setup), applies the penalty to the
+log-probabilities instead -- all negative, so a seen token's log-probability
+is multiplied by the penalty -- and ranks beams by the sum of those scores;
+without a penalty one beam equals greedy decoding. Both match ``generate()``
+token for token on copied weights (tests/test_neural_gpt2.py).
 
 With ``use_cache=False`` every step re-runs the whole prefix (the reference
 the cached path is tested against).
@@ -203,11 +207,14 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
         scores[:, 0] = 0.0
         base = (torch.arange(b) * k)[:, None]
     for i in range(n_new):
-        logits = apply_repetition_penalty(logits.float(), seen, penalty)
+        logits = logits.float()
+        if beam:  # scores are log-probabilities; the penalty and bans act on them, as in HF's beam search
+            logits = F.log_softmax(logits, dim=-1)
+        logits = apply_repetition_penalty(logits, seen, penalty)
         if ban is not None:
             logits = logits.masked_fill(ban, float("-inf"))
         if beam:
-            cand = (F.log_softmax(logits, dim=-1).view(b, k, v) + scores[..., None]).view(b, k * v)
+            cand = (logits.view(b, k, v) + scores[..., None]).view(b, k * v)
             scores, idx = torch.topk(cand, k, dim=-1)
             rows = (base + torch.div(idx, v, rounding_mode="floor")).view(-1)
             tok = (idx % v).view(-1)
