@@ -17,6 +17,14 @@ the child included in ``z``) unless it is itself the least fit. Ties go to
 the child. The archive starts as ``P`` zero genomes with zero scores; the
 initial models enter through the same replacement rule.
 
+Checked step by step against Sakana's code on its own trajectory (same
+state, same draws): identical children (to float32 rounding), scores and
+replacements. One deliberate difference: when no member is attracted (the
+first parent solves everything any member solves) the second parent is
+drawn by fitness here, whereas there ``0 / 0`` probabilities make
+``jax.random.choice`` return member 0; on digits this happens only in the
+first few steps, if at all.
+
 Switches: ``crossover=False`` (child = first parent + noise),
 ``splitpoint=False`` (plain SLERP with one weight), ``matchmaker=False``
 (both parents drawn by fitness); ``alpha=0`` with ``matchmaker=False`` is
