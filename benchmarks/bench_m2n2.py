@@ -3,11 +3,13 @@
     python benchmarks/bench_m2n2.py                      # everything, 5 seeds, 50k passes
     python benchmarks/bench_m2n2.py --seeds 2 --budget 5000 --jobs 2
     python benchmarks/bench_m2n2.py --only speed
+    python benchmarks/bench_m2n2.py --only speed --speed-against /tmp/old/src   # before/after, interleaved
 
 Prints markdown tables. Quality: mean (and min-max) test accuracy of the
 best-on-train archive member at the checkpoints. Reference (Sakana's
-natural_niches, JAX on CPU, measured on this machine): 0.80 at 5k, 0.855 at
-10k, 0.869 at 20k, 0.867 at 50k; 230-430 forward passes/s.
+natural_niches code run unmodified, JAX on CPU, on this machine): mean over
+its seeds 42-61 0.709 at 5k, 0.813 at 10k, 0.848 at 20k (0.867 at 50k, one
+run); 230-430 forward passes/s. Seeds vary a lot there too (0.49-0.80 at 5k).
 Runs go to a process pool (``--jobs``), one BLAS thread each.
 """
 
@@ -27,7 +29,8 @@ import numpy as np  # noqa: E402
 
 from redqueen.evolve import DigitsTask, EvolveConfig, run_evolve  # noqa: E402
 
-REFERENCE = {5000: 0.80, 10000: 0.855, 20000: 0.869, 50000: 0.867}
+REFERENCE = {5000: 0.709, 10000: 0.813, 20000: 0.848, 50000: 0.867}  # 20 seeds; 50k: one run
+REFERENCE_SEEDS = "20 (50k: 1)"
 REFERENCE_SPEED = (230, 430)
 
 ARMS = {
@@ -63,7 +66,7 @@ def quality_table(results, arms, checkpoints) -> str:
     lines = ["| arm | seeds | " + " | ".join(f"test @ {c // 1000}k" for c in checkpoints) + " | train @ end | passes/s (per process) |"]
     lines.append("|---" * (len(checkpoints) + 4) + "|")
     if any(c in REFERENCE for c in checkpoints):
-        lines.append("| reference (natural_niches, JAX CPU) | 3 | " + " | ".join(f"{REFERENCE.get(c, float('nan')):.3f}" for c in checkpoints) + f" | | {REFERENCE_SPEED[0]}-{REFERENCE_SPEED[1]} |")
+        lines.append(f"| reference (natural_niches, JAX CPU) | {REFERENCE_SEEDS} | " + " | ".join(f"{REFERENCE.get(c, float('nan')):.3f}" for c in checkpoints) + f" | | {REFERENCE_SPEED[0]}-{REFERENCE_SPEED[1]} |")
     for arm in arms:
         rs = [r for r in results if r[0] == arm]
         if not rs:
@@ -124,6 +127,41 @@ def speed(reps: int = 5) -> str:
     return head + "\n" + "\n".join(rows)
 
 
+_AB_CHILD = r"""
+import sys, time, json, numpy as np
+sys.path.insert(0, sys.argv[1])
+from threadpoolctl import threadpool_limits
+from redqueen.evolve import DigitsTask, EvolveConfig, run_evolve
+task = DigitsTask.load(); g = task.random_genomes(32, np.random.default_rng(0))
+with threadpool_limits(1):
+    ev = []
+    for _ in range(3):
+        t = time.perf_counter(); task.scores(g); ev.append(32 / (time.perf_counter() - t))
+    t = time.perf_counter()
+    for _ in run_evolve(EvolveConfig(method="m2n2", budget=2000, eval_every=2000, threads=1), task):
+        pass
+    print(json.dumps([max(ev), 2000 / (time.perf_counter() - t)]))
+"""
+
+
+def speed_against(other_src: str, reps: int = 5) -> str:
+    """End-to-end M2N2 passes/s (1 BLAS thread) of ``other_src`` vs this tree, alternating fresh processes."""
+    import subprocess
+
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
+    res: dict[str, list] = {"before": [], "after": []}
+    for _ in range(reps):
+        for name, path in (("before", other_src), ("after", here)):
+            out = subprocess.run([sys.executable, "-c", _AB_CHILD, path], capture_output=True, text=True, check=True)
+            res[name].append(json.loads(out.stdout))
+    rows = ["| code | evaluator passes/s | M2N2 end-to-end passes/s | per-child overhead share |", "|---|---|---|---|"]
+    for name, v in res.items():
+        ev, e2e = statistics.median(a for a, _ in v), statistics.median(b for _, b in v)
+        rows.append(f"| {name} | {ev:.0f} | {e2e:.0f} | {1 - e2e / ev:.0%} |")
+    ratios = [a[1] / b[1] for b, a in zip(res["before"], res["after"])]
+    return "\n".join(rows) + f"\n\nafter/before end-to-end, per pair: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=5)
@@ -134,6 +172,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--only", choices=["quality", "ablations", "speed"], action="append")
     p.add_argument("--json", help="also write raw curves here")
+    p.add_argument("--speed-against", metavar="SRC", help="with speed: also time another checkout's src/ against this one")
     args = p.parse_args()
     only = set(args.only or ["quality", "ablations", "speed"])
     ab_seeds = args.ablation_seeds or args.seeds
@@ -158,6 +197,9 @@ def main() -> None:
     if "speed" in only:
         print("\n## Speed (this machine, side by side in one process)\n")
         print(speed(), flush=True)
+        if args.speed_against:
+            print("\n## End to end, before (--speed-against) vs after (this tree), alternating processes\n")
+            print(speed_against(args.speed_against), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"arm": a, "seed": s, "test": te, "train": tr, "passes_per_s": sp} for a, s, te, tr, sp in raw], f)

@@ -111,6 +111,14 @@ def test_splitpoint_slerp_matches_naive(split):
     np.testing.assert_allclose(splitpoint_slerp(x, y, w, split), naive_slerp_elem(x, y, ws), rtol=1e-5, atol=1e-5)
 
 
+def test_splitpoint_slerp_writes_into_out():
+    x, y = vecs(3, d=1000)
+    out = np.full(1000, np.nan, np.float32)
+    res = splitpoint_slerp(x, y, 0.3, 400, out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, splitpoint_slerp(x, y, 0.3, 400))
+
+
 def test_task_arithmetic_matches_naive():
     base, *tasks = vecs(4, 4)
     tasks = np.stack(tasks)
@@ -240,6 +248,31 @@ def test_niche_fitness_and_attraction_match_naive(alpha):
     np.testing.assert_allclose(attraction(f, 2), ref_attr, rtol=1e-6, atol=1e-9)
 
 
+def test_m2n2_choice_follows_weights_and_skips_zero_weights():
+    from redqueen.evolve.m2n2 import _choice
+
+    rng = np.random.default_rng(0)
+    w = np.array([0.0, 1.0, 0.0, 3.0, 0.0])
+    counts = np.bincount([_choice(rng, w, np.ones(5)) for _ in range(20_000)], minlength=5)
+    assert counts[[0, 2, 4]].sum() == 0
+    assert abs(counts[3] / counts[1] - 3.0) < 0.2
+    assert {_choice(rng, np.zeros(3), np.array([0.0, 0.0, 1.0])) for _ in range(50)} == {2}  # all zero: fallback
+
+
+class _TopRng:
+    """A stand-in generator whose ``random()`` is as close to 1 as a double gets."""
+
+    def random(self) -> float:
+        return float(np.nextafter(1.0, 0.0))
+
+
+def test_m2n2_choice_never_returns_a_trailing_zero_weight():
+    from redqueen.evolve.m2n2 import _choice
+
+    w = np.array([0.1, 0.2, 0.3, 0.0, 0.0])  # cdf[-1] * random() may round up to cdf[-1]
+    assert _choice(_TopRng(), w, np.ones(5)) == 2
+
+
 def test_m2n2_replaces_least_fit_and_keeps_rare_solvers():
     d = 4
     s = M2N2(initial=np.zeros((2, d)), archive_size=3, mutation_sigma=0.0, rng=0)
@@ -293,6 +326,16 @@ def drive(name: str, seed: int, steps: int = 12) -> list[float]:
         np.testing.assert_allclose(toy_scores(best[None]).mean(), acc, atol=1e-6)
         curve.append(acc)
     return curve
+
+
+def test_m2n2_cached_fitness_is_that_of_the_current_archive():
+    init = np.random.default_rng(0).standard_normal((2, 10)).astype(np.float32)
+    strat = M2N2(initial=init, archive_size=6, batch_size=2, rng=0)
+    for _ in range(30):
+        g = strat.ask()
+        if strat._fitness is not None:
+            np.testing.assert_array_equal(strat._fitness[0], niche_fitness(strat.scores_, 1.0)[0])
+        strat.tell(g, toy_scores(g))
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))

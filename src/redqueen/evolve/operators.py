@@ -44,12 +44,15 @@ def lerp(x: np.ndarray, y: np.ndarray, w: float) -> np.ndarray:
 
 
 def slerp_angle(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """``(omega, sin(omega))``: the angle between ``x`` and ``y`` (Gram matrix in float64)."""
-    g = np.stack([x, y]).astype(np.float64)
-    (xx, xy), (_, yy) = g @ g.T
+    """``(omega, sin(omega))``: the angle between ``x`` and ``y``; ``(0, 0)`` if either is zero.
+
+    The three dot products are float32 BLAS dots (M2N2's code also works in
+    float32); the rest is float64.
+    """
+    xx, yy = float(np.dot(x, x)), float(np.dot(y, y))
     if xx == 0.0 or yy == 0.0:
         return 0.0, 0.0
-    omega = float(np.arccos(np.clip(xy / np.sqrt(xx * yy), -1.0, 1.0)))
+    omega = float(np.arccos(np.clip(float(np.dot(x, y)) / np.sqrt(xx * yy), -1.0, 1.0)))
     return omega, float(np.sin(omega))
 
 
@@ -66,17 +69,18 @@ def slerp(x: np.ndarray, y: np.ndarray, w: float) -> np.ndarray:
     return (np.float32(a) * x + np.float32(b) * y).astype(np.float32)
 
 
-def splitpoint_slerp(x: np.ndarray, y: np.ndarray, w: float, split: int) -> np.ndarray:
+def splitpoint_slerp(x: np.ndarray, y: np.ndarray, w: float, split: int, *, out: np.ndarray | None = None) -> np.ndarray:
     """M2N2 crossover: SLERP with weight ``w`` on ``[:split]`` and ``1 - w`` on ``[split:]``.
 
     The angle is that of the whole genomes. ``split`` in ``[0, d]``; M2N2
-    draws it uniformly from ``[0, d)`` and ``w`` from ``U(0, 1)``.
+    draws it uniformly from ``[0, d)`` and ``w`` from ``U(0, 1)``. ``out``, a
+    ``(d,)`` float32 array not aliasing ``x`` or ``y``, receives the result if given.
     """
     x, y = _f32(x), _f32(y)
     omega, s = slerp_angle(x, y)
     a0, b0 = _slerp_scales(w, omega, s)
     a1, b1 = _slerp_scales(1.0 - w, omega, s)
-    out = np.empty_like(x)
+    out = np.empty_like(x) if out is None else out
     np.multiply(x[:split], np.float32(a0), out=out[:split])
     out[:split] += np.float32(b0) * y[:split]
     np.multiply(x[split:], np.float32(a1), out=out[split:])
