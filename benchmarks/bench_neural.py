@@ -187,7 +187,8 @@ def reproduce(args) -> None:
     gen0 = TransformerLMFamily(**lm).fit(real, np.random.default_rng(args.seed))
     ppl0 = perplexity(gen0.log_prob(held), held.lengths())
     samples0 = gen0.sample(len(real), np.random.default_rng(args.seed + 1))
-    print(f"gen 0: held-out ppl {ppl0:8.1f}")
+    print(f"gen 0: held-out ppl {ppl0:8.1f}  per-sequence ppl of its samples under gen 0 "
+          f"p50/p90/p99 {_tail(gen0.log_prob(samples0), samples0.lengths())}")
     for arm in ("replace", "fresh10"):
         model, samples = gen0, samples0
         arm_rng = np.random.default_rng(args.seed + 2)
@@ -203,8 +204,15 @@ def reproduce(args) -> None:
             samples = model.sample(len(real), arm_rng)
             sp = sample_perplexities(gen0.log_prob(samples), model.log_prob(samples), samples.lengths())
             print(f"{arm:8s} gen {g}: held-out ppl {ppl:8.1f}  samples ppl under gen 0 {sp['ppl_gen0']:8.1f}  "
-                  f"under self {sp['ppl_self']:6.1f}  distinct-2 {distinct_n(samples, 2):.3f}  "
+                  f"under self {sp['ppl_self']:6.1f}  per-sequence p50/p90/p99 "
+                  f"{_tail(gen0.log_prob(samples), samples.lengths())}  distinct-2 {distinct_n(samples, 2):.3f}  "
                   f"({time.perf_counter() - t:.0f} s)", flush=True)
+
+
+def _tail(log_probs: np.ndarray, lengths: np.ndarray) -> str:
+    """50th/90th/99th percentiles of per-sequence perplexities (the histogram's tail, Shumailov et al. Fig. 1)."""
+    per_seq = np.exp(-log_probs / np.maximum(lengths, 1))
+    return "/".join(f"{np.percentile(per_seq, q):.1f}" for q in (50, 90, 99))
 
 
 def vae(args) -> None:
