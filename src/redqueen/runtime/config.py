@@ -174,7 +174,9 @@ class TransformerFamily(_Decoding):
     prompts: Literal["world", "none"] = Field("world", description="prompts from the world's real text, or none")
     decoding: Literal["sample", "greedy", "beam"] = Field("sample", description="how continuations are decoded")
     num_beams: int = Field(5, ge=1, le=64, description="beam width for decoding = 'beam'")
-    repetition_penalty: float = Field(1.0, ge=1, le=100, description="divides repeated tokens' positive logits")
+    repetition_penalty: float = Field(
+        1.0, ge=1, le=100,
+        description="CTRL penalty on tokens already in the row, as HF generate(): sampling/greedy on logits, beam on log-probs")
     sample_batch_size: int = Field(64, ge=1, le=65536, description="sequences decoded at once")
     warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of a fresh one")
 
