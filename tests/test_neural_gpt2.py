@@ -1,5 +1,5 @@
-"""The transformer and its decoders against Hugging Face GPT-2 on copied weights (skipped without
-torch or transformers: neither is needed by redqueen; `pip install transformers` runs these)."""
+"""The transformer and its decoders against Hugging Face GPT-2 on copied weights. The test extra
+installs transformers (redqueen itself never needs it); skipped where torch or transformers is missing."""
 
 import pytest
 
