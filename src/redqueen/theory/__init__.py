@@ -1,0 +1,113 @@
+"""Closed-form predictions the simulations must meet (msprime-style verification).
+
+Every prediction is an *expectation over replicates* as a function of the
+generation ``t`` (an int or an int array; generation 0 is the model fitted on
+real data) and is exact unless its docstring says otherwise. Notation: ``N``
+training items per generation, ``K`` types, ``p_t`` the fitted categorical
+distribution, ``G = sum p^2`` its homozygosity and ``H = 1 - G`` its
+heterozygosity; ``pi`` the world's type distribution, ``G_pi = sum pi^2``.
+For the Gaussian family ``T_t = E tr cov_t`` and ``Q_t = E ||mean_t - mu||^2``.
+
+The one fact used throughout: ``N`` draws from ``q`` with frequencies ``x``
+have ``E sum x^2 = (1 - 1/N) sum q^2 + 1/N``, and ``E <x, r> = <q, r>``.
+
+:func:`predict` maps an arm (family, regime, curation, world) and a metric
+name from :mod:`redqueen.metrics.suite` to its predicted curve, or ``None``
+where no theory applies; :func:`compare` checks simulated replicates
+against a prediction for ``redqueen theory``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from redqueen.loop.curation import Filter, Noise
+from redqueen.models.categorical import CategoricalFamily
+from redqueen.models.gaussian import GaussianFamily
+from redqueen.theory._common import _fixed_point, _generations, _iterate  # noqa: F401
+from redqueen.theory.check import ComparisonRow, compare  # noqa: F401
+from redqueen.theory.drift import *  # noqa: F401,F403
+from redqueen.theory.drift import categorical_heterozygosity
+from redqueen.theory.gaussian import *  # noqa: F401,F403
+from redqueen.theory.gaussian import gaussian_moments
+
+PREDICTED_METRICS = (
+    "heterozygosity", "inbreeding", "fitted_var_ratio", "fitted_mean_sq_error", "var_ratio", "mean_sq_error",
+)
+
+
+
+
+def _family(family):
+    """An instance from an instance, a class or a zero-argument factory (what Lineage calls make_family)."""
+    return family() if isinstance(family, type) or not hasattr(family, "fit") else family
+
+
+def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: int, generations,
+            h0: float | None = None) -> np.ndarray | None:
+    """The predicted mean curve of ``metric`` for one arm, or ``None`` where no theory exists.
+
+    ``family`` is a family instance (or its class / zero-argument factory),
+    ``regime`` a :mod:`redqueen.loop.regimes` object, ``curation`` a sequence of
+    :mod:`redqueen.loop.curation` steps (or one, or ``None``), ``world`` a world,
+    ``n`` the training size. ``generations`` is ``T`` (an int: the curve is for
+    ``t = 0..T``, shape ``(T+1,)``) or an int array of generations.
+    ``h0`` is the observed generation-0 heterozygosity (categorical only).
+
+    Covered: categorical family (no temperature/top-k/top-p) on a categorical
+    world: ``heterozygosity``, ``inbreeding`` (``1 - E H_t / E H_0``: exact for pure
+    drift, first order otherwise) under every regime with smoothing and
+    noise. Gaussian family on a world with ``mean``/``cov``:
+    ``fitted_var_ratio``, ``fitted_mean_sq_error``, ``var_ratio``,
+    ``mean_sq_error`` under replace, fresh (world) and accumulate, with
+    jitter noise. Any filter curation: ``None``.
+    """
+    if metric not in PREDICTED_METRICS:
+        return None
+    t = np.arange(int(generations) + 1) if np.ndim(generations) == 0 else _generations(generations)
+    steps = () if curation is None else (curation,) if isinstance(curation, (Noise, Filter)) else tuple(curation)
+    if any(not isinstance(c, Noise) for c in steps):
+        return None
+    fam = _family(family)
+    if isinstance(fam, CategoricalFamily):
+        if metric not in ("heterozygosity", "inbreeding"):
+            return None
+        if fam.temperature != 1.0 or fam.top_k or fam.top_p < 1.0:
+            return None
+        probs = world.type_probs() if hasattr(world, "type_probs") else None
+        if probs is None or not hasattr(world, "k"):
+            return None
+        rate = 1.0 - math.prod(1.0 - c.rate for c in steps)
+        tt = np.concatenate([[0], t.ravel()])
+        h = categorical_heterozygosity(tt, world_probs=probs, n=n, regime=regime, alpha=fam.alpha, noise=rate, h0=h0)
+        if h is None:
+            return None
+        out = h[1:] if metric == "heterozygosity" else 1.0 - h[1:] / h[0]
+        return out.reshape(t.shape)
+    if isinstance(fam, GaussianFamily):
+        if not (hasattr(world, "mean") and hasattr(world, "cov")):
+            return None
+        cov = np.atleast_2d(world.cov())
+        trace, d = float(np.trace(cov)), cov.shape[0]
+        scale2 = sum(c.scale**2 for c in steps)
+        mom = gaussian_moments(t, trace=trace, d=d, n=n, regime=regime, ddof=fam.ddof, min_var=fam.min_var,
+                               noise_scale=math.sqrt(scale2))
+        if mom is None:
+            return None
+        drawn = regime.synthetic_size(n)  # what the diagnostics measure: the model's raw samples
+        if metric == "fitted_var_ratio":
+            return mom.fitted_trace / trace
+        if metric == "fitted_mean_sq_error":
+            return mom.mean_sq_error
+        if drawn < 2:
+            return None
+        if metric == "var_ratio":
+            return (drawn - 1) / drawn * mom.fitted_trace / trace
+        if metric == "mean_sq_error":
+            return mom.mean_sq_error + mom.fitted_trace / drawn
+    return None
+
+
