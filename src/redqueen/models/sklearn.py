@@ -17,12 +17,35 @@ from redqueen.data import Points
 
 _SEED_MAX = 2**31 - 1
 
+#: what a plug-in may raise and still count as its model diverging (numerical failure), not as a broken plug-in
+NUMERICAL = (FloatingPointError, ArithmeticError, np.linalg.LinAlgError, ValueError)
+
+
+class PluginError(RuntimeError):
+    """A plug-in estimator raised something other than a numerical failure; the message names it."""
+
+
+def _guarded(spec: str | None, what: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``; for a plug-in (``spec``), any non-numerical exception becomes a :class:`PluginError`."""
+    if spec is None:
+        return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    except NUMERICAL:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - the plug-in's own code: report it, whatever it raised
+        raise PluginError(f"plug-in {spec} raised {type(e).__name__} in {what}: {str(e).splitlines()[0] if str(e) else ''}"
+                          [:300]) from e
+
 
 class SklearnDensity:
     """Wraps an unfitted estimator; each ``fit`` works on a fresh clone of it."""
 
-    def __init__(self, *, estimator):
+    def __init__(self, *, estimator, plugin: str | None = None):
         self.estimator = estimator
+        self.plugin = plugin  # the "module:Class" of a plug-in: its exceptions are reported as PluginError
 
     def _fresh(self, seed: int | None):
         from sklearn.base import clone  # imported late: scikit-learn takes a second to import
@@ -35,23 +58,24 @@ class SklearnDensity:
     def fit(self, data: Points, rng: np.random.Generator | None = None) -> "SklearnDensity":
         self.seed_ = None if rng is None else int(rng.integers(_SEED_MAX))
         self.fit_x_ = data.x
-        self.estimator_ = self._fresh(self.seed_).fit(data.x)
+        self.estimator_ = _guarded(self.plugin, "fit", self._fresh(self.seed_).fit, data.x)
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> Points:
         est = self.estimator_
         seed = int(rng.integers(_SEED_MAX))
         if "random_state" in inspect.signature(est.sample).parameters:
-            out = est.sample(n, random_state=seed)
+            out = _guarded(self.plugin, "sample", est.sample, n, random_state=seed)
         else:
             if "random_state" in est.get_params():
                 est.set_params(random_state=seed)
-            out = est.sample(n)
+            out = _guarded(self.plugin, "sample", est.sample, n)
         x = out[0] if isinstance(out, tuple) else out
         return Points(np.asarray(x, dtype=np.float64).reshape(n, -1))
 
     def log_prob(self, data: Points) -> np.ndarray:
-        return np.asarray(self.estimator_.score_samples(data.x), dtype=np.float64)
+        return np.asarray(_guarded(self.plugin, "score_samples", self.estimator_.score_samples, data.x),
+                          dtype=np.float64)
 
     def state(self) -> dict[str, np.ndarray]:
         """The training data and seed (enough to refit exactly) plus the estimator's fitted numpy attributes."""
@@ -111,7 +135,7 @@ def load_plugin(spec: str, kwargs: dict) -> SklearnDensity:
         est = cls(**kwargs)
     except Exception as e:  # the plug-in's own constructor: report, do not trace back
         raise ValueError(f"plugin {spec!r} rejected its arguments: {e}") from None
-    return SklearnDensity(estimator=est)
+    return SklearnDensity(estimator=est, plugin=spec)
 
 
 def check_density(family: SklearnDensity, x: np.ndarray, rng: np.random.Generator) -> None:

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from redqueen.loop import Lineage, make_curation, make_regime
+from redqueen.loop import Population, make_curation, make_regime
 from redqueen.runtime import config as C
 
 
@@ -102,6 +102,8 @@ class ArmPlan:
     curation: tuple
     make_family: Callable[[], object]
     family_config: dict
+    members: int = 1
+    couplings: tuple = ()  # zero-argument factories of fresh coupling objects
 
 
 def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
@@ -112,12 +114,13 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
         check_family(fam_cfg, factory, world, exp.seed)
         regime = make_regime(arm.regime, real_fraction=arm.real_fraction, real_source=arm.real_source, budget=arm.budget)
         curation = tuple(make_curation(c.kind, **c.model_dump(exclude={"kind"})) for c in arm.curation)
-        plans.append(ArmPlan(arm.name, regime, curation, factory, fam_cfg.model_dump()))
+        plans.append(ArmPlan(arm.name, regime, curation, factory, fam_cfg.model_dump(), arm.members, ()))
     return plans
 
 
-def make_lineage(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Lineage:
-    return Lineage(
+def make_population(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Population:
+    """The population of one arm and replicate, before generation 0."""
+    return Population(
         world=world,
         make_family=plan.make_family,
         regime=plan.regime,
@@ -129,4 +132,6 @@ def make_lineage(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Lin
         texts_every=exp.texts_every,
         warm_start=bool(plan.family_config.get("warm_start", False)),
         reference_size=exp.reference_size,
+        members=plan.members,
+        couplings=plan.couplings,
     )

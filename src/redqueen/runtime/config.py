@@ -251,6 +251,7 @@ class Arm(_Strict):
     budget: int | None = Field(None, ge=1, description="subsample: training-set size (default n)")
     curation: list[Curation] = Field(default_factory=list, description="steps applied to synthetic data, in order")
     family: dict[str, Any] = Field(default_factory=dict, description="overrides of [family] keys for this arm")
+    members: int = Field(1, ge=1, le=4096, description="population size P: member lineages stepped together (1 = a plain lineage)")
 
 
 class Sweep(_Strict):
