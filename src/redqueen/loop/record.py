@@ -11,7 +11,8 @@ import numpy as np
 class Parent:
     """One edge of the genealogy: member ``member`` of the previous generation gave ``weight`` of this
     member's make-up, as ``kind`` (``"migrant"``: that share of its training items; ``"merge"``: that
-    interpolation weight in weight space; ``"copy"``: a re-seeded island; ``"child"``: bred by a strategy)."""
+    interpolation weight in weight space; ``"copy"``: a re-seeded island; ``"archive"``: bred from two
+    elites of a quality-diversity archive, ``member`` -1)."""
 
     member: int
     weight: float

@@ -12,7 +12,9 @@ from typing import Callable
 
 import numpy as np
 
+from redqueen.evolve.genome import merge_refusal
 from redqueen.loop import Population, make_curation, make_regime
+from redqueen.loop.couplings import make_coupling
 from redqueen.runtime import config as C
 
 
@@ -114,7 +116,12 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
         check_family(fam_cfg, factory, world, exp.seed)
         regime = make_regime(arm.regime, real_fraction=arm.real_fraction, real_source=arm.real_source, budget=arm.budget)
         curation = tuple(make_curation(c.kind, **c.model_dump(exclude={"kind"})) for c in arm.curation)
-        plans.append(ArmPlan(arm.name, regime, curation, factory, fam_cfg.model_dump(), arm.members, ()))
+        couplings = tuple(partial(make_coupling, c.kind, **c.model_dump(exclude={"kind"})) for c in arm.couplings)
+        if any(c.kind in C.MERGING for c in arm.couplings):
+            why = merge_refusal(factory())
+            if why is not None:
+                raise C.ConfigError(f"arms.{arm.name}.couplings: {why}")
+        plans.append(ArmPlan(arm.name, regime, curation, factory, fam_cfg.model_dump(), arm.members, couplings))
     return plans
 
 
