@@ -30,23 +30,27 @@ class RunResult:
     status: dict[str, str] = field(default_factory=dict)
 
     def final(self, arm: str, metric: str) -> np.ndarray:
-        """The last generation's value of ``metric`` for each replicate of ``arm``; shape (replicates,)."""
-        last = {}
-        for r in self.records:
-            if r.arm == arm and metric in r.metrics:
-                if r.replicate not in last or r.generation >= last[r.replicate][0]:
-                    last[r.replicate] = (r.generation, r.metrics[metric])
-        return np.array([v for _, (_, v) in sorted(last.items())])
+        """The last generation's value of ``metric`` for each replicate of ``arm`` (the mean over a
+        population's members); shape (replicates,)."""
+        return np.array([row[~np.isnan(row)][-1] if np.any(~np.isnan(row)) else np.nan
+                         for row in self.trajectory(arm, metric)])
 
     def trajectory(self, arm: str, metric: str) -> np.ndarray:
-        """``metric`` by (replicate, generation) for ``arm``; shape (replicates, generations + 1), NaN where missing."""
+        """``metric`` by (replicate, generation) for ``arm``, averaged over a population's members;
+        shape (replicates, generations + 1), NaN where missing. Replicates are independent; the members
+        of one population are not, which is why they are averaged rather than listed."""
         recs = [r for r in self.records if r.arm == arm]
         reps = max(r.replicate for r in recs) + 1
         gens = max(r.generation for r in recs) + 1
-        out = np.full((reps, gens), np.nan)
+        total = np.zeros((reps, gens))
+        count = np.zeros((reps, gens))
         for r in recs:
-            out[r.replicate, r.generation] = r.metrics.get(metric, np.nan)
-        return out
+            v = r.metrics.get(metric, np.nan)
+            if not np.isnan(v):
+                total[r.replicate, r.generation] += v
+                count[r.replicate, r.generation] += 1
+        with np.errstate(invalid="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _finite_state(model) -> bool:
