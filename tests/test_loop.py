@@ -80,10 +80,16 @@ def test_filter_keeps_most_likely_types(rng):
     assert list(out.counts) == [50, 10, 0]
 
 
-def test_filter_oversamples_then_trims():
+def test_filter_oversamples_then_trims(monkeypatch):
+    from redqueen.models import CategoricalFamily as Cat
+
+    drawn = []
+    real_sample = Cat.sample
+    monkeypatch.setattr(Cat, "sample", lambda self, n, rng: drawn.append(n) or real_sample(self, n, rng))
     recs, lin = _run(Replace(), curation=(Filter(keep=0.5),), gens=3)
     assert [r.train_size for r in recs] == [400] * 4
-    assert len(lin.pending) == 800
+    assert drawn == [800] * 4  # each model draws 1/keep times what the next generation trains on
+    assert len(lin.pending) == 400  # the pending data are curated: the filter kept half
 
 
 def test_selection_collapses_faster_than_drift():

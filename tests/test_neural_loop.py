@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch", reason="the neural families need torch (pip
 
 from redqueen.runtime import checkpoint as ck  # noqa: E402
 from redqueen.runtime import config as C  # noqa: E402
-from redqueen.runtime.build import make_lineage, make_world, plan_arms  # noqa: E402
+from redqueen.runtime.build import make_population, make_world, plan_arms  # noqa: E402
 from redqueen.runtime.runner import run_experiment  # noqa: E402
 
 torch.set_num_threads(1)
@@ -56,14 +56,14 @@ def test_transformer_lineage_resumes_bitwise(corpus, tmp_path):
     exp = _lm(corpus, warm_start=True)
     world = make_world(exp.world)
     plan = plan_arms(exp, world)[0]
-    full = [make_lineage(exp, world, plan, 0)]
-    want = [full[0].step().metrics for _ in range(3)]
-    first = make_lineage(exp, world, plan, 0)
-    got = [first.step().metrics for _ in range(2)]
+    full = [make_population(exp, world, plan, 0)]
+    want = [full[0].step()[0].metrics for _ in range(3)]
+    first = make_population(exp, world, plan, 0)
+    got = [first.step()[0].metrics for _ in range(2)]
     ck.save(first, tmp_path / "l.safetensors")
-    second = make_lineage(exp, world, plan, 0)
+    second = make_population(exp, world, plan, 0)
     ck.load(second, tmp_path / "l.safetensors")
-    got.append(second.step().metrics)
+    got.append(second.step()[0].metrics)
     assert got == want
 
 

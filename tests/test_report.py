@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from redqueen import report
-from redqueen.loop.lineage import GenerationRecord
+from redqueen.loop.record import GenerationRecord
 from redqueen.report import summarize, write_report
 from redqueen.runtime.store import Store
 
@@ -177,7 +177,7 @@ def test_a_run_without_records_still_reports(store, tmp_path):
 
 
 def test_per_item_distributions_are_drawn_as_histograms_by_generation(store, tmp_path, figures):
-    from redqueen.loop.lineage import pack_distribution
+    from redqueen.loop.record import pack_distribution
 
     rng = np.random.default_rng(3)
     arms = [("replace", {}), ("bank", {})]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from redqueen.loop.lineage import GenerationRecord
+from redqueen.loop.record import GenerationRecord
 from redqueen.runtime import store as store_mod
 from redqueen.runtime.provenance import git_commit
 from redqueen.runtime.store import RunInfo, Store, UnknownRun, evolve_record
@@ -317,7 +317,7 @@ def test_a_store_from_a_newer_redqueen_is_refused(tmp_path):
 def test_distributions_round_trip_truncate_and_filter(store):
     import numpy as np
 
-    from redqueen.loop.lineage import pack_distribution
+    from redqueen.loop.record import pack_distribution
 
     rid = new_run(store)
     values = {g: np.arange(5 + g, dtype=np.float64) * 1.5 for g in range(3)}
@@ -338,7 +338,7 @@ def test_distributions_round_trip_truncate_and_filter(store):
 def test_a_large_distribution_keeps_its_order_statistics():
     import numpy as np
 
-    from redqueen.loop.lineage import MAX_DISTRIBUTION, pack_distribution
+    from redqueen.loop.record import MAX_DISTRIBUTION, pack_distribution
 
     v = np.random.default_rng(0).lognormal(size=3 * MAX_DISTRIBUTION)
     kept = np.frombuffer(pack_distribution(v), dtype=np.float32)

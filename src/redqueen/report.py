@@ -32,7 +32,7 @@ import numpy as np
 from redqueen.runtime.store import RunInfo, Store
 
 if TYPE_CHECKING:
-    from redqueen.loop.lineage import GenerationRecord
+    from redqueen.loop.record import GenerationRecord
 
 # Theory: {(run id, arm or None for every arm, metric): values} where values is an
 # array over generations 0, 1, ... or a pair (x, y); or a callable

@@ -1,16 +1,23 @@
-"""A model's parameters as one flat float32 vector (its genome), and back.
+"""A model's parameters as one flat float vector (its genome), and back.
 
 :func:`flatten` turns a dict of numpy arrays (or torch tensors), or a torch
 ``nn.Module``, into a ``(d,)`` float32 vector and a :class:`Layout` recording
 each tensor's name, shape and offset; :func:`unflatten` inverts it. Operators
 that work per tensor (SVD mutation, per-tensor TIES) read the layout.
 torch is imported lazily, only when a torch object is passed.
+
+Families opt in to merging with a ``genome_space(models)`` method that puts several fitted
+models of the family into one shared parameterisation where interpolating means something
+(categorical probabilities, a Gaussian's mean and Cholesky factor, a mixture's components
+matched to each other, an n-gram's count tables on their common support, a network's
+weights) and returns :class:`Genomes`; :func:`genomes` dispatches to it and
+:func:`merge_refusal` says in one line why a family cannot be merged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -116,8 +123,18 @@ def unflatten(vec: np.ndarray, layout: Layout, into: Any = None) -> dict[str, np
 
 
 def family_genome(model) -> tuple[np.ndarray, Layout]:
-    """A fitted family's float parameters (its ``state()``, in order) as a float32 genome and its layout."""
-    return flatten(model.state())
+    """A fitted family's parameters (its ``state()``, in order) as a float32 genome and its layout.
+
+    For families whose whole state is float tensors (the neural ones). Raises ``TypeError`` when
+    the state holds integer arrays (counts, codes, vocabulary bytes), which a float32 cast
+    would corrupt: such families merge through their own ``genome_space``.
+    """
+    state = model.state()
+    ints = [k for k, v in state.items() if np.asarray(v).dtype.kind not in "f"]
+    if ints:
+        raise TypeError(f"{type(model).__name__}'s state holds non-float arrays ({', '.join(ints[:3])}); "
+                        "merge it through its genome_space, not family_genome")
+    return flatten(state)
 
 
 def set_family_genome(model, vec: np.ndarray, layout: Layout):
@@ -126,3 +143,57 @@ def set_family_genome(model, vec: np.ndarray, layout: Layout):
     Raises ``ValueError`` if ``vec`` does not fit ``layout``.
     """
     return model.load_state(unflatten(vec, layout))
+
+
+@dataclass(frozen=True)
+class Genomes:
+    """Several fitted models of one family in one shared parameterisation.
+
+    ``vectors`` is ``(P, d)`` (float64, or float32 for networks), row ``i`` model ``i``'s
+    genome; ``layout`` names its tensors; ``build(vec)`` returns a new fitted model from a
+    ``(d,)`` genome, repairing what interpolation or noise may break (probabilities clipped
+    and renormalised, counts clipped at zero, ...).
+    """
+
+    vectors: np.ndarray
+    layout: Layout
+    build: Callable[[np.ndarray], Any]
+
+
+class NotMergeable(TypeError):
+    """A family without a parameterisation where merging means something; the message says why."""
+
+
+def merge_refusal(model) -> str | None:
+    """Why ``model``'s family cannot be merged in weight space (one line), or None if it can."""
+    if callable(getattr(model, "genome_space", None)):
+        why = getattr(model, "cannot_merge", None)
+        return why() if callable(why) else None
+    return getattr(model, "merge_refusal", None) or (
+        f"family {type(model).__name__} has no genome_space: it cannot be merged in weight space")
+
+
+def genomes(models: Sequence[Any]) -> Genomes:
+    """The shared genomes of ``models`` (fitted, one family); raises :class:`NotMergeable` with the reason."""
+    why = merge_refusal(models[0])
+    if why is not None:
+        raise NotMergeable(why)
+    return models[0].genome_space(list(models))
+
+
+def state_genome_space(models: Sequence[Any]) -> Genomes:
+    """``genome_space`` for families whose ``state()`` is all float tensors of fixed shapes (networks):
+    the flattened state, and ``build`` = a fresh copy of ``models[0]``'s family loading the vector."""
+    flat = [family_genome(m) for m in models]
+    layout = flat[0][1]
+    if any(lay != layout for _, lay in flat):
+        raise NotMergeable(f"{type(models[0]).__name__} models of different shapes cannot be merged")
+    template = models[0]
+
+    def build(vec: np.ndarray):
+        import copy
+
+        model = copy.copy(template)  # hyperparameters and the world's fixed parts (vocabulary, prompts)
+        return model.load_state(unflatten(vec, layout))
+
+    return Genomes(np.stack([v for v, _ in flat]), layout, build)

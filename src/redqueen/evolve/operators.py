@@ -1,7 +1,9 @@
 """Recombination (merging) and mutation of genomes: pure functions.
 
-Every operator takes ``(d,)`` float32 genomes (see :mod:`redqueen.evolve.genome`)
-and returns a new ``(d,)`` float32 genome; random ones take an explicit
+Every operator takes ``(d,)`` float genomes (see :mod:`redqueen.evolve.genome`) and
+returns a new ``(d,)`` genome of the same precision -- float64 when the inputs are float64
+(the loop's categorical and Gaussian genomes), float32 otherwise (weights, M2N2's digits
+MLP); random ones take an explicit
 ``numpy.random.Generator``. Merges against a base model take the base
 genome and a ``(k, d)`` stack (or sequence) of fine-tuned genomes; their
 differences from the base are the task vectors.
@@ -28,19 +30,22 @@ from redqueen.evolve.genome import Layout
 PARALLEL_EPS = 1e-6  # below this sin(angle), SLERP is linear interpolation (as in M2N2)
 
 
-def _f32(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32)
+def _f32(x: np.ndarray, *like: np.ndarray) -> np.ndarray:
+    """``x`` as float64 if it (or every array in ``like``) is float64, else as float32."""
+    x = np.asarray(x)
+    wide = x.dtype == np.float64 and all(np.asarray(o).dtype == np.float64 for o in like)
+    return x if wide else x.astype(np.float32, copy=False)
 
 
-def _stack(tasks: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-    t = np.asarray(tasks, dtype=np.float32)
+def _stack(tasks: np.ndarray | Sequence[np.ndarray], dtype) -> np.ndarray:
+    t = np.asarray(tasks, dtype=dtype)
     return t[None] if t.ndim == 1 else t
 
 
 def lerp(x: np.ndarray, y: np.ndarray, w: float) -> np.ndarray:
     """``(1 - w) x + w y``; ``x``, ``y`` of shape ``(d,)``."""
-    x, y = _f32(x), _f32(y)
-    return ((1.0 - w) * x + w * y).astype(np.float32)
+    x, y = _f32(x, y), _f32(y, x)
+    return ((1.0 - w) * x + w * y).astype(x.dtype)
 
 
 def slerp_angle(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -64,9 +69,9 @@ def _slerp_scales(w: float, omega: float, sin_omega: float) -> tuple[float, floa
 
 def slerp(x: np.ndarray, y: np.ndarray, w: float) -> np.ndarray:
     """Spherical interpolation: ``w = 0`` gives ``x``, ``w = 1`` gives ``y``; shapes ``(d,)``."""
-    x, y = _f32(x), _f32(y)
+    x, y = _f32(x, y), _f32(y, x)
     a, b = _slerp_scales(w, *slerp_angle(x, y))
-    return (np.float32(a) * x + np.float32(b) * y).astype(np.float32)
+    return (x.dtype.type(a) * x + x.dtype.type(b) * y).astype(x.dtype)
 
 
 def splitpoint_slerp(x: np.ndarray, y: np.ndarray, w: float, split: int, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -76,15 +81,16 @@ def splitpoint_slerp(x: np.ndarray, y: np.ndarray, w: float, split: int, *, out:
     draws it uniformly from ``[0, d)`` and ``w`` from ``U(0, 1)``. ``out``, a
     ``(d,)`` float32 array not aliasing ``x`` or ``y``, receives the result if given.
     """
-    x, y = _f32(x), _f32(y)
+    x, y = _f32(x, y), _f32(y, x)
+    f = x.dtype.type
     omega, s = slerp_angle(x, y)
     a0, b0 = _slerp_scales(w, omega, s)
     a1, b1 = _slerp_scales(1.0 - w, omega, s)
     out = np.empty_like(x) if out is None else out
-    np.multiply(x[:split], np.float32(a0), out=out[:split])
-    out[:split] += np.float32(b0) * y[:split]
-    np.multiply(x[split:], np.float32(a1), out=out[split:])
-    out[split:] += np.float32(b1) * y[split:]
+    np.multiply(x[:split], f(a0), out=out[:split])
+    out[:split] += f(b0) * y[:split]
+    np.multiply(x[split:], f(a1), out=out[split:])
+    out[split:] += f(b1) * y[split:]
     return out
 
 
@@ -96,9 +102,9 @@ def random_splitpoint_slerp(x: np.ndarray, y: np.ndarray, rng: np.random.Generat
 
 def task_arithmetic(base: np.ndarray, tasks: np.ndarray | Sequence[np.ndarray], lam: float = 1.0) -> np.ndarray:
     """``base + lam * sum_i (tasks[i] - base)``; ``tasks`` has shape ``(k, d)``."""
-    base = _f32(base)
-    tau = _stack(tasks) - base
-    return (base + np.float32(lam) * tau.sum(axis=0)).astype(np.float32)
+    base = _f32(base, *np.atleast_2d(tasks))
+    tau = _stack(tasks, base.dtype) - base
+    return (base + base.dtype.type(lam) * tau.sum(axis=0)).astype(base.dtype)
 
 
 def trim_top(tau: np.ndarray, density: float) -> np.ndarray:
@@ -124,13 +130,13 @@ def ties(base: np.ndarray, tasks: np.ndarray | Sequence[np.ndarray], density: fl
     values; the merged value is the mean of the trimmed values that agree
     with that sign (zero where none do). Returns ``base + lam * merged``.
     """
-    base = _f32(base)
-    tau = trim_top(_stack(tasks) - base, density)
+    base = _f32(base, *np.atleast_2d(tasks))
+    tau = trim_top(_stack(tasks, base.dtype) - base, density)
     sign = np.sign(tau.sum(axis=0))
     agree = (np.sign(tau) == sign) & (tau != 0)
     count = agree.sum(axis=0)
     merged = np.where(agree, tau, 0).sum(axis=0) / np.maximum(count, 1)
-    return (base + np.float32(lam) * merged).astype(np.float32)
+    return (base + base.dtype.type(lam) * merged).astype(base.dtype)
 
 
 def dare(
@@ -146,16 +152,16 @@ def dare(
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"DARE drop probability p={p} must be in [0, 1)")
-    base = _f32(base)
-    tau = _stack(tasks) - base
+    base = _f32(base, *np.atleast_2d(tasks))
+    tau = _stack(tasks, base.dtype) - base
     keep = rng.random(tau.shape) >= p
-    return (base + np.float32(lam / (1.0 - p)) * np.where(keep, tau, 0).sum(axis=0)).astype(np.float32)
+    return (base + base.dtype.type(lam / (1.0 - p)) * np.where(keep, tau, 0).sum(axis=0)).astype(base.dtype)
 
 
 def gaussian_mutation(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """``x + sigma * N(0, I)``; shape ``(d,)`` (or any shape), float32."""
+    """``x + sigma * N(0, I)``; shape ``(d,)`` (or any shape), in ``x``'s precision."""
     x = _f32(x)
-    return x + np.float32(sigma) * rng.standard_normal(x.shape, dtype=np.float32)
+    return x + x.dtype.type(sigma) * rng.standard_normal(x.shape, dtype=x.dtype)
 
 
 def svd_mutation(
@@ -172,7 +178,7 @@ def svd_mutation(
     the task vector grows by a random factor in ``[1, 1 + rate]``. Other
     tensors (biases, norms) are copied unchanged.
     """
-    x, base = _f32(x), _f32(base)
+    x, base = _f32(x, base), _f32(base, x)
     out = x.copy()
     for _, shape, sl in layout.items():
         if len(shape) != 2:
@@ -180,5 +186,5 @@ def svd_mutation(
         tau = (x[sl] - base[sl]).reshape(shape).astype(np.float64)
         u, s, vt = np.linalg.svd(tau, full_matrices=False)
         scale = rate * rng.random(s.shape[0])
-        out[sl] += ((u * (s * scale)) @ vt).astype(np.float32).ravel()
+        out[sl] += ((u * (s * scale)) @ vt).astype(out.dtype).ravel()
     return out

@@ -52,6 +52,7 @@ class Diagnostics:
         self.world_types = world.type_probs()
         self.profile: DiversityProfile | None = None
         self.h0: float | None = None
+        self.types_: np.ndarray | None = None  # the type distribution the last call measured, or None
         # real data the models never trained on, where the world keeps a held-out split
         draw = getattr(world, "heldout", None) or world.sample
         self.real = draw(reference_size or REFERENCE_SIZE, rng)
@@ -90,6 +91,7 @@ class Diagnostics:
         out: dict[str, float] = {}
         per_item: dict[str, np.ndarray] = {}
         p = self._type_distribution(model, samples)
+        self.types_ = p
         if p is not None:
             if self.profile is None:
                 self.profile = DiversityProfile(self.world_types, p, self.tail_mass)
@@ -132,6 +134,46 @@ class Diagnostics:
             out.update(distinct(samples))
             out["self_bleu"] = self_bleu(samples, self.rng, sample_size=SELF_BLEU_SAMPLE)
         return out, per_item
+
+
+class PopulationDiagnostics:
+    """What a population of P > 1 members has that no member has alone, from their type distributions.
+
+    ``fst`` is Wright's F_ST across the members (``(H_T - H_S) / H_T``); ``pool_*`` are the diversity
+    numbers of the pooled distribution (the members' mean): types lost by the whole population, its
+    Hill numbers, tail mass kept and KL to the world. Worlds without types give nothing.
+    """
+
+    def __init__(self, world, *, tail_mass: float = 0.1):
+        self.world_types = world.type_probs()
+        self.tail_mass = tail_mass
+        self.profile: DiversityProfile | None = None
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        return ({} if self.profile is None else {"reference_present": self.profile.reference_present}), {}
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        if "reference_present" in arrays:
+            self.profile = DiversityProfile(self.world_types, arrays["reference_present"], self.tail_mass)
+
+    def __call__(self, generation: int, types: list[np.ndarray | None]) -> dict[str, float]:
+        if any(t is None for t in types):
+            return {}
+        f = np.stack([np.asarray(t, dtype=np.float64) for t in types])
+        totals = f.sum(axis=1, keepdims=True)
+        f = np.divide(f, totals, out=np.zeros_like(f), where=totals > 0)
+        pooled = f.mean(axis=0)
+        if self.profile is None:
+            self.profile = DiversityProfile(self.world_types, pooled, self.tail_mass)
+        out = {f"pool_{k}": v for k, v in self.profile(pooled).items() if k in POOLED}
+        h_s = float(np.mean(1.0 - np.einsum("ij,ij->i", f, f)))
+        h_t = out["pool_heterozygosity"]
+        out["fst"] = (h_t - h_s) / h_t if h_t > 0 else float("nan")
+        return out
+
+
+#: the pooled distribution's numbers a population record carries (as ``pool_<name>``)
+POOLED = ("heterozygosity", "hill0", "hill1", "hill2", "types_lost", "tail_mass_kept", "kl")
 
 
 def sample_texts(model, data: Data, rng: np.random.Generator, k: int = 1, words: int = 12) -> tuple[str, ...]:

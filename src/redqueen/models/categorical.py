@@ -43,6 +43,36 @@ class CategoricalFamily:
     def type_probs(self) -> np.ndarray:
         return self.probs_
 
+    def genome_space(self, models: list["CategoricalFamily"]):
+        """The models' probability vectors (float64, ``(P, K)``); a merged or mutated vector is clipped at 0
+        and renormalised (all zero: the first model's distribution)."""
+        from redqueen.evolve.genome import Genomes, Layout
+
+        vectors = np.stack([m.probs_ for m in models]).astype(np.float64)
+        template = self
+
+        def build(vec: np.ndarray) -> "CategoricalFamily":
+            p = np.clip(np.asarray(vec, dtype=np.float64), 0.0, None)
+            total = p.sum()
+            child = CategoricalFamily(alpha=template.alpha, temperature=template.temperature, top_k=template.top_k,
+                                      top_p=template.top_p)
+            child.probs_ = p / total if total > 0 and np.isfinite(total) else template.probs_.copy()
+            child.labels_ = template.labels_
+            return child
+
+        return Genomes(vectors, Layout.from_shapes({"probs": (vectors.shape[1],)}), build)
+
+    def sample_mixture(self, models: list["CategoricalFamily"], weights: np.ndarray, n: int,
+                       rng: np.random.Generator) -> Counts:
+        """``n`` items, each from ``models[j]`` with probability ``weights[j]``: one multinomial draw from
+        the mixed distribution, which is exactly that (the migration of Wright's island model)."""
+        w = np.asarray(weights, dtype=np.float64)
+        p = np.zeros_like(self.probs_)
+        for wj, m in zip(w, models):
+            if wj > 0:
+                p += wj * m.probs_
+        return Counts(rng.multinomial(n, p / p.sum()), self.labels_)
+
     def state(self) -> dict[str, np.ndarray]:
         return {"probs": self.probs_}
 

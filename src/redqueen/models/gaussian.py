@@ -37,6 +37,27 @@ class GaussianFamily:
     def log_prob(self, data: Points) -> np.ndarray:
         return multivariate_normal(self.mean_, self.cov_, allow_singular=True).logpdf(data.x).reshape(len(data))
 
+    def genome_space(self, models: list["GaussianFamily"]):
+        """Mean and the lower Cholesky factor of the covariance (float64, ``d + d(d+1)/2`` numbers): merging
+        interpolates factors, so every merged covariance ``L L^T`` is positive semi-definite. A collapsed
+        (singular) covariance is factored with a jitter of 1e-12 of its mean variance."""
+        from redqueen.evolve.genome import Genomes, Layout
+
+        d = self.mean_.shape[0]
+        rows, cols = np.tril_indices(d)
+        vectors = np.stack([np.concatenate([m.mean_, _cholesky(m.cov_)[rows, cols]]) for m in models])
+        template = self
+
+        def build(vec: np.ndarray) -> "GaussianFamily":
+            vec = np.asarray(vec, dtype=np.float64)
+            factor = np.zeros((d, d))
+            factor[rows, cols] = vec[d:]
+            child = GaussianFamily(ddof=template.ddof, min_var=template.min_var)
+            child.mean_, child.cov_ = vec[:d].copy(), factor @ factor.T
+            return child
+
+        return Genomes(vectors, Layout.from_shapes({"mean": (d,), "cholesky": (rows.size,)}), build)
+
     def state(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean_, "cov": self.cov_}
 
@@ -44,3 +65,13 @@ class GaussianFamily:
         self.mean_ = np.asarray(state["mean"], dtype=np.float64)
         self.cov_ = np.asarray(state["cov"], dtype=np.float64)
         return self
+
+
+def _cholesky(cov: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a covariance, jittered by 1e-12 of its mean variance if it is singular."""
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        d = cov.shape[0]
+        jitter = 1e-12 * max(float(np.trace(cov)) / d, 1e-300)
+        return np.linalg.cholesky(cov + jitter * np.eye(d))

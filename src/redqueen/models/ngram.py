@@ -113,8 +113,20 @@ class _Table:
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray], prefix: str) -> "_Table":
-        names = ("keys", "indptr", "cols", "counts")
-        return cls(*(np.asarray(state[f"{prefix}{name}"], dtype=np.int64) for name in names))
+        keys, indptr, cols = (np.asarray(state[f"{prefix}{name}"], dtype=np.int64) for name in ("keys", "indptr", "cols"))
+        counts = np.asarray(state[f"{prefix}counts"])  # integer when counted, float when merged
+        return cls(keys, indptr, cols, counts if counts.dtype.kind == "f" else counts.astype(np.int64))
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(context code, next symbol)`` of every entry, both (nnz,)."""
+        return np.repeat(self.keys, np.diff(self.indptr)), self.cols
+
+    @classmethod
+    def from_pairs(cls, keys: np.ndarray, cols: np.ndarray, counts: np.ndarray) -> "_Table":
+        """A table from entries sorted by (context, next) with positive (possibly fractional) counts."""
+        ukeys, first = np.unique(keys, return_index=True)
+        indptr = np.concatenate([first, [keys.size]]).astype(np.int64)
+        return cls(ukeys.astype(np.int64), indptr, cols.astype(np.int64), counts)
 
 
 class _Picker:
@@ -207,10 +219,15 @@ class NGramFamily:
         self._gamma, self._pickers = [], []
         for tab in self.tables_:
             n_seen = np.diff(tab.indptr)
-            total = np.add.reduceat(tab.counts, tab.indptr[:-1]) if tab.counts.size else np.zeros(0)
+            weights = tab.counts - d
+            if tab.counts.dtype.kind == "f":  # a merged table: counts below d keep nothing of their own
+                weights = np.maximum(weights, 0.0)
+                total = (np.add.reduceat(weights, tab.indptr[:-1]) if weights.size else np.zeros(0)) + d * n_seen
+            else:  # counted: every count is >= 1 >= d, so the row's mass is its total count
+                total = np.add.reduceat(tab.counts, tab.indptr[:-1]) if tab.counts.size else np.zeros(0)
             gamma = np.concatenate([d * n_seen / np.maximum(total, 1), [1.0]])  # unseen context: back off fully
             self._gamma.append(gamma)
-            self._pickers.append(_Picker(tab.indptr, tab.cols, tab.counts - d))
+            self._pickers.append(_Picker(tab.indptr, tab.cols, weights))
 
     def _prepare_additive(self) -> None:
         """Decode every row: seen entries' probabilities, plus ``r`` unseen outcomes of equal probability."""
@@ -331,7 +348,8 @@ class NGramFamily:
                 rows = tab.rows(ctx % radix ** (k - 1))
                 pos, hit = tab.entry(rows, nxt, radix)
                 mass = self._pickers[k - 1].row_mass[rows] + self.discount * np.diff(self._pickers[k - 1].indptr)[rows]
-                c = np.where(hit, tab.counts[np.minimum(pos, max(tab.counts.size - 1, 0))] - self.discount, 0.0)
+                c = np.where(hit, np.maximum(tab.counts[np.minimum(pos, max(tab.counts.size - 1, 0))] - self.discount, 0.0),
+                             0.0)
                 p = np.where(rows < tab.keys.size, c / np.maximum(mass, 1e-300) + self._gamma[k - 1][rows] * p, p)
             return p
         tab = self.tables_[-1]
@@ -362,6 +380,55 @@ class NGramFamily:
         hist = ([v] * (self.order - 1) + [int(i) for i in context])[len(context):] if self.order > 1 else []
         code = sum(s * radix**k for k, s in enumerate(reversed(hist)))
         return self._event_probs(np.full(radix, code, dtype=np.int64), np.arange(radix))
+
+    # -- merging -----------------------------------------------------------------------------------------------
+
+    def genome_space(self, models: list["NGramFamily"]):
+        """The count tables of every order on the union of the models' entries (float64; an entry a model
+        lacks counts 0). Interpolating counts is training on the interpolated mix of the parents' data; a
+        merged table keeps the entries with positive counts (fractional counts are kept as they are)."""
+        from redqueen.evolve.genome import Genomes, Layout, NotMergeable
+
+        if any(len(m.vocab_) != len(self.vocab_) for m in models):
+            raise NotMergeable("n-gram models over different vocabularies cannot be merged")
+        unions, columns = [], []
+        for t in range(len(self.tables_)):
+            keys, cols = zip(*(m.tables_[t].pairs() for m in models))
+            all_k, all_c = np.concatenate(keys), np.concatenate(cols)
+            order = np.lexsort((all_c, all_k))
+            sk, sc = all_k[order], all_c[order]
+            new = np.ones(sk.size, dtype=bool)
+            new[1:] = (sk[1:] != sk[:-1]) | (sc[1:] != sc[:-1])
+            uid = np.empty(sk.size, dtype=np.int64)
+            uid[order] = np.cumsum(new) - 1
+            unions.append((sk[new], sc[new]))
+            block = np.zeros((len(models), int(new.sum())))
+            start = 0
+            for i, m in enumerate(models):
+                n = m.tables_[t].cols.size
+                block[i, uid[start:start + n]] = m.tables_[t].counts
+                start += n
+            columns.append(block)
+        first = self.order - len(self.tables_) + 1
+        layout = Layout.from_shapes({f"order{first + t}": (b.shape[1],) for t, b in enumerate(columns)})
+        template = self
+
+        def build(vec: np.ndarray) -> "NGramFamily":
+            child = NGramFamily(order=template.order, smoothing=template.smoothing, alpha=template.alpha,
+                                discount=template.discount, temperature=template.temperature, top_k=template.top_k,
+                                top_p=template.top_p, max_len=template.max_len)
+            child.vocab_ = template.vocab_
+            views = layout.views(np.asarray(vec, dtype=np.float64))
+            tables = []
+            for (keys, cols), name in zip(unions, layout.names):
+                c = views[name]
+                keep = c > 0
+                tables.append(_Table.from_pairs(keys[keep], cols[keep], c[keep].copy()))
+            child.tables_ = tables
+            child._prepare()
+            return child
+
+        return Genomes(np.concatenate(columns, axis=1), layout, build)
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import numbers
+from typing import Any
 
 import numpy as np
 
@@ -17,12 +19,35 @@ from redqueen.data import Points
 
 _SEED_MAX = 2**31 - 1
 
+#: what a plug-in may raise and still count as its model diverging (numerical failure), not as a broken plug-in
+NUMERICAL = (FloatingPointError, ArithmeticError, np.linalg.LinAlgError, ValueError)
+
+
+class PluginError(RuntimeError):
+    """A plug-in estimator raised something other than a numerical failure; the message names it."""
+
+
+def _guarded(spec: str | None, what: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``; for a plug-in (``spec``), any non-numerical exception becomes a :class:`PluginError`."""
+    if spec is None:
+        return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    except NUMERICAL:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - the plug-in's own code: report it, whatever it raised
+        raise PluginError(f"plug-in {spec} raised {type(e).__name__} in {what}: {str(e).splitlines()[0] if str(e) else ''}"
+                          [:300]) from e
+
 
 class SklearnDensity:
     """Wraps an unfitted estimator; each ``fit`` works on a fresh clone of it."""
 
-    def __init__(self, *, estimator):
+    def __init__(self, *, estimator, plugin: str | None = None):
         self.estimator = estimator
+        self.plugin = plugin  # the "module:Class" of a plug-in: its exceptions are reported as PluginError
 
     def _fresh(self, seed: int | None):
         from sklearn.base import clone  # imported late: scikit-learn takes a second to import
@@ -35,39 +60,161 @@ class SklearnDensity:
     def fit(self, data: Points, rng: np.random.Generator | None = None) -> "SklearnDensity":
         self.seed_ = None if rng is None else int(rng.integers(_SEED_MAX))
         self.fit_x_ = data.x
-        self.estimator_ = self._fresh(self.seed_).fit(data.x)
+        self.estimator_ = _guarded(self.plugin, "fit", self._fresh(self.seed_).fit, data.x)
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> Points:
         est = self.estimator_
         seed = int(rng.integers(_SEED_MAX))
         if "random_state" in inspect.signature(est.sample).parameters:
-            out = est.sample(n, random_state=seed)
+            out = _guarded(self.plugin, "sample", est.sample, n, random_state=seed)
         else:
             if "random_state" in est.get_params():
                 est.set_params(random_state=seed)
-            out = est.sample(n)
+            out = _guarded(self.plugin, "sample", est.sample, n)
         x = out[0] if isinstance(out, tuple) else out
         return Points(np.asarray(x, dtype=np.float64).reshape(n, -1))
 
     def log_prob(self, data: Points) -> np.ndarray:
-        return np.asarray(self.estimator_.score_samples(data.x), dtype=np.float64)
+        return np.asarray(_guarded(self.plugin, "score_samples", self.estimator_.score_samples, data.x),
+                          dtype=np.float64)
+
+    def _fitted(self) -> dict[str, Any] | None:
+        """The estimator's fitted attributes if they are all arrays and numbers (then they *are* the model), else None."""
+        out = {}
+        for k, v in vars(self.estimator_).items():
+            if not k.endswith("_") or k.startswith("_"):
+                continue
+            if isinstance(v, np.ndarray) and v.dtype.kind in "fiub":
+                out[k] = v
+            elif isinstance(v, (bool, np.bool_, numbers.Integral, numbers.Real)):
+                out[k] = v
+            else:
+                return None
+        return out
 
     def state(self) -> dict[str, np.ndarray]:
-        """The training data and seed (enough to refit exactly) plus the estimator's fitted numpy attributes."""
-        out = {"fit_x": self.fit_x_, "seed": np.array([-1 if self.seed_ is None else self.seed_], dtype=np.int64)}
-        for k, v in vars(self.estimator_).items():
-            if k.endswith("_") and not k.startswith("_") and isinstance(v, np.ndarray) and v.dtype.kind in "fiub":
-                out[f"estimator.{k}"] = v
+        """The seed and, when the estimator's fitted attributes are all arrays and numbers (Gaussian
+        mixtures), those attributes; otherwise (kernel density, whose parameters are its training
+        points in a tree) the training data, to refit exactly."""
+        out = {"seed": np.array([-1 if self.seed_ is None else self.seed_], dtype=np.int64)}
+        fitted = self._fitted()
+        if fitted is None:
+            out["fit_x"] = self.fit_x_
+            return out
+        for k, v in fitted.items():
+            out[f"param.{k}"] = np.asarray(v)
+            if not isinstance(v, np.ndarray):
+                out[f"scalar.{k}"] = np.array(_SCALAR_TYPES.index(_scalar_type(v)), dtype=np.int64)
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> "SklearnDensity":
-        """Refit on the stored data with the stored seed: estimators are deterministic given both."""
+        """Set the stored fitted attributes on a fresh clone (no refit), or refit on the stored data with
+        the stored seed (estimators are deterministic given both)."""
         seed = int(np.asarray(state["seed"])[0])
         self.seed_ = None if seed < 0 else seed
-        self.fit_x_ = np.asarray(state["fit_x"], dtype=np.float64)
-        self.estimator_ = self._fresh(self.seed_).fit(self.fit_x_)
+        if "fit_x" in state:
+            self.fit_x_ = np.asarray(state["fit_x"], dtype=np.float64)
+            self.estimator_ = self._fresh(self.seed_).fit(self.fit_x_)
+            return self
+        est = self._fresh(self.seed_)
+        for key, v in state.items():
+            if key.startswith("param."):
+                name = key[len("param."):]
+                tag = state.get(f"scalar.{name}")
+                setattr(est, name, _SCALAR_TYPES[int(tag)](np.asarray(v).item()) if tag is not None else np.asarray(v))
+        self.estimator_ = est
+        self.fit_x_ = None
         return self
+
+    # -- merging -------------------------------------------------------------------------------------------
+
+    def cannot_merge(self) -> str | None:
+        est = getattr(self, "estimator_", self.estimator)
+        if self.plugin is not None:
+            return f"plug-in {self.plugin} cannot be merged: redqueen does not know which of its attributes are parameters"
+        if "covariance_type" not in est.get_params():
+            return (f"{type(est).__name__} cannot be merged in weight space: its parameters are its training points; "
+                    "use a coupling that moves data (migration, island_reset)")
+        return None
+
+    def genome_space(self, models: list["SklearnDensity"]):
+        """Gaussian mixtures: weights, means and covariance factors, each model's components first matched
+        to ``models[0]``'s (Hungarian assignment on squared distances of the means, scipy) so that merging
+        interpolates like with like. Covariance factors: Cholesky (full, tied), square roots (diag, spherical)."""
+        from scipy.optimize import linear_sum_assignment
+
+        from redqueen.evolve.genome import Genomes, Layout
+
+        ref = models[0].estimator_
+        kind, (k, d) = ref.covariance_type, ref.means_.shape
+        vecs = []
+        for m in models:
+            e = m.estimator_
+            cost = ((ref.means_[:, None, :] - e.means_[None, :, :]) ** 2).sum(-1)
+            order = linear_sum_assignment(cost)[1]  # ref component i <-> e's component order[i]
+            cov = e.covariances_ if kind == "tied" else e.covariances_[order]
+            vecs.append(np.concatenate([e.weights_[order], e.means_[order].ravel(), _cov_factor(cov, kind).ravel()]))
+        shape_f = _cov_factor(ref.covariances_, kind).shape
+        layout = Layout.from_shapes({"weights": (k,), "means": (k, d), "covariance_factor": shape_f})
+        template = self
+
+        def build(vec: np.ndarray) -> "SklearnDensity":
+            from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+
+            v = layout.views(np.asarray(vec, dtype=np.float64))
+            w = np.clip(v["weights"], 1e-12, None)
+            est = template._fresh(template.seed_)
+            est.weights_, est.means_ = w / w.sum(), v["means"].copy()
+            est.covariances_ = _cov_from_factor(v["covariance_factor"], kind)
+            est.precisions_cholesky_ = _compute_precision_cholesky(est.covariances_, kind)
+            est.precisions_ = _precisions(est.precisions_cholesky_, kind)
+            est.converged_ = True  # no EM ran: lower_bound_ and n_iter_ stay unset
+            est.n_features_in_ = d
+            child = SklearnDensity(estimator=template.estimator, plugin=template.plugin)
+            child.seed_, child.fit_x_, child.estimator_ = template.seed_, None, est
+            return child
+
+        return Genomes(np.stack(vecs), layout, build)
+
+
+_SCALAR_TYPES = (bool, int, float)
+
+
+def _scalar_type(v) -> type:
+    return bool if isinstance(v, (bool, np.bool_)) else int if isinstance(v, numbers.Integral) else float
+
+
+def _tril(m: np.ndarray) -> np.ndarray:
+    rows, cols = np.tril_indices(m.shape[-1])
+    return m[..., rows, cols]
+
+
+def _cov_factor(cov: np.ndarray, kind: str) -> np.ndarray:
+    if kind in ("full", "tied"):
+        from redqueen.models.gaussian import _cholesky
+
+        return _tril(np.stack([_cholesky(c) for c in cov]) if kind == "full" else _cholesky(cov))
+    return np.sqrt(np.clip(cov, 0, None))
+
+
+def _cov_from_factor(f: np.ndarray, kind: str) -> np.ndarray:
+    if kind in ("full", "tied"):
+        n = f.shape[-1]
+        d = int((np.sqrt(8 * n + 1) - 1) / 2)
+        rows, cols = np.tril_indices(d)
+        low = np.zeros(f.shape[:-1] + (d, d))
+        low[..., rows, cols] = f
+        return low @ np.swapaxes(low, -1, -2)
+    return np.clip(f, 1e-12, None) ** 2
+
+
+def _precisions(prec_chol: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "full":
+        return prec_chol @ np.swapaxes(prec_chol, -1, -2)
+    if kind == "tied":
+        return prec_chol @ prec_chol.T
+    return prec_chol**2
 
 
 def gmm(*, components: int = 10, covariance_type: str = "full", max_iter: int = 100, tol: float = 1e-3, n_init: int = 1,
@@ -111,7 +258,7 @@ def load_plugin(spec: str, kwargs: dict) -> SklearnDensity:
         est = cls(**kwargs)
     except Exception as e:  # the plug-in's own constructor: report, do not trace back
         raise ValueError(f"plugin {spec!r} rejected its arguments: {e}") from None
-    return SklearnDensity(estimator=est)
+    return SklearnDensity(estimator=est, plugin=spec)
 
 
 def check_density(family: SklearnDensity, x: np.ndarray, rng: np.random.Generator) -> None:

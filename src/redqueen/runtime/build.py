@@ -12,7 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-from redqueen.loop import Lineage, make_curation, make_regime
+from redqueen.evolve.genome import merge_refusal
+from redqueen.loop import Population, make_curation, make_regime
+from redqueen.loop.couplings import make_coupling
 from redqueen.runtime import config as C
 
 
@@ -102,6 +104,8 @@ class ArmPlan:
     curation: tuple
     make_family: Callable[[], object]
     family_config: dict
+    members: int = 1
+    couplings: tuple = ()  # zero-argument factories of fresh coupling objects
 
 
 def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
@@ -112,12 +116,18 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
         check_family(fam_cfg, factory, world, exp.seed)
         regime = make_regime(arm.regime, real_fraction=arm.real_fraction, real_source=arm.real_source, budget=arm.budget)
         curation = tuple(make_curation(c.kind, **c.model_dump(exclude={"kind"})) for c in arm.curation)
-        plans.append(ArmPlan(arm.name, regime, curation, factory, fam_cfg.model_dump()))
+        couplings = tuple(partial(make_coupling, c.kind, **c.model_dump(exclude={"kind"})) for c in arm.couplings)
+        if any(c.kind in C.MERGING for c in arm.couplings):
+            why = merge_refusal(factory())
+            if why is not None:
+                raise C.ConfigError(f"arms.{arm.name}.couplings: {why}")
+        plans.append(ArmPlan(arm.name, regime, curation, factory, fam_cfg.model_dump(), arm.members, couplings))
     return plans
 
 
-def make_lineage(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Lineage:
-    return Lineage(
+def make_population(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Population:
+    """The population of one arm and replicate, before generation 0."""
+    return Population(
         world=world,
         make_family=plan.make_family,
         regime=plan.regime,
@@ -129,4 +139,6 @@ def make_lineage(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Lin
         texts_every=exp.texts_every,
         warm_start=bool(plan.family_config.get("warm_start", False)),
         reference_size=exp.reference_size,
+        members=plan.members,
+        couplings=plan.couplings,
     )

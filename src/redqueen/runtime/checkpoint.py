@@ -1,17 +1,21 @@
-"""Lineage checkpoints: safetensors for arrays, JSON in its header for the rest.
+"""Population checkpoints: safetensors for arrays, JSON in its header for the rest.
 
-A checkpoint holds everything a lineage needs to continue bit for bit: the
-generation, both random generators' states, the model's state, the regime's
-pools, the pending synthetic sample and the diagnostics' reference. Nothing
-is ever unpickled: a file that is not a readable safetensors checkpoint of
-this format raises :class:`CheckpointError` with a one-line reason.
-Writes go to a temporary file renamed over the old one, so a kill at any
-moment leaves either the previous checkpoint or the new one.
+A checkpoint holds everything a population needs to continue bit for bit: the generation,
+every member's model state, data pools, pending synthetic data, loop and diagnostics
+generators, the couplings' state and generator, and the population diagnostics. It is bound
+to its run: the run id, arm, replicate, member count and a hash of the validated config are
+stored and must match, and every field is checked against the world before anything is
+used. Nothing is ever unpickled: a file that is not a usable checkpoint of this run raises
+:class:`CheckpointError` with a one-line reason, and the runner then recomputes the lineage
+from generation 0 instead. Writes go to a temporary file renamed over the old one, so a kill
+at any moment leaves either the previous checkpoint or the new one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +23,31 @@ import numpy as np
 from redqueen.data import Counts, Data, Points, Sequences
 from redqueen.runtime.files import atomic_path
 
-FORMAT = "redqueen-lineage-1"
+FORMAT = "redqueen-population-1"
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What ties a checkpoint to one population of one run: checked on every load."""
+
+    run_id: str
+    config_hash: str
+    arm: str
+    replicate: int
+    members: int
+
+
+def config_hash(config_json: str) -> str:
+    """The hash that binds checkpoints to a validated config (its canonical JSON)."""
+    return hashlib.sha256(config_json.encode("utf-8")).hexdigest()[:32]
+
+
+def binding_of(pop, run_id: str | None, config_json: str) -> Binding:
+    return Binding(run_id or "", config_hash(config_json), pop.arm, pop.replicate, len(pop.member_list))
 
 
 def _contiguous(v) -> np.ndarray:
@@ -31,7 +55,7 @@ def _contiguous(v) -> np.ndarray:
     return v if v.flags.c_contiguous else np.ascontiguousarray(v)  # ascontiguousarray would make 0-d arrays 1-d
 
 
-def _data_arrays(prefix: str, data: Data | None, arrays: dict, kinds: dict) -> None:
+def _put(prefix: str, data: Data | None, arrays: dict, kinds: dict) -> None:
     if data is None:
         return
     kinds[prefix] = type(data).__name__
@@ -39,102 +63,209 @@ def _data_arrays(prefix: str, data: Data | None, arrays: dict, kinds: dict) -> N
         arrays[f"{prefix}.{k}"] = _contiguous(v)
 
 
-def _data_from(prefix: str, kinds: dict, arrays: dict, world) -> Data | None:
-    kind = kinds.get(prefix)
-    if kind is None:
-        return None
-    if kind == "Counts":
-        return Counts(arrays[f"{prefix}.counts"], getattr(world, "labels", None))
-    if kind == "Points":
-        return Points(arrays[f"{prefix}.x"])
-    if kind == "Sequences":
-        return Sequences(arrays[f"{prefix}.tokens"], arrays[f"{prefix}.offsets"], world.vocab)
-    raise CheckpointError(f"unknown data kind {kind!r} in checkpoint")
+def _sub(arrays: dict, prefix: str) -> dict:
+    p = prefix + "."
+    return {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}
 
 
-def save(lineage, path: str | Path) -> Path:
-    """Write ``lineage``'s state after its current generation to ``path`` atomically."""
+def save(pop, path: str | Path, binding: Binding | None = None) -> Path:
+    """Write ``pop``'s state after its current generation to ``path`` atomically."""
     from safetensors.numpy import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     kinds: dict[str, str] = {}
-    for k, v in lineage.model.state().items():
-        arrays[f"model.{k}"] = _contiguous(v)
-    _data_arrays("bank", lineage.pools.bank, arrays, kinds)
-    if lineage.pools.accumulated is not lineage.pools.bank:
-        _data_arrays("accumulated", lineage.pools.accumulated, arrays, kinds)
-    _data_arrays("pending", lineage.pending, arrays, kinds)
-    diag_arrays, diag_meta = lineage.diagnostics.state()
-    for k, v in diag_arrays.items():
-        arrays[f"diagnostics.{k}"] = _contiguous(v)
+    members = []
+    for m in pop.member_list:
+        p = f"m{m.index}"
+        for k, v in m.model.state().items():
+            arrays[f"{p}.model.{k}"] = _contiguous(v)
+        _put(f"{p}.bank", m.pools.bank, arrays, kinds)
+        if m.pools.accumulated is not m.pools.bank:
+            _put(f"{p}.accumulated", m.pools.accumulated, arrays, kinds)
+        _put(f"{p}.pending", m.pending, arrays, kinds)
+        diag_arrays, diag_meta = m.diagnostics.state()
+        for k, v in diag_arrays.items():
+            arrays[f"{p}.diagnostics.{k}"] = _contiguous(v)
+        members.append({"rng": m.rng.bit_generator.state, "diagnostics": diag_meta})
+    couplings = []
+    for j, c in enumerate(pop.coupling_list):
+        c_arrays, c_meta = c.state()
+        for k, v in c_arrays.items():
+            arrays[f"c{j}.{k}"] = _contiguous(v)
+        couplings.append({"name": c.name, "meta": c_meta})
+    pop_meta = None
+    if pop.population_diagnostics is not None:
+        pd_arrays, pop_meta = pop.population_diagnostics.state()
+        for k, v in pd_arrays.items():
+            arrays[f"population.{k}"] = _contiguous(v)
+    b = binding or Binding("", "", pop.arm, pop.replicate, len(pop.member_list))
     meta = {
-        "format": FORMAT,
-        "arm": lineage.arm,
-        "replicate": lineage.replicate,
-        "generation": lineage.generation,
-        "rng": lineage.rng.bit_generator.state,
-        "diagnostics": diag_meta,
-        "kinds": kinds,
+        "format": FORMAT, "run_id": b.run_id, "config_hash": b.config_hash, "arm": pop.arm,
+        "replicate": pop.replicate, "members": len(pop.member_list), "generation": pop.generation,
+        "member_state": members, "couplings": couplings, "coupling_rng": pop.coupling_rng.bit_generator.state,
+        "population": pop_meta, "kinds": kinds,
     }
     with atomic_path(path) as tmp:
         save_file(arrays, str(tmp), metadata={"redqueen": json.dumps(meta)})
     return path
 
 
-def load(lineage, path: str | Path) -> None:
-    """Restore ``lineage`` (freshly built from the same config and seed) from ``path``.
-
-    Raises :class:`CheckpointError` if the file is missing, truncated, not
-    safetensors, of another format, or belongs to another lineage.
-    """
+def _read(path: Path, *, arrays: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
     from safetensors import safe_open
 
-    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint; the run cannot be resumed from here")
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = json.loads((f.metadata() or {}).get("redqueen", "null"))
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if arrays else {}
     except Exception as e:  # safetensors raises several types for damaged files
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}); delete it to restart that lineage") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a redqueen lineage checkpoint; delete it to restart that lineage")
-    if meta["arm"] != lineage.arm or meta["replicate"] != lineage.replicate:
-        raise CheckpointError(f"{path}: belongs to arm {meta['arm']!r} replicate {meta['replicate']}, not this lineage")
-    world = lineage.world
+        raise CheckpointError(f"{path}: not a redqueen population checkpoint; delete it to restart that lineage")
+    return meta, tensors
+
+
+def _check_binding(path: Path, meta: dict, pop, binding: Binding | None) -> None:
+    if meta.get("arm") != pop.arm or meta.get("replicate") != pop.replicate:
+        raise CheckpointError(f"{path}: belongs to arm {meta.get('arm')!r} replicate {meta.get('replicate')}, "
+                              "not this lineage")
+    if meta.get("members") != len(pop.member_list):
+        raise CheckpointError(f"{path}: holds {meta.get('members')} members, this population has {len(pop.member_list)}")
+    if binding is not None and (meta.get("run_id"), meta.get("config_hash")) != (binding.run_id, binding.config_hash):
+        raise CheckpointError(f"{path}: belongs to another run or config; it is ignored and the lineage recomputed")
+
+
+def _generator_state(path: Path, state) -> dict:
+    """A PCG64 state dict as numpy accepts it, or CheckpointError."""
+    try:
+        g = np.random.default_rng(0)
+        if not isinstance(state, dict) or state.get("bit_generator") != type(g.bit_generator).__name__:
+            raise ValueError("another bit generator")
+        g.bit_generator.state = state
+        return state
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: bad generator state ({e}); delete it to restart that lineage") from None
+
+
+class _Template:
+    """What the world's data look like, read off one throwaway draw, to validate stored data against."""
+
+    def __init__(self, world):
+        probe = world.sample(1, np.random.default_rng(0))
+        self.kind = type(probe).__name__
+        self.labels = getattr(probe, "labels", None)
+        self.k = probe.k if isinstance(probe, Counts) else None
+        self.d = probe.d if isinstance(probe, Points) else None
+        self.vocab = probe.vocab if isinstance(probe, Sequences) else None
+
+    def data(self, path: Path, prefix: str, kind: str | None, arrays: dict) -> Data | None:
+        if kind is None:
+            return None
+        if kind != self.kind:
+            raise CheckpointError(f"{path}: {prefix} holds {kind} but this world makes {self.kind}")
+        a = _sub(arrays, prefix)
+        try:
+            if kind == "Counts":
+                c = np.asarray(a["counts"])
+                if c.shape != (self.k,) or c.dtype.kind not in "iu" or (c < 0).any():
+                    raise ValueError(f"counts of shape {c.shape} ({c.dtype}); want ({self.k},) non-negative integers")
+                return Counts(c, self.labels)
+            if kind == "Points":
+                x = np.asarray(a["x"])
+                if x.ndim != 2 or x.shape[1] != self.d or x.dtype.kind != "f":
+                    raise ValueError(f"points of shape {x.shape}; want (n, {self.d}) floats")
+                return Points(x)
+            tokens, offsets = np.asarray(a["tokens"]), np.asarray(a["offsets"])
+            v = len(self.vocab)
+            if (tokens.ndim != 1 or offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0
+                    or offsets[-1] != tokens.size or (np.diff(offsets) < 0).any()
+                    or (tokens.size and (tokens.min() < 0 or tokens.max() >= v))):
+                raise ValueError(f"sequences that do not fit a {v}-token vocabulary")
+            return Sequences(tokens, offsets, self.vocab)
+        except KeyError as e:
+            raise CheckpointError(f"{path}: {prefix} lacks {e}; delete it to restart that lineage") from None
+        except ValueError as e:
+            raise CheckpointError(f"{path}: {prefix}: {e}; delete it to restart that lineage") from None
+
+
+def load(pop, path: str | Path, binding: Binding | None = None, *, last_generation: int | None = None) -> None:
+    """Restore ``pop`` (freshly built from the same config and seed) from ``path``.
+
+    Raises :class:`CheckpointError` if the file is missing, truncated, not safetensors, of
+    another format, bound to another run, config or population, at a generation outside
+    ``0..last_generation``, or holds a field that does not fit this world and family.
+    Nothing of ``pop`` changes unless the whole checkpoint is usable.
+    """
     from redqueen.loop.regimes import Pools
 
+    path = Path(path)
+    meta, arrays = _read(path)
+    _check_binding(path, meta, pop, binding)
+    gen = meta.get("generation")
+    if not isinstance(gen, int) or isinstance(gen, bool) or gen < 0 or (last_generation is not None and gen > last_generation):
+        raise CheckpointError(f"{path}: generation {gen!r} is outside 0..{last_generation}; the lineage is recomputed")
+    states, kinds = meta.get("member_state"), meta.get("kinds")
+    couplings = meta.get("couplings")
+    if (not isinstance(states, list) or len(states) != len(pop.member_list) or not isinstance(kinds, dict)
+            or not isinstance(couplings, list) or len(couplings) != len(pop.coupling_list)):
+        raise CheckpointError(f"{path}: incomplete metadata; delete it to restart that lineage")
+    template = _Template(pop.world)
+    restored = []
+    for m, st in zip(pop.member_list, states):
+        p = f"m{m.index}"
+        if not isinstance(st, dict):
+            raise CheckpointError(f"{path}: incomplete metadata for member {m.index}")
+        try:
+            model = pop.make_family()
+            model.load_state(_sub(arrays, f"{p}.model"))
+        except Exception as e:  # a family's load_state on foreign arrays can fail in any way: not our bug, bad input
+            raise CheckpointError(f"{path}: member {m.index}'s model does not fit this family "
+                                  f"({type(e).__name__}: {str(e)[:120]}); delete it to restart that lineage") from None
+        bank = template.data(path, f"{p}.bank", kinds.get(f"{p}.bank"), arrays)
+        if bank is None:
+            raise CheckpointError(f"{path}: member {m.index} has no gene bank; delete it to restart that lineage")
+        acc = template.data(path, f"{p}.accumulated", kinds.get(f"{p}.accumulated"), arrays) or bank
+        pending = template.data(path, f"{p}.pending", kinds.get(f"{p}.pending"), arrays)
+        if isinstance(bank, Counts) and hasattr(model, "labels_"):
+            model.labels_ = bank.labels  # type names are the world's, not part of the model's arrays
+        restored.append((m, model, Pools(bank=bank, accumulated=acc), pending, _generator_state(path, st.get("rng")),
+                         _sub(arrays, f"{p}.diagnostics"), st.get("diagnostics")))
+    coupling_rng = _generator_state(path, meta.get("coupling_rng"))
+    for m, model, pools, pending, rng, diag_arrays, diag_meta in restored:
+        try:
+            m.diagnostics.load_state(diag_arrays, diag_meta)
+        except Exception as e:
+            raise CheckpointError(f"{path}: member {m.index}'s diagnostics do not fit "
+                                  f"({type(e).__name__}); delete it to restart that lineage") from None
+        m.model, m.pools, m.pending, m.generation = model, pools, pending, gen
+        m.rng.bit_generator.state = rng
+    for j, (c, saved) in enumerate(zip(pop.coupling_list, couplings)):
+        if not isinstance(saved, dict) or saved.get("name") != c.name:
+            raise CheckpointError(f"{path}: coupling {j} is not {c.name!r}; delete it to restart that lineage")
+        try:
+            c.load_state(_sub(arrays, f"c{j}"), saved.get("meta"))
+        except CheckpointError:
+            raise
+        except Exception as e:
+            raise CheckpointError(f"{path}: coupling {c.name!r} state does not fit ({type(e).__name__}: "
+                                  f"{str(e)[:120]}); delete it to restart that lineage") from None
+    if pop.population_diagnostics is not None:
+        pop.population_diagnostics.load_state(_sub(arrays, "population"), meta.get("population"))
+    pop.coupling_rng.bit_generator.state = coupling_rng
+    pop.generation = gen
+
+
+def generation_of(path: str | Path, binding: Binding | None = None) -> int | None:
+    """The generation stored in a checkpoint bound to ``binding``, or None if there is no usable one."""
     try:
-        model = lineage.make_family()
-        model.load_state({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
-        bank = _data_from("bank", meta["kinds"], arrays, world)
-        acc = _data_from("accumulated", meta["kinds"], arrays, world) or bank
-        pending = _data_from("pending", meta["kinds"], arrays, world)
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        raise CheckpointError(f"{path}: checkpoint does not fit this lineage's model or data ({type(e).__name__}: {e}); "
-                              "delete it to restart that lineage") from None
-    if isinstance(bank, Counts) and hasattr(model, "labels_"):
-        model.labels_ = bank.labels  # type names are the world's, not part of the model's arrays
-    lineage.model = model
-    lineage.pools = Pools(bank=bank, accumulated=acc)
-    lineage.pending = pending
-    lineage.generation = int(meta["generation"])
-    lineage.rng.bit_generator.state = meta["rng"]
-    lineage.diagnostics.load_state(
-        {k[len("diagnostics."):]: v for k, v in arrays.items() if k.startswith("diagnostics.")}, meta["diagnostics"]
-    )
-
-
-def generation_of(path: str | Path) -> int | None:
-    """The generation stored in a checkpoint, or None if there is no usable one."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = json.loads((f.metadata() or {}).get("redqueen", "null"))
-        return int(meta["generation"]) if isinstance(meta, dict) and meta.get("format") == FORMAT else None
-    except Exception:
+        meta, _ = _read(Path(path), arrays=False)
+    except CheckpointError:
         return None
+    if binding is not None and (meta.get("run_id"), meta.get("config_hash"), meta.get("arm"), meta.get("replicate"),
+                                meta.get("members")) != (binding.run_id, binding.config_hash, binding.arm,
+                                                         binding.replicate, binding.members):
+        return None
+    gen = meta.get("generation")
+    return gen if isinstance(gen, int) and not isinstance(gen, bool) and gen >= 0 else None

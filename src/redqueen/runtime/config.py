@@ -241,6 +241,75 @@ class FilterCuration(_Strict):
 Curation = Annotated[Union[NoiseCuration, FilterCuration], Field(discriminator="kind")]
 
 
+# ---------------------------------------------------------------- couplings (populations)
+class _Breeding(_Strict):
+    operator: Literal["lerp", "slerp", "splitpoint", "ties", "dare"] = Field(
+        "slerp", description="recombination in weight space (splitpoint = M2N2's split-point SLERP)")
+    weight: float | None = Field(None, ge=0, le=1, description="interpolation weight of the second parent (default U(0, 1) per child)")
+    density: float = Field(0.2, gt=0, le=1, description="ties: share of each task vector kept")
+    drop: float = Field(0.5, ge=0, lt=1, description="dare: drop probability")
+    mutation: Literal["none", "gaussian", "svd"] = Field("none", description="mutation of each child")
+    sigma: float = Field(0.0, ge=0, le=10, description="gaussian mutation: std relative to the genome's RMS")
+    svd_rate: float = Field(0.1, ge=0, le=10, description="svd mutation: singular values grow by up to this factor")
+
+
+class MigrationCoupling(_Strict):
+    """Gene flow: each training item comes from another member's model with probability rate (Wright's island model)."""
+
+    kind: Literal["migration"]
+    rate: float = Field(0.01, ge=0, le=1, description="migration rate m per generation")
+    topology: Literal["all", "ring", "stepping_stone"] = Field("all", description="all-to-all, one-way ring, or both neighbours")
+
+
+class MergeCoupling(_Breeding):
+    """Recombination: every `every` generations, `children` members are replaced by their merge with a random partner."""
+
+    kind: Literal["merge"]
+    every: POSITIVE_INT = Field(1, le=100_000, description="merge every k generations")
+    children: POSITIVE_INT = Field(1, le=4096, description="children per merging generation")
+
+
+class NichesCoupling(_Breeding):
+    """M2N2 in the loop: resource-shared fitness on real data, attraction matchmaking, the least fit member replaced."""
+
+    kind: Literal["niches"]
+    operator: Literal["lerp", "slerp", "splitpoint", "ties", "dare"] = Field("splitpoint", description="recombination")
+    alpha: float = Field(1.0, ge=0, le=10, description="resource-sharing exponent (0 = no sharing: a plain GA)")
+    children: POSITIVE_INT = Field(1, le=4096, description="children per generation")
+    matchmaker: bool = Field(True, description="second parent by attraction (else by fitness)")
+    reference: int = Field(1000, ge=10, le=1_000_000, description="real reference items the members are scored on")
+    score: Literal["likelihood", "coverage"] = Field(
+        "likelihood", description="per-item score: likelihood relative to the best member, or coverage (categorical)")
+
+
+class QualityDiversityCoupling(_Breeding):
+    """CycleQD: pyribs archives of models over fidelity and tail coverage, the leading task alternating."""
+
+    kind: Literal["quality_diversity"]
+    cells: int = Field(10, ge=2, le=1000, description="archive bins of the descriptor")
+    children: POSITIVE_INT = Field(1, le=4096, description="children bred from archived elites per generation")
+    reference: int = Field(1000, ge=10, le=1_000_000, description="real reference items the members are scored on")
+
+
+class IslandResetCoupling(_Strict):
+    """Mind Evolution's islands: every `every` generations the worst members are re-seeded from the best."""
+
+    kind: Literal["island_reset"]
+    every: POSITIVE_INT = Field(5, le=100_000, description="reset every k generations")
+    fraction: float = Field(0.25, gt=0, le=0.5, description="share of members re-seeded")
+    reference: int = Field(1000, ge=10, le=1_000_000, description="real reference items the members are scored on")
+
+
+Coupling = Annotated[
+    Union[MigrationCoupling, MergeCoupling, NichesCoupling, QualityDiversityCoupling, IslandResetCoupling],
+    Field(discriminator="kind"),
+]
+#: couplings that recombine models in weight space (the family needs a genome)
+MERGING = ("merge", "niches", "quality_diversity")
+#: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
+MATRIX_GENOMES = ("gmm", "transformer", "vae")
+
+
 class Arm(_Strict):
     """One way of building training sets; arms run side by side from the same real data."""
 
@@ -251,6 +320,14 @@ class Arm(_Strict):
     budget: int | None = Field(None, ge=1, description="subsample: training-set size (default n)")
     curation: list[Curation] = Field(default_factory=list, description="steps applied to synthetic data, in order")
     family: dict[str, Any] = Field(default_factory=dict, description="overrides of [family] keys for this arm")
+    members: int = Field(1, ge=1, le=4096, description="population size P: member lineages stepped together (1 = a plain lineage)")
+    couplings: list[Coupling] = Field(default_factory=list, description="what the members do to each other, in order")
+
+    @model_validator(mode="after")
+    def _couplings_need_members(self):
+        if self.couplings and self.members < 2:
+            raise ValueError(f"couplings need a population: set members >= 2 (got {self.members})")
+        return self
 
 
 class Sweep(_Strict):
@@ -291,6 +368,15 @@ class Experiment(_Strict):
         if w != f:
             fits = sorted(k for k, v in FAMILY_DATA.items() if v == w)
             raise ValueError(f"family '{self.family.kind}' cannot model world '{self.world.kind}'; use one of: {', '.join(fits)}")
+        for arm in self.arms:
+            for c in arm.couplings:
+                if getattr(c, "mutation", "none") == "svd" and self.family.kind not in MATRIX_GENOMES:
+                    raise ValueError(f"arms.{arm.name}.couplings: svd mutation needs matrix-shaped parameters; family "
+                                     f"'{self.family.kind}' has none (use mutation = 'gaussian', or a family among "
+                                     f"{', '.join(MATRIX_GENOMES)})")
+                if getattr(c, "score", "likelihood") == "coverage" and w != "counts":
+                    raise ValueError(f"arms.{arm.name}.couplings: score = 'coverage' needs a categorical world; "
+                                     "use score = 'likelihood'")
         return self
 
     def grid(self) -> list["Experiment"]:
@@ -323,7 +409,8 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
     loc = [str(p) for p in e["loc"]]
     # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
     tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
-            "transformer", "vae", "plugin", "noise", "filter"}
+            "transformer", "vae", "plugin", "noise", "filter", "migration", "merge", "niches", "quality_diversity",
+            "island_reset"}
     loc = [p for p in loc if p not in tags and not p.startswith("function-")]
     key = ".".join(([prefix] if prefix else []) + loc) or "config"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
@@ -396,7 +483,8 @@ DOCS_HEADER = (
 def keys_reference() -> str:
     """Markdown reference of every config key, generated from the models above (docs/config.md is this)."""
     sections = [("top level", Experiment), ("[[arms]]", Arm), ("[sweep]", Sweep)]
-    for name, union in (("[world]", World), ("[family]", Family), ("[[arms.curation]]", Curation)):
+    for name, union in (("[world]", World), ("[family]", Family), ("[[arms.curation]]", Curation),
+                        ("[[arms.couplings]]", Coupling)):
         for m in get_args(get_args(union)[0]):
             sections.append((f'{name} kind = "{get_args(m.model_fields["kind"].annotation)[0]}"', m))
     lines = []

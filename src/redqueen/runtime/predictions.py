@@ -27,7 +27,25 @@ class _Arms:
         if plan is None:
             return None
         return theory.predict(metric, family=plan.make_family, regime=plan.regime, curation=plan.curation,
-                              world=self.world, n=self.exp.n, generations=generations, h0=h0)
+                              world=self.world, n=self.exp.n, generations=generations, h0=h0,
+                              members=plan.members, migration=_migration(plan))
+
+
+def _migration(plan) -> np.ndarray | None:
+    """The population's migration matrix where theory covers its couplings (migration only, or none)."""
+    if plan.members < 2:
+        return None
+    from redqueen.loop.couplings import Migration
+
+    couplings = [make() for make in plan.couplings]
+    if any(not isinstance(c, Migration) for c in couplings):
+        return None
+    from redqueen.loop.couplings import migration_matrix
+
+    m = np.eye(plan.members)
+    for c in couplings:
+        m = m @ migration_matrix(plan.members, c.rate, c.topology)
+    return m
 
 
 def theory_curves(store, run_ids):

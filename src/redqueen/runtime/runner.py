@@ -1,4 +1,4 @@
-"""Run an experiment: every arm and replicate, generation by generation, into the store."""
+"""Run an experiment: one population per arm and replicate, generation by generation, into the store."""
 
 from __future__ import annotations
 
@@ -14,14 +14,12 @@ from typing import Callable
 
 import numpy as np
 
-from redqueen.loop import GenerationRecord, Lineage
+from redqueen.loop import GenerationRecord, Population
 from redqueen.runtime import config as C
 from redqueen.runtime import checkpoint
-from redqueen.runtime.build import make_lineage, make_world, plan_arms
+from redqueen.runtime.build import make_population, make_world, plan_arms
 from redqueen.runtime.executors import SerialExecutor
-
-#: what a model blowing up inside a run looks like; it ends that arm, not the run
-DIVERGENCE = (FloatingPointError, ArithmeticError, np.linalg.LinAlgError, ValueError)
+from redqueen.runtime.failures import MUST_NOT_BE_NAN, classify
 
 
 @dataclass(frozen=True)
@@ -32,23 +30,27 @@ class RunResult:
     status: dict[str, str] = field(default_factory=dict)
 
     def final(self, arm: str, metric: str) -> np.ndarray:
-        """The last generation's value of ``metric`` for each replicate of ``arm``; shape (replicates,)."""
-        last = {}
-        for r in self.records:
-            if r.arm == arm and metric in r.metrics:
-                if r.replicate not in last or r.generation >= last[r.replicate][0]:
-                    last[r.replicate] = (r.generation, r.metrics[metric])
-        return np.array([v for _, (_, v) in sorted(last.items())])
+        """The last generation's value of ``metric`` for each replicate of ``arm`` (the mean over a
+        population's members); shape (replicates,)."""
+        return np.array([row[~np.isnan(row)][-1] if np.any(~np.isnan(row)) else np.nan
+                         for row in self.trajectory(arm, metric)])
 
     def trajectory(self, arm: str, metric: str) -> np.ndarray:
-        """``metric`` by (replicate, generation) for ``arm``; shape (replicates, generations + 1), NaN where missing."""
+        """``metric`` by (replicate, generation) for ``arm``, averaged over a population's members;
+        shape (replicates, generations + 1), NaN where missing. Replicates are independent; the members
+        of one population are not, which is why they are averaged rather than listed."""
         recs = [r for r in self.records if r.arm == arm]
         reps = max(r.replicate for r in recs) + 1
         gens = max(r.generation for r in recs) + 1
-        out = np.full((reps, gens), np.nan)
+        total = np.zeros((reps, gens))
+        count = np.zeros((reps, gens))
         for r in recs:
-            out[r.replicate, r.generation] = r.metrics.get(metric, np.nan)
-        return out
+            v = r.metrics.get(metric, np.nan)
+            if not np.isnan(v):
+                total[r.replicate, r.generation] += v
+                count[r.replicate, r.generation] += 1
+        with np.errstate(invalid="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _finite_state(model) -> bool:
@@ -58,30 +60,57 @@ def _finite_state(model) -> bool:
         return True
 
 
-def step_safely(lineage: Lineage, *, texts: bool) -> GenerationRecord:
-    """One generation; a numerical blow-up becomes a 'diverged' record instead of an exception."""
+def step_safely(pop: Population, *, texts: bool) -> list[GenerationRecord]:
+    """One generation of every member; a failure becomes records with its status instead of an exception.
+
+    What went wrong decides the status (:func:`redqueen.runtime.failures.classify`): a model
+    blowing up numerically is ``diverged``; a plug-in raising, or memory running out, is
+    ``failed``; anything else is a bug in redqueen, ``error``. Either way the population stops
+    and the other arms go on. A model with NaN/Inf parameters or NaN log-likelihoods is
+    ``diverged`` too.
+    """
     t0 = time.perf_counter()
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            rec = lineage.step(texts=texts)
-    except DIVERGENCE as e:
-        reason = f"{type(e).__name__}: {e}".splitlines()[0][:300]
-        return GenerationRecord(lineage.arm, lineage.replicate, lineage.generation, {}, (),
-                                time.perf_counter() - t0, 0, "diverged", reason)
-    if not _finite_state(lineage.model):
-        return replace(rec, status="diverged", reason="the fitted model has NaN or Inf parameters")
-    return rec
+            recs = pop.step(texts=texts)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - classified, not swallowed: see failures.classify
+        status, reason = classify(e)
+        if status is None:
+            raise
+        g = pop.generation
+        return [GenerationRecord(pop.arm, pop.replicate, g, {}, (), time.perf_counter() - t0, 0, status, reason,
+                                 member=m.index) for m in pop.member_list]
+    bad = nonfinite(pop, recs)
+    if bad:
+        return [replace(r, status="diverged", reason=bad) for r in recs]
+    return recs
+
+
+def nonfinite(pop: Population, recs: list[GenerationRecord]) -> str:
+    """Why a generation counts as diverged though nothing raised ('' if it does not)."""
+    several = len(pop.member_list) > 1
+    for m, rec in zip(pop.member_list, recs):
+        who = f"member {m.index}: " if several else ""
+        if not _finite_state(m.model):
+            return who + "the fitted model has NaN or Inf parameters"
+        nan = [k for k in MUST_NOT_BE_NAN if k in rec.metrics and np.isnan(rec.metrics[k])]
+        if nan:
+            return who + f"the model's {nan[0]} is NaN (its log-likelihoods are not numbers)"
+    return ""
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One lineage to run: picklable, so a process pool or Ray can take it."""
+    """One population (arm x replicate) to run: picklable, so a process pool or Ray can take it."""
 
     config: str  # the experiment as canonical JSON
     arm: str
     replicate: int
-    checkpoint: str | None = None  # save after every generation here
+    checkpoint: str | None = None  # save after generations here
     resume: bool = False  # continue from the checkpoint instead of generation 0
+    run_id: str | None = None  # binds checkpoints to their run
 
 
 @lru_cache(maxsize=8)
@@ -99,38 +128,62 @@ def _plans(config_json: str) -> dict:
     return {p.name: p for p in plan_arms(_experiment(config_json), _world(config_json))}
 
 
-#: the serial runner stores records and checkpoints at most this often (and at the end of a lineage);
+#: the serial runner stores records and checkpoints at most this often (and at the end of a population);
 #: a kill loses at most this much work, which resume recomputes bit for bit
 FLUSH_SECONDS = 0.5
 
 
+def build_unit(unit: Unit) -> Population:
+    """The population of ``unit``, restored from its checkpoint when it resumes from one."""
+    exp = _experiment(unit.config)
+    world = _world(unit.config)
+    plan = _plans(unit.config)[unit.arm]
+    pop = make_population(exp, world, plan, unit.replicate)
+    if unit.resume:
+        checkpoint.load(pop, unit.checkpoint, checkpoint.binding_of(pop, unit.run_id, unit.config),
+                        last_generation=exp.generations)
+    return pop
+
+
+def _usable_checkpoint(unit: Unit, last: int) -> int | None:
+    """The generation ``unit``'s checkpoint restores, if the whole file loads into a fresh population
+    and the store holds that generation; None otherwise (the population is then recomputed)."""
+    path = Path(unit.checkpoint)
+    if not path.exists():
+        return None
+    try:
+        pop = build_unit(replace(unit, resume=True))
+    except checkpoint.CheckpointError:
+        return None
+    return pop.generation if pop.generation <= last else None
+
+
 def run_unit(unit: Unit, emit: Callable[[list[GenerationRecord]], None] | None = None) -> list[GenerationRecord]:
-    """Run one lineage to the last generation (or from its checkpoint on); returns the new records.
+    """Run one population to the last generation (or from its checkpoint on); returns the new records.
 
     ``emit`` receives the new records in batches, every :data:`FLUSH_SECONDS`
     and at the end, each batch before the checkpoint of its last generation
     is written: a store can never be behind a checkpoint.
     """
     exp = _experiment(unit.config)
-    world = _world(unit.config)
-    lineage = make_lineage(exp, world, _plans(unit.config)[unit.arm], unit.replicate)
-    if unit.resume:
-        checkpoint.load(lineage, unit.checkpoint)
+    pop = build_unit(unit)
+    binding = checkpoint.binding_of(pop, unit.run_id, unit.config)
     out: list[GenerationRecord] = []
     batch: list[GenerationRecord] = []
     last_flush = time.monotonic()
-    while lineage.generation < exp.generations:
-        rec = step_safely(lineage, texts=lineage.generation + 1 in (0, exp.generations))
-        out.append(rec)
-        batch.append(rec)
-        ended = rec.status != "ok" or lineage.generation >= exp.generations
+    while pop.generation < exp.generations:
+        recs = step_safely(pop, texts=pop.generation + 1 in (0, exp.generations))
+        out.extend(recs)
+        batch.extend(recs)
+        ok = all(r.status == "ok" for r in recs)
+        ended = not ok or pop.generation >= exp.generations
         if emit is not None and (ended or time.monotonic() - last_flush >= FLUSH_SECONDS):
             emit(batch)
             batch = []
-            if unit.checkpoint is not None and rec.status == "ok":
-                checkpoint.save(lineage, unit.checkpoint)
+            if unit.checkpoint is not None and ok:
+                checkpoint.save(pop, unit.checkpoint, binding)
             last_flush = time.monotonic()
-        if rec.status != "ok":
+        if not ok:
             break
     return out
 
@@ -142,9 +195,11 @@ def checkpoint_path(folder: Path, run_id: str, arm: str, replicate: int) -> Path
 
 
 def plan_units(exp: C.Experiment, run_id: str | None, folder: Path | None, store=None, *, checkpoints: bool = True) -> list[Unit]:
-    """The lineages still to run. With a store that already holds records of ``run_id`` (a resume),
-    finished lineages are skipped, and unfinished ones continue from their checkpoint when it
-    is usable; records past the checkpoint are dropped first, since the lineage recomputes them."""
+    """The populations still to run. With a store that already holds records of ``run_id`` (a resume),
+    finished populations are skipped, and unfinished ones continue from their checkpoint when it is
+    usable -- bound to this run, config and population, at a generation the store has; records past
+    the checkpoint are dropped first, since the population recomputes them. Any other checkpoint is
+    ignored and the population recomputed from generation 0."""
     config_json = exp.model_dump_json()
     done = store.progress(run_id) if store is not None and run_id is not None else {}
     units = []
@@ -153,16 +208,13 @@ def plan_units(exp: C.Experiment, run_id: str | None, folder: Path | None, store
             path = checkpoint_path(folder, run_id, arm.name, replicate) if checkpoints and folder and run_id else None
             last, status = done.get((arm.name, replicate), (-1, "ok"))
             if last >= exp.generations or status != "ok":
-                continue  # finished, or ended by divergence
-            resume = False
+                continue  # finished, or ended by a failure
+            unit = Unit(config_json, arm.name, replicate, str(path) if path else None, False, run_id)
             if last >= 0:
-                at = checkpoint.generation_of(path) if path is not None and path.exists() else None
-                if at is not None and at <= last:
-                    resume = True
-                    store.truncate(run_id, arm.name, replicate, after=at)
-                else:
-                    store.truncate(run_id, arm.name, replicate, after=-1)
-            units.append(Unit(config_json, arm.name, replicate, str(path) if path else None, resume))
+                at = _usable_checkpoint(unit, last) if path is not None else None
+                store.truncate(run_id, arm.name, replicate, after=-1 if at is None else at)
+                unit = replace(unit, resume=at is not None)
+            units.append(unit)
     return units
 
 
@@ -184,13 +236,13 @@ def run_experiments(
     keep_checkpoints: bool = False,
     kind: str = "collapse",
 ) -> list[RunResult]:
-    """Run several experiments' lineages through one executor; ``(exp, run_id)`` with a run id resumes that run.
+    """Run several experiments' populations through one executor; ``(exp, run_id)`` with a run id resumes that run.
 
-    Serial execution stores records and checkpoints every lineage at most every
+    Serial execution stores records and checkpoints every population at most every
     :data:`FLUSH_SECONDS` (records first), so a killed run resumes exactly;
     checkpoints are removed when a run is done unless ``keep_checkpoints``
-    (then each lineage's final model stays in ``<folder>/checkpoints/<run>``). A pool or Ray stores
-    one finished lineage per transaction: the single writer is this process.
+    (then each population's final state stays in ``<folder>/checkpoints/<run>``). A pool or Ray stores
+    one finished population per transaction: the single writer is this process.
     Ctrl-C marks unfinished runs 'interrupted' and re-raises. Raises
     ``ConfigError`` before anything is written if a world or family cannot be built.
     """
@@ -222,7 +274,7 @@ def run_experiments(
             for rec in recs:
                 on_record(rec)
 
-    def lineage_done(run_id) -> None:
+    def population_done(run_id) -> None:
         left[run_id] -= 1
         if left[run_id] == 0 and store is not None:
             store.finish(run_id, "done")
@@ -234,11 +286,11 @@ def run_experiments(
         if serial:
             for unit, run_id in units:
                 run_unit(unit, lambda recs, rid=run_id: keep(rid, recs))
-                lineage_done(run_id)
+                population_done(run_id)
         else:
             for unit, recs in executor.map_unordered(run_unit, list(run_of)):
                 keep(run_of[unit], recs)
-                lineage_done(run_of[unit])
+                population_done(run_of[unit])
     except BaseException as e:
         if store is not None:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"

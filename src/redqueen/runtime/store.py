@@ -51,7 +51,7 @@ import numpy as np
 from redqueen.runtime.provenance import new_run_id, provenance
 
 if TYPE_CHECKING:
-    from redqueen.loop.lineage import GenerationRecord
+    from redqueen.loop.record import GenerationRecord
 
 DEFAULT_FOLDER = Path("redqueen-runs")
 DB_NAME = "runs.db"
@@ -204,7 +204,7 @@ def to_json(obj: Any) -> str:
 
 def _record_class() -> type[GenerationRecord]:
     # imported on use: the loop pulls in every model family (scikit-learn, scipy), which listing runs does not need
-    from redqueen.loop.lineage import GenerationRecord
+    from redqueen.loop.record import GenerationRecord
 
     return GenerationRecord
 
@@ -252,7 +252,7 @@ def _distribution_blob(rec: GenerationRecord, name: Any, data: Any) -> bytes:
     if not isinstance(name, str) or not name or not isinstance(data, (bytes, bytearray)) or len(data) % 4:
         raise TypeError(
             f"distribution {name!r} of {rec.arm}/{rec.replicate}/{rec.generation} must be a (name, float32 bytes) pair; "
-            "build it with redqueen.loop.lineage.pack_distribution"
+            "build it with redqueen.loop.record.pack_distribution"
         )
     return bytes(data)
 

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from redqueen.loop.curation import Filter, Noise
+from redqueen.loop.regimes import Replace
 from redqueen.models.categorical import CategoricalFamily
 from redqueen.models.gaussian import GaussianFamily
 from redqueen.theory._common import _fixed_point, _generations, _iterate  # noqa: F401
@@ -33,9 +34,12 @@ from redqueen.theory.drift import *  # noqa: F401,F403
 from redqueen.theory.drift import categorical_heterozygosity
 from redqueen.theory.gaussian import *  # noqa: F401,F403
 from redqueen.theory.gaussian import gaussian_moments
+from redqueen.theory.islands import *  # noqa: F401,F403
+from redqueen.theory.islands import island_heterozygosity
 
 PREDICTED_METRICS = (
     "heterozygosity", "inbreeding", "fitted_var_ratio", "fitted_mean_sq_error", "var_ratio", "mean_sq_error",
+    "pool_heterozygosity", "fst",
 )
 
 
@@ -47,7 +51,7 @@ def _family(family):
 
 
 def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: int, generations,
-            h0: float | None = None) -> np.ndarray | None:
+            h0: float | None = None, members: int = 1, migration: np.ndarray | None = None) -> np.ndarray | None:
     """The predicted mean curve of ``metric`` for one arm, or ``None`` where no theory exists.
 
     ``family`` is a family instance (or its class / zero-argument factory),
@@ -56,11 +60,15 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     ``n`` the training size. ``generations`` is ``T`` (an int: the curve is for
     ``t = 0..T``, shape ``(T+1,)``) or an int array of generations.
     ``h0`` is the observed generation-0 heterozygosity (categorical only).
+    ``members`` > 1 is a population; ``migration`` its ``(P, P)`` migration matrix (None: the
+    members do not interact), or pass ``members`` > 1 with couplings theory does not cover as None.
 
     Covered: categorical family (no temperature/top-k/top-p) on a categorical
     world: ``heterozygosity``, ``inbreeding`` (``1 - E H_t / E H_0``: exact for pure
     drift, first order otherwise) under every regime with smoothing and
-    noise. Gaussian family on a world with ``mean``/``cov``:
+    noise; for a population under replace with no smoothing or curation, Wright's island
+    model (:mod:`redqueen.theory.islands`): per-member ``heterozygosity`` and ``inbreeding``,
+    ``pool_heterozygosity`` and ``fst``. Gaussian family on a world with ``mean``/``cov``:
     ``fitted_var_ratio``, ``fitted_mean_sq_error``, ``var_ratio``,
     ``mean_sq_error`` under replace, fresh (world) and accumulate, with
     jitter noise. Any filter curation: ``None``.
@@ -72,13 +80,25 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     if any(not isinstance(c, Noise) for c in steps):
         return None
     fam = _family(family)
+    if metric in ("pool_heterozygosity", "fst") and members < 2:
+        return None
     if isinstance(fam, CategoricalFamily):
-        if metric not in ("heterozygosity", "inbreeding"):
+        if metric not in ("heterozygosity", "inbreeding", "pool_heterozygosity", "fst"):
             return None
         if fam.temperature != 1.0 or fam.top_k or fam.top_p < 1.0:
             return None
         probs = world.type_probs() if hasattr(world, "type_probs") else None
         if probs is None or not hasattr(world, "k"):
+            return None
+        if members > 1 and migration is not None:
+            if not isinstance(regime, Replace) or steps or fam.alpha:
+                return None
+            mom = island_heterozygosity(np.concatenate([[0], t.ravel()]), n=n, migration=migration,
+                                        world_probs=probs, h0=h0)
+            curve = {"heterozygosity": mom.within, "pool_heterozygosity": mom.total, "fst": mom.fst,
+                     "inbreeding": 1.0 - mom.within / mom.within[0]}[metric]
+            return curve[1:].reshape(t.shape)
+        if metric in ("pool_heterozygosity", "fst"):
             return None
         rate = 1.0 - math.prod(1.0 - c.rate for c in steps)
         tt = np.concatenate([[0], t.ravel()])

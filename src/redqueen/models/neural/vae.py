@@ -195,6 +195,12 @@ class VAEFamily:
 
         return family_genome(self)[0]
 
+    def genome_space(self, models: list) -> "Genomes":
+        """Several fitted models' weights as one float32 genome each (:func:`redqueen.evolve.genome.state_genome_space`)."""
+        from redqueen.evolve.genome import state_genome_space
+
+        return state_genome_space(models)
+
     def set_genome(self, vec: np.ndarray) -> "VAEFamily":
         """Inverse of :meth:`genome`; raises ``ValueError`` if the length is wrong."""
         from redqueen.evolve.genome import family_genome, set_family_genome

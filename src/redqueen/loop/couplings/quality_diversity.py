@@ -1,0 +1,120 @@
+"""Quality-diversity: an archive of models over what they are good at (CycleQD, Kuroki et al. 2024).
+
+Two tasks, each a number in [0, 1] from the real reference set (:mod:`.scoring`): ``fit``, a
+member's mean relative likelihood of the whole reference, and ``tail``, the same on the
+reference's rarest part. CycleQD keeps one archive per task, with that task as the quality and
+the other as the descriptor (pyribs ``GridArchive`` s of ``cells`` bins), and cycles which task
+leads: at generation ``g`` task ``g mod 2``. Every generation every member is offered to both
+archives (pyribs' add status says where it went: new cell, improved cell, or rejected); then
+``children`` children are bred from two elites of the leading archive (drawn uniformly) and
+replace the members weakest at the leading task. The archives hold models, so elites of
+earlier generations can re-enter the population: a gene bank of models, not of data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ribs.archives import GridArchive
+
+from redqueen.evolve.genome import genomes
+from redqueen.loop.couplings.base import Coupling
+from redqueen.loop.couplings.breeding import Breeding
+from redqueen.loop.couplings.scoring import ReferenceScores
+from redqueen.loop.record import Parent
+
+TASKS = ("fit", "tail")
+
+
+class QualityDiversity(Coupling):
+    name = "quality_diversity"
+
+    def __init__(self, *, cells: int = 10, children: int = 1, reference: int = 1000,
+                 breeding: Breeding = Breeding(operator="slerp")):
+        self.cells = cells
+        self.children = children
+        self.reference = reference
+        self.breeding = breeding
+
+    def bind(self, pop) -> None:
+        super().bind(pop)
+        self.scorer_ = ReferenceScores(pop, size=self.reference)
+        self.archives_ = [self._archive() for _ in TASKS]
+        self.models_: dict[int, object] = {}  # archived models by id
+        self.next_id_ = 0
+        self.added_: list[int] = []  # the last generation's pyribs add statuses (0 rejected, 1 improved, 2 new)
+
+    def _archive(self) -> GridArchive:
+        return GridArchive(solution_dim=1, dims=[self.cells], ranges=[(0.0, 1.0)])
+
+    def _tasks(self, models) -> np.ndarray:
+        s = self.scorer_.scores(models)
+        return np.stack([self.scorer_.quality(s), self.scorer_.quality(s, tail=True)], axis=1)  # (P, 2)
+
+    def _offer(self, models, values: np.ndarray) -> list[int]:
+        ids = np.arange(self.next_id_, self.next_id_ + len(models), dtype=np.float64)
+        self.next_id_ += len(models)
+        statuses = np.zeros(len(models), dtype=np.int64)
+        for t, archive in enumerate(self.archives_):
+            res = archive.add(ids[:, None], values[:, t], values[:, 1 - t : 2 - t])
+            statuses = np.maximum(statuses, res["status"])
+        for i, m in zip(ids.astype(int), models):
+            self.models_[int(i)] = m
+        self._forget()
+        return statuses.tolist()
+
+    def _forget(self) -> None:
+        alive = {int(i) for a in self.archives_ for i in a.data("solution")[:, 0]}
+        for i in list(self.models_):
+            if i not in alive:
+                del self.models_[i]
+
+    def act(self, pop, generation: int, rng: np.random.Generator) -> dict[int, list]:
+        members = pop.member_list
+        lead = generation % len(TASKS)
+        values = self._tasks(pop.models())
+        self.added_ = self._offer(pop.models(), values)
+        elites = np.sort(self.archives_[lead].data("solution")[:, 0].astype(int))  # by id: independent of pyribs' order
+        edges: dict[int, list] = {}
+        weakest = np.argsort(values[:, lead], kind="stable")
+        children = []
+        for _ in range(min(self.children, len(members))):
+            a, b = rng.choice(elites, size=2, replace=elites.size < 2)
+            g = genomes([self.models_[int(a)], self.models_[int(b)]])
+            vec, w = self.breeding.child(g, 0, 1, rng)
+            children.append((g.build(vec), w))
+        for slot, (child, w) in zip(weakest, children):
+            members[int(slot)].model = child
+            edges[int(slot)] = [Parent(-1, 1.0, "archive")]  # bred from two archived elites
+        if children:
+            self._offer([c for c, _ in children], self._tasks([c for c, _ in children]))
+        return edges
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {}
+        for t, archive in enumerate(self.archives_):
+            d = archive.data()
+            arrays[f"archive{t}.id"] = d["solution"][:, 0].astype(np.int64)
+            arrays[f"archive{t}.objective"] = d["objective"].astype(np.float64)
+            arrays[f"archive{t}.measure"] = d["measures"][:, 0].astype(np.float64)
+        for i, m in self.models_.items():
+            for k, v in m.state().items():
+                arrays[f"model{i}.{k}"] = np.asarray(v)
+        return arrays, {"next_id": self.next_id_, "models": sorted(self.models_)}
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.next_id_ = int(meta["next_id"])
+        self.models_ = {}
+        for i in meta["models"]:
+            p = f"model{i}."
+            model = self.pop.make_family().load_state({k[len(p):]: v for k, v in arrays.items() if k.startswith(p)})
+            if hasattr(model, "labels_"):
+                model.labels_ = getattr(self.pop.world, "labels", None)  # type names are the world's
+            self.models_[int(i)] = model
+        self.archives_ = []
+        for t in range(len(TASKS)):
+            archive = self._archive()
+            ids = arrays[f"archive{t}.id"]
+            if ids.size:
+                archive.add(ids[:, None].astype(np.float64), arrays[f"archive{t}.objective"],
+                            arrays[f"archive{t}.measure"][:, None])
+            self.archives_.append(archive)

@@ -1,0 +1,153 @@
+"""One generation of a population, phase by phase, top to bottom.
+
+1. **training sets** -- generation 0 draws ``n`` real items per member; later generations
+   let the regime mix the member's curated synthetic items with real data and its pools;
+2. **fit** -- a fresh model of the family per member (or the previous one fine-tuned);
+3. **couple** -- the couplings act on the fitted population (merge, niches, quality-diversity,
+   island reset); what they do is what the later phases see;
+4. **emit** -- each member samples what its next training set needs (with migration, each item
+   comes from another member's model with the coupling's probability);
+5. **curate** -- noise and filters edit the emitted items into the member's pending data;
+6. **measure** -- the diagnostics score each model and its own raw samples (and, with P > 1,
+   the population: F_ST and the pooled model);
+7. **record** -- one immutable :class:`GenerationRecord` per member.
+
+Randomness: training sets, fitting, sampling and curation draw from the member's own loop
+generator, in that order; couplings from the population's coupling generator; measuring from
+each member's diagnostics generator. So a P = 1 population without couplings draws exactly
+what a plain lineage always drew.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from redqueen.data import Data
+from redqueen.loop.record import GenerationRecord, Parent, pack_distribution
+from redqueen.loop.regimes import Pools
+from redqueen.metrics.suite import sample_texts
+from redqueen.models.warm import warm_start as continue_from
+
+
+def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
+    """Advance ``pop`` (a :class:`redqueen.loop.population.Population`) one generation; one record per member."""
+    pop.generation += 1
+    g = pop.generation
+    members = pop.member_list
+    clock = np.zeros(len(members))
+
+    def timed(i, fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        clock[i] += time.perf_counter() - t0
+        return out
+
+    # 1. training sets
+    trains = [timed(m.index, training_set, pop, m) for m in members]
+    # 2. fit
+    for m, train in zip(members, trains):
+        m.model = timed(m.index, fit, pop, m, train)
+        m.generation = g
+    # 3. couple
+    t0 = time.perf_counter()
+    parents: dict[int, list[Parent]] = {}
+    for coupling in pop.coupling_list:
+        for i, edges in coupling.act(pop, g, pop.coupling_rng).items():
+            parents.setdefault(i, []).extend(edges)
+    sources = None
+    for coupling in pop.coupling_list:
+        s = coupling.sources(pop, g)
+        sources = s if sources is None else sources @ s
+    clock += (time.perf_counter() - t0) / len(members)
+    # 4. emit
+    emitted = [timed(m.index, emit, pop, m, sources) for m in members]
+    for m, (_, _, edges) in zip(members, emitted):
+        parents.setdefault(m.index, []).extend(edges)
+    # 5. curate
+    for m, (raw, _, _) in zip(members, emitted):
+        m.pending = timed(m.index, curate, pop, m, raw)
+    # 6. measure
+    want_texts = texts or bool(pop.texts_every and g % pop.texts_every == 0)
+    measured = []
+    for m, (_, own, _) in zip(members, emitted):
+        metrics, per_item = timed(m.index, m.diagnostics, g, m.model, own)
+        shown = sample_texts(m.model, own, m.diagnostics.rng) if want_texts else ()
+        measured.append((metrics, per_item, shown))
+    if pop.population_diagnostics is not None:
+        t0 = time.perf_counter()
+        shared = pop.population_diagnostics(g, [m.diagnostics.types_ for m in members])
+        clock += (time.perf_counter() - t0) / len(members)
+        for metrics, _, _ in measured:
+            metrics.update(shared)
+    # 7. record
+    return [
+        GenerationRecord(
+            arm=pop.arm, replicate=pop.replicate, generation=g, metrics=metrics, samples=shown,
+            seconds=float(clock[m.index]), train_size=len(train),
+            distributions=tuple((k, pack_distribution(v)) for k, v in per_item.items()),
+            member=m.index, parents=tuple(parents.get(m.index, ())),
+        )
+        for m, train, (metrics, per_item, shown) in zip(members, trains, measured)
+    ]
+
+
+def training_set(pop, member) -> Data:
+    """Generation 0: ``n`` real items (and the pools start); later: the regime's mix of the member's pending data."""
+    if member.pools is None:
+        train = pop.world.sample(pop.n, member.rng)
+        member.pools = Pools(bank=train, accumulated=train)
+        return train
+    train, member.pools = pop.regime.training_set(member.pending, member.pools, pop.n, pop.world, member.rng)
+    return train
+
+
+def fit(pop, member, train: Data):
+    """A fresh model of the family fitted to ``train`` (with warm start, the member's last model fine-tuned)."""
+    family = pop.make_family()
+    if pop.warm_start and member.model is not None:
+        family = continue_from(family, member.model)
+    return family.fit(train, member.rng)
+
+
+def emit(pop, member, sources: np.ndarray | None) -> tuple[Data, Data, list[Parent]]:
+    """``(emitted, own, parents)``: the items the member's next training set draws on (oversampled for its
+    filters), the part its own model produced (what is measured), and where the rest came from.
+
+    An arm that needs no synthetic item (all real data) still draws ``n`` samples, to be measured.
+    With ``sources`` (a row-stochastic ``(P, P)`` migration matrix) each item comes from member ``j``'s
+    model with probability ``sources[i, j]``: through the family's ``sample_mixture`` when it has one
+    (one draw from the mixed distribution), otherwise by splitting the count among the sources.
+    """
+    want = pop.regime.synthetic_size(pop.n)
+    draw = int(math.ceil(want * pop.oversample - 1e-9)) or pop.n
+    row = None if sources is None else sources[member.index]
+    if row is None or row[member.index] >= 1.0:
+        raw = member.model.sample(draw, member.rng)
+        return raw, raw, []
+    models = pop.models()
+    mixture = getattr(member.model, "sample_mixture", None)
+    if callable(mixture):
+        raw = mixture(models, row, draw, member.rng)
+        edges = [Parent(j, float(w), "migrant") for j, w in enumerate(row) if j != member.index and w > 0]
+        return raw, raw, edges
+    counts = member.rng.multinomial(draw, row)
+    order = [member.index] + [j for j in range(len(models)) if j != member.index]
+    parts = [models[j].sample(int(counts[j]), member.rng) for j in order if counts[j] > 0]
+    raw = parts[0]
+    for part in parts[1:]:
+        raw = raw.concat(part)
+    own = parts[0] if counts[member.index] > 0 else raw  # nothing of its own this time: measure what it emits
+    edges = [Parent(j, float(counts[j]) / draw, "migrant") for j in order[1:] if counts[j] > 0]
+    return raw, own, edges
+
+
+def curate(pop, member, raw: Data) -> Data:
+    """The curation steps in order, then at most the regime's number of synthetic items (a random subset)."""
+    want = pop.regime.synthetic_size(pop.n)
+    data = raw
+    for step in pop.curation:
+        data = step.apply(data, member.model, pop.world, member.rng)
+    return data.take(want, member.rng) if len(data) > want else data

@@ -1,0 +1,139 @@
+"""Populations: couplings act as specified, runs are deterministic, and a checkpointed population resumes bitwise."""
+
+import numpy as np
+import pytest
+
+import redqueen
+from redqueen.loop.couplings import migration_matrix
+from redqueen.runtime import checkpoint as ck
+from redqueen.runtime.build import make_population, make_world, plan_arms
+from redqueen.runtime.config import ConfigError
+from redqueen.runtime.runner import run_experiment
+
+COUPLINGS = {
+    "migration": {"kind": "migration", "rate": 0.1},
+    "stepping_stone": {"kind": "migration", "rate": 0.1, "topology": "stepping_stone"},
+    "merge": {"kind": "merge", "children": 2, "mutation": "gaussian", "sigma": 0.05},
+    "ties": {"kind": "merge", "operator": "ties"},
+    "dare": {"kind": "merge", "operator": "dare"},
+    "niches": {"kind": "niches", "children": 2, "reference": 200},
+    "quality_diversity": {"kind": "quality_diversity", "children": 2, "reference": 200},
+    "island_reset": {"kind": "island_reset", "every": 2, "reference": 200},
+}
+WORLDS = {
+    "categorical": ({"kind": "zipf", "k": 300}, {"kind": "categorical"}),
+    "gaussian": ({"kind": "gaussian", "d": 2}, {"kind": "gaussian"}),
+    "gmm": ({"kind": "mixture", "components": 3}, {"kind": "gmm", "components": 3, "max_iter": 20}),
+    "ngram": ({"kind": "text", "vocab_size": 300, "max_len": 16}, {"kind": "ngram", "smoothing": "kneser_ney"}),
+}
+
+
+def _exp(world, family, coupling, *, members=4, generations=5, n=150, seed=3):
+    return redqueen.validate({
+        "seed": seed, "generations": generations, "n": n, "reference_size": 100, "world": world, "family": family,
+        "arms": [{"name": "pop", "members": members, "couplings": [coupling]}],
+    })
+
+
+def _metrics(recs):
+    return [(r.member, r.generation, r.metrics, [(p.member, p.weight, p.kind) for p in r.parents]) for r in recs]
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for (m1, g1, x, p1), (m2, g2, y, p2) in zip(a, b):
+        assert (m1, g1, p1) == (m2, g2, p2)
+        assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k], equal_nan=True) for k in x), (m1, g1)
+
+
+@pytest.mark.parametrize("world", WORLDS)
+@pytest.mark.parametrize("coupling", COUPLINGS)
+def test_population_resumes_bitwise_from_a_checkpoint(tmp_path, world, coupling):
+    exp = _exp(*WORLDS[world], COUPLINGS[coupling])
+    w = make_world(exp.world)
+    plan = plan_arms(exp, w)[0]
+    full = make_population(exp, w, plan, 0)
+    want = [r for _ in range(6) for r in full.step()]
+    first = make_population(exp, w, plan, 0)
+    got = [r for _ in range(3) for r in first.step()]
+    ck.save(first, tmp_path / "p.safetensors")
+    again = make_population(exp, w, plan, 0)
+    ck.load(again, tmp_path / "p.safetensors")
+    got += [r for _ in range(3) for r in again.step()]
+    assert all(r.status == "ok" for r in want)
+    _same(_metrics(got), _metrics(want))
+
+
+def test_same_seed_same_population_other_seed_other():
+    world, family = WORLDS["categorical"]
+    a = run_experiment(_exp(world, family, COUPLINGS["niches"])).records
+    b = run_experiment(_exp(world, family, COUPLINGS["niches"])).records
+    c = run_experiment(_exp(world, family, COUPLINGS["niches"], seed=4)).records
+    _same(_metrics(a), _metrics(b))
+    assert [r.metrics for r in a] != [r.metrics for r in c]
+
+
+def test_migration_matrices():
+    m = migration_matrix(4, 0.2, "all")
+    assert np.allclose(m.sum(axis=1), 1) and np.allclose(np.diag(m), 0.8) and np.allclose(m[0, 1:], 0.2 / 3)
+    r = migration_matrix(4, 0.2, "ring")
+    assert r[1, 0] == pytest.approx(0.2) and r[0, 3] == pytest.approx(0.2) and r[0, 1] == 0
+    s = migration_matrix(5, 0.2, "stepping_stone")
+    assert s[0, 1] == s[0, 4] == pytest.approx(0.1) and s[0, 2] == 0
+    with pytest.raises(ValueError):
+        migration_matrix(1, 0.1)
+
+
+def test_migration_moves_items_between_members_and_records_where_from():
+    """With rate 1 on a one-way ring, member i trains only on member i-1's samples."""
+    exp = _exp({"kind": "gaussian", "d": 1}, {"kind": "gaussian"},
+               {"kind": "migration", "rate": 1.0, "topology": "ring"}, members=3, generations=1)
+    recs = run_experiment(exp).records
+    gen1 = [r for r in recs if r.generation == 1]
+    assert [[(p.member, p.weight, p.kind) for p in r.parents] for r in gen1] == [
+        [(2, 1.0, "migrant")], [(0, 1.0, "migrant")], [(1, 1.0, "migrant")]]
+
+
+def test_p1_population_is_a_lineage():
+    world, family = WORLDS["categorical"]
+    exp = redqueen.validate({"seed": 2, "generations": 3, "n": 100, "world": world, "family": family,
+                             "arms": [{"name": "a"}, {"name": "b", "members": 1}]})
+    recs = run_experiment(exp).records
+    assert [r.metrics for r in recs if r.arm == "a"] == [r.metrics for r in recs if r.arm == "b"]
+    assert all("fst" not in r.metrics and r.member == 0 and not r.parents for r in recs)
+
+
+def test_population_metrics_fst_and_pool():
+    world, family = WORLDS["categorical"]
+    exp = redqueen.validate({"seed": 2, "generations": 20, "n": 50, "world": world, "family": family,
+                             "arms": [{"name": "isolated", "members": 6},
+                                      {"name": "mixed", "members": 6,
+                                       "couplings": [{"kind": "migration", "rate": 0.5}]}]})
+    res = run_experiment(exp)
+    last = {a: [r for r in res.records if r.arm == a and r.generation == 20] for a in ("isolated", "mixed")}
+    for recs in last.values():
+        assert len({r.metrics["fst"] for r in recs}) == 1  # one number for the population, on every member
+        assert recs[0].metrics["pool_hill0"] >= max(r.metrics["hill0"] for r in recs)
+    # strong migration keeps the demes alike; isolated demes drift apart
+    assert last["mixed"][0].metrics["fst"] < last["isolated"][0].metrics["fst"]
+
+
+@pytest.mark.parametrize("arm, message", [
+    ({"name": "x", "couplings": [{"kind": "migration"}]}, "members >= 2"),
+    ({"name": "x", "members": 2, "couplings": [{"kind": "merge", "mutation": "svd"}]}, "svd mutation"),
+    ({"name": "x", "members": 2, "couplings": [{"kind": "niches", "score": "coverage"}]}, "categorical world"),
+    ({"name": "x", "members": 2, "couplings": [{"kind": "migration", "rate": 2}]}, "rate"),
+])
+def test_bad_coupling_configs_are_one_line(arm, message):
+    with pytest.raises(ConfigError, match=message) as e:
+        redqueen.validate({"world": {"kind": "gaussian"}, "family": {"kind": "gaussian"}, "arms": [arm]})
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("family", [{"kind": "kde"}, {"kind": "plugin", "cls": "sklearn.mixture:GaussianMixture"}])
+def test_families_that_cannot_merge_say_so(family):
+    exp = redqueen.validate({"world": {"kind": "mixture"}, "family": family,
+                             "arms": [{"name": "x", "members": 2, "couplings": [{"kind": "niches"}]}]})
+    with pytest.raises(ConfigError, match="cannot be merged") as e:
+        plan_arms(exp, make_world(exp.world))
+    assert "\n" not in str(e.value)
