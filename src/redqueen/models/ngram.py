@@ -346,6 +346,36 @@ class NGramFamily:
         mask = np.arange(self.max_len)[None, :] < lengths[:, None]
         return Sequences(out[mask], np.concatenate([[0], np.cumsum(lengths)]), self.vocab_)
 
+    def next_tokens(self, prefixes: Sequences, rng: np.random.Generator) -> np.ndarray:
+        """One next token after each of ``prefixes`` (n sequences), from the model (watermarked if it is); (n,) int64.
+
+        Never the end symbol (drawn again where it comes out; after 64 tries, ``-1``): what a paraphrase needs.
+        """
+        v = len(self.vocab_)
+        radix = v + 1
+        lengths, ends = prefixes.lengths(), prefixes.offsets[1:]
+        tokens = prefixes.tokens.astype(np.int64)
+        last = max(tokens.size - 1, 0)
+        padded = tokens if tokens.size else np.zeros(1, np.int64)
+        ctx = np.zeros(len(prefixes), np.int64)
+        for k in range(1, self.order):
+            ctx += np.where(lengths >= k, padded[np.clip(ends - k, 0, last)], v) * radix ** (k - 1)
+        h = None
+        if self._wm is not None:
+            c = self._wm.wm.context
+            csum = np.concatenate([[0], np.cumsum(tokens)])
+            h = np.where(lengths >= c, csum[ends] - csum[np.maximum(ends - c, 0)], -1) if c else np.ones(ctx.size, np.int64)
+        out = np.full(ctx.size, -1, np.int64)
+        todo = np.arange(ctx.size)
+        for _ in range(64):
+            if not todo.size:
+                break
+            tok = self._next(ctx[todo], rng) if h is None else self._wm.next(ctx[todo], h[todo], rng)
+            ok = tok < v
+            out[todo[ok]] = tok[ok]
+            todo = todo[~ok]
+        return out
+
     def _event_probs(self, ctx: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         """P(next | context) for each event; both (E,)."""
         radix = len(self.vocab_) + 1

@@ -258,6 +258,30 @@ class TransformerLMFamily:
         width = toks.shape[1]
         return Sequences(toks.reshape(-1), np.arange(n + 1, dtype=np.int64) * width, self.vocab_)
 
+    def next_tokens(self, prefixes: Sequences, rng: np.random.Generator) -> np.ndarray:
+        """One sampled next token after each of ``prefixes`` (its last ``context - 1`` tokens after BOS); (n,) int64.
+
+        Sampling as the family decodes (temperature, top-k, top-p, repetition penalty, watermark), whatever
+        ``decoding`` says: what a paraphrase needs.
+        """
+        gen = T.generator(T.draw_seed(rng))
+        lengths = prefixes.lengths()
+        out = np.empty(len(prefixes), np.int64)
+        wm = as_watermark(self.watermark)
+        for length in np.unique(lengths):
+            rows = np.flatnonzero(lengths == length)
+            keep = min(int(length), self.context - 1)
+            x = np.full((rows.size, keep + 1), self.bos_, np.int64)
+            if keep:
+                x[:, 1:] = prefixes.tokens[prefixes.offsets[1:][rows, None] - keep + np.arange(keep)]
+            for s in range(0, rows.size, self.sample_batch_size):
+                part = torch.from_numpy(x[s:s + self.sample_batch_size])
+                out[rows[s:s + self.sample_batch_size]] = generate(
+                    self.model_, part, 1, strategy="sample", temperature=self.temperature, top_k=self.top_k,
+                    top_p=self.top_p, repetition_penalty=self.repetition_penalty, banned=(self.bos_,), generator=gen,
+                    watermark=wm, watermark_vocab=self.bos_).numpy()[:, 0]
+        return out
+
     @torch.inference_mode()
     def log_prob(self, data: Sequences) -> np.ndarray:
         """Total natural-log probability of each sequence given ``BOS``; shape ``(n,)``, float64.
