@@ -10,27 +10,9 @@ transformers = pytest.importorskip("transformers")
 from redqueen.data import Sequences, Vocabulary  # noqa: E402
 from redqueen.models.neural import TransformerLMFamily  # noqa: E402
 from redqueen.models.neural.generate import _WatermarkBias, filter_logits, generate  # noqa: E402
-from redqueen.models.neural.gpt2 import from_gpt2  # noqa: E402
-from redqueen.models.neural.transformer import CausalTransformer  # noqa: E402
 from redqueen.watermark import Watermark, detect  # noqa: E402
 
-torch.set_num_threads(1)
-V, D, L, H, CTX = 61, 32, 2, 4, 64
-
-
-@pytest.fixture(scope="module")
-def pair():
-    cfg = transformers.GPT2Config(
-        vocab_size=V, n_positions=CTX, n_embd=D, n_layer=L, n_head=H, n_inner=4 * D, activation_function="gelu",
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=0.3, tie_word_embeddings=True,
-        bos_token_id=None, eos_token_id=None, pad_token_id=0,
-    )
-    torch.manual_seed(0)
-    hf = transformers.GPT2LMHeadModel(cfg).eval()
-    ours = CausalTransformer(vocab_size=V, d_model=D, n_layers=L, n_heads=H, context=CTX, d_ff=4 * D).eval()
-    ours.load_state_dict(from_gpt2(hf.state_dict(), ours.state_dict()))
-    prompts = torch.randint(0, V, (6, 10), generator=torch.Generator().manual_seed(1))
-    return hf, ours, prompts
+from test_neural_gpt2 import V, pair  # noqa: E402,F401  (the tiny GPT-2 and our copy of it, as a fixture)
 
 
 def _config(wm: Watermark):

@@ -57,6 +57,18 @@ def logistic(z: np.ndarray) -> np.ndarray:
     return expit(np.asarray(z, dtype=np.float64))
 
 
+def fit_logistic(x_real, x_synthetic, rng: np.random.Generator, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """``LogisticRegression(class_weight="balanced", **kwargs)`` on real (0) and synthetic (1) feature rows
+    (dense arrays or sparse matrices); returns ``coef`` (d,) and ``intercept`` (1,), float64."""
+    from scipy.sparse import issparse, vstack
+    from sklearn.linear_model import LogisticRegression
+
+    x = vstack([x_real, x_synthetic]).tocsr() if issparse(x_real) else np.concatenate([x_real, x_synthetic])
+    y = np.r_[np.zeros(x_real.shape[0]), np.ones(x_synthetic.shape[0])]
+    lr = LogisticRegression(class_weight="balanced", random_state=seed_from(rng), **kwargs).fit(x, y)
+    return lr.coef_[0].astype(np.float64), lr.intercept_.astype(np.float64)
+
+
 def check_kind(data: Data, kinds: tuple[type, ...], who: str) -> None:
     """``TypeError`` naming the detector and the data kinds it reads, when ``data`` is another kind."""
     if not isinstance(data, kinds):

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from redqueen.data import Data, Points, Sequences
-from redqueen.models.detectors.base import check_kind, logistic, seed_from
+from redqueen.models.detectors.base import check_kind, fit_logistic, logistic
 
 
 def _kn_bigram():
@@ -71,8 +71,6 @@ class LikelihoodRatioDetector:
 
     def fit(self, real: Data, synthetic: Data, rng: np.random.Generator) -> "LikelihoodRatioDetector":
         """Raises ``ValueError`` if ``holdout`` leaves either side of a split empty."""
-        from sklearn.linear_model import LogisticRegression
-
         if not 0 < self.holdout < 1:
             raise ValueError(f"holdout must be in (0, 1), got {self.holdout}")
         parts = {}
@@ -85,11 +83,8 @@ class LikelihoodRatioDetector:
         self.reference_ = self.reference().fit(parts["real"][0], rng)
         if self.candidate:
             self.candidate_ = self.candidate().fit(parts["synthetic"][0], rng)
-        x = np.concatenate([self.features(parts["real"][1]), self.features(parts["synthetic"][1])])
-        y = np.r_[np.zeros(len(parts["real"][1])), np.ones(len(parts["synthetic"][1]))]
-        lr = LogisticRegression(C=self.C, class_weight="balanced", random_state=seed_from(rng)).fit(x, y)
-        self.coef_ = lr.coef_[0].astype(np.float64)
-        self.intercept_ = lr.intercept_.astype(np.float64)
+        self.coef_, self.intercept_ = fit_logistic(self.features(parts["real"][1]),
+                                                   self.features(parts["synthetic"][1]), rng, C=self.C)
         return self
 
     def score(self, data: Data) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from redqueen.data import Sequences
-from redqueen.models.detectors.base import check_kind, logistic, pack_meta, seed_from, unpack_meta
+from redqueen.models.detectors.base import check_kind, fit_logistic, logistic, pack_meta, unpack_meta
 from redqueen.models.detectors.hashing import hash_ngrams
 
 ANALYZERS = ("tokens", "word", "char", "char_wb")
@@ -66,16 +66,9 @@ class HashedNGramDetector:
         return self._vectorizer().transform([data.decode(i) for i in range(len(data))])
 
     def fit(self, real: Sequences, synthetic: Sequences, rng: np.random.Generator) -> "HashedNGramDetector":
-        from scipy.sparse import vstack
-        from sklearn.linear_model import LogisticRegression
-
         self._check()
-        x = vstack([self.features(real), self.features(synthetic)]).tocsr()
-        y = np.r_[np.zeros(len(real)), np.ones(len(synthetic))]
-        lr = LogisticRegression(C=self.C, solver="liblinear", max_iter=self.max_iter, class_weight="balanced",
-                                random_state=seed_from(rng)).fit(x, y)
-        self.coef_ = lr.coef_[0].astype(np.float64)
-        self.intercept_ = lr.intercept_.astype(np.float64)
+        self.coef_, self.intercept_ = fit_logistic(self.features(real), self.features(synthetic), rng, C=self.C,
+                                                   solver="liblinear", max_iter=self.max_iter)
         return self
 
     def score(self, data: Sequences) -> np.ndarray:
