@@ -32,7 +32,7 @@ import numpy as np
 from redqueen.watermark.scheme import Watermark
 
 _UNMARKED = -1
-_BATCH = 16
+_BATCH = 8
 
 
 def supported(watermark: Watermark, order: int, kneser_ney: bool) -> str | None:
@@ -254,8 +254,11 @@ class WatermarkedNGram:
             else:
                 def propose(idx, k, ra=ra):
                     rr = np.repeat(ra[idx], k)
-                    j = np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64)
-                    return m._unseen_outcome(rr, np.clip(j, 0, m._n_unseen[rr] - 1)).reshape(-1, k)
+                    j = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0,
+                                m._n_unseen[rr] - 1)
+                    real = rr < m.tables_[-1].keys.size  # a never-seen context has nothing seen to skip
+                    j[real] = m._unseen_outcome(rr[real], j[real])
+                    return j.reshape(-1, k)
 
                 tok[at] = self._restricted(h[at], propose, rng)
         return tok
