@@ -9,6 +9,7 @@ from redqueen.metrics.popgen import effective_size, fst, inbreeding
 from redqueen.metrics.suite import Diagnostics
 
 __all__ = [
-    "Diagnostics", "DiversityProfile", "FilterQuality", "auc", "filter_quality", "tpr_at_fpr", "effective_size", "fst", "heterozygosity", "hill", "inbreeding", "js", "kl",
+    "Diagnostics", "DiversityProfile", "effective_size", "fst", "heterozygosity", "hill", "inbreeding", "js", "kl",
+    "FilterQuality", "auc", "filter_quality", "tpr_at_fpr",
     "richness", "tail_mass_kept", "tail_set", "tv", "types_lost", "variance_ratio", "wasserstein1",
 ]
