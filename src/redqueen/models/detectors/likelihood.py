@@ -42,7 +42,8 @@ class LikelihoodRatioDetector:
     """Reference model on real data, candidate on synthetic, calibrated by logistic regression (see the module).
 
     ``reference`` and ``candidate`` are zero-argument factories of unfitted
-    families (``candidate=None``: perplexity only); ``holdout`` in (0, 1) is
+    families (default: Kneser-Ney bigrams; ``candidate="same"``, the default,
+    reuses the reference's factory; ``candidate=None``: perplexity only); ``holdout`` in (0, 1) is
     the share of each set kept for the calibration; ``C`` its inverse L2
     strength; ``floor`` the per-token log-likelihood given to impossible items.
     """
