@@ -18,6 +18,7 @@ WORLDS = {
 FAMILIES = {
     "categorical": (CategoricalFamily, "zipf"),
     "categorical-smoothed-biased": (lambda: CategoricalFamily(alpha=0.5, temperature=0.7, top_k=20, top_p=0.9), "zipf"),
+    "categorical-watermarked": (lambda: CategoricalFamily(alpha=0.5, watermark={"context": 0, "delta": 2.0}), "zipf"),
     "gaussian": (GaussianFamily, "gaussian"),
     "gaussian-unbiased": (lambda: GaussianFamily(ddof=1), "gaussian"),
     "gmm": (lambda: gmm(components=4), "mixture"),

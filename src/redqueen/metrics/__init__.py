@@ -1,5 +1,6 @@
 """Diagnostics: pure functions of samples, models and worlds."""
 
+from redqueen.metrics.detection import FilterQuality, auc, filter_quality, tpr_at_fpr
 from redqueen.metrics.divergence import js, kl, tv, variance_ratio, wasserstein1
 from redqueen.metrics.diversity import (
     DiversityProfile, heterozygosity, hill, richness, tail_mass_kept, tail_set, types_lost,
@@ -9,5 +10,6 @@ from redqueen.metrics.suite import Diagnostics
 
 __all__ = [
     "Diagnostics", "DiversityProfile", "effective_size", "fst", "heterozygosity", "hill", "inbreeding", "js", "kl",
+    "FilterQuality", "auc", "filter_quality", "tpr_at_fpr",
     "richness", "tail_mass_kept", "tail_set", "tv", "types_lost", "variance_ratio", "wasserstein1",
 ]

@@ -6,6 +6,7 @@ import numpy as np
 
 from redqueen.data import Counts
 from redqueen.models.decoding import decode_probs
+from redqueen.watermark.scheme import as_watermark
 
 
 class CategoricalFamily:
@@ -15,13 +16,26 @@ class CategoricalFamily:
     Wright-Fisher process with population size ``N``; ``alpha > 0`` acts as
     mutation towards the uniform distribution. ``temperature``, ``top_k`` and
     ``top_p`` bias sampling; the model's distribution is the biased one.
+
+    ``watermark`` (a :class:`~redqueen.watermark.Watermark` or a dict of its
+    fields, ``context = 0``): i.i.d. items have no previous token to hash, so
+    the watermark is one fixed green list of ``int(K gamma)`` types keyed by
+    ``key`` alone, and the (biased) distribution is tilted towards it:
+    ``p_w ∝ p e^(delta green)``, after temperature/top-k/top-p as Hugging Face
+    orders it. It is detected over a document of items (a whole
+    :class:`~redqueen.data.Counts`, :func:`redqueen.watermark.detect_counts`),
+    with power growing like sqrt(n); a single item carries one bit (its
+    colour), and the tilt is a plain change of the type frequencies that any
+    refit copies. ``fit`` raises ``ValueError`` for ``context != 0``.
     """
 
-    def __init__(self, *, alpha: float = 0.0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
+    def __init__(self, *, alpha: float = 0.0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                 watermark=None):
         self.alpha = alpha
         self.temperature = temperature
         self.top_k = top_k
         self.top_p = top_p
+        self.watermark = watermark
 
     def fit(self, data: Counts, rng: np.random.Generator | None = None) -> "CategoricalFamily":
         c = data.counts
@@ -30,6 +44,13 @@ class CategoricalFamily:
         p = (c + self.alpha) / (total + self.alpha * c.shape[0]) if self.alpha else c / total
         if self.temperature != 1.0 or self.top_k or self.top_p < 1.0:
             p = decode_probs(p, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+        wm = as_watermark(self.watermark)
+        if wm is not None:
+            if wm.context != 0:
+                raise ValueError("i.i.d. categorical items have no previous token: set the watermark's context = 0")
+            green = wm.greens(p.shape[0]).mask(np.ones(1, np.int64))[0]
+            p = p * np.where(green, np.exp(wm.delta), 1.0)
+            p = p / p.sum()
         self.probs_ = p
         return self
 

@@ -20,6 +20,13 @@ end-of-sequence outcome after it, so samples have natural lengths (capped at
   Samples read far better than additive ones. No sampling bias here:
   ``fit`` raises ``ValueError`` if temperature, top_k or top_p are set.
 
+Watermark (``watermark``: a :class:`~redqueen.watermark.Watermark` or a dict of
+its fields): the (biased) next-symbol distribution is reweighted by
+Kirchenbauer et al.'s green lists after the decoding bias, as Hugging Face's
+processor does after its warpers, and that is the model's distribution:
+``log_prob`` scores with it. Exact and vectorised; see
+:mod:`redqueen.models.ngram_watermark` for how and for the supported contexts.
+
 Storage and speed. Each order's counts are a sparse table with one row per
 seen context (contexts are integers: the previous symbols in base ``V + 1``,
 most recent lowest), columns sorted. Sampling is vectorised across sequences:
@@ -40,6 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from redqueen.data import Sequences, Vocabulary
+from redqueen.models import ngram_watermark as _nw
+from redqueen.watermark.scheme import as_watermark
 
 _MAX_CODE = 2**62
 SMOOTHINGS = ("additive", "kneser_ney")
@@ -161,7 +170,8 @@ class NGramFamily:
     """
 
     def __init__(self, *, order: int = 2, smoothing: str = "additive", alpha: float = 0.001, discount: float = 0.75,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, max_len: int = 128):
+                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, max_len: int = 128,
+                 watermark=None):
         self.order = order
         self.smoothing = smoothing
         self.alpha = alpha
@@ -170,6 +180,7 @@ class NGramFamily:
         self.top_k = top_k
         self.top_p = top_p
         self.max_len = max_len
+        self.watermark = watermark
 
     @property
     def _kn(self) -> bool:
@@ -190,6 +201,11 @@ class NGramFamily:
             raise ValueError("temperature, top_k and top_p need smoothing='additive'; kneser_ney samples unbiased")
         if not self._kn and self.alpha < 0:
             raise ValueError(f"additive smoothing needs alpha >= 0, got {self.alpha}")
+        wm = as_watermark(self.watermark)
+        if wm is not None:
+            reason = _nw.supported(wm, self.order, self._kn)
+            if reason:
+                raise ValueError(reason)
 
     # -- fitting -----------------------------------------------------------------------------------------------
 
@@ -212,6 +228,10 @@ class NGramFamily:
             self._prepare_kn()
         else:
             self._prepare_additive()
+        wm = as_watermark(self.watermark)
+        self._wm = None
+        if wm is not None:
+            self._wm = _nw.WatermarkedNGram(self, wm)
 
     def _prepare_kn(self) -> None:
         """Per order: discounted weights, the back-off probability of each row, and a picker."""
@@ -325,10 +345,14 @@ class NGramFamily:
         out = np.zeros((n, self.max_len), dtype=np.int32)
         lengths = np.full(n, self.max_len, dtype=np.int64)
         active = np.arange(n)
+        wm = self._wm
         for t in range(self.max_len):
             if active.size == 0:
                 break
-            tok = self._next(ctx[active], rng)
+            if wm is None:
+                tok = self._next(ctx[active], rng)
+            else:
+                tok = wm.next(ctx[active], _nw.position_hashes(wm.wm, out, active, t), rng)
             ended = tok == v
             lengths[active[ended]] = t
             go = active[~ended]
@@ -338,6 +362,36 @@ class NGramFamily:
             active = go
         mask = np.arange(self.max_len)[None, :] < lengths[:, None]
         return Sequences(out[mask], np.concatenate([[0], np.cumsum(lengths)]), self.vocab_)
+
+    def next_tokens(self, prefixes: Sequences, rng: np.random.Generator) -> np.ndarray:
+        """One next token after each of ``prefixes`` (n sequences), from the model (watermarked if it is); (n,) int64.
+
+        Never the end symbol (drawn again where it comes out; after 64 tries, ``-1``): what a paraphrase needs.
+        """
+        v = len(self.vocab_)
+        radix = v + 1
+        lengths, ends = prefixes.lengths(), prefixes.offsets[1:]
+        tokens = prefixes.tokens.astype(np.int64)
+        last = max(tokens.size - 1, 0)
+        padded = tokens if tokens.size else np.zeros(1, np.int64)
+        ctx = np.zeros(len(prefixes), np.int64)
+        for k in range(1, self.order):
+            ctx += np.where(lengths >= k, padded[np.clip(ends - k, 0, last)], v) * radix ** (k - 1)
+        h = None
+        if self._wm is not None:
+            c = self._wm.wm.context
+            csum = np.concatenate([[0], np.cumsum(tokens)])
+            h = np.where(lengths >= c, csum[ends] - csum[np.maximum(ends - c, 0)], -1) if c else np.ones(ctx.size, np.int64)
+        out = np.full(ctx.size, -1, np.int64)
+        todo = np.arange(ctx.size)
+        for _ in range(64):
+            if not todo.size:
+                break
+            tok = self._next(ctx[todo], rng) if h is None else self._wm.next(ctx[todo], h[todo], rng)
+            ok = tok < v
+            out[todo[ok]] = tok[ok]
+            todo = todo[~ok]
+        return out
 
     def _event_probs(self, ctx: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         """P(next | context) for each event; both (E,)."""
@@ -366,20 +420,30 @@ class NGramFamily:
         truncation; ``-inf`` for sequences the (biased) model cannot produce.
         """
         ctx, nxt, seq = _events(data, self.order, len(self.vocab_))
+        if self._wm is None:
+            p = self._event_probs(ctx, nxt)
+        else:
+            p = self._wm.event_probs(ctx, nxt, _nw.event_hashes(self._wm.wm, data, data.lengths()))
         with np.errstate(divide="ignore"):
-            lp = np.log(self._event_probs(ctx, nxt))
+            lp = np.log(p)
         return np.bincount(seq, weights=lp, minlength=len(data))
 
     def probs(self, context: list[int] | np.ndarray) -> np.ndarray:
         """The next-symbol distribution after ``context`` (token ids; the last ``order - 1`` count); shape (V+1,).
 
         Index ``V`` is the end symbol. Fewer than ``order - 1`` ids mean the sequence starts there.
+        Under a watermark, the watermarked distribution (``context`` holds the whole history).
         """
         v = len(self.vocab_)
         radix = v + 1
         hist = ([v] * (self.order - 1) + [int(i) for i in context])[len(context):] if self.order > 1 else []
         code = sum(s * radix**k for k, s in enumerate(reversed(hist)))
-        return self._event_probs(np.full(radix, code, dtype=np.int64), np.arange(radix))
+        ctx, nxt = np.full(radix, code, dtype=np.int64), np.arange(radix)
+        if self._wm is None:
+            return self._event_probs(ctx, nxt)
+        h = self._wm.wm.context
+        hv = (1 if h == 0 else sum(int(i) for i in list(context)[len(context) - h:])) if len(context) >= h else -1
+        return self._wm.event_probs(ctx, nxt, np.full(radix, hv, dtype=np.int64))
 
     # -- merging -----------------------------------------------------------------------------------------------
 

@@ -97,6 +97,15 @@ WORLD_DATA = {"zipf": "counts", "wordfreq": "counts", "gaussian": "points", "mix
 
 
 # ---------------------------------------------------------------- families
+class WatermarkConfig(_Strict):
+    """Kirchenbauer et al.'s green-list watermark: `watermark = { gamma, delta, key, context }` in [family] or an arm's family table. Before each token the previous `context` token ids are hashed (seed = key x their sum: context = 1 is the paper's simple_1 and Hugging Face's lefthash, same green lists), the first int(gamma V) tokens of the permutation it seeds are green, and sampling adds delta to their logits. categorical needs context = 0 (one fixed list: i.i.d. items have no previous token); ngram supports context <= order - 1 (additive; any context at order 1) or <= 1 (kneser_ney)."""  # noqa: E501
+
+    gamma: float = Field(0.25, gt=0, lt=1, description="green share of the vocabulary")
+    delta: float = Field(2.0, ge=0, le=100, description="bias added to green tokens' logits")
+    key: int = Field(15485863, ge=0, le=2**63 - 1, description="hash key (keep it private to keep the watermark)")
+    context: int = Field(1, ge=0, le=16, description="previous tokens hashed into each green list (0 = one fixed list)")
+
+
 class _Decoding(_Strict):
     temperature: float = Field(1.0, gt=0, le=100, description="sampling temperature")
     top_k: int = Field(0, ge=0, le=100_000_000, description="keep only the k most likely types when sampling (0 = all)")
@@ -108,6 +117,13 @@ class CategoricalFamily(_Decoding):
 
     kind: Literal["categorical"]
     alpha: float = Field(0.0, ge=0, description="additive smoothing per type (acts as mutation)")
+    watermark: WatermarkConfig | None = Field(None, description="green-list watermark on sampling (context = 0)")
+
+    @model_validator(mode="after")
+    def _watermark_without_context(self):
+        if self.watermark is not None and self.watermark.context != 0:
+            raise ValueError("watermark.context must be 0 for the categorical family: i.i.d. items have no previous token")
+        return self
 
 
 class GaussianFamily(_Strict):
@@ -146,11 +162,23 @@ class NgramFamily(_Decoding):
     alpha: float = Field(0.001, ge=0, description="additive: pseudo-count per next token (0 = maximum likelihood)")
     discount: float = Field(0.75, gt=0, le=1, description="kneser_ney: absolute discount")
     max_len: int = Field(128, ge=1, le=100_000, description="longest sampled sequence, in tokens")
+    watermark: WatermarkConfig | None = Field(None, description="green-list watermark on sampling")
 
     @model_validator(mode="after")
     def _decoding_needs_additive(self):
         if self.smoothing == "kneser_ney" and (self.temperature != 1.0 or self.top_k or self.top_p < 1.0):
             raise ValueError("temperature, top_k and top_p need smoothing = 'additive'")
+        return self
+
+    @model_validator(mode="after")
+    def _watermark_context_fits(self):
+        if self.watermark is not None:
+            from redqueen.models.ngram_watermark import supported
+            from redqueen.watermark import Watermark
+
+            reason = supported(Watermark(**self.watermark.model_dump()), self.order, self.smoothing == "kneser_ney")
+            if reason:
+                raise ValueError(reason)
         return self
 
 
@@ -179,6 +207,7 @@ class TransformerFamily(_Decoding):
         description="CTRL penalty on tokens already in the row, as HF generate(): sampling/greedy on logits, beam on log-probs")
     sample_batch_size: int = Field(64, ge=1, le=65536, description="sequences decoded at once")
     warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of a fresh one")
+    watermark: WatermarkConfig | None = Field(None, description="green-list watermark on decoding (greedy, sample, beam)")
 
     @model_validator(mode="after")
     def _heads_divide(self):
@@ -487,6 +516,7 @@ def keys_reference() -> str:
                         ("[[arms.couplings]]", Coupling)):
         for m in get_args(get_args(union)[0]):
             sections.append((f'{name} kind = "{get_args(m.model_fields["kind"].annotation)[0]}"', m))
+    sections.append(("family.watermark (categorical, ngram, transformer)", WatermarkConfig))
     lines = []
     for title, model in sections:
         lines.append(f"\n### {title}\n")

@@ -16,12 +16,22 @@ token for token on copied weights (tests/test_neural_gpt2.py).
 
 With ``use_cache=False`` every step re-runs the whole prefix (the reference
 the cached path is tested against).
+
+A :class:`~redqueen.watermark.Watermark` adds ``delta`` to the green tokens'
+scores where Hugging Face's ``WatermarkLogitsProcessor`` does: after the
+repetition penalty and, when sampling, after temperature, top-k and top-p
+(greedy and sampling act on logits, beam search on log-probabilities). The
+green list of a row is keyed on its last ``context`` tokens, prompt included;
+steps with fewer tokens than that are not watermarked. Greedy and beam decoding
+with a watermark equal ``generate(..., watermarking_config=...)`` token for
+token on copied weights (tests/test_watermark_neural.py).
 """
 
 from __future__ import annotations
 
 import weakref
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -75,6 +85,34 @@ def filter_logits(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int 
         remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
         logits = logits.masked_fill(remove, float("-inf"))
     return logits
+
+
+class _WatermarkBias:
+    """Adds ``delta`` to each row's green tokens, keyed on the row's last ``context`` tokens (kept here)."""
+
+    def __init__(self, watermark, vocab_size: int, width: int, prompts: torch.Tensor):
+        self.wm = watermark
+        self.greens = watermark.greens(vocab_size)
+        self.width = width
+        self.length = prompts.shape[1]
+        h = watermark.context
+        self.last = prompts[:, max(0, prompts.shape[1] - h):].clone()
+
+    def __call__(self, scores: torch.Tensor) -> torch.Tensor:
+        if self.length < self.wm.context:  # Hugging Face skips the step too
+            return scores
+        hashes = self.wm.last_hash(self.last.numpy())
+        mask = torch.from_numpy(self.greens.mask(hashes, self.width))
+        return torch.where(mask, scores + self.wm.delta, scores)
+
+    def advance(self, tok: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        last = self.last if rows is None else self.last[rows]
+        h = self.wm.context
+        self.last = torch.cat([last, tok.view(-1, 1)], dim=1)[:, -h:] if h else last
+        self.length += 1
+
+    def expand(self, k: int) -> None:
+        self.last = self.last.repeat_interleave(k, dim=0)
 
 
 def sample_rows(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -159,11 +197,15 @@ def generate(
     banned: tuple[int, ...] = (),
     generator: torch.Generator | None = None,
     use_cache: bool = True,
+    watermark=None,
+    watermark_vocab: int | None = None,
 ) -> torch.Tensor:
     """Continue each prompt row by ``max_new_tokens`` tokens.
 
     ``prompts`` is int64 ``(B, P)`` with ``P >= 1``; returns int64 ``(B, max_new_tokens)``
-    (the continuation only). ``banned`` token ids are never produced.
+    (the continuation only). ``banned`` token ids are never produced. ``watermark``
+    (a :class:`~redqueen.watermark.Watermark`) draws its green lists over the first
+    ``watermark_vocab`` token ids (default: all of the model's).
     Raises ``ValueError`` for an unknown strategy or if ``P + max_new_tokens``
     exceeds the model's context.
     """
@@ -178,13 +220,17 @@ def generate(
     try:
         if max_new_tokens == 0:
             return prompts.new_zeros((b, 0))
+        wm = None
+        if watermark is not None:
+            v = model.tok.weight.shape[0]
+            wm = _WatermarkBias(watermark, v if watermark_vocab is None else watermark_vocab, v, prompts)
         return _decode(model, prompts, max_new_tokens, strategy, temperature, top_k, top_p, repetition_penalty,
-                       num_beams if strategy == "beam" else 1, banned, generator, use_cache)
+                       num_beams if strategy == "beam" else 1, banned, generator, use_cache, wm)
     finally:
         model.train(was_training)
 
 
-def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty, k, banned, gen, use_cache):
+def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty, k, banned, gen, use_cache, wm):
     b, p = prompts.shape
     v = model.tok.weight.shape[0]
     stepper = _Stepper(model, prompts, p + n_new - 1, use_cache)
@@ -201,6 +247,8 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
     beam = strategy == "beam"
     if beam:
         stepper.expand(k)
+        if wm is not None:
+            wm.expand(k)
         logits = logits.repeat_interleave(k, dim=0)
         seen = seen.repeat_interleave(k, dim=0)
         scores = torch.full((b, k), float("-inf"))
@@ -213,6 +261,8 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
         logits = apply_repetition_penalty(logits, seen, penalty)
         if ban is not None:
             logits = logits.masked_fill(ban, float("-inf"))
+        if wm is not None and strategy != "sample":
+            logits = wm(logits)
         if beam:
             cand = (logits.view(b, k, v) + scores[..., None]).view(b, k * v)
             scores, idx = torch.topk(cand, k, dim=-1)
@@ -222,11 +272,17 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
             if track:
                 seen = seen[rows]
             stepper.reorder(rows)
+            if wm is not None:
+                wm.advance(tok, rows)
         elif strategy == "greedy":
             tok = logits.argmax(dim=-1)
         else:
-            probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(-1)
-            tok = sample_rows(probs, gen)
+            filtered = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p)
+            if wm is not None:
+                filtered = wm(filtered)
+            tok = sample_rows(filtered.softmax(-1), gen)
+        if wm is not None and not beam:
+            wm.advance(tok)
         out[:, i] = tok
         if track:
             seen.scatter_(1, tok.view(-1, 1), True)

@@ -32,6 +32,7 @@ from redqueen.data import Sequences, Vocabulary
 from redqueen.models.neural import _torch as T
 from redqueen.models.neural.generate import STRATEGIES, generate
 from redqueen.models.neural.transformer import CausalTransformer
+from redqueen.watermark.scheme import as_watermark
 
 
 class _CrossEntropy(torch.autograd.Function):
@@ -97,6 +98,11 @@ class TransformerLMFamily:
     Sampling: ``decoding`` in ``"sample"``, ``"greedy"``, ``"beam"``;
     ``temperature``, ``top_k``, ``top_p`` (sampling only), ``num_beams`` (beam
     only), ``repetition_penalty`` (all), ``sample_batch_size`` prompts at a time.
+    ``watermark`` (a :class:`~redqueen.watermark.Watermark` or a dict of its
+    fields): Kirchenbauer et al.'s green-list bias over the data vocabulary at
+    every decoding step, as Hugging Face applies it (see
+    :mod:`redqueen.models.neural.generate`); like temperature it is a decoding
+    bias, so ``log_prob`` still scores the trained network.
     """
 
     def __init__(
@@ -107,7 +113,7 @@ class TransformerLMFamily:
         prompt_len: int = 64, max_new_tokens: int = 64, keep_prompt: bool = False, prompts: Sequences | None = None,
         decoding: str = "sample", num_beams: int = 5, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
         repetition_penalty: float = 1.0, sample_batch_size: int = 64, eval_batch_size: int = 64,
-        init_state: dict[str, np.ndarray] | None = None,
+        init_state: dict[str, np.ndarray] | None = None, watermark=None,
     ):
         if decoding not in STRATEGIES:
             raise ValueError(f"decoding={decoding!r} is not one of {STRATEGIES}")
@@ -137,12 +143,13 @@ class TransformerLMFamily:
         self.sample_batch_size = sample_batch_size
         self.eval_batch_size = eval_batch_size
         self.init_state = init_state
+        self.watermark = watermark
 
     _PARAMS = (
         "d_model", "n_layers", "n_heads", "d_ff", "context", "dropout", "steps", "epochs", "batch_size", "lr",
         "weight_decay", "warmup", "grad_clip", "prompt_len", "max_new_tokens", "keep_prompt", "prompts", "decoding",
         "num_beams", "temperature", "top_k", "top_p", "repetition_penalty", "sample_batch_size", "eval_batch_size",
-        "init_state",
+        "init_state", "watermark",
     )
 
     def get_params(self) -> dict:
@@ -238,17 +245,42 @@ class TransformerLMFamily:
         else:
             prompts = np.full((n, 1), self.bos_, np.int64)
         outs = []
+        wm = as_watermark(self.watermark)
         for s in range(0, n, self.sample_batch_size):
             p = torch.from_numpy(prompts[s : s + self.sample_batch_size])
             cont = generate(
                 self.model_, p, self.max_new_tokens, strategy=self.decoding, temperature=self.temperature,
                 top_k=self.top_k, top_p=self.top_p, repetition_penalty=self.repetition_penalty,
-                num_beams=self.num_beams, banned=(self.bos_,), generator=gen,
+                num_beams=self.num_beams, banned=(self.bos_,), generator=gen, watermark=wm, watermark_vocab=self.bos_,
             )
             outs.append(torch.cat([p[:, 1:], cont], dim=1) if self.keep_prompt else cont)
         toks = torch.cat(outs).numpy() if outs else np.zeros((0, self.max_new_tokens), np.int64)
         width = toks.shape[1]
         return Sequences(toks.reshape(-1), np.arange(n + 1, dtype=np.int64) * width, self.vocab_)
+
+    def next_tokens(self, prefixes: Sequences, rng: np.random.Generator) -> np.ndarray:
+        """One sampled next token after each of ``prefixes`` (its last ``context - 1`` tokens after BOS); (n,) int64.
+
+        Sampling as the family decodes (temperature, top-k, top-p, repetition penalty, watermark), whatever
+        ``decoding`` says: what a paraphrase needs.
+        """
+        gen = T.generator(T.draw_seed(rng))
+        lengths = prefixes.lengths()
+        out = np.empty(len(prefixes), np.int64)
+        wm = as_watermark(self.watermark)
+        for length in np.unique(lengths):
+            rows = np.flatnonzero(lengths == length)
+            keep = min(int(length), self.context - 1)
+            x = np.full((rows.size, keep + 1), self.bos_, np.int64)
+            if keep:
+                x[:, 1:] = prefixes.tokens[prefixes.offsets[1:][rows, None] - keep + np.arange(keep)]
+            for s in range(0, rows.size, self.sample_batch_size):
+                part = torch.from_numpy(x[s:s + self.sample_batch_size])
+                out[rows[s:s + self.sample_batch_size]] = generate(
+                    self.model_, part, 1, strategy="sample", temperature=self.temperature, top_k=self.top_k,
+                    top_p=self.top_p, repetition_penalty=self.repetition_penalty, banned=(self.bos_,), generator=gen,
+                    watermark=wm, watermark_vocab=self.bos_).numpy()[:, 0]
+        return out
 
     @torch.inference_mode()
     def log_prob(self, data: Sequences) -> np.ndarray:
