@@ -101,6 +101,7 @@ class Audit:
     options: dict
     seconds: float
     notes: tuple[str, ...] = ()
+    data: dict | None = field(default=None, repr=False)  # with keep_data: what was measured, for cross-checks
 
     @property
     def generations(self) -> int:
@@ -246,11 +247,13 @@ def _read(paths, opts: AuditOptions, rng, on_bytes):
 
 
 def run_audit(real: str | Path, synthetic: Sequence[str | Path], options: AuditOptions | None = None, *,
-              on_bytes: Callable | None = None, on_stage: Callable[[str], None] | None = None) -> Audit:
+              on_bytes: Callable | None = None, on_stage: Callable[[str], None] | None = None,
+              keep_data: bool = False) -> Audit:
     """Audit ``synthetic`` sets (generations 1, 2, ...) against ``real`` (see the module).
 
     ``on_bytes(path)`` may return a callback taking bytes read (progress); ``on_stage(text)`` hears
-    what is being computed. Raises :class:`~redqueen.io.ReadError` (one line) for bad inputs or options.
+    what is being computed. ``keep_data`` keeps the measured subsets, their embeddings and the
+    reference in ``Audit.data`` (``items``, ``embeddings``, ``reference``). Raises :class:`~redqueen.io.ReadError` (one line) for bad inputs or options.
     """
     opts = options or AuditOptions()
     opts.check()
@@ -286,6 +289,7 @@ def run_audit(real: str | Path, synthetic: Sequence[str | Path], options: AuditO
         ctx, embeddings = _text_context(sets, base_idx, ref_idx, subsets, m, opts, notes, say)
     else:
         ctx, transform = _points_context(sets, ref_idx, m, opts, measure_rng)
+        embeddings = None
         pools = [real_set.x[base_idx]] + [st.x for st in sets[1:]]
         subsets = [transform(pool[idx]) for pool, (idx, _) in zip(pools, picks)]
     full, fold_rows = [], []
@@ -316,7 +320,8 @@ def run_audit(real: str | Path, synthetic: Sequence[str | Path], options: AuditO
                    for g, s in enumerate(sets))
     return Audit("text" if text else sets[0].kind, inputs, tuple(full), folds, m, n_e, interval, profile,
                  {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.__dict__.items()},
-                 time.perf_counter() - t0, tuple(notes))
+                 time.perf_counter() - t0, tuple(notes),
+                 {"items": subsets, "embeddings": embeddings, "reference": ctx.reference} if keep_data else None)
 
 
 def _minus(counts, items):

@@ -50,6 +50,12 @@ class RunResult:
             out[r.replicate, r.generation] = r.metrics.get(metric, np.nan)
         return out
 
+    def to_frame(self):
+        """The records as a pandas DataFrame, a row per arm x replicate x generation (see :mod:`redqueen.frames`)."""
+        from redqueen.frames import records_frame
+
+        return records_frame(self.records, run_id=self.run_id)
+
 
 def _finite_state(model) -> bool:
     try:
