@@ -1,7 +1,7 @@
 """`redqueen audit` on KJV text: our metrics against the reference libraries, the time ratio, memory.
 
     python benchmarks/bench_audit.py make    [--dir bench-audit] [--lines 10000] [--generations 1,5]
-    python benchmarks/bench_audit.py compare [--dir bench-audit] [--repeats 5] [--bleu-items 300]
+    python benchmarks/bench_audit.py compare [--dir bench-audit] [--repeats 5] [--bleu-items 300] [--sample 10000]
     python benchmarks/bench_audit.py memory  [--dir bench-audit] [--lines 1000000]
 
 ``make`` writes ``real.txt`` (``--lines`` distinct verses of the KJV world's training split, decoded
@@ -78,7 +78,7 @@ def naive_frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s1 + s2 - 2 * np.real(sqrtm(s1 @ s2))))
 
 
-def compare(folder: Path, repeats: int, bleu_items: int) -> None:
+def compare(folder: Path, repeats: int, bleu_items: int, sample: int) -> None:
     from prdc import compute_prdc
     from threadpoolctl import threadpool_limits
     from vendi_score import vendi
@@ -90,7 +90,7 @@ def compare(folder: Path, repeats: int, bleu_items: int) -> None:
     from redqueen.metrics.text import self_bleu_scores, vendi_score
 
     load0 = os.getloadavg()
-    t_audit, audit = timed(lambda: run_audit(folder / "real.txt", [folder / "gen1.txt"], AuditOptions(sample=10000),
+    t_audit, audit = timed(lambda: run_audit(folder / "real.txt", [folder / "gen1.txt"], AuditOptions(sample=sample),
                                              keep_data=True))
     print(f"redqueen audit real.txt gen1.txt (MiniLM, all text metrics): {t_audit:.1f} s; {audit.m:,} items "
           f"per generation; load average before {load0[0]:.2f}")
@@ -175,11 +175,12 @@ def main() -> None:
     p.add_argument("--generations", default="1")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--bleu-items", type=int, default=300)
+    p.add_argument("--sample", type=int, default=10000, help="compare: items the audit keeps per input")
     a = p.parse_args()
     if a.step == "make":
         make(a.dir, a.lines or 10000, [int(g) for g in a.generations.split(",")])
     elif a.step == "compare":
-        compare(a.dir, a.repeats, a.bleu_items)
+        compare(a.dir, a.repeats, a.bleu_items, a.sample)
     else:
         memory(a.dir, a.lines or 1_000_000)
 

@@ -157,3 +157,15 @@ def test_perplexity_under_a_local_hf_model(text_files, tmp_path):
     with pytest.raises(ReadError, match="not a Hugging Face model folder"):
         run_audit(text_files / "real.txt", [text_files / "gen1.txt"], AuditOptions(vendi=False, ref_model=str(tmp_path)))
     assert scorer.log_prob_texts(["in the beginning"])[0] < 0 and tokenize("a b") == ["a", "b"]
+
+
+def test_the_readme_example_runs_and_reads_as_it_says(capsys):
+    from pathlib import Path
+
+    ex = Path(__file__).resolve().parent.parent / "examples" / "audit"
+    assert cli.main(["audit", str(ex / "kjv_real.txt"), str(ex / "kjv_gen1.txt"), str(ex / "kjv_gen5.txt"),
+                     "--no-vendi", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["name"]: r for r in doc["profile"]["rows"]}
+    assert rows["tails"]["holds"] and rows["error"]["holds"] and rows["perplexity"]["holds"]
+    assert rows["diversity"]["holds"] is False
