@@ -423,12 +423,16 @@ def write_report(
         for i in infos
     )
     sections = "".join(_run_section(store, info, theory, keys) for info in infos)
+    return _write_page(path, title, f" from {html.escape(str(store.path))}", f"<ul>{toc}</ul>{sections}")
+
+
+def _write_page(path: str | Path, title: str, where: str, body: str) -> Path:
+    """One self-contained page (the CSS inline), written to a temporary name and moved into place."""
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class='note'>Written {when} from {html.escape(str(store.path))}.</p>"
-        f"<ul>{toc}</ul>{sections}</body></html>\n"
+        f"<h1>{html.escape(title)}</h1><p class='note'>Written {when}{where}.</p>{body}</body></html>\n"
     )
     from redqueen.runtime.files import atomic_path
 
@@ -508,15 +512,4 @@ def audit_html(audit) -> str:
 
 def write_audit_report(audit, path: str | Path, *, title: str = "redqueen audit") -> Path:
     """Write a self-contained HTML report of an audit (same style as run reports); returns the path."""
-    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    page = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class='note'>Written {when}.</p>{audit_html(audit)}</body></html>\n"
-    )
-    from redqueen.runtime.files import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return path
+    return _write_page(path, title, "", audit_html(audit))

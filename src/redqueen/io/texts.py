@@ -104,13 +104,16 @@ def _jsonl(path: Path, field: str, on_bytes) -> Iterator[str]:
         if field not in obj:
             have = ", ".join(sorted(map(str, obj))[:10]) or "none"
             raise ReadError(f"{path}: line {lineno} has no field {field!r} (fields: {have}); pass --field NAME")
-        value = obj[field]
-        if not isinstance(value, str):
-            raise ReadError(f"{path}: line {lineno}: field {field!r} is a {type(value).__name__}, not a string; "
-                            "pass the --field that holds the text")
-        value = value.strip()
+        value = _text(obj[field], f"{path}: line {lineno}: field {field!r} is a")
         if value:
             yield value
+
+
+def _text(value, where: str) -> str:
+    """``value`` stripped; :class:`ReadError` (``where`` + its type) when it is not a string."""
+    if not isinstance(value, str):
+        raise ReadError(f"{where} {type(value).__name__}, not a string; pass the --field that holds the text")
+    return value.strip()
 
 
 def _hf_dataset(path: Path, field: str, split: str) -> Iterator[str]:
@@ -132,10 +135,7 @@ def _hf_dataset(path: Path, field: str, split: str) -> Iterator[str]:
                         "pass --field NAME")
     for i in range(0, len(ds), 1024):
         for value in ds[i : i + 1024][field]:
-            if not isinstance(value, str):
-                raise ReadError(f"{path}: column {field!r} holds {type(value).__name__} values, not strings; "
-                                "pass the column that holds the text")
-            value = value.strip()
+            value = _text(value, f"{path}: column {field!r} holds a")
             if value:
                 yield value
 
