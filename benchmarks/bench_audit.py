@@ -65,8 +65,11 @@ def timed(fn) -> tuple[float, object]:
 
 
 def sacre_self_bleu(texts: list[str]) -> np.ndarray:
+    import logging
+
     from sacrebleu.metrics import BLEU
 
+    logging.getLogger("sacrebleu").setLevel(logging.ERROR)  # it advises effective_order on every call
     bleu = BLEU(tokenize="none", smooth_method="floor", smooth_value=0.1, effective_order=False)
     return np.array([bleu.sentence_score(h, texts[:i] + texts[i + 1:]).score / 100 for i, h in enumerate(texts)])
 
