@@ -128,8 +128,9 @@ def test_binary_or_non_utf8_file(tmp_path, content):
         TextWorld(corpus=str(path))
 
 
-def test_directory_is_not_a_corpus(tmp_path):
-    with pytest.raises(ValueError, match="cannot be read"):
+def test_folder_without_text_files_is_not_a_corpus(tmp_path):
+    (tmp_path / "notes.bin").write_bytes(b"x")
+    with pytest.raises(ValueError, match="folder without .txt or .jsonl files"):
         TextWorld(corpus=str(tmp_path))
 
 

@@ -28,8 +28,11 @@ _EXPORTS = {
     "Counts": "redqueen.data",
     "Points": "redqueen.data",
     "Sequences": "redqueen.data",
+    "run_audit": "redqueen.audit",
+    "AuditOptions": "redqueen.audit",
 }
-_MODULES = ("data", "worlds", "models", "loop", "metrics", "theory", "runtime", "report", "evolve")
+_MODULES = ("data", "worlds", "models", "loop", "metrics", "theory", "runtime", "report", "evolve", "audit", "io",
+            "plot", "frames")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES) + ["__version__"]
 

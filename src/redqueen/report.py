@@ -6,8 +6,10 @@ over replicates, a band of +-1 standard error when there are several), the
 theory curve dashed wherever one is given, a table of the first against the
 last generation per arm, the generations that diverged, histograms of the
 per-item distributions by generation (text: each sample's perplexity under the
-generation-0 model, as in Shumailov et al. 2024, Fig. 1), and readable samples
-of the first and last generation per arm side by side. For evolution runs
+generation-0 model, as in Shumailov et al. 2024, Fig. 1), the collapse profile
+per arm (:mod:`redqueen.metrics.profile`), and readable samples of the first
+and last generation per arm side by side. :func:`write_audit_report` writes
+the same kind of page for a :class:`redqueen.audit.Audit`. For evolution runs
 (kind ``evolve``) the x axis is forward passes and test accuracy comes first.
 
 Plots are PNGs embedded as base64 ``data:`` URIs; the file links to nothing
@@ -369,7 +371,8 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
         f"<details><summary>config</summary><pre>{config}</pre></details>"
         f"<h3>Metrics against {xlabel}</h3><p class='note'>{band}</p><div class='plots'>{plots}</div>"
         f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word)}"
-        f"{_diverged(records)}{_distributions(records, arms, gen_word)}{_samples_table(records, arms, gen_word)}</section>"
+        f"{_diverged(records)}{'' if evolve else profile_section(records)}"
+        f"{_distributions(records, arms, gen_word)}{_samples_table(records, arms, gen_word)}</section>"
     )
 
 
@@ -420,12 +423,16 @@ def write_report(
         for i in infos
     )
     sections = "".join(_run_section(store, info, theory, keys) for info in infos)
+    return _write_page(path, title, f" from {html.escape(str(store.path))}", f"<ul>{toc}</ul>{sections}")
+
+
+def _write_page(path: str | Path, title: str, where: str, body: str) -> Path:
+    """One self-contained page (the CSS inline), written to a temporary name and moved into place."""
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class='note'>Written {when} from {html.escape(str(store.path))}.</p>"
-        f"<ul>{toc}</ul>{sections}</body></html>\n"
+        f"<h1>{html.escape(title)}</h1><p class='note'>Written {when}{where}.</p>{body}</body></html>\n"
     )
     from redqueen.runtime.files import atomic_path
 
@@ -433,3 +440,76 @@ def write_report(
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
+
+
+# --- the collapse profile and audits ----------------------------------------------------------------
+
+
+def _html_table(head: list[str], rows: list[list[str]], cls: str = "num") -> str:
+    return (f"<table class='{cls}'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead>"
+            "<tbody>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+            + "</tbody></table>")
+
+
+def profile_html(profiles: Mapping[str, object]) -> str:
+    """The collapse-profile card (:mod:`redqueen.metrics.profile`) of each arm (or of an audit), as HTML."""
+    from redqueen.metrics.profile import RULE, profile_table
+
+    parts = []
+    for name, prof in profiles.items():
+        head, rows = profile_table(prof)
+        parts.append(f"<h4>{html.escape(name)}</h4>{_html_table(head, rows)}")
+    return ("<h3>Collapse profile</h3><p class='note'>One row per definition of model collapse (Schaeffer et al. "
+            f"2025). Rule: {html.escape(RULE)}.</p>" + "".join(parts))
+
+
+def profile_section(records) -> str:
+    """The collapse profile of every arm of a run's records ("" without records)."""
+    from redqueen.metrics.profile import run_profiles
+
+    return profile_html(run_profiles(records)) if records else ""
+
+
+def audit_html(audit) -> str:
+    """One section for a :class:`redqueen.audit.Audit`: inputs, the per-generation table with fold
+    intervals, plots of every metric against generation (mean over folds, +-1 standard error), the profile."""
+    inputs = _html_table(["generation", "role", "path", "kind", "items", "sampled", "sha256"],
+                         [[str(d["generation"]), d["role"], d["path"], d["kind"], f"{d['items']:,}", f"{d['sampled']:,}",
+                           d["sha256"][:16]] for d in audit.inputs], cls="facts")
+    head = ["metric"] + ["real (baseline)" if g == 0 else f"gen {g}" for g in range(audit.generations + 1)]
+    rows = []
+    for name in audit.names():
+        cells = []
+        for g, m in enumerate(audit.metrics):
+            v = m.get(name, math.nan)
+            cell = "-" if v is None or not math.isfinite(v) else f"{v:.4g}"
+            if name in audit.folds:
+                lo, hi = (a[g] for a in audit.interval(name))
+                if math.isfinite(lo) and math.isfinite(hi):
+                    cell += f" [{lo:.3g}, {hi:.3g}]"
+            cells.append(cell)
+        rows.append([name] + cells)
+    records = audit.records()
+    plots = "".join(
+        f"<figure><img alt='{html.escape(m)} against generation' src='data:image/png;base64,"
+        f"{_plot(None, records, ['audit'], m, None, {}, 'generation')}'></figure>"
+        for m in audit.names() if m in audit.folds
+    )
+    ne = f"N_e = {audit.n_e:.4g} (95% interval from the folds: {audit.n_e_interval[0]:.4g} to {audit.n_e_interval[1]:.4g})"
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in audit.notes)
+    options = html.escape(json.dumps(audit.options, indent=2, sort_keys=True, default=str))
+    return (f"<section id='audit'><h2>Audit <span class='id'>{audit.kind}, {audit.generations} synthetic "
+            f"generation(s), {audit.m:,} items each</span></h2><h3>Inputs</h3>{inputs}<ul class='note'>{notes}</ul>"
+            f"<details><summary>options</summary><pre>{options}</pre></details>"
+            f"<h3>By generation</h3><p class='note'>Value on all {audit.m:,} items, then [the 95% t-interval of the mean over the "
+            f"{audit.options['folds']} folds]; size-dependent metrics (types_lost, hill0, kl, recall, ...) differ "
+            "between the two sizes. "
+            f"{html.escape(ne)}.</p>{_html_table(head, rows)}"
+            f"{profile_html({'audit': audit.profile})}"
+            f"<h3>Metrics against generation</h3><p class='note'>Mean over folds; band: &plusmn;1 standard error.</p>"
+            f"<div class='plots'>{plots}</div></section>")
+
+
+def write_audit_report(audit, path: str | Path, *, title: str = "redqueen audit") -> Path:
+    """Write a self-contained HTML report of an audit (same style as run reports); returns the path."""
+    return _write_page(path, title, "", audit_html(audit))

@@ -5,11 +5,14 @@ from redqueen.metrics.divergence import js, kl, tv, variance_ratio, wasserstein1
 from redqueen.metrics.diversity import (
     DiversityProfile, heterozygosity, hill, richness, tail_mass_kept, tail_set, types_lost,
 )
+from redqueen.metrics.fidelity import frechet_distance, prdc
 from redqueen.metrics.popgen import effective_size, fst, inbreeding
+from redqueen.metrics.profile import CollapseProfile, collapse_profile
 from redqueen.metrics.suite import Diagnostics
 
 __all__ = [
-    "Diagnostics", "DiversityProfile", "effective_size", "fst", "heterozygosity", "hill", "inbreeding", "js", "kl",
+    "CollapseProfile", "Diagnostics", "DiversityProfile", "collapse_profile", "frechet_distance", "prdc",
+    "effective_size", "fst", "heterozygosity", "hill", "inbreeding", "js", "kl",
     "FilterQuality", "auc", "filter_quality", "tpr_at_fpr",
     "richness", "tail_mass_kept", "tail_set", "tv", "types_lost", "variance_ratio", "wasserstein1",
 ]

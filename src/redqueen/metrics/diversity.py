@@ -57,13 +57,16 @@ def types_lost(p: np.ndarray, reference: np.ndarray) -> int:
 
 
 def tail_set(world_probs: np.ndarray, mass: float = 0.1) -> np.ndarray:
-    """Boolean mask (K,) of the world's rarest types that together carry at most ``mass`` of its probability."""
+    """Boolean mask (K,) of the world's rarest types that together carry at most ``mass`` of its probability.
+
+    Types the world gives no probability are never in it (they are not the world's rare types).
+    """
     w = _normalise(world_probs)
     order = np.argsort(w, kind="stable")
     cum = np.cumsum(w[order])
     mask = np.zeros(w.shape[0], dtype=bool)
     mask[order[cum <= mass + 1e-12]] = True
-    return mask
+    return mask & (w > 0)
 
 
 def tail_mass_kept(p: np.ndarray, world_probs: np.ndarray, tail: np.ndarray) -> float:

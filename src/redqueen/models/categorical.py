@@ -76,7 +76,7 @@ class CategoricalFamily:
             p = np.clip(np.asarray(vec, dtype=np.float64), 0.0, None)
             total = p.sum()
             child = CategoricalFamily(alpha=template.alpha, temperature=template.temperature, top_k=template.top_k,
-                                      top_p=template.top_p)
+                                      top_p=template.top_p, watermark=template.watermark)
             child.probs_ = p / total if total > 0 and np.isfinite(total) else template.probs_.copy()
             child.labels_ = template.labels_
             return child

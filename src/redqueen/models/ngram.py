@@ -480,7 +480,7 @@ class NGramFamily:
         def build(vec: np.ndarray) -> "NGramFamily":
             child = NGramFamily(order=template.order, smoothing=template.smoothing, alpha=template.alpha,
                                 discount=template.discount, temperature=template.temperature, top_k=template.top_k,
-                                top_p=template.top_p, max_len=template.max_len)
+                                top_p=template.top_p, max_len=template.max_len, watermark=template.watermark)
             child.vocab_ = template.vocab_
             views = layout.views(np.asarray(vec, dtype=np.float64))
             tables = []

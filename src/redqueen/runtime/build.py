@@ -74,6 +74,8 @@ def make_family(cfg, world=None) -> Callable[[], object]:
             return partial(neural.VAEFamily, **{**p, "hidden": tuple(p["hidden"])})
         prompts = getattr(world, "train", None) if cfg.prompts == "world" else None
         return partial(neural.TransformerLMFamily, **p, prompts=prompts)
+    if isinstance(cfg, C.HfFamily):
+        return _hf_family(cfg, p, world)
     if isinstance(cfg, C.PluginFamily):
         try:
             models.load_plugin(cfg.cls, cfg.params)
@@ -81,6 +83,28 @@ def make_family(cfg, world=None) -> Callable[[], object]:
             raise C.ConfigError(f"family.cls: {e}") from None
         return partial(models.load_plugin, cfg.cls, cfg.params)
     raise C.ConfigError(f"family.kind: {cfg.kind!r} is not buildable")
+
+
+def _hf_family(cfg, p: dict, world) -> Callable[[], object]:
+    """The Hugging Face family's factory; ``ConfigError`` if its libraries or its folder are missing."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise C.ConfigError("family.kind = 'hf' needs torch and transformers: pip install 'redqueen[hf]'") from None
+    from redqueen.models.hf import HFFamily, check_folder
+
+    try:
+        check_folder(cfg.path)
+    except ValueError as e:
+        raise C.ConfigError(f"family.path: {e}") from None
+    if cfg.finetune == "lora":
+        try:
+            import peft  # noqa: F401
+        except ImportError:
+            raise C.ConfigError("family.finetune = 'lora' needs peft: pip install peft") from None
+    prompts = getattr(world, "train", None) if cfg.prompts == "world" else None
+    return partial(HFFamily, **p, prompts=prompts)
 
 
 def check_family(cfg, factory: Callable[[], object], world, seed: int) -> None:

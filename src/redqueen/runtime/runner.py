@@ -52,6 +52,12 @@ class RunResult:
         with np.errstate(invalid="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
+    def to_frame(self):
+        """The records as a pandas DataFrame, a row per arm x replicate x generation (see :mod:`redqueen.frames`)."""
+        from redqueen.frames import records_frame
+
+        return records_frame(self.records, run_id=self.run_id)
+
 
 def _finite_state(model) -> bool:
     try:

@@ -621,6 +621,14 @@ class Store:
             out[col] = np.array([r.metrics.get(n, math.nan) for r in recs], dtype=np.float64)
         return out
 
+    def frame(self, run_id: str):
+        """The run's records as a pandas DataFrame, a row per arm x replicate x generation
+        (:mod:`redqueen.frames`; needs pandas); ``attrs["run_id"]`` holds the full id."""
+        from redqueen.frames import records_frame
+
+        info = self.run(run_id)
+        return records_frame(self.records(info.id), run_id=info.id)
+
     def export(self, run_id: str, path: str | Path, fmt: str | None = None) -> Path:
         """Write the wide :meth:`table` of a run to ``path`` as ``csv`` or ``parquet``.
 

@@ -87,3 +87,52 @@ def print_run(console, store, info) -> None:
         table.add_row(r.arm, str(r.replicate), str(r.generation), *[_fmt(r.metrics.get(k)) for k in metric_cols],
                       r.status if r.status == "ok" else f"{r.status}: {r.reason}")
     console.print(table)
+
+
+def print_profile(console, title: str, profile) -> None:
+    """The collapse-profile card (:func:`redqueen.metrics.profile.collapse_profile`) as a terminal table."""
+    from rich.table import Table
+
+    from redqueen.metrics.profile import profile_table
+
+    from rich.markup import escape
+
+    head, rows = profile_table(profile)
+    table = Table(*head, title=escape(f"collapse profile: {title}"), title_justify="left")
+    for row in rows:
+        table.add_row(*map(escape, row))
+    console.print(table)
+
+
+def print_audit(console, audit) -> None:
+    """Everything `redqueen audit` prints: inputs, the metric-by-generation table (fold intervals), N_e, the profile."""
+    import math
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    for d in audit.inputs:
+        console.print(escape(f"gen {d['generation']} ({d['role']}): {d['path']}  {d['kind']}, {d['items']:,} items"
+                      f"{', ' + str(d['tokens']) + ' tokens' if 'tokens' in d else ''}, sha256 {d['sha256'][:12]}"))
+    table = Table("metric", *["real (baseline)" if g == 0 else f"gen {g}" for g in range(audit.generations + 1)],
+                  title=escape(f"audit: the value on all {audit.m:,} items of each generation, then [the 95% interval of the mean "
+                        f"over {audit.options['folds']} folds of {audit.m // audit.options['folds']:,}] (size-dependent "
+                        "metrics such as types_lost, hill0, kl, recall read lower or higher on the smaller folds)"),
+                  title_justify="left")
+    for name in audit.names():
+        cells = []
+        for g, m in enumerate(audit.metrics):
+            cell = _fmt(m.get(name, math.nan))
+            if name in audit.folds:
+                lo, hi = (a[g] for a in audit.interval(name))
+                if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+                    cell += f" [{lo:.3g}, {hi:.3g}]"
+            cells.append(cell)
+        table.add_row(name, *map(escape, cells))
+    console.print(table)
+    if audit.generations >= 1:
+        console.print(f"N_e (drift-equivalent population size) = {_fmt(audit.n_e)}, 95% interval "
+                      f"{_fmt(audit.n_e_interval[0])} to {_fmt(audit.n_e_interval[1])}")
+    print_profile(console, "audit", audit.profile)
+    for note in audit.notes:
+        console.print(escape(f"note: {note}"))

