@@ -77,10 +77,11 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int)
     result = run_experiment(exp, store=store, kind="theory")
     compared = 0
     for arm in exp.arms:
+        measured = {k for r in result.records if r.arm == arm.name for k in r.metrics}
         for metric in theory.PREDICTED_METRICS:
-            sim = result.trajectory(arm.name, metric)
-            if np.all(np.isnan(sim)):
+            if metric not in measured:
                 continue
+            sim = result.trajectory(arm.name, metric)
             h0 = float(np.nanmean(result.trajectory(arm.name, "heterozygosity")[:, 0])) if metric in (
                 "heterozygosity", "inbreeding") else None
             pred = arms.predict(arm.name, metric, exp.generations, h0)

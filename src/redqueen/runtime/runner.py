@@ -31,18 +31,35 @@ class RunResult:
     records: tuple[GenerationRecord, ...]
     status: dict[str, str] = field(default_factory=dict)
 
+    def _arm_records(self, arm: str, metric: str) -> list[GenerationRecord]:
+        """The records of ``arm``; KeyError naming what exists for an unknown arm, or a metric no record of it has."""
+        recs = [r for r in self.records if r.arm == arm]
+        if not recs:
+            arms = list(dict.fromkeys(r.arm for r in self.records))
+            raise KeyError(f"no arm {arm!r} in run {self.run_id}; its arms are {arms}")
+        if not any(metric in r.metrics for r in recs):
+            names = sorted({k for r in recs for k in r.metrics})
+            raise KeyError(f"arm {arm!r} has no metric {metric!r}; its metrics are {names}")
+        return recs
+
     def final(self, arm: str, metric: str) -> np.ndarray:
-        """The last generation's value of ``metric`` for each replicate of ``arm``; shape (replicates,)."""
+        """The last generation's value of ``metric`` for each replicate of ``arm``; shape (replicates,).
+
+        Raises KeyError (listing what exists) for an unknown arm or metric.
+        """
         last = {}
-        for r in self.records:
-            if r.arm == arm and metric in r.metrics:
+        for r in self._arm_records(arm, metric):
+            if metric in r.metrics:
                 if r.replicate not in last or r.generation >= last[r.replicate][0]:
                     last[r.replicate] = (r.generation, r.metrics[metric])
         return np.array([v for _, (_, v) in sorted(last.items())])
 
     def trajectory(self, arm: str, metric: str) -> np.ndarray:
-        """``metric`` by (replicate, generation) for ``arm``; shape (replicates, generations + 1), NaN where missing."""
-        recs = [r for r in self.records if r.arm == arm]
+        """``metric`` by (replicate, generation) for ``arm``; shape (replicates, generations + 1), NaN where missing.
+
+        Raises KeyError (listing what exists) for an unknown arm or a metric no record of the arm has.
+        """
+        recs = self._arm_records(arm, metric)
         reps = max(r.replicate for r in recs) + 1
         gens = max(r.generation for r in recs) + 1
         out = np.full((reps, gens), np.nan)
