@@ -12,7 +12,8 @@ Metrics by data kind (keys of the returned dict):
   (KL(model || world) over types), ``tv``, ``js``, ``inbreeding`` (F_t).
   The categorical family is measured on its exact distribution; other
   families on the type frequencies of their samples.
-* points: ``w1`` (exact in 1-D; for d > 1 sliced along 64 directions fixed per lineage), ``var_ratio`` (sample variance over the
+* points: ``w1`` (exact in 1-D; for d > 1 sliced along directions fixed per lineage: 16 equally spaced
+  angles in the plane, 64 random directions in d >= 3), ``var_ratio`` (sample variance over the
   world's), ``mean_sq_error`` (squared distance of the sample mean from the
   world's mean), ``fitted_var_ratio`` when the family exposes ``cov_``.
 * worlds with exact densities: ``loglik`` (mean world log-probability of
@@ -38,7 +39,6 @@ from redqueen.models.base import type_probs
 
 REFERENCE_SIZE = 5000
 SELF_BLEU_SAMPLE = 200
-W1_PROJECTIONS = 64
 
 
 class Diagnostics:
@@ -59,7 +59,7 @@ class Diagnostics:
         if isinstance(self.real, Points):
             # W1 against the reference: exact in 1-D, else sliced along directions fixed for the lineage,
             # so the reference's projections are sorted once instead of every generation
-            self.w1 = SlicedW1(self.real.x, rng, W1_PROJECTIONS)
+            self.w1 = SlicedW1(self.real.x, rng)
             self.world_mean = self.real.x.mean(axis=0) if not hasattr(world, "mean") else world.mean()
             self.world_cov = np.atleast_2d(np.cov(self.real.x, rowvar=False)) if not hasattr(world, "cov") else world.cov()
 
