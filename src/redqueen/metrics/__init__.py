@@ -4,10 +4,10 @@ from redqueen.metrics.divergence import js, kl, tv, variance_ratio, wasserstein1
 from redqueen.metrics.diversity import (
     DiversityProfile, heterozygosity, hill, richness, tail_mass_kept, tail_set, types_lost,
 )
-from redqueen.metrics.popgen import effective_size, fst, inbreeding
+from redqueen.metrics.popgen import EffectiveSize, effective_size, effective_size_interval, fst, inbreeding
 from redqueen.metrics.suite import Diagnostics
 
 __all__ = [
-    "Diagnostics", "DiversityProfile", "effective_size", "fst", "heterozygosity", "hill", "inbreeding", "js", "kl",
+    "Diagnostics", "DiversityProfile", "EffectiveSize", "effective_size", "effective_size_interval", "fst", "heterozygosity", "hill", "inbreeding", "js", "kl",
     "richness", "tail_mass_kept", "tail_set", "tv", "types_lost", "variance_ratio", "wasserstein1",
 ]

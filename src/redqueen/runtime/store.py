@@ -167,6 +167,17 @@ class MetricRow(NamedTuple):
     value: float
 
 
+class Row(NamedTuple):
+    """One generation of one lineage as :meth:`Store.iter_rows` streams it (metrics: name -> value, NaN as NaN)."""
+
+    arm: str
+    replicate: int
+    generation: int
+    status: str
+    reason: str
+    metrics: dict[str, float]
+
+
 class SampleRow(NamedTuple):
     arm: str
     replicate: int
@@ -635,6 +646,59 @@ class Store:
                 if value is not None:
                     sql, args = sql + f" AND t.{column} = ?", args + [value]
             return c.execute(sql + f" ORDER BY a.position, t.replicate, t.generation, t.{last[0]}", args).fetchall()
+
+    def iter_rows(self, run_id: str, *, arm: str | None = None, replicate: int | None = None,
+                  every: int | None = None, names: Iterable[str] | None = None, ends: bool = False) -> Iterator[Row]:
+        """Generation rows with their metrics, streamed from SQL in arm declaration order, replicate,
+        generation: memory stays bounded however large the run, and no record objects are built.
+
+        Filters: ``arm``, ``replicate``; ``every`` k keeps generations divisible by k and each
+        lineage's last; ``names`` keeps only those metrics; ``ends`` keeps each lineage's first and
+        last generation. The read is one snapshot (the rows are fetched while iterating; finish or
+        close the iterator before writing from the same thread).
+        """
+        with self._lock:
+            c = self._connect()
+            rid = self.resolve(run_id)
+            where, args = ["g.run_id = ?"], [rid]
+            if arm is not None:
+                where.append("g.arm = ?")
+                args.append(arm)
+            if replicate is not None:
+                where.append("g.replicate = ?")
+                args.append(int(replicate))
+            bounds = ("JOIN (SELECT arm, replicate, MIN(generation) AS first, MAX(generation) AS last FROM generations"
+                      " WHERE run_id = ? GROUP BY arm, replicate) b ON b.arm = g.arm AND b.replicate = g.replicate")
+            if ends:
+                where.append("(g.generation = b.first OR g.generation = b.last)")
+            if every is not None:
+                where.append("(g.generation % ? = 0 OR g.generation = b.last)")
+                args.append(int(every))
+            name_join = ""
+            if names is not None:
+                names = list(dict.fromkeys(names))
+                name_join = f" AND m.name IN (SELECT id FROM metric_names WHERE name IN ({', '.join('?' * len(names))}))"
+            sql = (
+                "SELECT g.arm, g.replicate, g.generation, g.status, g.reason, n.name, m.value FROM generations g"
+                " JOIN arms a ON a.run_id = g.run_id AND a.arm = g.arm "
+                + (bounds if ends or every is not None else "")
+                + " LEFT JOIN lineages l ON l.run_id = g.run_id AND l.arm = g.arm AND l.replicate = g.replicate"
+                " LEFT JOIN metrics m ON m.lineage = l.id AND m.generation = g.generation" + name_join
+                + " LEFT JOIN metric_names n ON n.id = m.name"
+                " WHERE " + " AND ".join(where) + " ORDER BY a.position, g.replicate, g.generation, m.name"
+            )
+            params = ([rid] if ends or every is not None else []) + (names or []) + args
+            cursor = c.execute(sql, params)
+        key, row, values = None, None, {}
+        for arm_, rep, gen, status, reason, name, value in cursor:
+            if (arm_, rep, gen) != key:
+                if row is not None:
+                    yield Row(*row, values)
+                key, row, values = (arm_, rep, gen), (arm_, rep, gen, status, reason), {}
+            if name is not None:
+                values[name] = math.nan if value is None else value
+        if row is not None:
+            yield Row(*row, values)
 
     def metrics(self, run_id: str, *, name: str | None = None, arm: str | None = None) -> list[MetricRow]:
         """Long-format metric rows ``(arm, replicate, generation, name, value)``, optionally filtered."""
