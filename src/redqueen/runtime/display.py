@@ -50,6 +50,11 @@ def fmt(v) -> str:
     return f"{v:.4g}"
 
 
+def fmt_half(v: float) -> str:
+    """An interval's half-width: two significant digits (``0.0051``), :func:`fmt` from 1,000 up."""
+    return fmt(v) if abs(v) >= 1e3 or math.isnan(v) or math.isinf(v) else f"{v:.2g}"
+
+
 def plain(text) -> str:
     """``text`` with control characters (ANSI escapes, carriage returns...) written as visible escapes."""
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
@@ -81,9 +86,9 @@ class Stats:
             return "-"
         if self.infinite:
             return f"{fmt(self.mean)} ({self.infinite} of {self.n})" if self.infinite < self.n else fmt(self.mean)
-        if math.isnan(self.half):
+        if math.isnan(self.half) or self.half == 0:  # one replicate, or every replicate equal
             return fmt(self.mean)
-        return f"{fmt(self.mean)} ± {fmt(self.half)}"
+        return f"{fmt(self.mean)} ± {fmt_half(self.half)}"
 
 
 def replicate_stats(values, level: float = LEVEL) -> Stats:

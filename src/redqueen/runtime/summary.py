@@ -63,14 +63,14 @@ def _not_drift(config: dict, arm: str) -> str:
         return ""
     regime = spec.get("regime", "replace")
     if regime == "fresh":
-        return "fresh data: H settles at a migration-drift equilibrium"
+        return "fresh data"
     if regime in ("accumulate", "subsample"):
-        return f"{regime}: drift slows as the pool grows"
+        return regime
     if spec.get("curation"):
-        return "curation changes H besides drift"
+        return "curation"
     family = {**(config.get("family") or {}), **(spec.get("family") or {})}
     if family.get("alpha"):
-        return "smoothing: H settles at a mutation-drift equilibrium"
+        return "smoothing"
     return ""
 
 
@@ -122,7 +122,7 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
                           replicate_stats(r.metrics.get(k) for r in last).text())
         if arm in h and info.kind != "evolve":
             why = _not_drift(info.config, arm)
-            table.add_row(N_E, "-", f"not estimated ({why})" if why else _ne_text(h[arm]))
+            table.add_row(N_E, "-", f"not drift ({why})" if why else _ne_text(h[arm]))
             rows.append(N_E)
         shown_terms.extend(rows)
         console.print(table)
