@@ -29,7 +29,7 @@ _EXPORTS = {
     "Points": "redqueen.data",
     "Sequences": "redqueen.data",
 }
-_MODULES = ("data", "worlds", "models", "loop", "metrics", "theory", "runtime", "report", "evolve")
+_MODULES = ("data", "worlds", "models", "loop", "metrics", "theory", "runtime", "report", "evolve", "testing")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES) + ["__version__"]
 
