@@ -68,3 +68,18 @@ name = "top3"
     infinite = sum(int(np.isinf(r.distribution("ppl_gen0")).sum()) for r in Store(out).records("latest"))
     if infinite:  # later models' top-3 can leave generation 0's: counted, not drawn
         assert f"{infinite:,} infinite values" in html
+
+
+def test_a_mixture_run_prints_no_numpy_warnings(tmp_path, capsys):
+    """`RuntimeWarning: Mean of empty slice` leaked from the summary on every mixture-world run."""
+    import warnings
+
+    from redqueen.cli import main
+
+    cfg = tmp_path / "mix.toml"
+    cfg.write_text('seed = 1\ngenerations = 2\nn = 200\nreference_size = 200\n[world]\nkind = "mixture"\ncomponents = 3\n'
+                   '[family]\nkind = "gmm"\ncomponents = 3\n[[arms]]\nname = "replace"\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["run", str(cfg), "-o", str(tmp_path / "runs")]) == 0
+        assert main(["show", "latest", "-o", str(tmp_path / "runs")]) == 0
