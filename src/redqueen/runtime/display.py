@@ -136,8 +136,8 @@ GLOSSARY = {
     "inbreeding": "F = 1 - H_t/H_0, the share of generation 0's heterozygosity lost; negative when H happens to "
                   "rise above its start (fresh data or smoothing can lift it, and so can chance)",
     "N_e": "effective population size read off the decay of H, H_t = H_0 (1 - 1/N_e)^t, for pure-drift arms "
-           "(N_e = N for the categorical MLE; fresh data, smoothing and accumulation are not drift, so it is not "
-           "estimated there). The estimate and its 99% interval come from the ratios H_t/H_(t-1) over all "
+           "(N_e = N for the categorical MLE; fresh data, smoothing, accumulation, curation and sampling bias are "
+           "not drift, so it is not estimated there). The estimate and its 99% interval come from the ratios H_t/H_(t-1) over all "
            "replicates and generations; '≥ x' when the interval reaches no decay. One lineage of many types gives "
            "a wide interval: H's change is then not much larger than its chance wander",
     "w1": "Wasserstein-1 distance of the samples from held-out real data (sliced in d > 1)",

@@ -71,6 +71,8 @@ def _not_drift(config: dict, arm: str) -> str:
     family = {**(config.get("family") or {}), **(spec.get("family") or {})}
     if family.get("alpha"):
         return "smoothing"
+    if family.get("temperature", 1.0) != 1.0 or family.get("top_k") or family.get("top_p", 1.0) < 1.0:
+        return "sampling bias"
     return ""
 
 
@@ -117,9 +119,13 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
         table.add_column("metric")
         table.add_column(_span(word, [r.generation for r in first]), justify="right")
         table.add_column(_span(word, [r.generation for r in last]), justify="right")
+        shown = []
         for k in rows:
-            table.add_row(safe(k), replicate_stats(r.metrics.get(k) for r in first).text(),
-                          replicate_stats(r.metrics.get(k) for r in last).text())
+            a0, a1 = replicate_stats(r.metrics.get(k) for r in first), replicate_stats(r.metrics.get(k) for r in last)
+            if a0.n or a1.n:  # a metric that is NaN throughout (e.g. tail mass of a world without one) is left out
+                table.add_row(safe(k), a0.text(), a1.text())
+                shown.append(k)
+        rows = shown
         if arm in h and info.kind != "evolve":
             why = _not_drift(info.config, arm)
             table.add_row(N_E, "-", f"not drift ({why})" if why else _ne_text(h[arm]))
