@@ -259,3 +259,14 @@ def test_arms_in_words_and_evolve_seeds(store, tmp_path):
                        "seconds": 1.0} for s in (0, 1)])
     text = write_report(store, ev, tmp_path / "e.html").read_text()
     assert "<th>seeds</th><td>0, 1</td>" in text and "budget = 1,000" in text
+
+
+def test_text_the_font_cannot_draw_does_not_warn(store, tmp_path):
+    import warnings
+
+    rid = store.create_run(name="glyphs", kind="collapse", config={}, seed=0, arms=[("模型 arm", {})])
+    store.append(rid, [GenerationRecord("模型 arm", 0, g, {"kl": 0.1 * g}) for g in range(3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # matplotlib: "Glyph ... missing from font"
+        text = write_report(store, rid, tmp_path / "g.html").read_text()
+    assert "模型 arm" in text  # the HTML keeps the name; only the plot's label is simplified
