@@ -47,7 +47,11 @@ def test_run_list_show_export_report(tmp_path, cfg, capsys, monkeypatch):
     out = tmp_path / "runs"
     assert main(["run", str(cfg), "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "replace" in text and "heterozygosity" in text and "N_e (drift)" in text and "report" in text
+    assert "replace" in text and "heterozygosity" in text and "N_e" in text and "report" in text
+    # what shows collapse leads; values are means over the replicates with an interval; one glossary
+    assert text.index("types_lost") < text.index("hill1") < text.index("kl ") < text.index("heterozygosity")
+    assert "mean over 2 replicates" in text and " ± " in text
+    assert text.count("Glossary:") == 1 and "tail_mass_kept: " in text and "N_e: " in text
     store = Store(out)
     (info,) = store.runs()
     assert info.status == "done" and info.seed == 3 and info.n_records == 2 * 2 * 5
@@ -61,9 +65,63 @@ def test_run_list_show_export_report(tmp_path, cfg, capsys, monkeypatch):
     assert len(rows) == 20 and "heterozygosity" in rows[0]
     assert main(["export", "latest", "-o", str(out), "-f", "parquet", "-p", str(tmp_path / "x.parquet")]) == 0
     assert pq.read_table(tmp_path / "x.parquet").num_rows == 20
-    assert main(["report", "latest", "--out", str(out), "-o", str(tmp_path / "r.html")]) == 0
+    assert main(["report", "latest", "-o", str(out), "-p", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text()
     assert "data:image/png;base64" in html and "fresh" in html
+    capsys.readouterr()
+    # the old spelling, -o FILE, still works with one line saying what to write instead
+    assert main(["report", "latest", "--runs", str(out), "-o", str(tmp_path / "old.html")]) == 0
+    assert (tmp_path / "old.html").is_file() and "deprecated" in _err_line(capsys)
+
+
+def test_show_summarises_and_filters_rows_list_has_n_and_grid(tmp_path, cfg, capsys):
+    out = tmp_path / "runs"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["show", "latest", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "types_lost" in text and "Glossary:" in text and "--every 5" in text
+    assert main(["show", "latest", "-o", str(out), "--arm", "fresh", "--every", "2", "--metric", "kl",
+                 "--metric", "hill1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [ln.split() for ln in lines[lines.index(next(ln for ln in lines if ln.startswith("arm"))) + 1:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("fresh", rep, g) for rep in "01" for g in "024"]
+    assert all(len(r) == 5 for r in rows)  # arm, replicate, generation, kl, hill1
+    assert main(["show", "latest", "-o", str(out), "--replicate", "1", "--arm", "replace"]) == 0
+    assert "replace     1        4" in capsys.readouterr().out
+    assert main(["show", "latest", "-o", str(out), "--metric", "kll"]) == 2
+    assert "no metric 'kll'" in _err_line(capsys)
+    assert main(["show", "latest", "-o", str(out), "--arm", "nope"]) == 2
+    assert "no arm 'nope'" in _err_line(capsys)
+    assert main(["list", "-o", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert " n " in table and " grid " in table and "300" in table
+
+
+def test_version(capsys):
+    from redqueen import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"redqueen {__version__}"
+
+
+def test_user_strings_are_printed_literally(tmp_path, capsys):
+    """Rich markup and ANSI escapes in run names, arm names and sample text reach the terminal as text."""
+    from redqueen.loop.record import GenerationRecord
+
+    body = SMALL.replace('name = "small"', 'name = "small [bold]x[/] \\u001b[31mred"')
+    p = tmp_path / "odd.toml"
+    p.write_text(body)
+    out = tmp_path / "runs"
+    assert main(["run", str(p), "--no-report", "-o", str(out)]) == 0
+    store = Store(out)  # arm names and samples from the Python API or a corpus are not validated like configs
+    rid = store.create_run(name="api [/]", kind="collapse", config={"n": 5}, seed=0, arms=[("a[/]b", {})])
+    store.append(rid, [GenerationRecord("a[/]b", 0, g, {"kl": 0.1}, samples=("[red]verse\x1b[2J",)) for g in (0, 1)])
+    for argv in (["show", "latest"], ["list"], ["show", "latest", "--every", "1"], ["show", rid[:-2] + rid[-2:]]):
+        assert main([*argv, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "[bold]x[/]" in text and "a[/]b" in text and "api [/]" in text and "[red]verse" in text
+    assert "\\x1b[31m" in text and "\\x1b[2J" in text and "\x1b" not in text
 
 
 def test_same_seed_same_records(tmp_path, cfg):
@@ -141,7 +199,9 @@ def test_theory_command_compares_every_predicted_arm(tmp_path, capsys):
     p.write_text(SMALL.replace("replicates = 2", "replicates = 40").replace("n = 300", "n = 50"))
     assert main(["theory", str(p), "-o", str(tmp_path / "runs"), "--every", "2"]) == 0
     out = capsys.readouterr().out
-    assert "replace: heterozygosity" in out and "fresh: heterozygosity" in out and "generations inside" in out
+    assert "replace: heterozygosity" in out and "fresh: heterozygosity" in out
+    # generation 0 is the observed start of these predictions, not a test; each check states its power
+    assert "generations 1-4 (0 is the observed start) inside" in out and "power: catches a deviation of" in out
     assert Store(tmp_path / "runs").run("latest").kind == "theory"
     (tmp_path / "one.toml").write_text(SMALL.replace("replicates = 2", "replicates = 1"))
     assert main(["theory", str(tmp_path / "one.toml"), "-o", str(tmp_path / "runs")]) == 2

@@ -12,16 +12,25 @@ def world():
     return Digits()
 
 
-def test_sample_shapes_and_range(world):
-    s = world.sample(50, np.random.default_rng(0))
-    assert isinstance(s, Points) and s.x.shape == (50, 64)
-    assert s.x.min() >= 0 and s.x.max() <= 16
-    assert world.log_prob(s) is None
+def test_samples_are_the_real_images_drawn_uniformly_with_replacement(world):
+    from scipy.stats import chisquare
+    from sklearn.datasets import load_digits
+
+    real = load_digits()
+    s = world.sample(20_000, np.random.default_rng(0))
+    assert isinstance(s, Points) and s.x.shape == (20_000, 64) and world.log_prob(s) is None
+    rows = {r.tobytes(): i for i, r in enumerate(real.data.astype(s.x.dtype))}
+    idx = np.array([rows.get(r.tobytes(), -1) for r in s.x])
+    assert np.all(idx >= 0)  # every sample is one of the 1,797 real images
+    assert len(np.unique(idx)) > 1790  # ~11 draws per image: all but a few are hit
+    # classes in proportion to the data set (seeded; a correct sampler passes with probability 0.999)
+    expected = np.bincount(real.target, minlength=10) / len(real.target) * 20_000
+    assert chisquare(np.bincount(real.target[idx], minlength=10), expected).pvalue > 1e-3
 
 
-def test_scale_maps_to_unit_interval():
-    s = Digits(scale=True).sample(200, np.random.default_rng(0))
-    assert 0 <= s.x.min() and s.x.max() <= 1 and s.x.max() > 0.5
+def test_scale_divides_the_pixels_by_16():
+    plain, scaled = Digits().sample(200, np.random.default_rng(4)), Digits(scale=True).sample(200, np.random.default_rng(4))
+    np.testing.assert_allclose(scaled.x, plain.x / 16)
 
 
 def test_same_seed_same_sample_other_seed_other(world):

@@ -16,7 +16,17 @@ def test_evolve_two_methods_two_seeds(tmp_path, capsys):
     assert info.kind == "evolve" and info.status == "done"
     recs = store.records(info.id)
     assert {r.arm for r in recs} == {"m2n2", "cma"} and {r.replicate for r in recs} == {0, 1}
-    assert all(0 <= r.metrics["test_acc"] <= 1 for r in recs)
+    # the stored curve is the library's curve point for point, and its accuracies are counts over the splits
+    from redqueen.evolve.runner import EvolveConfig, run_evolve
+
+    direct = [(r.forward_passes, r.best_train_acc, r.test_acc_of_best_on_train)
+              for r in run_evolve(EvolveConfig(method="m2n2", budget=300, eval_every=100, seed=0))]
+    stored = [(r.generation, r.metrics["train_acc"], r.metrics["test_acc"]) for r in recs
+              if r.arm == "m2n2" and r.replicate == 0]
+    assert stored == direct and len(stored) == 3
+    for r in recs:  # 1,437 training and 360 test digits
+        assert abs(r.metrics["train_acc"] * 1437 - round(r.metrics["train_acc"] * 1437)) < 1e-3  # float32
+        assert abs(r.metrics["test_acc"] * 360 - round(r.metrics["test_acc"] * 360)) < 1e-3
     assert max(r.generation for r in recs) == 300
     html = (out / f"{info.id}.html").read_text()
     assert "forward passes" in html.lower()

@@ -67,9 +67,18 @@ def test_types_lost_never_recover_under_replace():
 
 
 def test_noise_moves_items_and_keeps_size(rng):
+    """Each item independently moves to a uniform type with probability r: from 1000 items of type 0 with
+    r = 0.5 and K = 10, type 0 keeps Binomial(1000, 0.55) and each other type gets Binomial(1000, 0.05).
+    Over 400 seeded draws the means sit within 4 standard errors and the variances within 20%."""
     c = Counts(np.r_[1000, np.zeros(9, int)])
-    out = Noise(rate=0.5).apply(c, None, None, rng)
-    assert len(out) == 1000 and 400 < out.counts[0] < 600 + 100
+    draws = np.array([Noise(rate=0.5).apply(c, None, None, rng).counts for _ in range(400)])
+    assert np.all(draws.sum(axis=1) == 1000)
+    for col, q in ((draws[:, 0], 0.55), (draws[:, 1:].ravel(), 0.05)):
+        var = 1000 * q * (1 - q)
+        assert abs(col.mean() - 1000 * q) < 4 * np.sqrt(var / col.size)
+        assert abs(col.var(ddof=1) / var - 1) < 0.2
+    # the rate as a probability of moving, not of leaving: q = 0.5 for type 0 would be 35 standard errors off
+    assert abs(draws[:, 0].mean() - 500) > 20 * np.sqrt(250 / 400)
     p = Points(np.zeros((500, 2)))
     assert np.std(Noise(scale=2.0).apply(p, None, None, rng).x) == pytest.approx(2.0, rel=0.1)
 

@@ -422,3 +422,24 @@ def test_fst_grows_as_replicate_lineages_drift_apart():
     t = np.array([10, 30, 60])
     np.testing.assert_allclose(np.array(values)[t], 1 - (1 - 1 / n) ** t, atol=0.12)
     assert values[60] > values[10]
+
+
+def test_effective_size_interval_covers_n_and_excludes_a_wrong_one():
+    """Seeded Wright-Fisher lineages (N = 200, K = 100, 50 generations): the pooled 99% interval holds N
+    and not N/1.25 or 1.25 N; single lineages' intervals hold N about 99% of the time."""
+    from redqueen.metrics import effective_size_interval
+
+    rng = np.random.default_rng(7)
+    n = 200
+    pi = np.arange(1, 101, dtype=float) ** -1.1
+    h = wright_fisher(pi / pi.sum(), n, generations=50, replicates=400, rng=rng)
+    pooled = effective_size_interval(h)
+    assert pooled.low <= n <= pooled.high and pooled.increments == 400 * 50
+    assert not pooled.low <= n / 1.25 <= pooled.high and not pooled.low <= 1.25 * n <= pooled.high
+    singles = [effective_size_interval(row) for row in h]
+    assert 0.96 <= np.mean([e.low <= n <= e.high for e in singles]) <= 1.0
+    # no decay: an interval reaching infinity; too little data: not estimable, with a reason
+    flat = effective_size_interval(np.array([0.5, 0.51, 0.49, 0.5, 0.52]))
+    assert flat.high == math.inf and flat.estimable
+    short = effective_size_interval(np.array([0.5, 0.4]))
+    assert not short.estimable and "fewer than 3" in short.reason

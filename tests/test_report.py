@@ -77,7 +77,7 @@ def test_first_last_table_averages_replicates(store, tmp_path):
     text = write_report(store.folder, rid, tmp_path / "r.html").read_text()  # a folder will do
     table = text[text.index("First against last"):]
     first = 0.9 + 0.005  # mean over replicates 0 and 1 of heterozygosity at generation 0
-    assert f"<td>{first:.4g}</td>" in table
+    assert f"<td>{first:.4g} ± " in table and "mean over 2 replicates" in table
 
 
 def test_theory_is_drawn_dashed_from_a_mapping_or_a_callable(store, tmp_path, figures):
@@ -87,7 +87,7 @@ def test_theory_is_drawn_dashed_from_a_mapping_or_a_callable(store, tmp_path, fi
         (rid, "replace", "heterozygosity"): prediction,
         (rid, None, "kl"): (np.array([0.0, 5.0]), np.array([0.0, 5.0])),
     })
-    het, kl = figures
+    het, kl = sorted(figures, key=lambda f: f.axes[0].get_title() != "heterozygosity")
     dashed = [line for line in het.axes[0].get_lines() if line.get_linestyle() == "--"]
     assert [line.get_label() for line in dashed] == ["replace (theory)"]
     np.testing.assert_allclose(dashed[0].get_ydata(), prediction)
@@ -102,7 +102,8 @@ def test_theory_is_drawn_dashed_from_a_mapping_or_a_callable(store, tmp_path, fi
     figures.clear()
     write_report(store, ["latest"], tmp_path / "r.html", theory=theory)
     assert (rid, "accumulate", "heterozygosity", tuple(range(N_GEN + 1))) in calls
-    dashed = [line.get_label() for line in figures[0].axes[0].get_lines() if line.get_linestyle() == "--"]
+    het = next(f for f in figures if f.axes[0].get_title() == "heterozygosity")
+    dashed = [line.get_label() for line in het.axes[0].get_lines() if line.get_linestyle() == "--"]
     assert dashed == ["replace (theory)", "accumulate (theory)"]
     with pytest.raises(ValueError, match="shape"):
         write_report(store, [rid], tmp_path / "r.html", theory={(rid, "replace", "kl"): ([0, 1, 2], [1, 2])})
@@ -138,6 +139,10 @@ def naive_summary(series):
     mean, se = [], []
     for x in xs:
         vals = [float(y[list(xr).index(x)]) for xr, y in series if x in list(xr)]
+        if any(math.isinf(v) for v in vals):  # an infinite value makes the mean infinite
+            mean.append(math.inf)
+            se.append(math.nan)
+            continue
         vals = [v for v in vals if math.isfinite(v)]
         mean.append(sum(vals) / len(vals) if vals else math.nan)
         if len(vals) > 1:
@@ -158,7 +163,7 @@ def test_summarize_matches_a_naive_mean_and_standard_error():
     np.testing.assert_array_equal(x, nx)
     np.testing.assert_allclose(mean, nmean)
     np.testing.assert_allclose(se, nse)
-    assert n[2] == 2 and n[0] == 4
+    assert n[2] == 3 and n[0] == 4 and mean[2] == math.inf
 
 
 def test_summarize_interpolates_replicates_logged_at_different_x():
@@ -205,7 +210,9 @@ def test_per_item_distributions_are_drawn_as_histograms_by_generation(store, tmp
         return [c.get_data() for c in fig.axes[0].get_children() if type(c).__name__ == "StepPatch"]
 
     frac, bins = stairs(hists[0])[-1][:2]
-    want = np.histogram(np.concatenate(pooled[("replace", 9)]), bins=bins)[0] / 401
+    want = np.histogram(np.clip(np.concatenate(pooled[("replace", 9)]), bins[0], bins[-1]), bins=bins)[0] / 401
+    everything = np.concatenate([v for vs in pooled.values() for v in vs])
+    np.testing.assert_allclose([bins[0], bins[-1]], np.percentile(everything, report.CLIP_PERCENTILES), rtol=1e-6)
     np.testing.assert_allclose(frac, want)
     assert all(np.array_equal(bins, edges) for f in hists for _, edges, _ in stairs(f))  # one set of bins for all arms
 
@@ -213,3 +220,53 @@ def test_per_item_distributions_are_drawn_as_histograms_by_generation(store, tmp
 def test_runs_without_distributions_draw_no_histograms(store, tmp_path):
     rid = collapse_run(store)
     assert "Distribution of" not in write_report(store, rid, tmp_path / "r.html").read_text()
+
+
+def test_report_bands_are_the_theory_checks_intervals_and_infinite_means_are_not_drawn(store, tmp_path, figures):
+    """The band is theory.compare's simultaneous 99% interval, not +-1 SE; an infinite mean is left out and named."""
+    from redqueen.theory import compare
+
+    rid = collapse_run(store)
+    text = write_report(store, rid, tmp_path / "r.html").read_text()
+    het = next(f for f in figures if f.axes[0].get_title() == "heterozygosity").axes[0]
+    (band,) = het.collections[:1]
+    lows = band.get_paths()[0].vertices[:, 1]
+    h = np.array([[0.9 * 0.8**g + 0.01 * rep for g in range(N_GEN)] for rep in range(2)])
+    rows = compare(h, h.mean(axis=0), 0.99)
+    assert min(lows) == pytest.approx(min(r.ci_low for r in rows))  # far wider than +-1 SE with 2 replicates
+    kl = next(f for f in figures if f.axes[0].get_title() == "kl").axes[0]
+    assert all(np.isnan(line.get_ydata()[3]) for line in kl.get_lines())  # kl = inf at generation 3: a gap
+    assert "kl is infinite at generation 3 (not drawn)" in text
+    assert "simultaneous 99% interval" in text and "dashed: theory" not in text  # no theory drawn here
+    assert "<dt>kl</dt>" in text and "<dt>heterozygosity</dt>" in text  # the glossary
+    ticks = het.xaxis.get_major_locator()()
+    assert np.all(ticks == np.round(ticks))  # whole generations
+
+
+def test_arms_in_words_and_evolve_seeds(store, tmp_path):
+    config = {"n": 100, "family": {"kind": "categorical", "alpha": 0.0},
+              "arms": [{"name": "fresh", "regime": "fresh", "real_fraction": 0.1, "real_source": "bank",
+                        "curation": [{"kind": "noise", "rate": 0.01, "scale": 0.1}], "family": {"alpha": 0.5}}]}
+    rid = store.create_run(name="words", kind="collapse", config=config, seed=1,
+                           arms=[("fresh", {"regime": "Fresh(fraction=0.1, source='bank')"})])
+    store.append(rid, [GenerationRecord("fresh", 0, g, {"types_lost": 10000.0 * g}) for g in range(3)])
+    text = write_report(store, rid, tmp_path / "w.html").read_text()
+    assert "Fresh(" not in text and "fresh: 10% real data each generation, from the gene bank" in text
+    assert "family categorical with alpha = 0.5" in text and "curation noise (rate = 0.01, scale = 0.1)" in text
+    assert "1e+04" not in text and "20,000" in text
+    ev = store.create_run(name="race", kind="evolve", config={}, seed=0, arms=[("m2n2", {"budget": 1000})])
+    store.append(ev, [{"method": "m2n2", "seed": s, "forward_passes": 1000, "best_train_acc": 0.5, "test_acc": 0.4,
+                       "seconds": 1.0} for s in (0, 1)])
+    text = write_report(store, ev, tmp_path / "e.html").read_text()
+    assert "<th>seeds</th><td>0, 1</td>" in text and "budget = 1,000" in text
+
+
+def test_text_the_font_cannot_draw_does_not_warn(store, tmp_path):
+    import warnings
+
+    rid = store.create_run(name="glyphs", kind="collapse", config={}, seed=0, arms=[("模型 arm", {})])
+    store.append(rid, [GenerationRecord("模型 arm", 0, g, {"kl": 0.1 * g}) for g in range(3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # matplotlib: "Glyph ... missing from font"
+        text = write_report(store, rid, tmp_path / "g.html").read_text()
+    assert "模型 arm" in text  # the HTML keeps the name; only the plot's label is simplified

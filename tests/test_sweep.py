@@ -107,3 +107,23 @@ def test_ctrl_c_then_second_sweep_continues(tmp_path):
     for exp in grid[:2]:
         info = next(i for i in runs if i.name == exp.name)
         assert _by_key(Store(out).records(info.id)) == _by_key(run_experiment(exp).records)
+
+
+def test_sweep_output_names_grid_points_and_the_full_report_command(tmp_path, capsys):
+    p = tmp_path / "s.toml"
+    p.write_text(SWEEP.replace("GENS", "1").replace("n = 3000", "n = 300").replace("n = [1000, 4000]", "n = [100, 200]"))
+    out = tmp_path / "runs"
+    assert main(["sweep", str(p), "-o", str(out), "--executor", "serial"]) == 0
+    text = capsys.readouterr().out
+    ids = [i.id for i in Store(out).runs()]
+    for seed in (1, 2):
+        for n in (100, 200):
+            assert f"(seed={seed} n={n}): replace ok, fresh ok" in text
+    command = next(line.strip() for line in text.splitlines() if line.strip().startswith("redqueen report"))
+    assert "..." not in command and command.split()[2:6] == ids and f"-o {out}" in command
+    # the printed command works as it is
+    assert main(command.split()[1:-2] + ["-p", str(tmp_path / "all.html")]) == 0
+    assert main(["sweep", str(p), "-o", str(out), "--executor", "serial"]) == 0  # all done: still says how to compare
+    assert "redqueen report " + " ".join(ids) in capsys.readouterr().out
+    assert main(["list", "-o", str(out)]) == 0
+    assert "seed=2 n=200" in capsys.readouterr().out

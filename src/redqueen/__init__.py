@@ -32,7 +32,7 @@ _EXPORTS = {
     "AuditOptions": "redqueen.audit",
 }
 _MODULES = ("data", "worlds", "models", "loop", "metrics", "theory", "runtime", "report", "evolve", "audit", "io",
-            "plot", "frames")
+            "plot", "frames", "testing")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES) + ["__version__"]
 

@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - typer on the real click
 
 from redqueen.runtime.checkpoint import CheckpointError
 from redqueen.runtime.config import ConfigError
+from redqueen.runtime.display import safe
 
 app = typer.Typer(
     add_completion=False,
@@ -30,8 +31,26 @@ app = typer.Typer(
     help="Model collapse as population genetics: run self-consuming loops, measure, compare remedies.",
 )
 
-OUT = typer.Option(Path("redqueen-runs"), "--out", "-o", help="results folder (one SQLite store inside)")
+DEFAULT_OUT = Path("redqueen-runs")
+# -o/--out is the results folder in every command; an output file is -p/--path (export, report)
+OUT = typer.Option(DEFAULT_OUT, "--out", "-o", help="results folder (one SQLite store inside)")
 QUIET = typer.Option(False, "--quiet", "-q", help="no progress bar or tables")
+THREADS = typer.Option(None, "--threads", min=1,
+                       help="BLAS/torch threads per worker (default: $REDQUEEN_THREADS or 1)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from redqueen import __version__
+
+        print(f"redqueen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Model collapse as population genetics: run self-consuming loops, measure, compare remedies."""
 
 
 class UserError(Exception):
@@ -73,6 +92,7 @@ def run(
         None, help="serial (default), pool (local processes; implied by --workers) or ray"),
     workers: Optional[int] = typer.Option(None, min=1, help="processes for pool/ray (default: all CPUs)"),
     keep_checkpoints: bool = typer.Option(False, help="keep each lineage's last checkpoint (safetensors) when done"),
+    threads: Optional[int] = THREADS,
 ) -> None:
     """Run an experiment (the built-in demo when no CONFIG is given)."""
     from redqueen.runtime import config as C
@@ -80,7 +100,7 @@ def run(
     exp = C.load(config if config is not None else C.default_path())
     if exp.sweep is not None:
         raise UserError(f"{config} has a [sweep] table; run it with `redqueen sweep {config}`")
-    ex = _executor(executor, workers, None, out)
+    ex = _executor(executor, workers, None, out, threads)
     try:
         _execute(exp, _store(out), out, quiet=quiet, report=report, executor=ex, keep_checkpoints=keep_checkpoints)
     finally:  # on Ctrl-C/SIGTERM too: pool workers still computing are stopped, not waited for
@@ -98,20 +118,20 @@ def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | 
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        console.print(f"[bold]{exp.name}[/]  seed {exp.seed}, {len(exp.arms)} arms x {exp.replicates} replicate(s) "
-                      f"x {exp.generations} generations, n = {exp.n}")
+        console.print(f"[bold]{safe(exp.name)}[/]  seed {exp.seed}, {len(exp.arms)} arms x {exp.replicates} "
+                      f"replicate(s) x {exp.generations} generations, n = {exp.n}")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("generations", total=total)
 
             def tick(rec):
-                bar.update(task, advance=1, description=f"{rec.arm} r{rec.replicate} g{rec.generation}")
+                bar.update(task, advance=1, description=f"{safe(rec.arm)} r{rec.replicate} g{rec.generation}")
 
             result = run_experiment(exp, store=store, on_record=tick, run_id=run_id, executor=executor,
                                     keep_checkpoints=keep_checkpoints)
         from redqueen.runtime.summary import print_summary
 
-        print_summary(console, result)
+        print_summary(console, store, store.run(result.run_id), result.status)
     where = [f"store {store.path} (run {result.run_id})"]
     if report:
         path = _write_report(store, [result.run_id], out / f"{result.run_id}.html")
@@ -119,7 +139,7 @@ def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | 
     console.print("results: " + "; ".join(where))
     bad = {a: s for a, s in result.status.items() if s != "ok"}
     if bad:
-        console.print("arms that stopped early: " + ", ".join(f"{a} ({s})" for a, s in bad.items()))
+        console.print("arms that stopped early: " + ", ".join(f"{safe(a)} ({s})" for a, s in bad.items()))
 
 
 @app.command()
@@ -128,6 +148,7 @@ def resume(
     out: Path = OUT,
     quiet: bool = QUIET,
     report: bool = typer.Option(True, help="write an HTML report next to the store"),
+    threads: Optional[int] = THREADS,
 ) -> None:
     """Continue a run that was killed or interrupted; ends with the records an uninterrupted run gives."""
     from redqueen.runtime import config as C
@@ -139,10 +160,14 @@ def resume(
     if info.status == "done":
         raise UserError(f"run {info.id} is already done; `redqueen show {info.id}` shows it")
     exp = C.validate(info.config)
-    _execute(exp, store, out, quiet=quiet, report=report, run_id=info.id)
+    ex = _executor(None, None, None, out, threads)
+    try:
+        _execute(exp, store, out, quiet=quiet, report=report, run_id=info.id, executor=ex)
+    finally:
+        ex.close()
 
 
-def _executor(kind: str | None, workers: int | None, address: str | None, out: Path):
+def _executor(kind: str | None, workers: int | None, address: str | None, out: Path, threads: int | None = None):
     from redqueen.runtime.executors import make_executor
 
     if kind is None:
@@ -150,9 +175,9 @@ def _executor(kind: str | None, workers: int | None, address: str | None, out: P
     if kind == "serial" and workers is not None and workers > 1:
         raise UserError(f"--workers {workers} needs --executor pool or ray; the serial executor runs one process")
     try:
-        return make_executor(kind, workers=workers, address=address, temp_dir=out / "ray")
+        return make_executor(kind, workers=workers, address=address, temp_dir=out / "ray", threads=threads)
     except ValueError as e:
-        raise UserError(f"--executor: {e}") from None
+        raise UserError(f"--executor: {e}" if "thread" not in str(e) else str(e)) from None
 
 
 @app.command()
@@ -162,6 +187,7 @@ def sweep(
     executor: str = typer.Option("pool", help="pool (local processes, default), ray, or serial"),
     workers: Optional[int] = typer.Option(None, min=1, help="processes (default: all CPUs)"),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
+    threads: Optional[int] = THREADS,
 ) -> None:
     """Run a grid of experiments (arms x seeds x sizes); a second call continues an interrupted sweep."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -186,11 +212,12 @@ def sweep(
         else:
             todo.append((e, info.id if info is not None else None))
     console = _console()
-    console.print(f"[bold]{exp.name}[/]: {len(grid)} grid points ({skipped} already done), executor {executor}")
+    console.print(f"[bold]{safe(exp.name)}[/]: {len(grid)} grid points ({skipped} already done), executor {executor}")
     if not todo:
+        _sweep_follow_up(console, store, grid, existing, out)
         return
     total = sum(e.replicates * len(e.arms) * (e.generations + 1) for e, _ in todo)
-    ex = _executor(executor, workers, address, out)
+    ex = _executor(executor, workers, address, out, threads)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=console, transient=True) as bar:
@@ -199,10 +226,23 @@ def sweep(
                                       on_record=lambda rec: bar.update(task, advance=1))
     finally:
         ex.close()
-    for r in results:
-        console.print(f"run {r.run_id}: " + ", ".join(f"{a} {s}" for a, s in r.status.items()))
-    console.print(f"results: store {store.path}; `redqueen report {' '.join(r.run_id for r in results[:3])}"
-                  f"{' ...' if len(results) > 3 else ''} --out {out} -o report.html` to compare")
+    for (e, _), r in zip(todo, results):
+        console.print(f"run {r.run_id} ({_grid_label(e)}): " + ", ".join(f"{safe(a)} {s}" for a, s in r.status.items()))
+    existing.update({json.dumps(store.run(r.run_id).config, sort_keys=True): store.run(r.run_id) for r in results})
+    _sweep_follow_up(console, store, grid, existing, out)
+
+
+def _grid_label(exp) -> str:
+    from redqueen.runtime.summary import grid_point
+
+    return grid_point(exp.name) or f"seed={exp.seed} n={exp.n}"
+
+
+def _sweep_follow_up(console, store, grid, existing: dict, out: Path) -> None:
+    """Where the sweep's runs are, and the exact command that compares every grid point in one report."""
+    ids = [info.id for e in grid if (info := existing.get(json.dumps(e.model_dump(mode="json"), sort_keys=True)))]
+    console.print(f"results: store {store.path}; to compare the {len(ids)} grid points:")
+    console.print(f"  redqueen report {' '.join(ids)} -o {safe(str(out))} -p report.html", markup=False)
 
 
 def _write_report(store, run_ids: list[str], path: Path) -> Path:
@@ -218,28 +258,42 @@ def list_runs(out: Path = OUT) -> None:
     from rich.table import Table
 
     store = _store(out, must_exist=True)
-    table = Table("id", "name", "kind", "created", "status", "seed", "records")
+    from redqueen.runtime.summary import grid_point
+
+    table = Table("id", "name", "kind", "created", "status", "seed", "n", "grid", "records")
     table.columns[0].no_wrap = True
     for r in store.runs():
-        table.add_row(r.id, r.name, r.kind, str(r.created), r.status, str(r.seed), str(r.n_records))
+        n = r.config.get("n") if isinstance(r.config, dict) else None
+        table.add_row(safe(r.id), safe(r.name), r.kind, str(r.created)[:19], r.status, str(r.seed),
+                      "-" if n is None else f"{n:,}", grid_point(r.name) or "-", f"{r.n_records:,}")
     _console().print(table)
 
 
 @app.command()
-def show(run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"), out: Path = OUT) -> None:
-    """Show one run: config, seed, version and the per-generation table."""
+def show(
+    run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"),
+    out: Path = OUT,
+    arm: Optional[str] = typer.Option(None, help="per-generation rows of this arm only"),
+    replicate: Optional[int] = typer.Option(None, min=0, help="per-generation rows of this replicate only"),
+    every: Optional[int] = typer.Option(None, min=1, help="per-generation rows of every k-th generation (and the last)"),
+    metric: Optional[list[str]] = typer.Option(None, help="columns to show (repeat for several)"),
+) -> None:
+    """Show one run: provenance, config and a summary; with --arm/--replicate/--every/--metric, its rows."""
     from redqueen.runtime.summary import print_run
 
     store = _store(out, must_exist=True)
     info = _resolve(store, run_id)
     console = _console()
-    print_run(console, store, info)
-    if info.kind == "collapse":
+    try:
+        print_run(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metric)
+    except KeyError as e:
+        raise UserError(f"{e.args[0]}; pick one of those") from None
+    if info.kind == "collapse" and arm is None and replicate is None and every is None and not metric:
         from redqueen.metrics.profile import run_profiles
         from redqueen.runtime.summary import print_profile
 
-        for arm, prof in run_profiles(store.records(info.id)).items():
-            print_profile(console, arm, prof)
+        for name, prof in run_profiles(store.records(info.id)).items():
+            print_profile(console, name, prof)
 
 
 @app.command()
@@ -262,13 +316,24 @@ def export(
 @app.command()
 def report(
     run_ids: list[str] = typer.Argument(..., help="one or more run ids (or prefixes, or 'latest')"),
-    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="HTML file to write"),
-    out: Path = typer.Option(Path("redqueen-runs"), "--out", "--runs", help="results folder (one SQLite store inside)"),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "--runs", help="results folder (one SQLite store inside)"),
+    short_out: Optional[Path] = typer.Option(None, "-o", help="results folder, as --out"),
+    path: Optional[Path] = typer.Option(None, "--path", "-p", help="HTML file to write (default: report.html)"),
+    output: Optional[Path] = typer.Option(None, "--output", hidden=True, help="deprecated spelling of --path"),
 ) -> None:
     """Write one self-contained HTML report of one or more runs."""
+    # before, -o/--output was the HTML file here and --out/--runs the folder: both spellings still work
+    if short_out is not None and short_out.suffix.lower() in (".html", ".htm") and not short_out.is_dir():
+        output = output or short_out
+    elif short_out is not None:
+        out = short_out
+    if output is not None:
+        print(f"redqueen: `report -o/--output {output}` is deprecated: -o/--out is the results folder in every "
+              "command; write the HTML file with -p/--path", file=sys.stderr)
+        path = path or output
     store = _store(out, must_exist=True)
     ids = [_resolve(store, r).id for r in run_ids]
-    _console().print(f"wrote {_write_report(store, ids, output)}")
+    _console().print(f"wrote {_write_report(store, ids, path or Path('report.html'))}")
 
 
 @app.command()
@@ -277,13 +342,20 @@ def theory(
     level: float = typer.Option(0.99, min=0.5, max=0.9999, help="confidence level of the intervals"),
     every: int = typer.Option(5, min=1, help="print every k-th generation"),
     out: Path = OUT,
+    quiet: bool = QUIET,
+    workers: Optional[int] = typer.Option(None, min=1, help="run the lineages on a process pool of this size"),
+    threads: Optional[int] = THREADS,
 ) -> None:
     """Simulate an experiment's arms and compare them with closed-form theory, with confidence intervals."""
     from redqueen.runtime import config as C
     from redqueen.runtime.predictions import print_theory
 
     exp = C.load(config)
-    print_theory(_console(), exp, store=_store(out), level=level, every=every)
+    ex = _executor(None, workers, None, out, threads)
+    try:
+        print_theory(_console(), exp, store=_store(out), level=level, every=every, executor=ex, progress=not quiet)
+    finally:
+        ex.close()
 
 
 @app.command()
@@ -327,10 +399,10 @@ def evolve(
                 for rec in run_evolve(cfg):
                     store.append(run_id, [rec])
                     bar.update(task, advance=rec.forward_passes - done,
-                               description=f"{cfg.arm} seed {cfg.seed}: test acc {rec.test_acc_of_best_on_train:.3f}")
+                               description=f"{safe(cfg.arm)} seed {cfg.seed}: test acc {rec.test_acc_of_best_on_train:.3f}")
                     done = rec.forward_passes
                     last = rec
-                console.print(f"{cfg.arm:<28} seed {cfg.seed:<3} {last.forward_passes:>7} passes  "
+                console.print(f"{safe(cfg.arm):<28} seed {cfg.seed:<3} {last.forward_passes:>7} passes  "
                               f"train {last.best_train_acc:.3f}  test {last.test_acc_of_best_on_train:.3f}  "
                               f"{last.forward_passes / max(last.seconds, 1e-9):,.0f} passes/s")
     except KeyboardInterrupt:

@@ -2,9 +2,11 @@
 
 For each run: a header with its provenance and its config (collapsible
 JSON), one plot per metric against generation with the arms overlaid (mean
-over replicates, a band of +-1 standard error when there are several), the
+over replicates and, when there are several, the simultaneous 99% band that
+``redqueen theory`` tests against: :func:`redqueen.theory.compare`), the
 theory curve dashed wherever one is given, a table of the first against the
-last generation per arm, the generations that diverged, histograms of the
+last generation per arm (mean ± 99% interval), a glossary of the metrics, the
+generations that diverged, histograms of the
 per-item distributions by generation (text: each sample's perplexity under the
 generation-0 model, as in Shumailov et al. 2024, Fig. 1), the collapse profile
 per arm (:mod:`redqueen.metrics.profile`), and readable samples of the first
@@ -12,8 +14,10 @@ and last generation per arm side by side. :func:`write_audit_report` writes
 the same kind of page for a :class:`redqueen.audit.Audit`. For evolution runs
 (kind ``evolve``) the x axis is forward passes and test accuracy comes first.
 
-Plots are PNGs embedded as base64 ``data:`` URIs; the file links to nothing
-and needs nothing at view time. matplotlib is imported only when a report is
+Numbers follow :mod:`redqueen.runtime.display`: an infinite value is
+never averaged away or drawn as a huge number; a mean that is infinite is left
+out of its plot, which says where. Plots are PNGs embedded as base64 ``data:``
+URIs; the file links to nothing and needs nothing at view time. matplotlib is imported only when a report is
 written, and only through its object API on the Agg canvas, so the caller's
 pyplot backend is left alone.
 """
@@ -26,11 +30,13 @@ import html
 import io
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
+from redqueen.runtime.display import LEVEL, fmt, glossary, replicate_stats, replicates_note
 from redqueen.runtime.store import RunInfo, Store
 
 if TYPE_CHECKING:
@@ -43,8 +49,8 @@ TheoryCurve = Union[np.ndarray, Sequence[float], tuple]
 Theory = Union[Mapping[tuple, TheoryCurve], Callable[[RunInfo, str, str, np.ndarray], "TheoryCurve | None"]]
 
 METRIC_ORDER = (
-    "test_acc", "train_acc", "heterozygosity", "inbreeding", "hill0", "hill1", "hill2", "entropy", "types_lost",
-    "tail_mass_kept", "kl", "tv", "js", "w1", "var_ratio", "fitted_var_ratio", "mean_sq_error",
+    "test_acc", "train_acc", "types_lost", "hill1", "kl", "hill0", "hill2", "tail_mass_kept", "heterozygosity",
+    "inbreeding", "entropy", "tv", "js", "var_ratio", "fitted_var_ratio", "fitted_log_var", "w1", "mean_sq_error",
     "fitted_mean_sq_error", "loglik", "nll_real", "ppl_real",
 )
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -62,40 +68,56 @@ def summarize(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarr
     """Mean and standard error over replicates of one metric of one arm.
 
     ``series`` holds one ``(x, y)`` pair of 1-D arrays per replicate.
-    Non-finite values are left out. When every replicate has the same x the
-    values are averaged point by point; otherwise (e.g. evolution runs logged
-    at different forward-pass counts) each replicate is linearly
-    interpolated onto the union of the x values, inside its own range only.
-    Returns ``(x, mean, se, n)``, each of shape (points,); ``se`` is NaN
-    where fewer than two replicates contribute.
+    NaN values are left out; a point where some replicate is +-inf has that
+    infinite mean (and NaN standard error): an infinite value is a result, not
+    noise to average away. When every replicate has the same x the values are
+    averaged point by point; otherwise (e.g. evolution runs logged at
+    different forward-pass counts) each replicate is linearly interpolated onto
+    the union of the x values, inside its own range only. Returns
+    ``(x, mean, se, n)``, each of shape (points,); ``se`` is NaN where fewer
+    than two finite replicates contribute.
     """
+    grid, stack = _stack(series)
+    if not len(grid):
+        empty = np.zeros(0)
+        return empty, empty, empty, empty
+    n = np.sum(~np.isnan(stack), axis=0).astype(float)
+    finite = np.isfinite(stack)
+    k = np.sum(finite, axis=0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.where(finite, stack, 0.0).sum(axis=0)
+        mean = np.where(k > 0, total / np.maximum(k, 1), np.nan)
+        dev = np.where(finite, stack - mean, 0.0)
+        var = np.sum(dev**2, axis=0) / np.maximum(k - 1, 1)
+        se = np.where(k > 1, np.sqrt(var / np.maximum(k, 1)), np.nan)
+    pos, neg = np.any(stack == np.inf, axis=0), np.any(stack == -np.inf, axis=0)
+    mean = np.where(pos & neg, np.nan, np.where(pos, np.inf, np.where(neg, -np.inf, mean)))
+    se = np.where(pos | neg, np.nan, se)
+    return grid, mean, se, n
+
+
+def _stack(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The x grid (points,) and the values (replicates, points) of :func:`summarize`, NaN where missing."""
     cleaned = []
     for x, y in series:
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         order = np.argsort(x, kind="stable")
         cleaned.append((x[order], y[order]))
     if not cleaned:
-        empty = np.zeros(0)
-        return empty, empty, empty, empty
+        return np.zeros(0), np.zeros((0, 0))
     grid = np.unique(np.concatenate([x for x, _ in cleaned]))
     aligned = all(len(x) == len(grid) and np.array_equal(x, grid) for x, _ in cleaned)
     stack = np.full((len(cleaned), len(grid)), np.nan)
     for i, (x, y) in enumerate(cleaned):
-        ok = np.isfinite(y)
+        ok = ~np.isnan(y)
         if aligned:
             stack[i, ok] = y[ok]
-        elif ok.any():
+        elif np.isfinite(y).any():
+            ok = np.isfinite(y)
             xs, ys = x[ok], y[ok]
             inside = (grid >= xs[0]) & (grid <= xs[-1])
             stack[i, inside] = np.interp(grid[inside], xs, ys)
-    n = np.sum(np.isfinite(stack), axis=0).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        total = np.nansum(stack, axis=0)
-        mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-        dev = np.where(np.isfinite(stack), stack - mean, 0.0)
-        var = np.sum(dev**2, axis=0) / np.maximum(n - 1, 1)
-        se = np.where(n > 1, np.sqrt(var / np.maximum(n, 1)), np.nan)
-    return grid, mean, se, n
+    return grid, stack
 
 
 def _metric_names(records: list[GenerationRecord]) -> list[str]:
@@ -142,46 +164,94 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> str:
+def _drawable(text: str) -> str:
+    """``text`` with characters matplotlib's default font lacks replaced by '?' (instead of a warning and a box)."""
+    chars = _font_chars()
+    return "".join(c if ord(c) in chars or c.isspace() else "?" for c in str(text))
+
+
+@lru_cache(maxsize=1)
+def _font_chars() -> frozenset[int]:
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
+
+
+def _band(x: np.ndarray, stack: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The simultaneous ``LEVEL`` interval of each point's mean: what ``redqueen theory`` tests against."""
+    from redqueen.theory.check import compare
+
+    ok = np.isfinite(mean)
+    if not ok.any() or stack.shape[0] < 2:
+        return None
+    rows = compare(stack[:, ok], mean[ok], LEVEL)
+    lo, hi = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    lo[ok], hi[ok] = [r.ci_low for r in rows], [r.ci_high for r in rows]
+    return lo, hi
+
+
+def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[str, bool, list[str]]:
+    """One metric's plot: ``(png, theory drawn, notes)``; a note names each arm's points left out as infinite."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(5.2, 3.3), layout="constrained")
     ax = fig.add_subplot()
-    finite_values = []
+    finite_values, notes, drew_theory = [], [], False
     gens_all = np.unique([r.generation for r in records]) if records else np.zeros(0, int)
     for i, arm in enumerate(arms):
         color = COLORS[i % len(COLORS)]
-        x, mean, se, n = summarize(_series(records, arm, metric))
+        series = _series(records, arm, metric)
+        x, mean, se, n = summarize(series)
         if len(x):
-            ax.plot(x, mean, color=color, lw=1.6, label=arm, marker="o" if len(x) < 3 else None, ms=3)
-            if np.any(n > 1):
-                ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
+            shown = np.where(np.isfinite(mean), mean, np.nan)
+            ax.plot(x, shown, color=color, lw=1.6, label=_drawable(arm), marker="o" if len(x) < 3 else None, ms=3)
+            band = _band(x, _stack(series)[1], mean) if np.any(n > 1) else None
+            if band is not None:
+                ax.fill_between(x, *band, color=color, alpha=0.2, lw=0)
             finite_values.extend(mean[np.isfinite(mean)])
+            if np.isinf(mean).any():
+                where = x[np.isinf(mean)]
+                notes.append(f"{arm}: {metric} is infinite at {xlabel} {_ranges(where)} (not drawn)")
         curve = _theory_curve(theory, keys, info, arm, metric, gens_all)
         if curve is not None:
-            ax.plot(*curve, color=color, lw=1.2, ls="--", label=f"{arm} (theory)")
+            ax.plot(*curve, color=color, lw=1.2, ls="--", label=_drawable(f"{arm} (theory)"))
             finite_values.extend(curve[1][np.isfinite(curve[1])])
+            drew_theory = True
     shared = _theory_curve(theory, keys, info, None, metric, gens_all)
     if shared is not None:
         ax.plot(*shared, color="black", lw=1.2, ls="--", label="theory")
         finite_values.extend(shared[1][np.isfinite(shared[1])])
+        drew_theory = True
     if finite_values:
         lo, hi = min(finite_values), max(finite_values)
         if lo > 0 and hi / lo > 1e3:
             ax.set_yscale("log")
+    if len(gens_all) and np.all(gens_all == np.round(gens_all)):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(metric)
-    ax.set_title(metric, fontsize=10)
+    ax.set_ylabel(_drawable(metric))
+    ax.set_title(_drawable(metric), fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, frameon=False)
-    return _png(fig)
+    return _png(fig), drew_theory, notes
+
+
+def _ranges(values: np.ndarray) -> str:
+    """Sorted integers as runs: ``3, 5-9``."""
+    v = sorted(int(round(x)) for x in values)
+    runs, start = [], v[0]
+    for a, b in zip(v, v[1:] + [None]):
+        if b != a + 1:
+            runs.append(f"{start:,}" if start == a else f"{start:,}-{a:,}")
+            start = b
+    return ", ".join(runs)
 
 
 def _fmt(v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "&ndash;"
-    return html.escape(f"{v:.4g}")
+    return "&ndash;" if v is None or (isinstance(v, float) and math.isnan(v)) else html.escape(fmt(v))
 
 
 def _ends(records, arm) -> tuple[list[GenerationRecord], list[GenerationRecord]]:
@@ -194,14 +264,9 @@ def _ends(records, arm) -> tuple[list[GenerationRecord], list[GenerationRecord]]
     return [rs[0] for rs in runs], [rs[-1] for rs in runs]
 
 
-def _mean(recs: list[GenerationRecord], metric: str) -> float:
-    vals = [r.metrics[metric] for r in recs if metric in r.metrics and not math.isnan(r.metrics[metric])]
-    return float(np.mean(vals)) if vals else math.nan
-
-
 def _span(recs: list[GenerationRecord], gen_word: str) -> str:
     gens = sorted({r.generation for r in recs})
-    return f"{gen_word} {gens[0]}" if len(gens) == 1 else f"{gen_word} {gens[0]}&ndash;{gens[-1]}"
+    return f"{gen_word} {gens[0]:,}" if len(gens) == 1 else f"{gen_word} {gens[0]:,}&ndash;{gens[-1]:,}"
 
 
 def _first_last_table(records, arms, metrics, gen_word) -> str:
@@ -216,12 +281,16 @@ def _first_last_table(records, arms, metrics, gen_word) -> str:
     )
     body = []
     for m in metrics:
-        cells = "".join(f"<td>{_fmt(_mean(f, m))}</td><td>{_fmt(_mean(l, m))}</td>" for f, l in ends.values())
+        cells = "".join(
+            f"<td>{html.escape(replicate_stats(r.metrics.get(m) for r in f).text())}</td>"
+            f"<td>{html.escape(replicate_stats(r.metrics.get(m) for r in l).text())}</td>" for f, l in ends.values())
         body.append(f"<tr><th class='metric'>{html.escape(m)}</th>{cells}</tr>")
+    replicates = max(len(f) for f, _ in ends.values())
     return (
         "<table class='num'><thead><tr><th rowspan='2'>metric</th>" + head1 + "</tr><tr>" + head2 + "</tr></thead>"
         "<tbody>" + "".join(body) + "</tbody></table>"
-        "<p class='note'>Each replicate's first and last record, averaged over replicates (NaN left out).</p>"
+        f"<p class='note'>Each lineage's first and last record: {html.escape(replicates_note(replicates))} "
+        "(NaN left out; a value that is infinite in k of the n replicates shows as inf (k of n)).</p>"
     )
 
 
@@ -232,15 +301,22 @@ def _spread(values: list, k: int) -> list:
     return [values[i] for i in np.unique(np.linspace(0, len(values) - 1, k).round().astype(int))]
 
 
-def _histogram_bins(values: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Bins shared by every arm and generation of one distribution; log-spaced when the values are
-    positive and span more than a factor of 10."""
-    lo, hi = float(values.min()), float(values.max())
+#: histogram bins cover the data between these percentiles; the few values outside land in the edge bins
+CLIP_PERCENTILES = (0.5, 99.5)
+
+
+def _histogram_bins(values: np.ndarray) -> tuple[np.ndarray, bool, int]:
+    """Bins shared by every arm and generation of one distribution, over the data's range between the
+    :data:`CLIP_PERCENTILES` (a handful of extreme values would otherwise stretch the axis by orders of
+    magnitude); log-spaced when that range is positive and spans more than a factor of 10. Returns
+    ``(bins, log, clipped)``, ``clipped`` the number of values outside, counted in the edge bins."""
+    lo, hi = (float(v) for v in np.percentile(values, CLIP_PERCENTILES))
+    clipped = int(np.sum((values < lo) | (values > hi)))
     if lo > 0 and hi / lo > 10:
-        return np.geomspace(lo, hi, HISTOGRAM_BINS + 1), True
+        return np.geomspace(lo, hi, HISTOGRAM_BINS + 1), True, clipped
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    return np.linspace(lo, hi, HISTOGRAM_BINS + 1), False
+    return np.linspace(lo, hi, HISTOGRAM_BINS + 1), False, clipped
 
 
 def _histogram(name: str, arm: str, by_gen: dict[int, np.ndarray], bins: np.ndarray, log: bool, gen_word: str) -> str:
@@ -253,14 +329,15 @@ def _histogram(name: str, arm: str, by_gen: dict[int, np.ndarray], bins: np.ndar
     cmap = colormaps["viridis"]
     for i, g in enumerate(gens):
         v = by_gen[g]
-        frac, _ = np.histogram(v, bins=bins)
+        frac, _ = np.histogram(np.clip(v, bins[0], bins[-1]), bins=bins)  # the clipped tails in the edge bins
         ax.stairs(frac / max(len(v), 1), bins, color=cmap(i / max(len(gens) - 1, 1)), lw=1.4,
                   label=f"{gen_word} {g} (n={len(v)})")
     if log:
         ax.set_xscale("log")
-    ax.set_xlabel(name)
+    ax.set_xlim(bins[0], bins[-1])
+    ax.set_xlabel(_drawable(name))
     ax.set_ylabel("fraction of items")
-    ax.set_title(f"{name}: {arm}", fontsize=10)
+    ax.set_title(_drawable(f"{name}: {arm}"), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
     return _png(fig)
@@ -272,15 +349,17 @@ def _distributions(records, arms, gen_word) -> str:
     parts = []
     for name in names:
         pooled: dict[str, dict[int, list[np.ndarray]]] = {}
+        infinite = 0
         for r in records:
             if r.arm in arms and any(k == name for k, _ in r.distributions):
                 v = r.distribution(name)
+                infinite += int(np.sum(np.isinf(v)))
                 pooled.setdefault(r.arm, {}).setdefault(r.generation, []).append(v[np.isfinite(v)])
         values = {arm: {g: np.concatenate(vs) for g, vs in by_gen.items()} for arm, by_gen in pooled.items()}
         everything = np.concatenate([v for by_gen in values.values() for v in by_gen.values()])
         if not everything.size:
             continue
-        bins, log = _histogram_bins(everything)
+        bins, log, clipped = _histogram_bins(everything)
         figures = []
         for arm in (a for a in arms if a in values):
             shown = {g: values[arm][g] for g in _spread(sorted(values[arm]), MAX_HISTOGRAM_GENERATIONS)}
@@ -288,8 +367,13 @@ def _distributions(records, arms, gen_word) -> str:
             figures.append(f"<figure><img alt='histogram of {html.escape(name)} by {gen_word}, {html.escape(arm)}' "
                            f"src='data:image/png;base64,{png}'></figure>")
         caption = DISTRIBUTION_CAPTIONS.get(name, f"Per-item values of {name}.")
+        caption += (f" Pooled over replicates; bins shared by every arm, from {fmt(bins[0])} to {fmt(bins[-1])} "
+                    f"(the {CLIP_PERCENTILES[0]}th to {CLIP_PERCENTILES[1]}th percentile): {clipped:,} values outside "
+                    "are counted in the edge bins.")
+        if infinite:
+            caption += f" {infinite:,} infinite values (zero probability under the model) are not drawn."
         parts.append(f"<h3>Distribution of {html.escape(name)} by {gen_word}</h3><p class='note'>"
-                     f"{html.escape(caption)} Pooled over replicates; bins shared by every arm.</p>"
+                     f"{html.escape(caption)}</p>"
                      f"<div class='plots'>{''.join(figures)}</div>")
     return "".join(parts)
 
@@ -337,6 +421,46 @@ def _diverged(records) -> str:
     return f"<h3>Diverged generations ({len(bad)})</h3><ul>{items}{more}</ul>"
 
 
+def _pairs(d: dict) -> str:
+    """``key = value, ...`` of a plain dict, numbers as :func:`~redqueen.runtime.display.fmt` writes them."""
+    def one(v):
+        if isinstance(v, bool) or v is None:
+            return str(v).lower() if v is not None else "none"
+        if isinstance(v, (int, float)):
+            return fmt(v)
+        if isinstance(v, dict):
+            return "{" + _pairs(v) + "}"
+        if isinstance(v, list):
+            return "[" + ", ".join(one(x) for x in v) + "]"
+        return str(v)
+
+    return ", ".join(f"{k} = {one(v)}" for k, v in sorted(d.items()))
+
+
+def _arm_text(info: RunInfo, arm: str, description: dict) -> str:
+    """An arm in words, from the run's validated config (regime, family overrides, curation), else its description."""
+    specs = info.config.get("arms") if isinstance(info.config, dict) else None
+    spec = next((a for a in specs or [] if isinstance(a, dict) and a.get("name") == arm), None)
+    if spec is None:
+        return _pairs(description) if isinstance(description, dict) else str(description)
+    regime = spec.get("regime", "replace")
+    if regime == "fresh":
+        regime = f"fresh: {spec.get('real_fraction', 0.1):.0%} real data each generation, from the " + (
+            "gene bank (generation 0's data)" if spec.get("real_source") == "bank" else "world (new draws)")
+    elif regime == "subsample":
+        regime = f"subsample: budget {fmt(spec.get('budget') or info.config.get('n'))} of the pool"
+    parts = [f"regime {regime}"]
+    family = dict(info.config.get("family") or {})
+    kind = family.pop("kind", None)
+    overrides = spec.get("family") or {}
+    if kind:
+        parts.append(f"family {kind}" + (f" with {_pairs(overrides)}" if overrides else ""))
+    for step in spec.get("curation") or []:
+        step = dict(step)
+        parts.append(f"curation {step.pop('kind', '?')} ({_pairs(step)})")
+    return "; ".join(parts)
+
+
 def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict) -> str:
     records = store.records(info.id)
     declared = [a for a, _ in info.arms]
@@ -344,33 +468,44 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
     metrics = _metric_names(records)
     evolve = info.kind == "evolve"
     xlabel, gen_word = ("forward passes", "passes") if evolve else ("generation", "gen")
+    seeds = sorted({r.replicate for r in records}) if evolve else []
+    seed_fact = ("seeds", ", ".join(map(str, seeds))) if len(seeds) > 1 else ("seed", seeds[0] if seeds else info.seed)
     facts = [
-        ("id", info.id), ("kind", info.kind), ("status", info.status), ("seed", info.seed),
-        ("created", info.created), ("finished", info.finished or ""), ("records", info.n_records),
+        ("id", info.id), ("kind", info.kind), ("status", info.status), seed_fact,
+        ("created", info.created), ("finished", info.finished or ""), ("records", f"{info.n_records:,}"),
         ("redqueen", info.version), ("git commit", info.commit or "unknown"), ("python", info.python),
         ("platform", info.platform),
     ]
     fact_rows = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
     arm_rows = "".join(
         f"<tr><th style='color:{COLORS[i % len(COLORS)]}'>{html.escape(a)}</th>"
-        f"<td><code>{html.escape(json.dumps(d, sort_keys=True))}</code></td></tr>"
+        f"<td>{html.escape(_arm_text(info, a, d))}</td></tr>"
         for i, (a, d) in enumerate(info.arms)
     )
     config = html.escape(json.dumps(info.config, indent=2, sort_keys=True, default=str))
-    plots = "".join(
-        f"<figure><img alt='{html.escape(m)} against {xlabel}' src='data:image/png;base64,"
-        f"{_plot(info, records, arms, m, theory, keys, xlabel)}'></figure>"
-        for m in metrics
-    )
-    band = "Lines: mean over replicates; band: &plusmn;1 standard error; dashed: theory."
+    figures, notes, any_theory = [], [], False
+    for m in metrics:
+        png, drew, why = _plot(info, records, arms, m, theory, keys, xlabel)
+        any_theory |= drew
+        notes.extend(why)
+        figures.append(f"<figure><img alt='{html.escape(m)} against {xlabel}' src='data:image/png;base64,{png}'></figure>")
+    replicates = max((len({r.replicate for r in records if r.arm == a}) for a in arms), default=0)
+    band = ("Lines: mean over replicates" + (f"; band: the simultaneous {LEVEL:.0%} interval of the mean (Bonferroni over "
+            "the points of a curve), the one <code>redqueen theory</code> tests against" if replicates > 1 else
+            " (one replicate: no band)") + ("; dashed: theory." if any_theory else "."))
+    if notes:
+        band += "<br>" + "<br>".join(html.escape(n) for n in notes)
+    terms = glossary(metrics)
+    gloss = ("<h3>Glossary</h3><dl class='glossary'>" + "".join(
+        f"<dt>{html.escape(t)}</dt><dd>{html.escape(d)}</dd>" for t, d in terms) + "</dl>") if terms else ""
     return (
         f"<section id='run-{html.escape(info.id)}'><h2>{html.escape(info.name)} "
         f"<span class='id'>{html.escape(info.id)}</span></h2>"
         f"<table class='facts'>{fact_rows}</table>"
         f"<h3>Arms</h3><table class='facts'>{arm_rows}</table>"
         f"<details><summary>config</summary><pre>{config}</pre></details>"
-        f"<h3>Metrics against {xlabel}</h3><p class='note'>{band}</p><div class='plots'>{plots}</div>"
-        f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word)}"
+        f"<h3>Metrics against {xlabel}</h3><p class='note'>{band}</p><div class='plots'>{''.join(figures)}</div>"
+        f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word)}{gloss}"
         f"{_diverged(records)}{'' if evolve else profile_section(records)}"
         f"{_distributions(records, arms, gen_word)}{_samples_table(records, arms, gen_word)}</section>"
     )
@@ -388,6 +523,7 @@ table.facts th{background:#f6f6f6;font-weight:600}table.num td{text-align:right;
 .note{color:#666;font-size:.85em}pre{background:#f6f6f6;padding:.8em;overflow:auto;max-height:30em}
 table.samples td{max-width:32em;font-family:Georgia,serif}table.samples ul{margin:0;padding-left:1.2em}
 .gen{font-size:.8em;color:#666}
+dl.glossary dt{font-weight:600;float:left;clear:left;width:11em}dl.glossary dd{margin:0 0 .3em 12em;color:#444}
 """
 
 

@@ -153,12 +153,12 @@ def run_evolve(config: EvolveConfig, task: DigitsTask | None = None) -> Iterator
     (pass one to share the loaded data between runs). Records report the
     population's best member on the training split and its test accuracy.
     """
-    from threadpoolctl import threadpool_limits
+    from redqueen.runtime.threads import limited
 
     task = task or DigitsTask.load(scale=config.input_scale)
     init_ss, strat_ss = np.random.SeedSequence(config.seed).spawn(2)
     t0 = time.perf_counter()
-    with threadpool_limits(config.threads):
+    with limited(config.threads):
         initial = initial_genomes(config, task, np.random.default_rng(init_ss))
         strategy = make_strategy(config, task, initial, np.random.default_rng(strat_ss))
         passes, next_report = 0, config.eval_every

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
+from scipy.stats import t as student_t
 
 from redqueen.metrics.diversity import heterozygosity
 
@@ -33,6 +37,55 @@ def effective_size(h: np.ndarray) -> float:
     if slope >= 0:
         return float("inf")
     return float(1.0 / (1.0 - np.exp(slope)))
+
+
+@dataclass(frozen=True)
+class EffectiveSize:
+    """N_e with its interval: ``estimate`` in ``[low, high]`` at ``level`` (``high`` may be inf: no decay
+    detectable; all NaN: not estimable, see ``reason``). ``increments`` per-generation changes were used."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    increments: int
+    reason: str = ""
+
+    @property
+    def estimable(self) -> bool:
+        return not math.isnan(self.estimate)
+
+
+def _size(ratio: float) -> float:
+    """N_e from the per-generation ratio of heterozygosities, ``1 / (1 - ratio)``; inf when H does not decay."""
+    return float(1.0 / (1.0 - ratio)) if ratio < 1 else math.inf
+
+
+def effective_size_interval(h: np.ndarray, level: float = 0.99) -> EffectiveSize:
+    """N_e with a regression interval from heterozygosity trajectories ``h`` of shape (replicates, T+1) or (T+1,).
+
+    Under drift E[H_t | H_{t-1}] = (1 - 1/N_e) H_{t-1} exactly (the categorical MLE: Wright-Fisher),
+    so the ratios r = H_t / H_{t-1} have conditional mean 1 - 1/N_e and are uncorrelated, within a
+    lineage and across lineages. The estimate of 1 - 1/N_e is their mean over every replicate and
+    generation, its interval Student's t on their standard error at ``level``; N_e = 1/(1 - r)
+    maps it, the upper end to inf when the interval reaches ratios >= 1 (no decay detectable).
+    (Means of log H_t - log H_{t-1} would be biased low by Jensen's inequality.) Generations whose
+    previous H is 0 are left out. With fewer than 3 ratios N_e is not estimable (NaN, with a reason).
+
+    One lineage of a diffuse distribution is noisy -- H's change over T generations is then not much
+    larger than its chance wander -- and the interval shows it. Under fresh data, smoothing or
+    accumulation H stops decaying: the estimate then grows with T, and the interval says so.
+    """
+    h = np.atleast_2d(np.asarray(h, dtype=np.float64))
+    prev, nxt = h[:, :-1], h[:, 1:]
+    ok = np.isfinite(prev) & np.isfinite(nxt) & (prev > 0)
+    r = nxt[ok] / prev[ok]
+    if r.size < 3:
+        nan = math.nan
+        return EffectiveSize(nan, nan, nan, level, int(r.size), "fewer than 3 generations with H > 0")
+    mean = float(r.mean())
+    half = float(student_t.ppf(0.5 + level / 2, r.size - 1) * r.std(ddof=1) / math.sqrt(r.size))
+    return EffectiveSize(_size(mean), _size(mean - half), _size(mean + half), level, int(r.size))
 
 
 def fst(subpopulations: np.ndarray, weights: np.ndarray | None = None) -> float:

@@ -12,9 +12,12 @@ Metrics by data kind (keys of the returned dict):
   (KL(model || world) over types), ``tv``, ``js``, ``inbreeding`` (F_t).
   The categorical family is measured on its exact distribution; other
   families on the type frequencies of their samples.
-* points: ``w1`` (exact in 1-D; for d > 1 sliced along 64 directions fixed per lineage), ``var_ratio`` (sample variance over the
+* points: ``w1`` (exact in 1-D; for d > 1 sliced along directions fixed per lineage: 16 equally spaced
+  angles in the plane, 64 random directions in d >= 3), ``var_ratio`` (sample variance over the
   world's), ``mean_sq_error`` (squared distance of the sample mean from the
-  world's mean), ``fitted_var_ratio`` when the family exposes ``cov_``.
+  world's mean), ``fitted_var_ratio`` and ``fitted_log_var`` (the mean over coordinates of
+  log(fitted variance / world variance), whose downward drift Shumailov et al. show even for the
+  unbiased estimator) when the family exposes ``cov_``.
 * worlds with exact densities: ``loglik`` (mean world log-probability of
   the samples). Points and text: ``nll_real`` (mean negative log-likelihood
   of real held-out data under the model) and, for text, ``ppl_real``.
@@ -37,8 +40,28 @@ from redqueen.metrics.divergence import SlicedW1, variance_ratio
 from redqueen.models.base import type_probs
 
 REFERENCE_SIZE = 5000
+
+
+def perplexity(nll):
+    """exp(nll) for a float or an array: inf when the NLL is inf or overflows (above ~709 nats), never a
+    clipped finite stand-in (redqueen.runtime.display: one policy for non-finite values)."""
+    with np.errstate(over="ignore"):
+        out = np.exp(np.asarray(nll, dtype=np.float64))
+    return float(out) if out.ndim == 0 else out
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """numpy's linear-interpolation percentile, but inf where it interpolates towards inf (numpy gives NaN
+    for inf - inf) and exactly an order statistic where it falls on one."""
+    v = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    pos = q / 100 * (v.size - 1)
+    lo, frac = int(np.floor(pos)), pos - np.floor(pos)
+    a = v[lo]
+    if frac == 0:
+        return float(a)
+    b = v[lo + 1]
+    return float(b) if np.isinf(b) else float(a + (b - a) * frac)
 SELF_BLEU_SAMPLE = 200
-W1_PROJECTIONS = 64
 
 
 class Diagnostics:
@@ -60,7 +83,7 @@ class Diagnostics:
         if isinstance(self.real, Points):
             # W1 against the reference: exact in 1-D, else sliced along directions fixed for the lineage,
             # so the reference's projections are sorted once instead of every generation
-            self.w1 = SlicedW1(self.real.x, rng, W1_PROJECTIONS)
+            self.w1 = SlicedW1(self.real.x, rng)
             self.world_mean = self.real.x.mean(axis=0) if not hasattr(world, "mean") else world.mean()
             self.world_cov = np.atleast_2d(np.cov(self.real.x, rowvar=False)) if not hasattr(world, "cov") else world.cov()
 
@@ -111,6 +134,8 @@ class Diagnostics:
             out["mean_sq_error"] = float(np.sum((x.mean(axis=0) - self.world_mean) ** 2))
             if hasattr(model, "cov_"):
                 out["fitted_var_ratio"] = float(np.trace(model.cov_) / np.trace(self.world_cov))
+                with np.errstate(divide="ignore"):  # a collapsed coordinate's log variance is -inf
+                    out["fitted_log_var"] = float(np.mean(np.log(np.diag(model.cov_) / np.diag(self.world_cov))))
                 out["fitted_mean_sq_error"] = float(np.sum((model.mean_ - self.world_mean) ** 2))
             out["nll_real"] = -mean_log_prob(model.log_prob(self.real), self.real)
         if isinstance(samples, Sequences):
@@ -119,17 +144,17 @@ class Diagnostics:
             lp = model.log_prob(self.real)
             n_tokens = max(int(self.real.lengths().sum()), 1)
             out["nll_real"] = -float(lp.sum()) / n_tokens
-            out["ppl_real"] = float(np.exp(min(out["nll_real"], 700.0)))
+            out["ppl_real"] = perplexity(out["nll_real"])
             if generation == 0:
                 self.gen0 = model
             # perplexity of this generation's samples under the generation-0 model (Shumailov et al.'s Fig. 1)
             lp0 = self.gen0.log_prob(samples)
             lengths = np.maximum(samples.lengths(), 1)
-            out["ppl_gen0"] = float(np.exp(min(-float(lp0.sum()) / float(lengths.sum()), 700.0)))
+            out["ppl_gen0"] = perplexity(-float(lp0.sum()) / float(lengths.sum()))
             # the per-sequence distribution's tail (Shumailov et al.'s Figure 1 grows a long right tail)
-            per_seq = np.exp(np.minimum(-lp0 / lengths, 700.0))
+            per_seq = perplexity(-lp0 / lengths)
             for q in (50, 90, 99):
-                out[f"ppl_gen0_p{q}"] = float(np.percentile(per_seq, q))
+                out[f"ppl_gen0_p{q}"] = percentile(per_seq, q)
             per_item["ppl_gen0"] = per_seq
             out.update(distinct(samples))
             out["self_bleu"] = self_bleu(samples, self.rng, sample_size=SELF_BLEU_SAMPLE)

@@ -416,17 +416,22 @@ class NGramFamily:
     def log_prob(self, data: Sequences) -> np.ndarray:
         """Log-probability of each whole sequence, end symbol included; shape (n,).
 
-        Finite for Kneser-Ney and for additive ``alpha > 0`` without ``top_k``/``top_p``
-        truncation; ``-inf`` for sequences the (biased) model cannot produce.
+        A sequence of ``max_len`` tokens or more is scored without its end symbol: :meth:`sample`
+        cuts sequences there, so the model never emits an end symbol after them (under top-k
+        truncation the end symbol may have probability 0, which gave the model's own samples
+        probability 0). Finite for Kneser-Ney and for additive ``alpha > 0`` without
+        ``top_k``/``top_p`` truncation; ``-inf`` for sequences the (biased) model cannot produce.
         """
-        ctx, nxt, seq = _events(data, self.order, len(self.vocab_))
+        v = len(self.vocab_)
+        ctx, nxt, seq = _events(data, self.order, v)
         if self._wm is None:
             p = self._event_probs(ctx, nxt)
         else:
             p = self._wm.event_probs(ctx, nxt, _nw.event_hashes(self._wm.wm, data, data.lengths()))
         with np.errstate(divide="ignore"):
             lp = np.log(p)
-        return np.bincount(seq, weights=lp, minlength=len(data))
+        cut = (nxt == v) & (data.lengths()[seq] >= self.max_len)  # the end event of a sequence cut at max_len
+        return np.bincount(seq, weights=np.where(cut, 0.0, lp), minlength=len(data))
 
     def probs(self, context: list[int] | np.ndarray) -> np.ndarray:
         """The next-symbol distribution after ``context`` (token ids; the last ``order - 1`` count); shape (V+1,).

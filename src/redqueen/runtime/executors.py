@@ -4,6 +4,11 @@ All three take picklable tasks and a top-level function and yield
 ``(task, result)`` as tasks finish. Workers only compute and return records;
 the caller is the one writer to the SQLite store, so a Ray cluster never
 writes to a database over a network file system.
+
+Every worker computes under the one thread policy of :mod:`redqueen.runtime.threads`
+(one BLAS/torch thread per worker unless ``threads`` or ``$REDQUEEN_THREADS`` says otherwise):
+pool workers set it in their initializer, Ray tasks when they start, the serial executor
+around its loop (``executor.threads`` is the count for a caller that runs tasks itself).
 """
 
 from __future__ import annotations
@@ -13,19 +18,33 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from redqueen.runtime import threads as _threads
 
-def _ignore_sigint() -> None:
+
+def _init_worker(threads: int) -> None:
+    """A pool worker's initializer: ignore Ctrl-C (only the writer handles it) and apply the thread policy."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _threads.apply(threads)
+
+
+def _limited_call(fn: Callable, threads: int, task):
+    """Run ``fn(task)`` under the thread policy (a Ray task's body)."""
+    _threads.apply(threads)
+    return fn(task)
 
 
 class SerialExecutor:
     name = "serial"
 
+    def __init__(self, threads: int | None = None):
+        self.threads = _threads.threads_per_worker(threads)
+
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[object, object]]:
-        for t in tasks:
-            yield t, fn(t)
+        with _threads.limited(self.threads):
+            for t in tasks:
+                yield t, fn(t)
 
     def close(self) -> None:
         pass
@@ -36,14 +55,15 @@ class PoolExecutor:
 
     name = "pool"
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, threads: int | None = None):
         import multiprocessing as mp
 
         self.workers = workers or os.cpu_count() or 1
+        self.threads = _threads.threads_per_worker(threads)
         # forkserver: workers never inherit the parent's threads or open SQLite handles;
         # workers ignore Ctrl-C so that only the writer sees it and stops cleanly
         self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"),
-                                        initializer=_ignore_sigint)
+                                        initializer=_init_worker, initargs=(self.threads,))
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[object, object]]:
         tasks = list(tasks)
@@ -75,7 +95,9 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, temp_dir: str | Path | None = None, workers: int | None = None):
+    def __init__(self, address: str | None = None, temp_dir: str | Path | None = None, workers: int | None = None,
+                 threads: int | None = None):
+        self.threads = _threads.threads_per_worker(threads)
         try:
             import ray
         except ImportError:
@@ -96,8 +118,8 @@ class RayExecutor:
             self.started = True
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[object, object]]:
-        remote = self.ray.remote(fn)
-        refs = {remote.remote(t): t for t in tasks}
+        remote = self.ray.remote(_limited_call)
+        refs = {remote.remote(fn, self.threads, t): t for t in tasks}
         while refs:
             done, _ = self.ray.wait(list(refs), num_returns=1)
             for ref in done:
@@ -109,12 +131,13 @@ class RayExecutor:
 
 
 def make_executor(kind: str, *, workers: int | None = None, address: str | None = None,
-                  temp_dir: str | Path | None = None):
-    """The one factory from a CLI string to an executor; raises ``ValueError`` for an unknown kind."""
+                  temp_dir: str | Path | None = None, threads: int | None = None):
+    """The one factory from a CLI string to an executor; raises ``ValueError`` for an unknown kind
+    or a bad thread count. ``threads``: BLAS/torch threads per worker (default: the policy's)."""
     if kind == "serial":
-        return SerialExecutor()
+        return SerialExecutor(threads)
     if kind == "pool":
-        return PoolExecutor(workers)
+        return PoolExecutor(workers, threads)
     if kind == "ray":
-        return RayExecutor(address, temp_dir, workers)
+        return RayExecutor(address, temp_dir, workers, threads)
     raise ValueError(f"unknown executor {kind!r}; choose serial, pool or ray")

@@ -80,41 +80,78 @@ def theory_curves(store, run_ids):
     return curve
 
 
-def print_theory(console, exp: C.Experiment, *, store, level: float, every: int) -> None:
-    """Run ``exp`` (``replicates`` lineages per arm) and print simulation against prediction per arm and metric."""
+#: a check that misses deviations smaller than this share of the prediction (median over generations) is weak
+WEAK = 0.10
+
+
+def print_theory(console, exp: C.Experiment, *, store, level: float, every: int, executor=None,
+                 progress: bool = True) -> None:
+    """Run ``exp`` (``replicates`` lineages per arm) and print simulation against prediction per arm and metric.
+
+    Each check says how many generations fall inside the simultaneous ``level`` intervals (generation 0
+    is left out where the prediction starts from its observed mean) and its power: the relative
+    deviation from the theory it would catch with 80% probability, with the replicates a weak one
+    (> 10%) would need.
+    """
     from rich.table import Table
 
     from redqueen import theory
+    from redqueen.runtime.display import safe
     from redqueen.runtime.runner import run_experiment
 
     if exp.replicates < 2:
         raise C.ConfigError("replicates: theory compares means over replicates; set replicates >= 2 (e.g. 200)")
     arms = _Arms(exp)
-    console.print(f"[bold]{exp.name}[/]: {exp.replicates} replicates x {exp.generations} generations, n = {exp.n}; "
-                  f"simultaneous {level:.0%} intervals (Bonferroni over generations)")
-    result = run_experiment(exp, store=store, kind="theory")
+    console.print(f"[bold]{safe(exp.name)}[/]: {exp.replicates} replicates x {exp.generations} generations, n = {exp.n}; "
+                  f"simultaneous {level:.0%} intervals (Bonferroni over the generations compared)")
+    result = _run_with_progress(console, exp, store, executor, progress, run_experiment)
     compared = 0
     for arm in exp.arms:
+        measured = {k for r in result.records if r.arm == arm.name for k in r.metrics}
         for metric in theory.PREDICTED_METRICS:
-            sim = result.trajectory(arm.name, metric)
-            if np.all(np.isnan(sim)):
+            if metric not in measured:
                 continue
-            h0 = float(np.nanmean(result.trajectory(arm.name, "heterozygosity")[:, 0])) if metric in (
-                "heterozygosity", "inbreeding") else None
+            sim = result.trajectory(arm.name, metric)
+            anchored = metric in theory.ANCHORED_METRICS
+            h0 = float(np.nanmean(result.trajectory(arm.name, "heterozygosity")[:, 0])) if anchored else None
             pred = arms.predict(arm.name, metric, exp.generations, h0)
             if pred is None:
                 continue
-            rows = theory.compare(sim, pred, level)
+            start = 1 if anchored else 0  # generation 0 is the observed start, not a test
+            rows = theory.compare(sim[:, start:], pred[start:], level, t=np.arange(start, len(pred)))
             compared += 1
             inside = sum(r.inside for r in rows)
-            table = Table(title=f"{arm.name}: {metric}  ({inside}/{len(rows)} generations inside)", title_justify="left")
+            median, worst = theory.relative_power(rows)
+            span = f"generations {rows[0].t}-{rows[-1].t}" + (" (0 is the observed start)" if anchored else "")
+            console.print(f"[bold]{safe(arm.name)}: {metric}[/]  ({inside}/{len(rows)} {span} inside)")
+            table = Table()
             for col in ("t", "simulated mean", "interval", "theory", "inside"):
                 table.add_column(col, justify="right")
             for r in rows:
-                if r.t % every == 0 or r.t == len(rows) - 1 or not r.inside:
+                if r.t % every == 0 or r.t == rows[-1].t or not r.inside:
                     table.add_row(str(r.t), f"{r.mean:.5g}", f"[{r.ci_low:.5g}, {r.ci_high:.5g}]", f"{r.prediction:.5g}",
                                   "yes" if r.inside else "[bold red]no[/]")
             console.print(table)
+            console.print(f"  power: catches a deviation of {median:.1%} of the theory with 80% probability "
+                          f"(median over generations; {worst:.1%} at the weakest)")
+            need = theory.replicates_for(rows, WEAK)
+            if need is not None:
+                console.print(f"  [bold]weak check[/]: a {WEAK:.0%} deviation would likely pass; "
+                              f"replicates = {need:,} would catch it")
     if not compared:
         console.print("no arm of this experiment has a closed-form prediction (see `redqueen.theory.predict`)")
     console.print(f"run {result.run_id} stored in {store.path}")
+
+
+def _run_with_progress(console, exp, store, executor, progress: bool, run_experiment):
+    """``run_experiment`` with a progress bar over every lineage's generations (none when not ``progress``)."""
+    if not progress:
+        return run_experiment(exp, store=store, kind="theory", executor=executor)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    total = exp.replicates * len(exp.arms) * (exp.generations + 1)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("simulating", total=total)
+        return run_experiment(exp, store=store, kind="theory", executor=executor,
+                              on_record=lambda rec: bar.update(task, advance=1))

@@ -16,7 +16,7 @@ import numpy as np
 
 from redqueen.loop import GenerationRecord, Population
 from redqueen.runtime import config as C
-from redqueen.runtime import checkpoint
+from redqueen.runtime import checkpoint, threads
 from redqueen.runtime.build import make_population, make_world, plan_arms
 from redqueen.runtime.executors import SerialExecutor
 from redqueen.runtime.failures import MUST_NOT_BE_NAN, classify
@@ -29,17 +29,41 @@ class RunResult:
     records: tuple[GenerationRecord, ...]
     status: dict[str, str] = field(default_factory=dict)
 
+    def _arm_records(self, arm: str, metric: str) -> list[GenerationRecord]:
+        """The records of ``arm``; KeyError naming what exists for an unknown arm, or a metric no record of it has."""
+        recs = [r for r in self.records if r.arm == arm]
+        if not recs:
+            arms = list(dict.fromkeys(r.arm for r in self.records))
+            raise KeyError(f"no arm {arm!r} in run {self.run_id}; its arms are {arms}")
+        if not any(metric in r.metrics for r in recs):
+            names = sorted({k for r in recs for k in r.metrics})
+            raise KeyError(f"arm {arm!r} has no metric {metric!r}; its metrics are {names}")
+        return recs
+
     def final(self, arm: str, metric: str) -> np.ndarray:
         """The last generation's value of ``metric`` for each replicate of ``arm`` (the mean over a
-        population's members); shape (replicates,)."""
-        return np.array([row[~np.isnan(row)][-1] if np.any(~np.isnan(row)) else np.nan
-                         for row in self.trajectory(arm, metric)])
+        population's members at that generation); shape (replicates,).
+
+        Raises KeyError (listing what exists) for an unknown arm or metric.
+        """
+        last: dict[int, tuple[int, list[float]]] = {}
+        for r in self._arm_records(arm, metric):
+            if metric in r.metrics:
+                g, values = last.get(r.replicate, (-1, []))
+                if r.generation > g:
+                    last[r.replicate] = (r.generation, [r.metrics[metric]])
+                elif r.generation == g:
+                    values.append(r.metrics[metric])
+        return np.array([float(np.mean(v)) for _, (_, v) in sorted(last.items())])
 
     def trajectory(self, arm: str, metric: str) -> np.ndarray:
         """``metric`` by (replicate, generation) for ``arm``, averaged over a population's members;
         shape (replicates, generations + 1), NaN where missing. Replicates are independent; the members
-        of one population are not, which is why they are averaged rather than listed."""
-        recs = [r for r in self.records if r.arm == arm]
+        of one population are not, which is why they are averaged rather than listed.
+
+        Raises KeyError (listing what exists) for an unknown arm or a metric no record of the arm has.
+        """
+        recs = self._arm_records(arm, metric)
         reps = max(r.replicate for r in recs) + 1
         gens = max(r.generation for r in recs) + 1
         total = np.zeros((reps, gens))
@@ -290,9 +314,10 @@ def run_experiments(
             if n == 0 and store is not None:
                 store.finish(run_id, "done")
         if serial:
-            for unit, run_id in units:
-                run_unit(unit, lambda recs, rid=run_id: keep(rid, recs))
-                population_done(run_id)
+            with threads.limited(executor.threads):  # the serial worker is this process: the same thread policy
+                for unit, run_id in units:
+                    run_unit(unit, lambda recs, rid=run_id: keep(rid, recs))
+                    population_done(run_id)
         else:
             for unit, recs in executor.map_unordered(run_unit, list(run_of)):
                 keep(run_of[unit], recs)

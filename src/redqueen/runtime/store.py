@@ -9,9 +9,11 @@ CLI and exports read one thing:
   ``interrupted``;
 * ``arms``: the arms a run compares, each with a JSON description;
 * ``generations``: one row per (run, arm, replicate, generation);
-* ``metrics``: long format, one row per metric of a generation row. NaN is
-  stored as NULL (SQLite cannot hold NaN) and read back as NaN; +-inf are
-  stored as themselves;
+* ``metrics``: long format, one row per metric of a generation row, keyed by integer ids of
+  the lineage (table ``lineages``) and of the metric name (table ``metric_names``), so a
+  record costs tens of bytes (schema 3, :mod:`redqueen.runtime.store_compact`; the view
+  ``metric_rows`` spells the ids out). NaN is stored as NULL (SQLite cannot hold NaN) and read
+  back as NaN; +-inf are stored as themselves;
 * ``samples``: the readable samples of a generation;
 * ``distributions``: per-item values of a generation as float32 blobs (for
   text, each sample's perplexity under the generation-0 model), one row per
@@ -48,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from redqueen.runtime import store_compact
 from redqueen.runtime.provenance import new_run_id, provenance
 
 if TYPE_CHECKING:
@@ -59,9 +62,10 @@ RUN_STATUSES = ("running", "done", "failed", "interrupted")
 RUN_KINDS = ("collapse", "evolve", "theory")
 RECORD_STATUSES = ("ok", "diverged")
 BUSY_TIMEOUT_S = 30.0
-SCHEMA_VERSION = 2  # PRAGMA user_version; bump with a migration when the tables change
+SCHEMA_VERSION = store_compact.VERSION  # PRAGMA user_version; bump with a migration when the tables change
 FIXED_COLUMNS = ("arm", "replicate", "generation", "seconds", "train_size", "status", "reason")
 
+# schema 2, the base every store is created from and then migrated (see Store._upgrade)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -161,6 +165,17 @@ class MetricRow(NamedTuple):
     generation: int
     name: str
     value: float
+
+
+class Row(NamedTuple):
+    """One generation of one lineage as :meth:`Store.iter_rows` streams it (metrics: name -> value, NaN as NaN)."""
+
+    arm: str
+    replicate: int
+    generation: int
+    status: str
+    reason: str
+    metrics: dict[str, float]
 
 
 class SampleRow(NamedTuple):
@@ -283,6 +298,7 @@ class Store:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / DB_NAME
         self._lock = threading.RLock()
+        self._id_cache: dict[str, dict[tuple, int]] = {}
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._connect()
@@ -333,12 +349,50 @@ class Store:
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} was written by a newer redqueen (schema {version}); upgrade redqueen to read it")
         if version < SCHEMA_VERSION:
-            with self._tx("BEGIN IMMEDIATE") as c:
-                for stmt in SCHEMA.split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._upgrade(conn)
         return conn
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Bring an older (or new, empty) database to :data:`SCHEMA_VERSION`, one step per version,
+        all in one transaction; another process may have done it meanwhile, so the version is read
+        again under the write lock. Foreign keys are off while tables are rebuilt."""
+        conn.execute("PRAGMA foreign_keys = OFF")
+        rebuilt = False
+        try:
+            with self._tx("BEGIN IMMEDIATE") as c:
+                (version,) = c.execute("PRAGMA user_version").fetchone()
+                if version < 2:  # schema 1 lacked the distributions table; a new file has no tables
+                    for stmt in SCHEMA.split(";"):
+                        if stmt.strip():
+                            c.execute(stmt)
+                rebuilt = version < 3 and c.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+                if version < 3:
+                    store_compact.migrate_2_to_3(c)
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
+        if rebuilt:  # give the old tables' pages back to the file system (best effort: a reader may hold it)
+            try:
+                conn.execute("VACUUM")
+            except sqlite3.OperationalError:
+                pass
+
+    def _ids(self, c: sqlite3.Connection, table: str, keys: list[tuple], columns: tuple[str, ...],
+             staged: dict[str, dict[tuple, int]]) -> dict[tuple, int]:
+        """Integer ids of ``keys`` (tuples of ``columns``) in ``lineages`` or ``metric_names``, adding the missing
+        ones. Ids never change once committed, so they are cached per store; ids given in this transaction go to
+        ``staged`` and into the cache only after it commits (a rolled-back id may be given again)."""
+        known = {**self._id_cache.get(table, {}), **staged.setdefault(table, {})}
+        missing = [k for k in dict.fromkeys(keys) if k not in known]
+        if missing:
+            cols = ", ".join(columns)
+            marks = ", ".join("?" * len(columns))
+            c.executemany(f"INSERT OR IGNORE INTO {table} ({cols}) VALUES ({marks})", missing)
+            where = " AND ".join(f"{col} = ?" for col in columns)
+            for k in missing:
+                (known[k],) = c.execute(f"SELECT id FROM {table} WHERE {where}", k).fetchone()
+                staged[table][k] = known[k]
+        return known
 
     @contextmanager
     def _tx(self, begin: str) -> Iterator[sqlite3.Connection]:
@@ -427,9 +481,15 @@ class Store:
                     [(rid, a, n_arms + i) for i, a in enumerate(new)],
                 )
             c.executemany("INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", gens)
-            c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", metrics)
+            staged: dict[str, dict[tuple, int]] = {}
+            lineage = self._ids(c, "lineages", [m[:3] for m in metrics], ("run_id", "arm", "replicate"), staged)
+            names = self._ids(c, "metric_names", [(m[4],) for m in metrics], ("name",), staged)
+            c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)",
+                          [(lineage[m[:3]], m[3], names[(m[4],)], m[5]) for m in metrics])
             c.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)", samples)
             c.executemany("INSERT INTO distributions VALUES (?, ?, ?, ?, ?, ?)", dists)
+        for table, ids in staged.items():  # committed: these ids are for good
+            self._id_cache.setdefault(table, {}).update(ids)
         return len(gens)
 
     def finish(self, run_id: str, status: str = "done") -> None:
@@ -463,7 +523,8 @@ class Store:
             where = "run_id = ? AND arm = ? AND replicate = ? AND generation > ?"
             c.execute(f"DELETE FROM samples WHERE {where}", key)
             c.execute(f"DELETE FROM distributions WHERE {where}", key)
-            c.execute(f"DELETE FROM metrics WHERE {where}", key)
+            c.execute("DELETE FROM metrics WHERE generation > ? AND lineage IN "
+                      "(SELECT id FROM lineages WHERE run_id = ? AND arm = ? AND replicate = ?)", (key[3], *key[:3]))
             return c.execute(f"DELETE FROM generations WHERE {where}", key).rowcount
 
     # finding runs
@@ -547,7 +608,9 @@ class Store:
             ).fetchall()
             metrics: dict[tuple, dict[str, float]] = {}
             for arm, rep, gen, name, value in c.execute(
-                "SELECT arm, replicate, generation, name, value FROM metrics WHERE run_id = ? ORDER BY rowid", (rid,)
+                "SELECT l.arm, l.replicate, m.generation, n.name, m.value FROM lineages l"
+                " JOIN metrics m ON m.lineage = l.id JOIN metric_names n ON n.id = m.name WHERE l.run_id = ?"
+                " ORDER BY l.id, m.generation, m.name", (rid,)
             ):
                 metrics.setdefault((arm, rep, gen), {})[name] = math.nan if value is None else value
             samples: dict[tuple, list[str]] = {}
@@ -584,9 +647,62 @@ class Store:
                     sql, args = sql + f" AND t.{column} = ?", args + [value]
             return c.execute(sql + f" ORDER BY a.position, t.replicate, t.generation, t.{last[0]}", args).fetchall()
 
+    def iter_rows(self, run_id: str, *, arm: str | None = None, replicate: int | None = None,
+                  every: int | None = None, names: Iterable[str] | None = None, ends: bool = False) -> Iterator[Row]:
+        """Generation rows with their metrics, streamed from SQL in arm declaration order, replicate,
+        generation: memory stays bounded however large the run, and no record objects are built.
+
+        Filters: ``arm``, ``replicate``; ``every`` k keeps generations divisible by k and each
+        lineage's last; ``names`` keeps only those metrics; ``ends`` keeps each lineage's first and
+        last generation. The read is one snapshot (the rows are fetched while iterating; finish or
+        close the iterator before writing from the same thread).
+        """
+        with self._lock:
+            c = self._connect()
+            rid = self.resolve(run_id)
+            where, args = ["g.run_id = ?"], [rid]
+            if arm is not None:
+                where.append("g.arm = ?")
+                args.append(arm)
+            if replicate is not None:
+                where.append("g.replicate = ?")
+                args.append(int(replicate))
+            bounds = ("JOIN (SELECT arm, replicate, MIN(generation) AS first, MAX(generation) AS last FROM generations"
+                      " WHERE run_id = ? GROUP BY arm, replicate) b ON b.arm = g.arm AND b.replicate = g.replicate")
+            if ends:
+                where.append("(g.generation = b.first OR g.generation = b.last)")
+            if every is not None:
+                where.append("(g.generation % ? = 0 OR g.generation = b.last)")
+                args.append(int(every))
+            name_join = ""
+            if names is not None:
+                names = list(dict.fromkeys(names))
+                name_join = f" AND m.name IN (SELECT id FROM metric_names WHERE name IN ({', '.join('?' * len(names))}))"
+            sql = (
+                "SELECT g.arm, g.replicate, g.generation, g.status, g.reason, n.name, m.value FROM generations g"
+                " JOIN arms a ON a.run_id = g.run_id AND a.arm = g.arm "
+                + (bounds if ends or every is not None else "")
+                + " LEFT JOIN lineages l ON l.run_id = g.run_id AND l.arm = g.arm AND l.replicate = g.replicate"
+                " LEFT JOIN metrics m ON m.lineage = l.id AND m.generation = g.generation" + name_join
+                + " LEFT JOIN metric_names n ON n.id = m.name"
+                " WHERE " + " AND ".join(where) + " ORDER BY a.position, g.replicate, g.generation, m.name"
+            )
+            params = ([rid] if ends or every is not None else []) + (names or []) + args
+            cursor = c.execute(sql, params)
+        key, row, values = None, None, {}
+        for arm_, rep, gen, status, reason, name, value in cursor:
+            if (arm_, rep, gen) != key:
+                if row is not None:
+                    yield Row(*row, values)
+                key, row, values = (arm_, rep, gen), (arm_, rep, gen, status, reason), {}
+            if name is not None:
+                values[name] = math.nan if value is None else value
+        if row is not None:
+            yield Row(*row, values)
+
     def metrics(self, run_id: str, *, name: str | None = None, arm: str | None = None) -> list[MetricRow]:
         """Long-format metric rows ``(arm, replicate, generation, name, value)``, optionally filtered."""
-        rows = self._rows_of(run_id, "metrics", ("name", "value"), name=name, arm=arm)
+        rows = self._rows_of(run_id, "metric_rows", ("name", "value"), name=name, arm=arm)
         return [MetricRow(a, r, g, n, math.nan if v is None else v) for a, r, g, n, v in rows]
 
     def samples(self, run_id: str, *, arm: str | None = None) -> list[SampleRow]:

@@ -1,92 +1,191 @@
-"""Terminal tables of a run: generation 0 against the last, per arm, with the effective population
-size N_e read off the heterozygosity decay (inf where heterozygosity does not decay)."""
+"""Terminal tables of a run, read from the store in SQL (bounded memory however large the run).
+
+:func:`print_summary` (after ``redqueen run`` and by default in ``redqueen show``): one table per
+arm, each lineage's first generation against its last, leading with what shows collapse (types
+lost, Hill q = 1, KL) before heterozygosity, which barely moves; each value the mean over the
+replicates with its 99% interval; N_e with its interval or "not estimable"; a glossary of the
+terms shown, once. :func:`print_rows` (``show --arm/--replicate/--every/--metric``): the
+per-generation rows, streamed.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import re
 
-from redqueen.metrics.popgen import effective_size
+from redqueen.metrics.popgen import effective_size_interval
+from redqueen.runtime.display import fmt, glossary, plain, replicate_stats, replicates_note, safe
 
-SHOWN = ("heterozygosity", "hill0", "hill1", "hill2", "types_lost", "tail_mass_kept", "kl", "inbreeding",
-         "w1", "var_ratio", "fitted_var_ratio", "mean_sq_error", "loglik", "nll_real", "ppl_real")
-
-
-def _fmt(v: float) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "-"
-    if abs(v) >= 1e4 or v == int(v) and abs(v) >= 10:
-        return f"{v:,.0f}"
-    return f"{v:.4g}"
+#: the order of the tables' rows: what shows collapse first
+SHOWN = ("types_lost", "hill1", "kl", "hill0", "hill2", "tail_mass_kept", "heterozygosity", "inbreeding",
+         "var_ratio", "fitted_var_ratio", "fitted_log_var", "w1", "mean_sq_error", "fitted_mean_sq_error", "loglik",
+         "nll_real", "ppl_real", "ppl_gen0", "ppl_gen0_p99", "distinct_2", "self_bleu", "test_acc", "train_acc")
+N_E = "N_e"
+_GRID = re.compile(r" \[(seed=\d+ n=\d+)\]$")
 
 
-def _mean_by(records, arm: str, generation: int) -> dict[str, float]:
-    rows = [r.metrics for r in records if r.arm == arm and r.generation == generation]
-    keys = {k for m in rows for k in m}
-    return {k: float(np.nanmean([m.get(k, np.nan) for m in rows])) for k in keys}
+def grid_point(name: str) -> str:
+    """The sweep grid point of a run (``seed=3 n=200``) from the name ``redqueen sweep`` gives it, else ''."""
+    m = _GRID.search(name)
+    return m.group(1) if m else ""
 
 
-def _mean_trajectory(records, metric: str) -> np.ndarray | None:
-    """The replicate mean of ``metric`` by generation, or None if it is missing."""
-    by_gen: dict[int, list[float]] = {}
-    for r in records:
-        if metric in r.metrics:
-            by_gen.setdefault(r.generation, []).append(r.metrics[metric])
-    if not by_gen:
-        return None
-    return np.array([np.mean(by_gen[g]) for g in sorted(by_gen)])
+def _ends(store, run_id: str) -> dict[str, dict]:
+    """Per arm: each replicate's first and last :class:`~redqueen.runtime.store.Row` and the diverged rows."""
+    arms: dict[str, dict] = {}
+    for row in store.iter_rows(run_id, ends=True):
+        a = arms.setdefault(row.arm, {"first": {}, "last": {}, "diverged": []})
+        a["first"].setdefault(row.replicate, row)
+        a["last"][row.replicate] = row
+        if row.status != "ok":
+            a["diverged"].append(row)
+    return arms
 
 
-def print_summary(console, result) -> None:
-    """One table per arm (generation 0 vs the last, mean over replicates) and the readable samples."""
+def _trajectories(store, run_id: str, metric: str) -> dict[str, list[list[float]]]:
+    """Per arm, one list of ``metric`` values by generation per replicate."""
+    out: dict[str, dict[int, list[float]]] = {}
+    for row in store.iter_rows(run_id, names=[metric]):
+        if metric in row.metrics:
+            out.setdefault(row.arm, {}).setdefault(row.replicate, []).append(row.metrics[metric])
+    return {arm: list(reps.values()) for arm, reps in out.items()}
+
+
+def _span(word: str, gens: list[int]) -> str:
+    lo, hi = min(gens), max(gens)
+    return f"{word} {lo:,}" if lo == hi else f"{word} {lo:,}-{hi:,}"
+
+
+def _not_drift(config: dict, arm: str) -> str:
+    """Why ``arm`` of a stored experiment config is not pure drift (then N_e is not estimated), or ''."""
+    spec = next((a for a in config.get("arms", []) if isinstance(a, dict) and a.get("name") == arm), None)
+    if spec is None:
+        return ""
+    regime = spec.get("regime", "replace")
+    if regime == "fresh":
+        return "fresh data"
+    if regime in ("accumulate", "subsample"):
+        return regime
+    if spec.get("curation"):
+        return "curation"
+    family = {**(config.get("family") or {}), **(spec.get("family") or {})}
+    if family.get("alpha"):
+        return "smoothing"
+    if family.get("temperature", 1.0) != 1.0 or family.get("top_k") or family.get("top_p", 1.0) < 1.0:
+        return "sampling bias"
+    return ""
+
+
+def _ne_text(h_by_rep: list[list[float]]) -> str:
+    import numpy as np
+
+    width = max(len(h) for h in h_by_rep)
+    h = np.full((len(h_by_rep), width), np.nan)
+    for i, row in enumerate(h_by_rep):
+        h[i, : len(row)] = row
+    e = effective_size_interval(h)
+    if not e.estimable:
+        return f"not estimable ({e.reason})"
+    if e.high == float("inf"):
+        return f"≥ {fmt(round(e.low))} (no decay detected)" if e.estimate == float("inf") else (
+            f"{fmt(round(e.estimate))} (≥ {fmt(round(e.low))})")
+    return f"{fmt(round(e.estimate))} ({fmt(round(e.low))}-{fmt(round(e.high))})"
+
+
+def print_summary(console, store, info, status: dict[str, str] | None = None) -> None:
+    """One table per arm of run ``info`` (each lineage's first vs last record, mean ± 99% interval over
+    replicates), the readable samples of replicate 0, and a glossary of the terms shown."""
     from rich.table import Table
 
-    arms = list(dict.fromkeys(r.arm for r in result.records))
-    for arm in arms:
-        recs = [r for r in result.records if r.arm == arm]
-        last = max(r.generation for r in recs)
-        first, final = _mean_by(recs, arm, 0), _mean_by(recs, arm, last)
-        status = result.status.get(arm, "ok")
-        table = Table(title=f"{arm}" + ("" if status == "ok" else f"  [{status}]"), title_justify="left")
-        table.add_column("metric")
-        table.add_column("gen 0", justify="right")
-        table.add_column(f"gen {last}", justify="right")
-        for k in SHOWN:
-            if k in first or k in final:
-                table.add_row(k, _fmt(first.get(k)), _fmt(final.get(k)))
-        h = _mean_trajectory(recs, "heterozygosity")
-        if h is not None and len(h) > 2:
-            table.add_row("N_e (drift)", "-", _fmt(effective_size(h)))
-        console.print(table)
-        for g in (0, last):
-            texts = [t for r in recs if r.generation == g and r.replicate == 0 for t in r.samples]
-            if texts:
-                console.print(f"  gen {g:>3}: {texts[0][:160]}")
-        diverged = [r for r in recs if r.status != "ok"]
-        if diverged:
-            console.print(f"  stopped at generation {diverged[0].generation}: {diverged[0].reason}")
-
-
-def print_run(console, store, info) -> None:
-    """Everything `redqueen show` prints: provenance, config, and the per-generation table."""
-    import json
-
-    from rich.table import Table
-
-    console.print(f"[bold]{info.name}[/]  id {info.id}  kind {info.kind}  status {info.status}")
-    console.print(f"seed {info.seed}  redqueen {info.version}  created {info.created}"
-                  + (f"  commit {info.commit}" if getattr(info, "commit", None) else ""))
-    console.print("config: " + json.dumps(info.config, sort_keys=True))
-    records = store.records(info.id)
-    if not records:
+    word = "passes" if info.kind == "evolve" else "gen"
+    ends = _ends(store, info.id)
+    if not ends:
         console.print("no records")
         return
-    present = {k for r in records for k in r.metrics}
-    metric_cols = [k for k in SHOWN if k in present] or sorted(present)
-    table = Table("arm", "rep", "gen", *metric_cols, "status")
-    for r in records:
-        table.add_row(r.arm, str(r.replicate), str(r.generation), *[_fmt(r.metrics.get(k)) for k in metric_cols],
-                      r.status if r.status == "ok" else f"{r.status}: {r.reason}")
-    console.print(table)
+    h = _trajectories(store, info.id, "heterozygosity")
+    samples: dict[tuple[str, int], list[str]] = {}
+    for s in store.samples(info.id):
+        if s.replicate == 0:
+            samples.setdefault((s.arm, s.generation), []).append(s.text)
+    shown_terms: list[str] = []
+    replicates = max(len(a["first"]) for a in ends.values())
+    for arm, a in ends.items():
+        first, last = list(a["first"].values()), list(a["last"].values())
+        present = {k for r in first + last for k in r.metrics}
+        rows = [k for k in SHOWN if k in present] + sorted(present - set(SHOWN) - {"entropy", "tv", "js"}
+                                                             - {k for k in present if k.startswith(("ppl_gen0_p", "distinct_"))})
+        arm_status = (status or {}).get(arm) or ("diverged" if a["diverged"] else "ok")
+        table = Table(title=safe(arm) + ("" if arm_status == "ok" else f"  [{arm_status}]"), title_justify="left")
+        table.add_column("metric")
+        table.add_column(_span(word, [r.generation for r in first]), justify="right")
+        table.add_column(_span(word, [r.generation for r in last]), justify="right")
+        shown = []
+        for k in rows:
+            a0, a1 = replicate_stats(r.metrics.get(k) for r in first), replicate_stats(r.metrics.get(k) for r in last)
+            if a0.n or a1.n:  # a metric that is NaN throughout (e.g. tail mass of a world without one) is left out
+                table.add_row(safe(k), a0.text(), a1.text())
+                shown.append(k)
+        rows = shown
+        if arm in h and info.kind != "evolve":
+            why = _not_drift(info.config, arm)
+            table.add_row(N_E, "-", f"not drift ({why})" if why else _ne_text(h[arm]))
+            rows.append(N_E)
+        shown_terms.extend(rows)
+        console.print(table)
+        for g in (min(r.generation for r in first), max(r.generation for r in last)):
+            texts = samples.get((arm, g))
+            if texts:
+                console.print(f"  {word} {g:>3}: {safe(texts[0][:160])}")
+        for r in a["diverged"][:1]:
+            console.print(f"  stopped at {word} {r.generation}: {safe(r.reason)}")
+    console.print(f"Each table: {replicates_note(replicates)}; first and last record of each lineage.")
+    terms = glossary(shown_terms)
+    if terms:
+        console.print("Glossary:")
+        for term, text in terms:
+            console.print(f"  [bold]{safe(term)}[/]: {safe(text)}")
+
+
+def print_run(console, store, info, *, arm: str | None = None, replicate: int | None = None,
+              every: int | None = None, metrics: list[str] | None = None) -> None:
+    """Everything `redqueen show` prints: provenance, config, and the summary; with any filter, the rows."""
+    console.print(f"[bold]{safe(info.name)}[/]  id {safe(info.id)}  kind {info.kind}  status {info.status}")
+    console.print(f"seed {info.seed}  redqueen {safe(info.version)}  created {info.created}"
+                  + (f"  commit {safe(info.commit)}" if getattr(info, "commit", None) else ""))
+    console.print("config: " + safe(json.dumps(info.config, sort_keys=True)))
+    if arm is None and replicate is None and every is None and not metrics:
+        print_summary(console, store, info)
+        console.print(f"Per-generation rows: redqueen show {info.id} --every 5 (and --arm, --replicate, --metric)")
+        return
+    print_rows(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metrics)
+
+
+def print_rows(console, store, info, *, arm=None, replicate=None, every=None, metrics=None) -> None:
+    """The per-generation rows of a run, filtered in SQL and streamed as aligned plain-text lines."""
+    arms = [a for a, _ in info.arms]
+    if arm is not None and arm not in arms:
+        raise KeyError(f"run {info.id} has no arm {arm!r}; its arms are {arms}")
+    present = {k for r in store.iter_rows(info.id, arm=arm, replicate=replicate, ends=True) for k in r.metrics}
+    if metrics:
+        cols = list(dict.fromkeys(metrics))
+        unknown = [c for c in cols if c not in present]
+        if unknown:
+            raise KeyError(f"run {info.id} has no metric {unknown[0]!r}; its metrics are {sorted(present)}")
+    else:
+        cols = [k for k in SHOWN if k in present] or sorted(present)
+    arm_w = max([len(plain(a)) for a in arms] + [3])
+    widths = [max(len(c), 10) for c in cols]
+    head = f"{'arm':<{arm_w}}  {'rep':>4}  {'gen':>7}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
+    console.print(head, markup=False, highlight=False)
+    n = 0
+    for row in store.iter_rows(info.id, arm=arm, replicate=replicate, every=every, names=cols):
+        cells = "  ".join(f"{fmt(row.metrics.get(c)):>{w}}" for c, w in zip(cols, widths))
+        tail = "" if row.status == "ok" else f"  {row.status}: {plain(row.reason)}"
+        console.print(f"{plain(row.arm):<{arm_w}}  {row.replicate:>4}  {row.generation:>7}  {cells}{tail}",
+                      markup=False, highlight=False)
+        n += 1
+    if n == 0:
+        console.print("no rows match")
 
 
 def print_profile(console, title: str, profile) -> None:
@@ -122,7 +221,7 @@ def print_audit(console, audit) -> None:
     for name in audit.names():
         cells = []
         for g, m in enumerate(audit.metrics):
-            cell = _fmt(m.get(name, math.nan))
+            cell = fmt(m.get(name, math.nan))
             if name in audit.folds:
                 lo, hi = (a[g] for a in audit.interval(name))
                 if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
@@ -131,8 +230,8 @@ def print_audit(console, audit) -> None:
         table.add_row(name, *map(escape, cells))
     console.print(table)
     if audit.generations >= 1:
-        console.print(f"N_e (drift-equivalent population size) = {_fmt(audit.n_e)}, 95% interval "
-                      f"{_fmt(audit.n_e_interval[0])} to {_fmt(audit.n_e_interval[1])}")
+        console.print(f"N_e (drift-equivalent population size) = {fmt(audit.n_e)}, 95% interval "
+                      f"{fmt(audit.n_e_interval[0])} to {fmt(audit.n_e_interval[1])}")
     print_profile(console, "audit", audit.profile)
     for note in audit.notes:
         console.print(escape(f"note: {note}"))

@@ -29,18 +29,20 @@ from redqueen.loop.regimes import Replace
 from redqueen.models.categorical import CategoricalFamily
 from redqueen.models.gaussian import GaussianFamily
 from redqueen.theory._common import _fixed_point, _generations, _iterate  # noqa: F401
-from redqueen.theory.check import ComparisonRow, compare  # noqa: F401
+from redqueen.theory.check import ComparisonRow, compare, relative_power, replicates_for  # noqa: F401
 from redqueen.theory.drift import *  # noqa: F401,F403
 from redqueen.theory.drift import categorical_heterozygosity
 from redqueen.theory.gaussian import *  # noqa: F401,F403
-from redqueen.theory.gaussian import gaussian_moments
+from redqueen.theory.gaussian import gaussian_log_variance, gaussian_log_variance_drift, gaussian_moments
 from redqueen.theory.islands import *  # noqa: F401,F403
 from redqueen.theory.islands import island_heterozygosity
 
 PREDICTED_METRICS = (
-    "heterozygosity", "inbreeding", "fitted_var_ratio", "fitted_mean_sq_error", "var_ratio", "mean_sq_error",
-    "pool_heterozygosity", "fst",
+    "heterozygosity", "inbreeding", "fitted_var_ratio", "fitted_log_var", "fitted_mean_sq_error", "var_ratio",
+    "mean_sq_error", "pool_heterozygosity", "fst",
 )
+#: metrics whose prediction starts from the observed generation-0 mean (``h0``): generation 0 is not a test
+ANCHORED_METRICS = ("heterozygosity", "inbreeding")
 
 
 
@@ -71,7 +73,9 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     ``pool_heterozygosity`` and ``fst``. Gaussian family on a world with ``mean``/``cov``:
     ``fitted_var_ratio``, ``fitted_mean_sq_error``, ``var_ratio``,
     ``mean_sq_error`` under replace, fresh (world) and accumulate, with
-    jitter noise. Any filter curation: ``None``.
+    jitter noise; ``fitted_log_var`` (E of the mean log fitted/world variance
+    ratio, ``(t+1)`` times :func:`gaussian_log_variance_drift`) under replace
+    without noise or ``min_var``. Any filter curation: ``None``.
     """
     if metric not in PREDICTED_METRICS:
         return None
@@ -110,6 +114,10 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     if isinstance(fam, GaussianFamily):
         if not (hasattr(world, "mean") and hasattr(world, "cov")):
             return None
+        if metric == "fitted_log_var":
+            if not isinstance(regime, Replace) or steps or fam.min_var > 0:
+                return None
+            return gaussian_log_variance(t, n=n, ddof=fam.ddof, log_var0=gaussian_log_variance_drift(n=n, ddof=fam.ddof))
         cov = np.atleast_2d(world.cov())
         trace, d = float(np.trace(cov)), cov.shape[0]
         scale2 = sum(c.scale**2 for c in steps)

@@ -6,12 +6,21 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import norm
 from scipy.stats import t as student_t
+
+#: the power at which :attr:`ComparisonRow.detectable` is stated
+POWER = 0.8
 
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One generation of :func:`compare`: the replicate mean, its confidence interval and the prediction."""
+    """One generation of :func:`compare`: the replicate mean, its confidence interval and the prediction.
+
+    ``detectable`` is the check's power stated as a size: the smallest deviation of the true mean
+    from ``prediction`` that this generation's interval would exclude with probability
+    :data:`POWER` ((t quantile + z_POWER) x standard error; NaN without an interval).
+    """
 
     t: int
     mean: float
@@ -20,6 +29,7 @@ class ComparisonRow:
     prediction: float
     inside: bool
     replicates: int
+    detectable: float = float("nan")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -52,11 +62,32 @@ def compare(simulated: np.ndarray, predicted: np.ndarray, level: float = 0.99, *
         r = col.size
         mean = float(col.mean()) if r else float("nan")
         if r >= 2:
-            half = float(student_t.ppf(1 - tail, r - 1) * col.std(ddof=1) / math.sqrt(r))
-            lo, hi = mean - half, mean + half
+            se = float(col.std(ddof=1) / math.sqrt(r))
+            crit = float(student_t.ppf(1 - tail, r - 1))
+            lo, hi = mean - crit * se, mean + crit * se
+            detectable = (crit + float(norm.ppf(POWER))) * se
         else:
-            lo = hi = float("nan")
+            lo = hi = detectable = float("nan")
         inside = bool(lo - atol <= pred[j] <= hi + atol) if r >= 2 else False
-        rows.append(ComparisonRow(int(labels[j]), mean, lo, hi, float(pred[j]), inside, r))
+        rows.append(ComparisonRow(int(labels[j]), mean, lo, hi, float(pred[j]), inside, r, detectable))
     return tuple(rows)
+
+
+def relative_power(rows: tuple[ComparisonRow, ...]) -> tuple[float, float]:
+    """(median, largest) over ``rows`` of ``detectable / |prediction|``: the relative deviation from the
+    theory that the check catches with probability :data:`POWER` (generations predicting 0 left out)."""
+    rel = [r.detectable / abs(r.prediction) for r in rows if abs(r.prediction) > 1e-12 and math.isfinite(r.detectable)]
+    if not rel:
+        return float("nan"), float("nan")
+    return float(np.median(rel)), float(np.max(rel))
+
+
+def replicates_for(rows: tuple[ComparisonRow, ...], target: float) -> int | None:
+    """Replicates that would bring the median relative detectable deviation down to ``target``
+    (standard errors shrink as 1/sqrt(R)); None when it is already there or unknown."""
+    median, _ = relative_power(rows)
+    reps = max((r.replicates for r in rows), default=0)
+    if not math.isfinite(median) or median <= target or reps < 2:
+        return None
+    return int(math.ceil(reps * (median / target) ** 2))
 

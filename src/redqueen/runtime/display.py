@@ -1,0 +1,163 @@
+"""How redqueen shows numbers and user strings, in the terminal and in the report: one policy.
+
+Numbers (:func:`fmt`):
+
+* NaN or missing is ``-``; +-inf is ``inf`` / ``-inf`` (the store keeps +-inf as themselves and
+  NaN as NULL; a perplexity is ``exp(nll)``, so an infinite NLL -- a token the model gives zero
+  probability, as top-k sampling does -- is an infinite perplexity, never a clipped 1e304);
+* whole numbers below a million print in full with thousands separators (``3,500``, ``10,000``);
+* magnitudes from 1e6 up, or below 1e-3, in scientific notation with 3 digits (``2.5e+07``);
+* anything else with 4 significant digits.
+
+A mean over replicates that include +-inf is +-inf (:func:`replicate_stats`): an infinite value
+is a result, not noise to average away. Plots leave non-finite values out and say where.
+
+Strings (:func:`safe`): run, arm and sweep names, sample text and reasons come from users and
+corpora; they are printed with rich markup escaped (``x[/]`` stays literal) and control
+characters (ANSI escapes included) shown as ``\\x1b``-style escapes, never sent to the terminal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the level of every interval shown next to a mean over replicates
+LEVEL = 0.99
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def fmt(v) -> str:
+    """One number as text (see the module docstring)."""
+    if v is None:
+        return "-"
+    v = float(v)
+    if math.isnan(v):
+        return "-"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    a = abs(v)
+    if a >= 1e6 or (0 < a < 1e-3):
+        return f"{v:.3g}" if a >= 1e6 else f"{v:.2e}"
+    if v == int(v):
+        return f"{int(v):,}"
+    if a >= 1e3:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+def fmt_half(v: float) -> str:
+    """An interval's half-width: two significant digits (``0.0051``), :func:`fmt` from 1,000 up."""
+    return fmt(v) if abs(v) >= 1e3 or math.isnan(v) or math.isinf(v) else f"{v:.2g}"
+
+
+def plain(text) -> str:
+    """``text`` with control characters (ANSI escapes, carriage returns...) written as visible escapes."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def safe(text) -> str:
+    """``text`` ready for rich: control characters made visible, markup escaped."""
+    from rich.markup import escape
+
+    return escape(plain(text))
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A mean over replicates with its two-sided ``LEVEL`` Student-t interval.
+
+    ``n`` replicates contributed (NaN left out); ``infinite`` of them were +-inf, in which case
+    ``mean`` is that infinity and the interval is NaN. ``half`` is NaN below two finite values.
+    """
+
+    mean: float
+    half: float
+    n: int
+    infinite: int = 0
+
+    def text(self) -> str:
+        """``mean ± half`` (``mean`` alone for one replicate; ``inf (k of n)`` with infinite values)."""
+        if self.n == 0:
+            return "-"
+        if self.infinite:
+            return f"{fmt(self.mean)} ({self.infinite} of {self.n})" if self.infinite < self.n else fmt(self.mean)
+        if math.isnan(self.half) or self.half == 0:  # one replicate, or every replicate equal
+            return fmt(self.mean)
+        return f"{fmt(self.mean)} ± {fmt_half(self.half)}"
+
+
+def replicate_stats(values, level: float = LEVEL) -> Stats:
+    """:class:`Stats` of one metric's values over replicates (a sequence of floats, NaN = missing)."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return Stats(math.nan, math.nan, 0)
+    inf = np.isinf(v)
+    if inf.any():
+        signs = set(np.sign(v[inf]).tolist())
+        mean = math.nan if len(signs) > 1 else float(v[inf][0])
+        return Stats(mean, math.nan, int(v.size), int(inf.sum()))
+    mean = float(v.mean())
+    if v.size < 2:
+        return Stats(mean, math.nan, 1)
+    from scipy.stats import t as student_t  # on use: the CLI starts without scipy
+
+    half = float(student_t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return Stats(mean, half, int(v.size))
+
+
+def replicates_note(replicates: int, level: float = LEVEL) -> str:
+    """What a table of :class:`Stats` shows, in one sentence."""
+    if replicates <= 1:
+        return "values of the single replicate (run more replicates for an interval)"
+    return f"mean over {replicates} replicates ± the half-width of its {level:.0%} interval (Student t)"
+
+
+#: short definitions, printed once under the tables that use the term (terminal and report)
+GLOSSARY = {
+    "types_lost": "types present at generation 0 that the model no longer has; under replace a lost type never "
+                  "comes back",
+    "hill0": "Hill number q=0: the number of types with non-zero probability",
+    "hill1": "Hill number q=1, exp(entropy): the effective number of types weighted by frequency; rare types "
+             "vanishing show here first",
+    "hill2": "Hill number q=2, 1/sum p^2: the effective number of common types",
+    "kl": "KL(model || world) in nats over the types: 0 when the model equals the world (finite after types are "
+          "lost; those are counted by types_lost)",
+    "tail_mass_kept": "mass the model puts on the world's rarest types (those holding 10% of its mass), over the "
+                      "world's; it can exceed 1: under pure drift each type's expected frequency is unchanged, so "
+                      "it wanders around 1 while rare types die, and smoothing or fresh data push mass into the tail",
+    "heterozygosity": "H = 1 - sum p^2, the chance that two draws differ; set by the common types, so it barely "
+                      "moves while rare types vanish (Wright-Fisher: E H_t = H_0 (1 - 1/N)^t)",
+    "inbreeding": "F = 1 - H_t/H_0, the share of generation 0's heterozygosity lost; negative when H happens to "
+                  "rise above its start (fresh data or smoothing can lift it, and so can chance)",
+    "N_e": "effective population size read off the decay of H, H_t = H_0 (1 - 1/N_e)^t, for pure-drift arms "
+           "(N_e = N for the categorical MLE; fresh data, smoothing, accumulation, curation and sampling bias are "
+           "not drift, so it is not estimated there). The estimate and its 99% interval come from the ratios H_t/H_(t-1) over all "
+           "replicates and generations; '≥ x' when the interval reaches no decay. One lineage of many types gives "
+           "a wide interval: H's change is then not much larger than its chance wander",
+    "w1": "Wasserstein-1 distance of the samples from held-out real data (sliced in d > 1)",
+    "var_ratio": "variance of the samples over the world's (1 = intact, 0 = collapsed)",
+    "fitted_var_ratio": "trace of the fitted covariance over the world's",
+    "fitted_log_var": "mean over coordinates of log(fitted variance / world variance): drifts down even for "
+                      "the unbiased estimator",
+    "mean_sq_error": "squared distance of the sample mean from the world's mean",
+    "fitted_mean_sq_error": "squared distance of the fitted mean from the world's mean",
+    "loglik": "mean log-probability of the samples under the world",
+    "nll_real": "mean negative log-likelihood of held-out real data under the model (per token for text); inf "
+                "when the model gives some real item zero probability",
+    "ppl_real": "perplexity of held-out real text under the model, exp(nll_real)",
+    "ppl_gen0": "perplexity of the samples under the generation-0 model",
+    "distinct_2": "share of distinct bigrams among the samples' bigrams",
+    "self_bleu": "BLEU of each sample against the others: higher is less diverse",
+    "test_acc": "test accuracy of the best member on the training split",
+}
+
+
+def glossary(terms) -> list[tuple[str, str]]:
+    """``(term, definition)`` for the given terms that have one, in the given order."""
+    return [(t, GLOSSARY[t]) for t in dict.fromkeys(terms) if t in GLOSSARY]

@@ -1,0 +1,42 @@
+"""The one thread policy: every worker (pool, serial) computes with the same BLAS/torch thread count."""
+
+import pytest
+
+from redqueen.runtime import threads
+from redqueen.runtime.executors import make_executor
+
+
+def test_policy_default_env_and_bad_values(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    assert threads.threads_per_worker() == 1
+    assert threads.threads_per_worker(3) == 3
+    monkeypatch.setenv(threads.ENV, "2")
+    assert threads.threads_per_worker() == 2
+    monkeypatch.setenv(threads.ENV, "many")
+    with pytest.raises(ValueError, match="REDQUEEN_THREADS='many'"):
+        threads.threads_per_worker()
+    with pytest.raises(ValueError, match=">= 1"):
+        threads.threads_per_worker(0)
+
+
+def test_serial_executor_limits_while_it_runs_and_restores(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    pytest.importorskip("torch").set_num_threads(2)
+    before = threads.current()
+    ex = make_executor("serial")
+    ((_, inside),) = list(ex.map_unordered(threads.current, [0]))
+    assert inside == {"blas": 1, "torch": 1}
+    assert threads.current() == before  # restored after the loop
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_pool_workers_apply_the_policy(n, monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    pytest.importorskip("torch")
+    ex = make_executor("pool", workers=1, threads=n)
+    try:
+        ((_, seen),) = list(ex.map_unordered(threads.current, [0]))
+    finally:
+        ex.close()
+    # torch is first imported in the worker after the initializer: it reads the limit from the environment
+    assert seen == {"blas": n, "torch": n}
