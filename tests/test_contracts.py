@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from redqueen.data import Counts, Points
-from redqueen.models import CategoricalFamily, GaussianFamily, gmm, kde
+from redqueen.models import CategoricalFamily, GaussianFamily, LinearRegressionFamily, gmm, kde
 from redqueen.models.base import Family
-from redqueen.worlds import gaussian, ring_mixture, wordfreq_world, zipf
+from redqueen.worlds import RegressionWorld, gaussian, ring_mixture, wordfreq_world, zipf
 from redqueen.worlds.base import World
 
 WORLDS = {
@@ -14,6 +14,7 @@ WORLDS = {
     "wordfreq": lambda: wordfreq_world("en", 300),
     "gaussian": lambda: gaussian(3, 1.0, 2.0),
     "mixture": lambda: ring_mixture(4, 2),
+    "regression": lambda: RegressionWorld(4, sigma=0.5),
 }
 FAMILIES = {
     "categorical": (CategoricalFamily, "zipf"),
@@ -22,6 +23,8 @@ FAMILIES = {
     "gaussian-unbiased": (lambda: GaussianFamily(ddof=1), "gaussian"),
     "gmm": (lambda: gmm(components=4), "mixture"),
     "kde": (lambda: kde(bandwidth=0.3), "mixture"),
+    "regression": (LinearRegressionFamily, "regression"),
+    "regression-mle-known-noise": (lambda: LinearRegressionFamily(variance="mle", noise_std=1.0), "regression"),
 }
 
 

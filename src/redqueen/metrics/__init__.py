@@ -1,6 +1,6 @@
 """Diagnostics: pure functions of samples, models and worlds."""
 
-from redqueen.metrics.divergence import js, kl, tv, variance_ratio, wasserstein1
+from redqueen.metrics.divergence import js, kl, regression_test_error, tv, variance_ratio, wasserstein1
 from redqueen.metrics.diversity import (
     DiversityProfile, heterozygosity, hill, richness, tail_mass_kept, tail_set, types_lost,
 )
@@ -9,5 +9,5 @@ from redqueen.metrics.suite import Diagnostics
 
 __all__ = [
     "Diagnostics", "DiversityProfile", "effective_size", "fst", "heterozygosity", "hill", "inbreeding", "js", "kl",
-    "richness", "tail_mass_kept", "tail_set", "tv", "types_lost", "variance_ratio", "wasserstein1",
+    "regression_test_error", "richness", "tail_mass_kept", "tail_set", "tv", "types_lost", "variance_ratio", "wasserstein1",
 ]

@@ -37,6 +37,10 @@ def make_world(cfg):
             from redqueen.worlds.text import TextWorld
 
             return TextWorld(**cfg.model_dump(exclude={"kind"}))
+        if isinstance(cfg, C.RegressionWorld):
+            from redqueen.worlds.regression import RegressionWorld
+
+            return RegressionWorld(cfg.d, sigma=cfg.sigma, coef=cfg.coef)
     except ValueError as e:
         raise C.ConfigError(f"world: {e}") from None
     raise C.ConfigError(f"world.kind: {cfg.kind!r} is not buildable")  # unreachable after validation
@@ -59,6 +63,10 @@ def make_family(cfg, world=None) -> Callable[[], object]:
         return partial(models.gmm, **p)
     if isinstance(cfg, C.KdeFamily):
         return partial(models.kde, **p)
+    if isinstance(cfg, C.RegressionFamily):
+        from redqueen.models.regression import LinearRegressionFamily
+
+        return partial(LinearRegressionFamily, **p)
     if isinstance(cfg, C.NgramFamily):
         from redqueen.models.ngram import NGramFamily
 

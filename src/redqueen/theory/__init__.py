@@ -27,15 +27,19 @@ import numpy as np
 from redqueen.loop.curation import Filter, Noise
 from redqueen.models.categorical import CategoricalFamily
 from redqueen.models.gaussian import GaussianFamily
+from redqueen.models.regression import LinearRegressionFamily
 from redqueen.theory._common import _fixed_point, _generations, _iterate  # noqa: F401
 from redqueen.theory.check import ComparisonRow, compare  # noqa: F401
 from redqueen.theory.drift import *  # noqa: F401,F403
 from redqueen.theory.drift import categorical_heterozygosity
 from redqueen.theory.gaussian import *  # noqa: F401,F403
 from redqueen.theory.gaussian import gaussian_moments
+from redqueen.theory.regression import *  # noqa: F401,F403
+from redqueen.theory.regression import regression_noise_variances, regression_test_error_curve
 
 PREDICTED_METRICS = (
     "heterozygosity", "inbreeding", "fitted_var_ratio", "fitted_mean_sq_error", "var_ratio", "mean_sq_error",
+    "test_error", "noise_var_ratio",
 )
 
 
@@ -63,7 +67,8 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     noise. Gaussian family on a world with ``mean``/``cov``:
     ``fitted_var_ratio``, ``fitted_mean_sq_error``, ``var_ratio``,
     ``mean_sq_error`` under replace, fresh (world) and accumulate, with
-    jitter noise. Any filter curation: ``None``.
+    jitter noise. Linear regression on a regression world: ``test_error`` and
+    ``noise_var_ratio`` under replace and accumulate (no curation). Any filter curation: ``None``.
     """
     if metric not in PREDICTED_METRICS:
         return None
@@ -72,6 +77,14 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     if any(not isinstance(c, Noise) for c in steps):
         return None
     fam = _family(family)
+    if isinstance(fam, LinearRegressionFamily):
+        if metric not in ("test_error", "noise_var_ratio") or steps or not hasattr(world, "coef"):
+            return None
+        common = dict(d=world.d, n=n, sigma2=world.sigma**2, regime=regime, variance=fam.variance, noise_std=fam.noise_std)
+        if metric == "test_error":
+            return regression_test_error_curve(t, **common)
+        v = regression_noise_variances(int(t.max(initial=0)) + 1, **common)
+        return None if v is None else v[1:][t] / world.sigma**2
     if isinstance(fam, CategoricalFamily):
         if metric not in ("heterozygosity", "inbreeding"):
             return None
