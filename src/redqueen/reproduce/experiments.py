@@ -3,7 +3,8 @@
 Every reproduction's experiments are TOML files in ``redqueen/reproduce/configs`` (package data,
 never a path relative to the working directory). A file is a plain experiment at paper scale with
 one extra table, ``[reproduce.quick]``, whose keys override it at quick scale (tables merge key by
-key, lists and values replace). ``"{data}"`` in a string stands for the data folder, so corpora
+key, lists and values replace); steps besides the experiment (a pre-training) have their own
+``[reproduce.<step>]`` table with a ``[reproduce.<step>.quick]`` override (:func:`settings`). ``"{data}"`` in a string stands for the data folder, so corpora
 are written ``"{data}/wikitext-2/valid.txt"``.
 """
 
@@ -78,6 +79,21 @@ def raw_config(name: str, scale: str, ctx: Context | None = None) -> dict:
             ctx.corpus(rel, name=name)
         data = _fill(data, str(ctx.data))
     return data
+
+
+def settings(name: str, table: str, scale: str, ctx: Context | None = None) -> dict:
+    """The ``[reproduce.<table>]`` settings of config ``name`` ("{data}" filled in), with their
+    ``[reproduce.<table>.<scale>]`` overrides; a reproduction's steps besides its experiments."""
+    path = importlib.resources.files("redqueen.reproduce") / "configs" / f"{name}.toml"
+    extra = dict(tomllib.loads(path.read_text(encoding="utf-8")).get("reproduce", {}).get(table, {}))
+    over = {s: extra.pop(s, {}) for s in ("quick", "paper")}
+    extra = _merge(extra, over.get(scale, {}))
+    if "{data}" in repr(extra):
+        ctx = ctx or Context()
+        for rel in _corpora(extra):
+            ctx.corpus(rel, name=name)
+        extra = _fill(extra, str(ctx.data))
+    return extra
 
 
 def _corpora(data) -> list[str]:

@@ -7,11 +7,14 @@ either enters as one more :class:`~redqueen.reproduce.base.Reproduction` whose `
 
 from __future__ import annotations
 
-from redqueen.reproduce import gerstgrasser
+from redqueen.reproduce import gerstgrasser, shumailov
 
 REGISTRY = {
     r.name: r
     for r in (
         gerstgrasser.REGRESSION,
+        shumailov.GMM,
+        shumailov.VAE,
+        shumailov.LM,
     )
 }

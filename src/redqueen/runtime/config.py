@@ -87,6 +87,9 @@ class TextWorld(_Strict):
     vocab_size: int = Field(10000, ge=2, le=1_000_000, description="most frequent tokens kept; the rest become <unk>")
     max_len: int = Field(128, ge=1, le=100_000, description="longest sequence, in tokens")
     heldout_fraction: float = Field(0.1, gt=0, lt=1, description="share of sequences held out for real-text perplexity")
+    vocab_corpora: list[str] = Field(
+        default_factory=list,
+        description='other corpora ("kjv" or paths) whose text chooses the vocabulary with this one (a shared vocabulary)')
 
 
 class RegressionWorld(_Strict):
@@ -189,6 +192,8 @@ class TransformerFamily(_Decoding):
         description="CTRL penalty on tokens already in the row, as HF generate(): sampling/greedy on logits, beam on log-probs")
     sample_batch_size: int = Field(64, ge=1, le=65536, description="sequences decoded at once")
     warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of a fresh one")
+    init: str | None = Field(None, min_length=1,
+                             description="pre-trained weights (.safetensors) every generation's training starts from")
 
     @model_validator(mode="after")
     def _heads_divide(self):
