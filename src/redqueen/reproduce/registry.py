@@ -7,7 +7,7 @@ either enters as one more :class:`~redqueen.reproduce.base.Reproduction` whose `
 
 from __future__ import annotations
 
-from redqueen.reproduce import gerstgrasser, shumailov
+from redqueen.reproduce import bertrand, gerstgrasser, kazdan, shumailov, suresh
 
 REGISTRY = {
     r.name: r
@@ -16,5 +16,9 @@ REGISTRY = {
         shumailov.GMM,
         shumailov.VAE,
         shumailov.LM,
+        kazdan.GAUSSIAN,
+        kazdan.KDE,
+        suresh.SURESH,
+        bertrand.BERTRAND,
     )
 }
