@@ -78,3 +78,14 @@ def test_missing_corpus_names_data(tmp_path):
         Context(data=tmp_path).corpus("wikitext-2/valid.txt", name="x")
     with pytest.raises(ReproductionError, match="no data folder"):
         Context(data=None).corpus("wikitext-2/valid.txt", name="x")
+
+
+def test_verify_tier_writes_one_page(tmp_path, capsys):
+    from redqueen import verify
+
+    assert verify.main(["--out", str(tmp_path), "--scale", "0.05", "--only", "wright-fisher"]) == 0
+    page = (tmp_path / "verify.html").read_text()
+    assert "wright-fisher" in page and "data:image/png;base64," in page
+    assert "pass" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        verify.main(["--scale", "0"])
