@@ -30,7 +30,6 @@ import numpy as np
 from scipy import stats
 
 import redqueen
-from redqueen import theory
 
 
 @dataclass
@@ -55,22 +54,9 @@ def _run(cfg: dict, store):
 
 def _mean_checks(exp, result) -> list:
     """Every predicted metric of every arm against its replicate means (simultaneous 99%)."""
-    from redqueen.runtime.predictions import _Arms
+    from redqueen.runtime.predictions import comparisons
 
-    arms = _Arms(exp)
-    out = []
-    for arm in exp.arms:
-        for metric in theory.PREDICTED_METRICS:
-            sim = result.trajectory(arm.name, metric)
-            if np.all(np.isnan(sim)):
-                continue
-            h0 = float(np.nanmean(result.trajectory(arm.name, "heterozygosity")[:, 0])) if metric in (
-                "heterozygosity", "inbreeding") else None
-            pred = arms.predict(arm.name, metric, exp.generations, h0)
-            if pred is not None:
-                rows = theory.compare(sim, pred, 0.99)
-                out.append((arm.name, metric, sum(r.inside for r in rows), len(rows)))
-    return out
+    return [(arm.name, metric, sum(r.inside for r in rows), len(rows)) for arm, metric, rows in comparisons(exp, result)]
 
 
 def _qq(sample: np.ndarray, dist, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
@@ -145,11 +131,11 @@ CHECKS = {"gaussian-refits": gaussian_variance, "regression-refits": regression_
 
 
 def write_page(results: list[Result], path: Path) -> Path:
+    import base64
+
     from redqueen.report import CSS
     from redqueen.reproduce import figures
     from redqueen.runtime.files import atomic_path
-
-    import base64
 
     body = ["<h1>redqueen verification</h1><p class='note'>Whole distributions of simulated quantities against "
             "their exact laws (QQ plots; a p-value below 0.001 fails), and every closed-form mean inside "

@@ -22,7 +22,7 @@ from redqueen.reproduce.base import Claim, Context, Measured, Outcome, Reproduct
 from redqueen.worlds import zipf
 
 PAPER = "Suresh et al. 2024 (arXiv:2412.17646)"
-DISCRETE = {"quick": dict(replicates=20, generations=40), "paper": dict(replicates=400, generations=400)}
+DISCRETE = {"quick": dict(replicates=20, generations=40), "paper": dict(replicates=300, generations=300)}
 LAMBDAS = (1, 2, 3, 5, 8, 12)
 EPS = (0.5, 0.2, 0.1)
 

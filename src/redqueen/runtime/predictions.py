@@ -62,11 +62,27 @@ def theory_curves(store, run_ids):
     return curve
 
 
+def comparisons(exp: C.Experiment, result, level: float = 0.99, arms: _Arms | None = None):
+    """``(arm, metric, theory.compare rows)`` for every arm and predicted metric of a run's result."""
+    from redqueen import theory
+
+    arms = arms or _Arms(exp)
+    for arm in exp.arms:
+        for metric in theory.PREDICTED_METRICS:
+            sim = result.trajectory(arm.name, metric)
+            if np.all(np.isnan(sim)):
+                continue
+            h0 = float(np.nanmean(result.trajectory(arm.name, "heterozygosity")[:, 0])) if metric in (
+                "heterozygosity", "inbreeding") else None
+            pred = arms.predict(arm.name, metric, exp.generations, h0)
+            if pred is not None:
+                yield arm, metric, theory.compare(sim, pred, level)
+
+
 def print_theory(console, exp: C.Experiment, *, store, level: float, every: int) -> None:
     """Run ``exp`` (``replicates`` lineages per arm) and print simulation against prediction per arm and metric."""
     from rich.table import Table
 
-    from redqueen import theory
     from redqueen.runtime.runner import run_experiment
 
     if exp.replicates < 2:
@@ -76,27 +92,17 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int)
                   f"simultaneous {level:.0%} intervals (Bonferroni over generations)")
     result = run_experiment(exp, store=store, kind="theory")
     compared = 0
-    for arm in exp.arms:
-        for metric in theory.PREDICTED_METRICS:
-            sim = result.trajectory(arm.name, metric)
-            if np.all(np.isnan(sim)):
-                continue
-            h0 = float(np.nanmean(result.trajectory(arm.name, "heterozygosity")[:, 0])) if metric in (
-                "heterozygosity", "inbreeding") else None
-            pred = arms.predict(arm.name, metric, exp.generations, h0)
-            if pred is None:
-                continue
-            rows = theory.compare(sim, pred, level)
-            compared += 1
-            inside = sum(r.inside for r in rows)
-            table = Table(title=f"{arm.name}: {metric}  ({inside}/{len(rows)} generations inside)", title_justify="left")
-            for col in ("t", "simulated mean", "interval", "theory", "inside"):
-                table.add_column(col, justify="right")
-            for r in rows:
-                if r.t % every == 0 or r.t == len(rows) - 1 or not r.inside:
-                    table.add_row(str(r.t), f"{r.mean:.5g}", f"[{r.ci_low:.5g}, {r.ci_high:.5g}]", f"{r.prediction:.5g}",
-                                  "yes" if r.inside else "[bold red]no[/]")
-            console.print(table)
+    for arm, metric, rows in comparisons(exp, result, level, arms):
+        compared += 1
+        inside = sum(r.inside for r in rows)
+        table = Table(title=f"{arm.name}: {metric}  ({inside}/{len(rows)} generations inside)", title_justify="left")
+        for col in ("t", "simulated mean", "interval", "theory", "inside"):
+            table.add_column(col, justify="right")
+        for r in rows:
+            if r.t % every == 0 or r.t == len(rows) - 1 or not r.inside:
+                table.add_row(str(r.t), f"{r.mean:.5g}", f"[{r.ci_low:.5g}, {r.ci_high:.5g}]", f"{r.prediction:.5g}",
+                              "yes" if r.inside else "[bold red]no[/]")
+        console.print(table)
     if not compared:
         console.print("no arm of this experiment has a closed-form prediction (see `redqueen.theory.predict`)")
     console.print(f"run {result.run_id} stored in {store.path}")
