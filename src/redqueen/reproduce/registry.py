@@ -7,7 +7,7 @@ either enters as one more :class:`~redqueen.reproduce.base.Reproduction` whose `
 
 from __future__ import annotations
 
-from redqueen.reproduce import bertrand, gerstgrasser, kazdan, shumailov, suresh
+from redqueen.reproduce import alemohammad, bertrand, gerstgrasser, kazdan, shumailov, suresh
 
 REGISTRY = {
     r.name: r
@@ -20,5 +20,6 @@ REGISTRY = {
         kazdan.KDE,
         suresh.SURESH,
         bertrand.BERTRAND,
+        alemohammad.MAD,
     )
 }
