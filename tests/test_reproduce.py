@@ -71,6 +71,11 @@ def test_cli_list_and_errors(tmp_path, capsys):
     assert main(["reproduce", "gerstgrasser-regression", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "--data" in capsys.readouterr().err
     assert main(["reproduce", "--out", str(tmp_path)]) == 2
+    empty = tmp_path / "data"
+    empty.mkdir()
+    assert main(["reproduce", "shumailov-lm", "--data", str(empty), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "wikitext-2/valid.txt" in err and "--data DIR" in err and len(err.strip().splitlines()) == 1
 
 
 def test_missing_corpus_names_data(tmp_path):

@@ -76,7 +76,7 @@ def raw_config(name: str, scale: str, ctx: Context | None = None) -> dict:
     if "{data}" in text:
         ctx = ctx or Context()
         for rel in _corpora(data):
-            ctx.corpus(rel, name=name)
+            ctx.corpus(rel, name=name.replace("_", "-"))
         data = _fill(data, str(ctx.data))
     return data
 
@@ -91,7 +91,7 @@ def settings(name: str, table: str, scale: str, ctx: Context | None = None) -> d
     if "{data}" in repr(extra):
         ctx = ctx or Context()
         for rel in _corpora(extra):
-            ctx.corpus(rel, name=name)
+            ctx.corpus(rel, name=name.replace("_", "-"))
         extra = _fill(extra, str(ctx.data))
     return extra
 
