@@ -71,6 +71,7 @@ def test_cli_list_and_errors(tmp_path, capsys):
     assert main(["reproduce", "gerstgrasser-regression", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "--data" in capsys.readouterr().err
     assert main(["reproduce", "--out", str(tmp_path)]) == 2
+    capsys.readouterr()
     empty = tmp_path / "data"
     empty.mkdir()
     assert main(["reproduce", "shumailov-lm", "--data", str(empty), "--out", str(tmp_path)]) == 2
