@@ -27,6 +27,7 @@ from redqueen.reproduce.base import (
 
 PAPER = "Shumailov et al. 2024, Nature 631:755"
 NO, KEPT = "no original data", "10% original data kept"
+PRETRAIN_BATCH = 32  # windows per pre-training step (fine-tuning takes family.batch_size)
 
 
 # ---------------------------------------------------------------- GMM
@@ -82,7 +83,8 @@ def _pretraining_key(world, fam: dict, settings: dict) -> str:
     from redqueen.models.neural.pretrained import vocabulary_digest
     from redqueen.worlds.text import _identity
 
-    arch = {k: fam[k] for k in ("d_model", "n_layers", "n_heads", "context", "dropout", "batch_size", "weight_decay")}
+    arch = {k: fam[k] for k in ("d_model", "n_layers", "n_heads", "context", "dropout", "weight_decay")}
+    arch["batch_size"] = PRETRAIN_BATCH
     doc = {"arch": arch, "settings": settings, "vocab": vocabulary_digest(world.vocab.tokens), "version": __version__,
            "corpora": [_identity(c) for c in settings["corpora"]],
            "text": {k: getattr(world, k) for k in ("level", "unit", "lowercase", "max_len")}}
@@ -117,8 +119,8 @@ def pretrain(ctx: Context, exp, settings: dict):
                                       f"{exp.world.vocab_corpora}; add it so that both share the vocabulary")
         data = w.train if data is None else data.concat(w.train)
     model = TransformerLMFamily(
-        **{k: fam[k] for k in ("d_model", "n_layers", "n_heads", "context", "dropout", "batch_size", "weight_decay")},
-        epochs=float(settings["epochs"]), lr=float(settings["lr"]))
+        **{k: fam[k] for k in ("d_model", "n_layers", "n_heads", "context", "dropout", "weight_decay")},
+        batch_size=PRETRAIN_BATCH, epochs=float(settings["epochs"]), lr=float(settings["lr"]))
     ctx.log(f"pre-training on {len(data)} sequences ({data.tokens.size} tokens) of {', '.join(settings['corpora'])}, "
             f"{settings['epochs']} epochs")
     model.fit(data, np.random.default_rng(int(settings["seed"])))
