@@ -15,14 +15,18 @@ def _png(fig) -> bytes:
 
 
 def lines(series: dict, *, xlabel: str, ylabel: str, log: bool = False, dashed: dict | None = None,
-          size=(6.0, 3.6)) -> bytes:
-    """One line per ``label: (x, y)`` in ``series`` (solid) and in ``dashed`` (theory, bounds)."""
+          size=(6.0, 3.6), styles: dict | None = None, logx: bool = False) -> bytes:
+    """One line per ``label: (x, y)`` in ``series`` (solid, or ``styles[label] = (color index, linestyle)``)
+    and in ``dashed`` (theory, bounds)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size)
     ax = fig.add_subplot()
     for i, (label, (x, y)) in enumerate(series.items()):
-        ax.plot(x, y, color=COLORS[i % len(COLORS)], label=label)
+        color, style = (styles or {}).get(label, (i, "-"))
+        ax.plot(x, y, color=COLORS[color % len(COLORS)], linestyle=style, label=label)
+    if logx:
+        ax.set_xscale("log")
     for i, (label, (x, y)) in enumerate((dashed or {}).items()):
         ax.plot(x, y, color=COLORS[i % len(COLORS)], linestyle="--", label=label)
     if log:

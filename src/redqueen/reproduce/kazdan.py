@@ -114,11 +114,12 @@ def run_kde(ctx: Context) -> Outcome:
 
 def _grid_figure(finals: dict, ylabel: str) -> bytes:
     ns = sorted({n for _, n in finals})
-    series = {}
-    for arm in (REP, SUB, ACC):
-        for d in sorted({d for d, _ in finals}):
+    series, styles = {}, {}
+    for arm, style in ((REP, "-"), (SUB, "--"), (ACC, ":")):
+        for i, d in enumerate(sorted({d for d, _ in finals})):
             series[f"{arm}, d={d}"] = (np.array(ns), np.array([finals[(d, n)][arm] for n in ns]))
-    return figures.lines(series, xlabel="n", ylabel=ylabel, log=False, size=(7.0, 4.5))
+            styles[f"{arm}, d={d}"] = (i, style)
+    return figures.lines(series, xlabel="n", ylabel=ylabel, size=(7.0, 4.5), styles=styles, logx=True)
 
 
 GAUSSIAN = Reproduction(
