@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from redqueen.data import Counts, Points
-from redqueen.models import CategoricalFamily, GaussianFamily, gmm, kde
+from redqueen.models import CategoricalFamily, GaussianFamily, LinearRegressionFamily, gmm, kde
 from redqueen.testing import ContractError, check_family, check_world
-from redqueen.worlds import gaussian, ring_mixture, wordfreq_world, zipf
+from redqueen.worlds import RegressionWorld, gaussian, ring_mixture, wordfreq_world, zipf
 
 
 def _digits():
@@ -29,6 +29,7 @@ WORLDS = {
     "mixture": lambda: ring_mixture(4, 2),
     "digits": _digits,
     "text": _text,
+    "regression": lambda: RegressionWorld(4, sigma=0.5),
 }
 _CACHE: dict = {}
 
@@ -91,6 +92,9 @@ FAMILIES = {
                                              marks=pytest.mark.xfail(strict=True, raises=ContractError,
                                                                      reason="prompt pool not in state()")),
     "vae": (_vae, "digits", 200, False),
+    "regression": (lambda: LinearRegressionFamily, "regression", 500, False),
+    "regression-mle-known-noise": (lambda: lambda: LinearRegressionFamily(variance="mle", noise_std=1.0), "regression",
+                                   500, False),
 }
 
 

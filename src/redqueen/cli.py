@@ -415,6 +415,27 @@ def evolve(
     console.print(where)
 
 
+@app.command("reproduce")
+def reproduce_cmd(
+    name: Optional[str] = typer.Argument(None, help="a packaged reproduction (see --list)"),
+    list_all: bool = typer.Option(False, "--list", help="list the packaged reproductions and exit"),
+    scale: str = typer.Option("quick", help="quick (CI-sized) or paper (what the paper ran, where this machine allows)"),
+    seeds: Optional[str] = typer.Option(None, help="comma-separated master seeds (default: the packaged config's)"),
+    data: Optional[Path] = typer.Option(None, help="folder with the corpora (default: shared/data beside the repository)"),
+    out: Path = OUT,
+    report: bool = typer.Option(True, help="write the runs' HTML report beside the table"),
+) -> None:
+    """Run a published experiment and print the paper's numbers next to ours, with a verdict."""
+    from redqueen.reproduce.command import parse_seeds, print_list, reproduce
+
+    if list_all:
+        print_list(_console())
+        return
+    if name is None:
+        raise UserError("give a reproduction NAME or --list to see them")
+    reproduce(name, scale=scale, seeds=parse_seeds(seeds), data=data, out=out, console=_console(), report=report)
+
+
 @app.command()
 def audit(
     real: Path = typer.Argument(..., help="the real data: text (lines, .jsonl, folder, saved dataset), .csv/.parquet, "

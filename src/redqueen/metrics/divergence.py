@@ -160,3 +160,13 @@ def variance_ratio(x: np.ndarray, reference_cov: np.ndarray) -> float:
     """Total variance of samples x (n, d) over the trace of the world's covariance (1 = intact, 0 = collapsed)."""
     x = np.asarray(x, float).reshape(len(x), -1)
     return float(np.var(x, axis=0).sum() / np.trace(np.atleast_2d(reference_cov)))
+
+
+def regression_test_error(coef: np.ndarray, true_coef: np.ndarray, input_cov: np.ndarray) -> float:
+    """Excess test error of a linear predictor: ``E_x (x . (coef - w))^2 = (coef - w)^T Sigma_x (coef - w)``.
+
+    ``coef`` and ``true_coef`` have shape ``(d,)``, ``input_cov`` ``(d, d)``. This is Gerstgrasser et
+    al.'s test error without its noise floor ``sigma^2``.
+    """
+    e = np.asarray(coef, dtype=np.float64) - np.asarray(true_coef, dtype=np.float64)
+    return float(e @ np.asarray(input_cov, dtype=np.float64) @ e)

@@ -17,7 +17,9 @@ Metrics by data kind (keys of the returned dict):
   world's), ``mean_sq_error`` (squared distance of the sample mean from the
   world's mean), ``fitted_var_ratio`` and ``fitted_log_var`` (the mean over coordinates of
   log(fitted variance / world variance), whose downward drift Shumailov et al. show even for the
-  unbiased estimator) when the family exposes ``cov_``.
+  unbiased estimator) when the family exposes ``cov_``; a linear regression (``coef_``) on a
+  regression world adds ``test_error`` (``E_x (x . (coef - w))^2``) and ``noise_var_ratio`` (fitted over true
+  label-noise variance).
 * worlds with exact densities: ``loglik`` (mean world log-probability of
   the samples). Points and text: ``nll_real`` (mean negative log-likelihood
   of real held-out data under the model) and, for text, ``ppl_real``.
@@ -36,7 +38,7 @@ import numpy as np
 
 from redqueen.data import Counts, Data, Points, Sequences, mean_log_prob
 from redqueen.metrics.diversity import DiversityProfile
-from redqueen.metrics.divergence import SlicedW1, variance_ratio
+from redqueen.metrics.divergence import SlicedW1, regression_test_error, variance_ratio
 from redqueen.models.base import type_probs
 
 REFERENCE_SIZE = 5000
@@ -137,6 +139,9 @@ class Diagnostics:
                 with np.errstate(divide="ignore"):  # a collapsed coordinate's log variance is -inf
                     out["fitted_log_var"] = float(np.mean(np.log(np.diag(model.cov_) / np.diag(self.world_cov))))
                 out["fitted_mean_sq_error"] = float(np.sum((model.mean_ - self.world_mean) ** 2))
+            if hasattr(model, "coef_") and hasattr(self.world, "coef"):  # linear regression on a regression world
+                out["test_error"] = regression_test_error(model.coef_, self.world.coef, self.world.input_cov())
+                out["noise_var_ratio"] = float(model.noise_var_ / self.world.sigma**2)
             out["nll_real"] = -mean_log_prob(model.log_prob(self.real), self.real)
         if isinstance(samples, Sequences):
             from redqueen.metrics.text import distinct, self_bleu

@@ -39,13 +39,37 @@ def make_world(cfg):
             from redqueen.worlds.text import TextWorld
 
             return TextWorld(**cfg.model_dump(exclude={"kind"}))
+        if isinstance(cfg, C.RegressionWorld):
+            from redqueen.worlds.regression import RegressionWorld
+
+            return RegressionWorld(cfg.d, sigma=cfg.sigma, coef=cfg.coef)
     except ValueError as e:
         raise C.ConfigError(f"world: {e}") from None
     raise C.ConfigError(f"world.kind: {cfg.kind!r} is not buildable")  # unreachable after validation
 
 
-#: config keys that steer the loop, not the family's constructor
-LOOP_KEYS = {"kind", "warm_start", "prompts"}
+#: config keys that steer the loop or the build, not the family's constructor
+LOOP_KEYS = {"kind", "warm_start", "prompts", "init"}
+
+
+def _pretrained_state(cfg, world) -> dict | None:
+    """The weights of ``family.init``, checked against the world's vocabulary; ``ConfigError`` with the fix."""
+    if getattr(cfg, "init", None) is None:
+        return None
+    from redqueen.models.neural import pretrained
+
+    try:
+        weights = pretrained.load(cfg.init)
+    except ValueError as e:
+        raise C.ConfigError(f"family.init: {e}") from None
+    vocab = getattr(world, "vocab", None)
+    if vocab is not None and weights.tokens is not None and tuple(weights.tokens) != tuple(vocab.tokens):
+        raise C.ConfigError(
+            f"family.init: {cfg.init} was trained on another vocabulary ({len(weights.tokens)} tokens, "
+            f"{pretrained.vocabulary_digest(weights.tokens)}) than the world's ({len(vocab.tokens)} tokens, "
+            f"{pretrained.vocabulary_digest(vocab.tokens)}); build the world with the pre-training's vocabulary "
+            "(world.vocab_corpora) or pre-train on this one")
+    return weights.state
 
 
 def make_family(cfg, world=None) -> Callable[[], object]:
@@ -61,6 +85,10 @@ def make_family(cfg, world=None) -> Callable[[], object]:
         return partial(models.gmm, **p)
     if isinstance(cfg, C.KdeFamily):
         return partial(models.kde, **p)
+    if isinstance(cfg, C.RegressionFamily):
+        from redqueen.models.regression import LinearRegressionFamily
+
+        return partial(LinearRegressionFamily, **p)
     if isinstance(cfg, C.NgramFamily):
         from redqueen.models.ngram import NGramFamily
 
@@ -73,7 +101,14 @@ def make_family(cfg, world=None) -> Callable[[], object]:
         if isinstance(cfg, C.VaeFamily):
             return partial(neural.VAEFamily, **{**p, "hidden": tuple(p["hidden"])})
         prompts = getattr(world, "train", None) if cfg.prompts == "world" else None
-        return partial(neural.TransformerLMFamily, **p, prompts=prompts)
+        init = _pretrained_state(cfg, world)
+        if init is not None:
+            try:  # the architecture must match too: fail before the run, not in generation 0
+                neural.TransformerLMFamily(**p).load_state(init)
+            except (KeyError, ValueError) as e:
+                raise C.ConfigError(f"family.init: {cfg.init} does not fit this architecture ({e}); "
+                                    "use the pre-training's d_model, n_layers, n_heads and context") from None
+        return partial(neural.TransformerLMFamily, **p, prompts=prompts, init_state=init)
     if isinstance(cfg, C.HfFamily):
         return _hf_family(cfg, p, world)
     if isinstance(cfg, C.PluginFamily):

@@ -90,13 +90,26 @@ class TextWorld(_Strict):
     vocab_size: int = Field(10000, ge=2, le=1_000_000, description="most frequent tokens kept; the rest become <unk>")
     max_len: int = Field(128, ge=1, le=100_000, description="longest sequence, in tokens")
     heldout_fraction: float = Field(0.1, gt=0, lt=1, description="share of sequences held out for real-text perplexity")
+    vocab_corpora: list[str] = Field(
+        default_factory=list,
+        description='other corpora ("kjv" or paths) whose text chooses the vocabulary with this one (a shared vocabulary)')
+
+
+class RegressionWorld(_Strict):
+    """Linear-regression data: x ~ N(0, I_d), y = x . w + N(0, sigma^2); points of d + 1 columns, y last."""
+
+    kind: Literal["regression"]
+    d: int = Field(10, ge=1, le=10_000, description="input dimensions")
+    sigma: float = Field(1.0, gt=0, description="label noise standard deviation")
+    coef: float = Field(1.0, description="every true coefficient (w = coef * ones)")
 
 
 World = Annotated[
-    Union[ZipfWorld, WordfreqWorld, GaussianWorld, MixtureWorld, DigitsWorld, TextWorld], Field(discriminator="kind")
+    Union[ZipfWorld, WordfreqWorld, GaussianWorld, MixtureWorld, DigitsWorld, TextWorld, RegressionWorld],
+    Field(discriminator="kind"),
 ]
 WORLD_DATA = {"zipf": "counts", "wordfreq": "counts", "gaussian": "points", "mixture": "points",
-              "digits": "points", "text": "sequences"}
+              "digits": "points", "text": "sequences", "regression": "points"}
 
 
 # ---------------------------------------------------------------- families
@@ -211,6 +224,8 @@ class TransformerFamily(_Decoding):
     sample_batch_size: int = Field(64, ge=1, le=65536, description="sequences decoded at once")
     warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of a fresh one")
     watermark: WatermarkConfig | None = Field(None, description="green-list watermark on decoding (greedy, sample, beam)")
+    init: str | None = Field(None, min_length=1,
+                             description="pre-trained weights (.safetensors) every generation's training starts from")
 
     @model_validator(mode="after")
     def _heads_divide(self):
@@ -264,6 +279,14 @@ class VaeFamily(_Strict):
     warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of a fresh one")
 
 
+class RegressionFamily(_Strict):
+    """Ordinary least squares of the last column on the others; synthetic labels on the training inputs (fixed design)."""
+
+    kind: Literal["regression"]
+    variance: Literal["unbiased", "mle"] = Field("unbiased", description="fitted label-noise variance: RSS/(N-d) or RSS/N")
+    noise_std: float | None = Field(None, gt=0, description="label noise of synthetic data (default: the fitted one)")
+
+
 class PluginFamily(_Strict):
     """Any density estimator with fit(X) / sample(n) / score_samples(X), e.g. a scikit-learn class."""
 
@@ -274,11 +297,12 @@ class PluginFamily(_Strict):
 
 Family = Annotated[
     Union[CategoricalFamily, GaussianFamily, GmmFamily, KdeFamily, NgramFamily, TransformerFamily, VaeFamily,
-          PluginFamily, HfFamily],
+          PluginFamily, HfFamily, RegressionFamily],
     Field(discriminator="kind"),
 ]
 FAMILY_DATA = {"categorical": "counts", "gaussian": "points", "gmm": "points", "kde": "points", "plugin": "points",
-               "vae": "points", "ngram": "sequences", "transformer": "sequences", "hf": "sequences"}
+               "vae": "points", "ngram": "sequences", "transformer": "sequences", "hf": "sequences",
+               "regression": "points"}
 
 
 # ---------------------------------------------------------------- arms
@@ -469,7 +493,7 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
     loc = [str(p) for p in e["loc"]]
     # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
     tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
-            "transformer", "vae", "plugin", "hf", "noise", "filter", "migration", "merge", "niches",
+            "transformer", "vae", "plugin", "hf", "regression", "noise", "filter", "migration", "merge", "niches",
             "quality_diversity", "island_reset"}
     loc = [p for p in loc if p not in tags and not p.startswith("function-")]
     key = ".".join(([prefix] if prefix else []) + loc) or "config"

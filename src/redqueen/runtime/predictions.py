@@ -84,6 +84,28 @@ def theory_curves(store, run_ids):
 WEAK = 0.10
 
 
+def comparisons(exp: C.Experiment, result, level: float = 0.99, arms: _Arms | None = None):
+    """``(arm, metric, rows, anchored)`` for every arm and predicted metric a run measured: ``rows`` are
+    :func:`redqueen.theory.compare`'s, from generation 1 where the prediction starts from the observed
+    generation-0 mean (``anchored``: generation 0 is the start, not a test), else from generation 0."""
+    from redqueen import theory
+
+    arms = arms or _Arms(exp)
+    for arm in exp.arms:
+        measured = {k for r in result.records if r.arm == arm.name for k in r.metrics}
+        for metric in theory.PREDICTED_METRICS:
+            if metric not in measured:
+                continue
+            sim = result.trajectory(arm.name, metric)
+            anchored = metric in theory.ANCHORED_METRICS
+            h0 = float(np.nanmean(result.trajectory(arm.name, "heterozygosity")[:, 0])) if anchored else None
+            pred = arms.predict(arm.name, metric, exp.generations, h0)
+            if pred is None:
+                continue
+            start = 1 if anchored else 0
+            yield arm, metric, theory.compare(sim[:, start:], pred[start:], level, t=np.arange(start, len(pred))), anchored
+
+
 def print_theory(console, exp: C.Experiment, *, store, level: float, every: int, executor=None,
                  progress: bool = True) -> None:
     """Run ``exp`` (``replicates`` lineages per arm) and print simulation against prediction per arm and metric.
@@ -106,38 +128,26 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
                   f"simultaneous {level:.0%} intervals (Bonferroni over the generations compared)")
     result = _run_with_progress(console, exp, store, executor, progress, run_experiment)
     compared = 0
-    for arm in exp.arms:
-        measured = {k for r in result.records if r.arm == arm.name for k in r.metrics}
-        for metric in theory.PREDICTED_METRICS:
-            if metric not in measured:
-                continue
-            sim = result.trajectory(arm.name, metric)
-            anchored = metric in theory.ANCHORED_METRICS
-            h0 = float(np.nanmean(result.trajectory(arm.name, "heterozygosity")[:, 0])) if anchored else None
-            pred = arms.predict(arm.name, metric, exp.generations, h0)
-            if pred is None:
-                continue
-            start = 1 if anchored else 0  # generation 0 is the observed start, not a test
-            rows = theory.compare(sim[:, start:], pred[start:], level, t=np.arange(start, len(pred)))
-            compared += 1
-            inside = sum(r.inside for r in rows)
-            median, worst = theory.relative_power(rows)
-            span = f"generations {rows[0].t}-{rows[-1].t}" + (" (0 is the observed start)" if anchored else "")
-            console.print(f"[bold]{safe(arm.name)}: {metric}[/]  ({inside}/{len(rows)} {span} inside)")
-            table = Table()
-            for col in ("t", "simulated mean", "interval", "theory", "inside"):
-                table.add_column(col, justify="right")
-            for r in rows:
-                if r.t % every == 0 or r.t == rows[-1].t or not r.inside:
-                    table.add_row(str(r.t), f"{r.mean:.5g}", f"[{r.ci_low:.5g}, {r.ci_high:.5g}]", f"{r.prediction:.5g}",
-                                  "yes" if r.inside else "[bold red]no[/]")
-            console.print(table)
-            console.print(f"  power: catches a deviation of {median:.1%} of the theory with 80% probability "
-                          f"(median over generations; {worst:.1%} at the weakest)")
-            need = theory.replicates_for(rows, WEAK)
-            if need is not None:
-                console.print(f"  [bold]weak check[/]: a {WEAK:.0%} deviation would likely pass; "
-                              f"replicates = {need:,} would catch it")
+    for arm, metric, rows, anchored in comparisons(exp, result, level, arms):
+        compared += 1
+        inside = sum(r.inside for r in rows)
+        median, worst = theory.relative_power(rows)
+        span = f"generations {rows[0].t}-{rows[-1].t}" + (" (0 is the observed start)" if anchored else "")
+        console.print(f"[bold]{safe(arm.name)}: {metric}[/]  ({inside}/{len(rows)} {span} inside)")
+        table = Table()
+        for col in ("t", "simulated mean", "interval", "theory", "inside"):
+            table.add_column(col, justify="right")
+        for r in rows:
+            if r.t % every == 0 or r.t == rows[-1].t or not r.inside:
+                table.add_row(str(r.t), f"{r.mean:.5g}", f"[{r.ci_low:.5g}, {r.ci_high:.5g}]", f"{r.prediction:.5g}",
+                              "yes" if r.inside else "[bold red]no[/]")
+        console.print(table)
+        console.print(f"  power: catches a deviation of {median:.1%} of the theory with 80% probability "
+                      f"(median over generations; {worst:.1%} at the weakest)")
+        need = theory.replicates_for(rows, WEAK)
+        if need is not None:
+            console.print(f"  [bold]weak check[/]: a {WEAK:.0%} deviation would likely pass; "
+                          f"replicates = {need:,} would catch it")
     if not compared:
         console.print("no arm of this experiment has a closed-form prediction (see `redqueen.theory.predict`)")
     console.print(f"run {result.run_id} stored in {store.path}")

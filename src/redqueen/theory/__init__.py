@@ -28,6 +28,7 @@ from redqueen.loop.curation import Filter, Noise
 from redqueen.loop.regimes import Replace
 from redqueen.models.categorical import CategoricalFamily
 from redqueen.models.gaussian import GaussianFamily
+from redqueen.models.regression import LinearRegressionFamily
 from redqueen.theory._common import _fixed_point, _generations, _iterate  # noqa: F401
 from redqueen.theory.check import ComparisonRow, compare, relative_power, replicates_for  # noqa: F401
 from redqueen.theory.drift import *  # noqa: F401,F403
@@ -36,10 +37,12 @@ from redqueen.theory.gaussian import *  # noqa: F401,F403
 from redqueen.theory.gaussian import gaussian_log_variance, gaussian_log_variance_drift, gaussian_moments
 from redqueen.theory.islands import *  # noqa: F401,F403
 from redqueen.theory.islands import island_heterozygosity
+from redqueen.theory.regression import *  # noqa: F401,F403
+from redqueen.theory.regression import regression_noise_variances, regression_test_error_curve
 
 PREDICTED_METRICS = (
     "heterozygosity", "inbreeding", "fitted_var_ratio", "fitted_log_var", "fitted_mean_sq_error", "var_ratio",
-    "mean_sq_error", "pool_heterozygosity", "fst",
+    "mean_sq_error", "pool_heterozygosity", "fst", "test_error", "noise_var_ratio",
 )
 #: metrics whose prediction starts from the observed generation-0 mean (``h0``): generation 0 is not a test
 ANCHORED_METRICS = ("heterozygosity", "inbreeding")
@@ -75,7 +78,8 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     ``mean_sq_error`` under replace, fresh (world) and accumulate, with
     jitter noise; ``fitted_log_var`` (E of the mean log fitted/world variance
     ratio, ``(t+1)`` times :func:`gaussian_log_variance_drift`) under replace
-    without noise or ``min_var``. Any filter curation: ``None``.
+    without noise or ``min_var``. Linear regression on a regression world: ``test_error`` and
+    ``noise_var_ratio`` under replace and accumulate (no curation). Any filter curation: ``None``.
     """
     if metric not in PREDICTED_METRICS:
         return None
@@ -86,6 +90,14 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     fam = _family(family)
     if metric in ("pool_heterozygosity", "fst") and members < 2:
         return None
+    if isinstance(fam, LinearRegressionFamily):
+        if metric not in ("test_error", "noise_var_ratio") or steps or not hasattr(world, "coef"):
+            return None
+        common = dict(d=world.d, n=n, sigma2=world.sigma**2, regime=regime, variance=fam.variance, noise_std=fam.noise_std)
+        if metric == "test_error":
+            return regression_test_error_curve(t, **common)
+        v = regression_noise_variances(int(t.max(initial=0)) + 1, **common)
+        return None if v is None else v[1:][t] / world.sigma**2
     if isinstance(fam, CategoricalFamily):
         if metric not in ("heterozygosity", "inbreeding", "pool_heterozygosity", "fst"):
             return None

@@ -29,8 +29,8 @@ import importlib.resources
 import os
 import re
 import sqlite3
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -94,16 +94,32 @@ class _Corpus:
     counts: np.ndarray
 
 
+def _identity(corpus: str) -> tuple[str, tuple]:
+    """``(absolute path or 'kjv', (size, mtime))``: what the per-process caches key a corpus on."""
+    if corpus == KJV:
+        return KJV, ()
+    path = os.path.abspath(os.fspath(corpus))
+    try:
+        st = os.stat(path)
+        stamp = (st.st_size, st.st_mtime_ns)
+        if os.path.isdir(path):  # a folder changes when a file inside does
+            stamp += tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                                  for p in Path(path).rglob("*") if p.is_file()))
+        return path, stamp
+    except OSError:
+        return path, ()
+
+
 @functools.lru_cache(maxsize=8)
-def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, vocab_size: int, max_len: int,
-          heldout: float, split_seed: int, field: str | None = None, split: str = "train") -> _Corpus:
+def _tokenize(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, field: str | None = None,
+              split: str = "train") -> tuple[list[str], np.ndarray, int]:
+    """``(names, provisional ids, number of sequences)`` of a corpus: one pass over its text, "\n" between sequences."""
     name = "corpus 'kjv'" if corpus == KJV else f"corpus file {corpus!r}"
     lines = kjv_verses() if corpus == KJV else _read_lines(corpus, field, split)
     if unit == "sentence":
         lines = [s for s in _SENTENCE_END.split(" ".join(lines)) if s]
     if not lines:
         raise ValueError(f"{name} has no text (every line is empty); give a non-empty UTF-8 text file")
-    # one pass over the whole text: "\n" separates sequences; tokens get provisional ids
     if level == "word":
         joined = "\n".join(lines)
         flat = _WORD_OR_NEWLINE.findall(joined.lower() if lowercase else joined)
@@ -118,6 +134,29 @@ def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, voc
         lookup[uniq] = np.arange(uniq.size)
         prov = lookup[codes]
         names = [chr(c) for c in uniq]
+    return names, prov, len(lines)
+
+
+def _joint_scores(corpora: tuple[tuple[str, tuple], ...], level: str, unit: str, lowercase: bool) -> dict[str, float]:
+    """Each token's relative frequency averaged over the whole text of every corpus (each weighs the same)."""
+    scores: dict[str, float] = {}
+    corpora = tuple(sorted(set(corpora)))  # the same sums, bit for bit, whichever corpus is the world's own
+    for corpus, stamp in corpora:
+        names, prov, _ = _tokenize(corpus, stamp, level, unit, lowercase)
+        freq = np.bincount(prov, minlength=len(names)).astype(np.float64)
+        if "\n" in names:
+            freq[names.index("\n")] = 0.0
+        freq /= max(freq.sum(), 1.0) * len(corpora)
+        for i in np.flatnonzero(freq):
+            scores[names[i]] = scores.get(names[i], 0.0) + float(freq[i])
+    return scores
+
+
+@functools.lru_cache(maxsize=8)
+def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, vocab_size: int, max_len: int,
+          heldout: float, split_seed: int, joint: tuple = (), field: str | None = None, split: str = "train") -> _Corpus:
+    name = "corpus 'kjv'" if corpus == KJV else f"corpus file {corpus!r}"
+    names, prov, n_seq = _tokenize(corpus, stamp, level, unit, lowercase, field, split)
     sep = names.index("\n")
     # sequence index and position of every token; drop separators and positions past max_len
     is_sep = prov == sep
@@ -126,21 +165,30 @@ def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, voc
     pos = np.arange(prov.size) - starts[seq]
     keep = ~is_sep & (pos < max_len)
     prov, seq = prov[keep], seq[keep]
-    n_seq = len(lines)
     is_held = np.random.default_rng(split_seed).random(n_seq) < heldout
     tok_held = is_held[seq]
     if not np.any(~tok_held):
         raise ValueError(f"{name}: heldout_fraction={heldout} leaves no training sequences; lower it")
-    freq = np.bincount(prov[~tok_held], minlength=len(names))
-    seen = [i for i in range(len(names)) if freq[i] > 0 and i != sep]
-    ranked = sorted(seen, key=lambda i: (-freq[i], names[i]))
-    capped = len(ranked) > vocab_size
-    ranked = ranked[:vocab_size]
-    tokens = ([UNK] if capped else []) + [names[i] for i in ranked]
+    if joint:  # a vocabulary shared with other corpora: the same tokens whichever of them this world reads
+        scores = _joint_scores(((corpus, stamp), *joint), level, unit, lowercase)
+        chosen = sorted(scores, key=lambda t: (-scores[t], t))
+        capped = len(chosen) > vocab_size
+        chosen = chosen[:vocab_size]
+        index = {t: i for i, t in enumerate(names)}
+        ranked = [index.get(t, -1) for t in chosen]
+    else:
+        freq = np.bincount(prov[~tok_held], minlength=len(names))
+        seen = [i for i in range(len(names)) if freq[i] > 0 and i != sep]
+        ranked = sorted(seen, key=lambda i: (-freq[i], names[i]))
+        capped = len(ranked) > vocab_size
+        ranked = ranked[:vocab_size]
+        chosen = [names[i] for i in ranked]
+    tokens = ([UNK] if capped else []) + chosen
     vocab = Vocabulary(tuple(tokens), joiner=" " if level == "word" else "")
     # without <unk>, held-out tokens never seen in training are dropped (-1)
     new_id = np.full(len(names), 0 if capped else -1, dtype=np.int64)
-    new_id[ranked] = np.arange(len(ranked)) + int(capped)
+    present = np.array([i for i in range(len(ranked)) if ranked[i] >= 0], dtype=np.int64)
+    new_id[np.asarray(ranked, dtype=np.int64)[present]] = present + int(capped)
     ids = new_id[prov]
 
     def split(mask: np.ndarray) -> Sequences:
@@ -167,6 +215,10 @@ class TextWorld:
     * ``vocab_size`` -- keep the most frequent tokens; the rest become ``<unk>``.
     * ``max_len`` -- sequences are truncated to this many tokens.
     * ``heldout_fraction`` -- fraction of sequences held out (drawn with ``split_seed``) for perplexity.
+    * ``vocab_corpora`` -- other corpora sharing the vocabulary: then the ``vocab_size`` tokens with the
+      highest relative frequency averaged over the whole text of this and every other corpus (each
+      weighing the same) form it, so worlds of any of these corpora tokenise alike and a model
+      pre-trained on one can be fine-tuned on another.
 
     Raises ``ValueError`` (one line, naming the file and the fix) for a bad
     option, a missing, unreadable, binary or non-UTF-8 file, or an empty corpus.
@@ -174,7 +226,7 @@ class TextWorld:
 
     def __init__(self, *, corpus: str = KJV, level: str = "word", unit: str = "line", lowercase: bool = True,
                  vocab_size: int = 10000, max_len: int = 128, heldout_fraction: float = 0.1, split_seed: int = 0,
-                 field: str | None = None, split: str = "train"):
+                 vocab_corpora: tuple[str, ...] | list[str] = (), field: str | None = None, split: str = "train"):
         if level not in ("word", "char"):
             raise ValueError(f"text level {level!r} is unknown; choose 'word' or 'char'")
         if unit not in ("line", "sentence"):
@@ -189,21 +241,16 @@ class TextWorld:
         self.max_len = max_len
         self.heldout_fraction = heldout_fraction
         self.split_seed = split_seed
+        self.vocab_corpora = tuple(vocab_corpora)
         self.field = field
         self.split = split
-        stamp: tuple = ()
-        if corpus != KJV:
-            corpus = os.path.abspath(os.fspath(corpus))
-            try:
-                st = os.stat(corpus)
-                stamp = (st.st_size, st.st_mtime_ns)
-                if os.path.isdir(corpus):  # a folder changes when a file inside does
-                    stamp += tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
-                                          for p in Path(corpus).rglob("*") if p.is_file()))
-            except OSError:
-                stamp = ()
+        corpus, stamp = _identity(corpus)
+        joint = tuple(_identity(c) for c in self.vocab_corpora)
+        for path, _ in joint:
+            if path != KJV and not os.path.exists(path):
+                raise ValueError(f"vocab_corpora: {path!r} does not exist; give UTF-8 text files or 'kjv'")
         self._corpus = _load(corpus, stamp, level, unit, bool(lowercase), int(vocab_size), int(max_len),
-                             float(heldout_fraction), int(split_seed), field, split)
+                             float(heldout_fraction), int(split_seed), joint, field, split)
         self._probs = self._corpus.counts / self._corpus.counts.sum()
 
     @property
@@ -248,8 +295,8 @@ class TextWorld:
         return {
             "world": "text", "corpus": self.corpus, "level": self.level, "unit": self.unit,
             "lowercase": self.lowercase, "vocab": len(self.vocab), "max_len": self.max_len,
-            "heldout_fraction": self.heldout_fraction, "split_seed": self.split_seed, "field": self.field,
-            "split": self.split,
+            "heldout_fraction": self.heldout_fraction, "split_seed": self.split_seed,
+            "vocab_corpora": list(self.vocab_corpora), "field": self.field, "split": self.split,
             "train_sequences": len(self._corpus.train), "heldout_sequences": len(self._corpus.heldout),
         }
 
