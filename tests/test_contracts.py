@@ -196,9 +196,11 @@ def test_a_plugin_that_breaks_the_contract_is_refused_before_the_run(tmp_path, m
     from redqueen.runtime.config import ConfigError, validate
     from redqueen.runtime.build import plan_arms, make_world
 
+    from redqueen.plugins import allowing
+
     exp = validate({"world": {"kind": "mixture"}, "family": {"kind": "plugin", "cls": "deaf_plugin:Deaf",
                     "params": {"n_components": 2}}, "arms": [{"name": "a"}], "n": 200})
-    with pytest.raises(ConfigError, match="ignores its generator"):
+    with allowing(["deaf_plugin"]), pytest.raises(ConfigError, match="ignores its generator"):
         plan_arms(exp, make_world(exp.world))
 
 

@@ -135,7 +135,10 @@ def test_watermark_detector_scores_and_counts():
     np.testing.assert_array_equal(restored.score(counts), s)
 
 
-def test_plugins_and_bad_names():
+def test_plugins_and_bad_names(monkeypatch):
+    with pytest.raises(ValueError, match="is not allowed"):  # a classifier plug-in is imported only when allowed
+        make_detector("classifier", estimator="no_such_module:Thing")
+    monkeypatch.setenv("REDQUEEN_ALLOW_PLUGINS", "no_such_module")
     with pytest.raises(ValueError, match="cannot be imported"):
         make_detector("classifier", estimator="no_such_module:Thing")
     with pytest.raises(ValueError, match="has no class"):

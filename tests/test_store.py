@@ -6,9 +6,13 @@ import csv
 import math
 import multiprocessing as mp
 import pickle
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 import pytest
 
@@ -222,7 +226,7 @@ def test_export_csv_and_parquet(store, tmp_path):
     path = store.export(rid, tmp_path / "out" / "run.csv")
     assert path.exists() and not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
     rows = list(csv.DictReader(path.open()))
-    assert list(rows[0]) == ["arm", "replicate", "generation", "seconds", "train_size", "status", "reason", "h", "kl"]
+    assert list(rows[0]) == ["arm", "replicate", "member", "generation", "seconds", "train_size", "status", "reason", "h", "kl"]
     assert [(r["arm"], r["generation"], float(r["h"]), r["kl"]) for r in rows] == [
         ("replace", "0", 0.5, "nan"), ("replace", "1", 0.25, "inf"), ("accumulate", "0", 1.0, "")]
 
@@ -294,7 +298,7 @@ def test_concurrent_writers_lose_nothing_and_readers_see_whole_generations(tmp_p
 def test_export_leaves_nothing_behind_on_failure_and_handles_empty_runs(store, tmp_path, monkeypatch):
     rid = new_run(store)
     assert store.export(rid, tmp_path / "empty.csv").read_text().strip() == \
-        "arm,replicate,generation,seconds,train_size,status,reason"
+        "arm,replicate,member,generation,seconds,train_size,status,reason"
     store.append(rid, [rec()])
 
     def broken(*args):
@@ -354,44 +358,62 @@ def test_a_bad_distribution_is_refused_before_writing(store):
     assert store.records(rid) == []
 
 
-def _old_store(folder, version: int) -> str:
-    """A database as schema 1 or 2 wrote it (schema 1: no distributions table), with one run."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(folder / "runs.db") as conn:
-        conn.executescript(store_mod.SCHEMA)
-        if version < 2:
-            conn.execute("DROP TABLE distributions")
-        conn.execute("INSERT INTO runs VALUES ('r1', 'old', '2026-01-01T00:00:00', NULL, 'done', 'collapse', '{}', 1,"
-                     " '0.1.0', NULL, '3.11', 'linux')")
-        conn.executemany("INSERT INTO arms VALUES ('r1', ?, ?, '{}')", [("replace", 0), ("fresh", 1)])
-        for arm in ("replace", "fresh"):
-            for g in range(3):
-                conn.execute("INSERT INTO generations VALUES ('r1', ?, 0, ?, 0.5, 100, 'ok', '')", (arm, g))
-                conn.executemany("INSERT INTO metrics VALUES ('r1', ?, 0, ?, ?, ?)",
-                                 [(arm, g, "kl", 0.1 * g), (arm, g, "nll_real", math.inf), (arm, g, "w1", None)])
-                conn.execute("INSERT INTO samples VALUES ('r1', ?, 0, ?, 0, 'a b')", (arm, g))
-        conn.execute(f"PRAGMA user_version = {version}")
-    return "r1"
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_a_store_from_an_older_schema_is_migrated_with_every_record_into_compact_metrics(tmp_path, version):
+    """Schema 4 keys metrics by integer lineage and metric-name ids; older stores are rebuilt on open, NaN, inf,
+    samples and truncation intact, and the view metric_rows spells the old long table out for SQL users."""
+    from redqueen.runtime import migrations
 
-
-@pytest.mark.parametrize("version", [1, 2])
-def test_a_store_from_an_older_schema_is_migrated_with_every_record(tmp_path, version):
-    rid = _old_store(tmp_path, version)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(tmp_path / "runs.db", isolation_level=None)
+    for step in migrations.STEPS[:version]:
+        step.apply(conn)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("INSERT INTO runs (id, name, created, finished, status, kind, config, seed, version, git_commit, python,"
+                 " platform) VALUES ('r1', 'old', '2026-01-01T00:00:00', NULL, 'done', 'collapse', '{}', 1, '0.1.0', NULL,"
+                 " '3.11', 'linux')")
+    conn.executemany("INSERT INTO arms VALUES ('r1', ?, ?, '{}')", [("replace", 0), ("fresh", 1)])
+    for arm in ("replace", "fresh"):
+        for g in range(3):
+            conn.execute("INSERT INTO generations VALUES ('r1', ?, 0, ?, 0.5, 100, 'ok', '')", (arm, g))
+            conn.executemany("INSERT INTO metrics VALUES ('r1', ?, 0, ?, ?, ?)",
+                             [(arm, g, "kl", 0.1 * g), (arm, g, "nll_real", math.inf), (arm, g, "w1", None)])
+            conn.execute("INSERT INTO samples VALUES ('r1', ?, 0, ?, 0, 'a b')", (arm, g))
+    conn.close()
     s = Store(tmp_path)
     with sqlite3.connect(tmp_path / "runs.db") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION == migrations.LATEST
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        # the view spells the old long table out for SQL users
         assert conn.execute("SELECT COUNT(*) FROM metric_rows WHERE run_id = 'r1' AND name = 'kl'").fetchone()[0] == 6
-    back = s.records(rid)
-    assert [(r.arm, r.generation) for r in back] == [(a, g) for a in ("replace", "fresh") for g in range(3)]
+    back = s.records("r1")
+    assert [(r.arm, r.generation, r.member) for r in back] == [(a, g, 0) for a in ("replace", "fresh") for g in range(3)]
     assert back[2].metrics["kl"] == pytest.approx(0.2) and back[2].metrics["nll_real"] == math.inf
     assert math.isnan(back[2].metrics["w1"]) and back[2].samples == ("a b",)
-    assert s.distributions(rid) == []
-    s.append(rid, [rec("replace", 0, 3)])  # and the migrated store takes new records
-    s.truncate(rid, "fresh", 0, after=0)
-    assert [(r.arm, r.generation) for r in s.records(rid)] == [("replace", g) for g in range(4)] + [("fresh", 0)]
-    assert {r.name for r in s.metrics(rid, arm="fresh")} == {"kl", "nll_real", "w1"}
+    assert s.distributions("r1") == []
+    with s._tx("BEGIN IMMEDIATE") as c:  # the old run was 'done'; writing to it again is this test's business
+        c.execute("UPDATE runs SET status = 'interrupted' WHERE id = 'r1'")
+    s.append("r1", [rec("replace", 0, 3)])  # and the migrated store takes new records
+    s.truncate("r1", "fresh", 0, after=0)
+    assert [(r.arm, r.generation) for r in s.records("r1")] == [("replace", g) for g in range(4)] + [("fresh", 0)]
+    assert {r.name for r in s.metrics("r1", arm="fresh")} == {"kl", "nll_real", "w1"}
+
+
+def test_members_and_their_parents_round_trip_and_truncate_together(store):
+    from redqueen.loop.record import Parent
+
+    rid = new_run(store)
+    recs = [GenerationRecord("replace", 0, g, {"kl": 0.1 * g + m}, member=m,
+                             parents=(Parent((m + 1) % 3, 0.25, "migrant"),) if g else ())
+            for g in range(3) for m in range(3)]
+    store.append(rid, recs)
+    back = store.records(rid)
+    assert [(r.member, r.generation) for r in back] == [(m, g) for m in range(3) for g in range(3)]
+    by = {(r.member, r.generation): r for r in back}
+    assert by[(2, 1)].metrics == {"kl": pytest.approx(2.1)} and by[(2, 1)].parents == (Parent(0, 0.25, "migrant"),)
+    store.truncate(rid, "replace", 0, after=0)  # every member of the population
+    assert sorted((r.member, r.generation) for r in store.records(rid)) == [(0, 0), (1, 0), (2, 0)]
+    with store._tx("BEGIN") as c:
+        assert c.execute("SELECT COUNT(*) FROM parents").fetchone()[0] == 0
 
 
 def test_metrics_take_tens_of_bytes_a_record(tmp_path):
@@ -407,3 +429,375 @@ def test_metrics_take_tens_of_bytes_a_record(tmp_path):
     s.close()
     per_record = (tmp_path / "runs.db").stat().st_size / (4 * 50 * 51)
     assert per_record < 400, per_record
+
+
+# --- schema migrations ----------------------------------------------------------------------------
+
+FIXTURE = Path(__file__).parent / "data" / "store-v2" / "runs.db"  # written by schema 2 (redqueen 0.1.0, before leases)
+
+
+def _store_at(folder, version):
+    """A store as an older redqueen left it: the migration steps up to ``version`` and one run in it
+    (version 0: the first tables, written before the version was stamped)."""
+    from redqueen.runtime import migrations
+
+    folder.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(folder / "runs.db", isolation_level=None)
+    for step in migrations.STEPS[:max(version, 1)]:
+        step.apply(conn)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("INSERT INTO runs VALUES ('r1', 'old', '2025-01-01', NULL, 'running', 'collapse', '{}', 3, '0.0.9', NULL, "
+                 "'3.11', 'linux')")
+    conn.execute("INSERT INTO arms VALUES ('r1', 'a', 0, '{}')")
+    conn.execute("INSERT INTO generations VALUES ('r1', 'a', 0, 0, 0.5, 10, 'ok', '')")
+    conn.execute("INSERT INTO metrics VALUES ('r1', 'a', 0, 0, 'h', 0.25)")
+    conn.close()
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_every_older_schema_is_upgraded_in_place_and_keeps_its_records(tmp_path, version):
+    from redqueen.runtime import migrations
+
+    _store_at(tmp_path, version)
+    s = Store(tmp_path)
+    assert sqlite3.connect(tmp_path / "runs.db").execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
+    assert [(r.arm, r.generation, r.metrics) for r in s.records("r1")] == [("a", 0, {"h": 0.25})]
+    assert s.run("r1").status == "killed"  # 'running' with no owner: nobody is writing it
+    rid = new_run(s)
+    s.append(rid, [rec()])
+    assert len(s.records(rid)) == 1 and s.distributions(rid) == []
+
+
+def test_the_committed_schema_2_store_opens_upgraded_with_every_record(tmp_path):
+    shutil.copy(FIXTURE, tmp_path / "runs.db")
+    before = sqlite3.connect(tmp_path / "runs.db")
+    assert before.execute("PRAGMA user_version").fetchone()[0] == 2
+    counts = {t: before.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("runs", "generations", "metrics", "samples")}
+    before.close()
+    s = Store(tmp_path)
+    done, killed = s.runs()
+    assert (done.status, killed.status) == ("done", "killed")
+    assert s.check(done.id).whole
+    assert [p.what for p in s.check(killed.id).problems] == ["unfinished"] * 4  # 2 arms x 2 replicates, up to gen 1
+    after = sqlite3.connect(tmp_path / "runs.db")
+    assert {t: after.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in counts} == counts
+    assert s.kinds().keys() == {"collapse", "evolve", "theory"}
+
+
+def test_two_processes_opening_an_old_store_upgrade_it_once(tmp_path):
+    shutil.copy(FIXTURE, tmp_path / "runs.db")
+    ctx = _context()
+    procs = [ctx.Process(target=Store, args=(tmp_path,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    ids = sqlite3.connect(tmp_path / "runs.db").execute("SELECT COUNT(*) FROM store_info").fetchone()[0]
+    assert ids == 1 and len(Store(tmp_path).runs()) == 2
+
+
+def test_a_new_run_kind_is_one_insert_not_a_table_rebuild(store):
+    with pytest.raises(ValueError, match="collapse"):
+        new_run(store, kind="population")
+    with store._tx("BEGIN IMMEDIATE") as c:  # what a later migration step does
+        c.execute("INSERT INTO run_kinds VALUES ('population', 'P member lineages per arm x replicate')")
+    rid = new_run(store, kind="population")
+    assert store.run(rid).kind == "population"
+
+
+def test_a_failed_migration_leaves_the_old_version(tmp_path, monkeypatch):
+    from redqueen.runtime import migrations
+
+    shutil.copy(FIXTURE, tmp_path / "runs.db")
+
+    def broken(c):
+        c.execute("CREATE TABLE half_done (x)")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, migrations.Step(99, "broken", broken)))
+    monkeypatch.setattr(migrations, "LATEST", 99)
+    with pytest.raises(store_mod.StoreError, match="disk I/O error"):
+        Store(tmp_path)
+    conn = sqlite3.connect(tmp_path / "runs.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name IN ('half_done', 'leases')").fetchall()
+
+
+# --- foreign and damaged stores -------------------------------------------------------------------
+
+
+def test_another_programs_database_is_refused_in_one_line(tmp_path):
+    conn = sqlite3.connect(tmp_path / "runs.db")
+    conn.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, distance REAL)")
+    conn.execute("INSERT INTO runs VALUES (1, 5.0)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(store_mod.StoreError, match="not a redqueen results store") as err:
+        Store(tmp_path)
+    assert "\n" not in str(err.value)
+    assert sqlite3.connect(tmp_path / "runs.db").execute("SELECT * FROM runs").fetchall() == [(1, 5.0)]  # untouched
+    conn = sqlite3.connect(tmp_path / "other.db")
+    conn.execute("PRAGMA application_id = 1234")
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    (tmp_path / "runs.db").unlink()
+    (tmp_path / "other.db").rename(tmp_path / "runs.db")
+    with pytest.raises(store_mod.StoreError, match="another program"):
+        Store(tmp_path)
+
+
+def _damage(path, offset, data):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def test_a_garbage_page_or_file_is_one_line(tmp_path):
+    s = Store(tmp_path / "a")
+    rid = new_run(s)
+    s.append(rid, [rec(generation=g) for g in range(200)])
+    s.close()
+    db = tmp_path / "a" / "runs.db"
+    _damage(db, 4096 * 3, bytes(range(256)) * 16)  # a page of garbage in the middle
+    with pytest.raises(store_mod.StoreError, match="damaged") as err:
+        Store(tmp_path / "a").records(rid)
+    assert "\n" not in str(err.value)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "runs.db").write_bytes(b"PK\x03\x04 this is a zip file, not SQLite" * 100)
+    with pytest.raises(store_mod.StoreError, match="damaged or not a SQLite database"):
+        Store(tmp_path / "b")
+
+
+def test_stored_values_of_the_wrong_type_are_one_line(store):
+    rid = new_run(store)
+    store.append(rid, [rec()])
+    with store._tx("BEGIN IMMEDIATE") as c:
+        c.execute("UPDATE metrics SET value = 'high' WHERE name = (SELECT id FROM metric_names WHERE name = 'kl')")
+    with pytest.raises(store_mod.StoreError, match="table metrics holds str 'high'"):
+        store.records(rid)
+    with pytest.raises(store_mod.StoreError, match="damaged"):
+        store.metrics(rid)
+    with store._tx("BEGIN IMMEDIATE") as c:
+        c.execute("UPDATE runs SET config = '{not json' WHERE id = ?", (rid,))
+    with pytest.raises(store_mod.StoreError, match="stored config is not valid JSON"):
+        store.run(rid)
+    with store._tx("BEGIN IMMEDIATE") as c:
+        c.execute("UPDATE runs SET config = ? WHERE id = ?", ("[" * 100_000 + "]" * 100_000, rid))
+    with pytest.raises(store_mod.StoreError, match="not valid JSON"):
+        store.runs()
+
+
+# --- the store deleted or replaced while a run writes it ------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["db and wal", "folder", "wal only", "replaced"])
+def test_a_store_deleted_or_replaced_mid_run_stops_the_writer(tmp_path, how):
+    folder = tmp_path / "runs"
+    s = Store(folder)
+    rid = new_run(s)
+    s.append(rid, [rec(generation=0)])
+    if how == "db and wal":
+        for name in ("runs.db", "runs.db-wal", "runs.db-shm"):
+            (folder / name).unlink()
+    elif how == "folder":
+        shutil.rmtree(folder)
+    elif how == "wal only":
+        (folder / "runs.db-wal").unlink()
+    else:
+        Store(tmp_path / "other").close()
+        (tmp_path / "other" / "runs.db").replace(folder / "runs.db")
+    with pytest.raises(store_mod.StoreGone, match="while this process was writing it") as err:
+        s.append(rid, [rec(generation=1)])
+    assert "\n" not in str(err.value)
+    with pytest.raises(store_mod.StoreGone):
+        s.finish(rid)
+
+
+# --- run ownership: leases ------------------------------------------------------------------------
+
+
+def _hold_run(folder, run_id, ready, stop):
+    s = Store(folder)
+    s.acquire(run_id)
+    ready.set()
+    stop.wait(60)
+
+
+def test_a_live_run_cannot_be_acquired_and_a_killed_owner_frees_it(tmp_path):
+    import os
+    import signal
+
+    s = Store(tmp_path)
+    rid = new_run(s)
+    s.finish(rid, "interrupted")
+    ctx = _context()
+    ready, stop = ctx.Event(), ctx.Event()
+    owner = ctx.Process(target=_hold_run, args=(tmp_path, rid, ready, stop))
+    owner.start()
+    assert ready.wait(60)
+    info = s.run(rid)
+    assert info.status == "running" and info.live and f"pid {owner.pid}" in info.owner
+    with pytest.raises(store_mod.RunBusy, match=f"pid {owner.pid}") as err:
+        s.acquire(rid)
+    assert "\n" not in str(err.value)
+    with pytest.raises(store_mod.RunBusy):
+        s.truncate(rid, "replace", 0, after=-1)
+    with pytest.raises(store_mod.RunBusy):
+        s.finish(rid, "interrupted")
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.join(30)
+    info = s.run(rid)
+    assert info.status == "killed" and not info.live  # at once: the owner's pid is gone on this host
+    assert s.acquire(rid) == rid and s.run(rid).live
+
+
+def test_a_lease_from_another_host_lives_by_its_heartbeat(store, monkeypatch):
+    import time as _time
+
+    from redqueen.runtime import lease
+
+    rid = new_run(store)
+    store.finish(rid, "interrupted")
+    with store._tx("BEGIN IMMEDIATE") as c:
+        c.execute("INSERT INTO leases VALUES (?, 'tok', 4242, '1', 'elsewhere', 'boot', 'ann', '2026', ?)",
+                  (rid, _time.time()))
+        c.execute("UPDATE runs SET status = 'running' WHERE id = ?", (rid,))
+    assert store.run(rid).owner == "ann (pid 4242 on elsewhere)"
+    with pytest.raises(store_mod.RunBusy, match="ann"):
+        store.acquire(rid)
+    monkeypatch.setattr(lease, "LEASE_TTL_S", 0.0)  # its heartbeat is now too old
+    assert store.run(rid).status == "killed"
+    assert store.acquire(rid) == rid
+
+
+def test_a_writer_whose_lease_was_taken_over_stops(store):
+    rid = new_run(store)
+    store.append(rid, [rec(generation=0)])
+    with store._tx("BEGIN IMMEDIATE") as c:  # another machine took the run after this one's heartbeat stopped
+        c.execute("UPDATE leases SET token = 'theirs', host = 'elsewhere', user = 'bob' WHERE key = ?", (rid,))
+    with pytest.raises(store_mod.RunBusy, match="taken over by bob"):
+        store.append(rid, [rec(generation=1)])
+    assert [r.generation for r in store.records(rid)] == [0]
+
+
+def test_the_heartbeat_renews_the_lease(tmp_path, monkeypatch):
+    from redqueen.runtime import lease
+
+    monkeypatch.setattr(lease, "HEARTBEAT_S", 0.05)
+    s = Store(tmp_path)
+    monkeypatch.setattr(lease.Heartbeat.__init__, "__defaults__", (0.05,))
+    rid = new_run(s)
+    beat = lambda: sqlite3.connect(tmp_path / "runs.db").execute(  # noqa: E731
+        "SELECT heartbeat FROM leases WHERE key = ?", (rid,)).fetchone()[0]
+    first = beat()
+    time.sleep(0.5)
+    assert beat() > first
+    s.finish(rid, "interrupted")
+    assert sqlite3.connect(tmp_path / "runs.db").execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+
+
+def test_claims_let_one_process_take_a_key(tmp_path):
+    a, b = Store(tmp_path), Store(tmp_path)
+    assert a.claim("config:abc") is None
+    assert a.claim("config:abc") is None  # again by the holder: still held
+    assert "pid" in b.claim("config:abc")  # another writer, even in this process
+    a.release("config:abc")
+    assert b.claim("config:abc") is None
+
+
+# --- is a run whole? ------------------------------------------------------------------------------
+
+CFG = {"generations": 3, "replicates": 2, "arms": [{"name": "replace"}, {"name": "accumulate"}]}
+
+
+def _whole_run(store):
+    rid = new_run(store, config=CFG)
+    store.append(rid, [rec(arm, r, g) for arm, _ in ARMS for r in range(2) for g in range(4)])
+    return rid
+
+
+def test_check_finds_gaps_missing_lineages_and_records_after_an_end(store):
+    rid = _whole_run(store)
+    assert store.check(rid).whole
+    store.truncate(rid, "replace", 1, after=-1)  # a whole lineage gone
+    with store._tx("BEGIN IMMEDIATE") as c:
+        c.execute("DELETE FROM metrics WHERE generation = 1 AND lineage = (SELECT id FROM lineages WHERE run_id = ? AND"
+                  " arm = 'accumulate' AND replicate = 0)", (rid,))
+        c.execute("DELETE FROM samples WHERE run_id = ? AND arm = 'accumulate' AND replicate = 0 AND generation = 1", (rid,))
+        c.execute("DELETE FROM generations WHERE run_id = ? AND arm = 'accumulate' AND replicate = 0 AND generation = 1",
+                  (rid,))
+        c.execute("UPDATE generations SET status = 'diverged' WHERE run_id = ? AND arm = 'accumulate' AND replicate = 1"
+                  " AND generation = 2", (rid,))
+    store.append(rid, [rec("nobody", 0, 0)])
+    problems = {(p.lineage, p.what): p for p in store.check(rid).problems}
+    assert set(problems) == {(("replace", 1, 0), "missing"), (("accumulate", 0, 0), "gap"),
+                             (("accumulate", 1, 0), "after end"), (("nobody", 0, 0), "unplanned")}
+    assert problems[(("accumulate", 0, 0), "gap")].first_bad == 1
+    assert "generations 1 are missing" in problems[(("accumulate", 0, 0), "gap")].detail
+
+
+def test_a_run_with_a_gap_is_never_marked_done_and_acquire_drops_what_follows_the_gap(store):
+    rid = _whole_run(store)
+    with store._tx("BEGIN IMMEDIATE") as c:
+        c.execute("DELETE FROM metrics WHERE generation = 2 AND lineage = (SELECT id FROM lineages WHERE run_id = ? AND"
+                  " arm = 'replace' AND replicate = 0)", (rid,))
+        for t in ("samples", "generations"):
+            c.execute(f"DELETE FROM {t} WHERE run_id = ? AND arm = 'replace' AND replicate = 0 AND generation = 2", (rid,))
+    with pytest.raises(store_mod.IncompleteRun, match="generations 2 are missing"):
+        store.finish(rid, "done")
+    info = store.run(rid)
+    assert info.status == "failed" and "records missing" in info.reason
+    store.acquire(rid)  # what resume does first
+    gens = sorted(r.generation for r in store.records(rid) if (r.arm, r.replicate) == ("replace", 0))
+    assert gens == [0, 1]
+    assert [p.what for p in store.check(rid).problems] == ["unfinished"]
+
+
+def test_resume_refuses_changed_data_files(store):
+    digest = {"/data/corpus.txt": {"sha256": "a" * 64, "bytes": 10}}
+    rid = store.create_run(name="t", kind="collapse", config={}, seed=0, arms=[("a", {})], data=digest)
+    store.finish(rid, "interrupted")
+    assert store.run(rid).meta["data"] == digest
+    with pytest.raises(store_mod.DataChanged, match="corpus.txt with sha256 aaaaaaaaaaaa") as err:
+        store.acquire(rid, data={"/data/corpus.txt": {"sha256": "b" * 64, "bytes": 11}})
+    assert "\n" not in str(err.value)
+    with pytest.raises(store_mod.DataChanged, match="is gone"):
+        store.acquire(rid, data={})
+    assert store.acquire(rid, data=digest) == rid
+
+
+def test_runs_store_their_libraries_and_the_source_commit(store):
+    from redqueen.runtime.provenance import source_commit
+
+    info = store.run(new_run(store))
+    libs = info.meta["provenance"]["libraries"]
+    assert libs["numpy"] == np.__version__ and "scikit-learn" in libs and "scipy" in libs
+    assert info.commit == source_commit() == info.meta["provenance"]["source"]["commit"]
+
+
+def test_the_commit_is_redqueens_not_the_working_directorys(tmp_path, monkeypatch):
+    import subprocess
+
+    import importlib
+
+    provenance = importlib.import_module("redqueen.runtime.provenance")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
+                    "--allow-empty", "-m", "x"], check=True)
+    monkeypatch.chdir(tmp_path)
+    theirs = provenance.git_commit(tmp_path)
+    provenance.source_commit.cache_clear()
+    assert provenance.provenance()["git_commit"] != theirs
+
+
+def test_check_plans_each_arms_members_once_the_store_keys_records_by_member():
+    from redqueen.runtime.integrity import check_rows
+
+    cfg = {"generations": 1, "replicates": 1, "arms": [{"name": "solo"}, {"name": "pop", "members": 3}]}
+    rows = [("solo", 0, 0, g, "ok") for g in (0, 1)]
+    rows += [("pop", 0, m, g, "ok") for m in range(3) for g in (0, 1) if (m, g) != (2, 1)]
+    problems = check_rows(cfg, ("arm", "replicate", "member"), rows)
+    assert [(p.lineage, p.what) for p in problems] == [(("pop", 0, 2), "unfinished")]
+    more = check_rows(cfg, ("arm", "replicate", "member"), rows + [("solo", 0, 1, 0, "ok")])
+    assert {(p.lineage, p.what) for p in more} == {(("pop", 0, 2), "unfinished"), (("solo", 0, 1), "unplanned")}

@@ -1,5 +1,5 @@
 import sys
 
-from redqueen.cli import entry
+from redqueen._entry import entry
 
 sys.exit(entry())

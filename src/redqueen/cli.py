@@ -19,9 +19,12 @@ try:  # recent typer vendors its own click
 except ImportError:  # pragma: no cover - typer on the real click
     from click.exceptions import ClickException, UsageError
 
+from redqueen.plugins import PluginRefused
 from redqueen.runtime.checkpoint import CheckpointError
 from redqueen.runtime.config import ConfigError
 from redqueen.runtime.display import safe
+from redqueen.runtime.connection import StoreError
+from redqueen.runtime.files import OutputPathError, output_error
 
 app = typer.Typer(
     add_completion=False,
@@ -53,6 +56,10 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """Model collapse as population genetics: run self-consuming loops, measure, compare remedies."""
 
 
+ALLOW = typer.Option(None, "--allow-plugin", metavar="MODULE",
+                     help="allow importing this plug-in module (runs its code); repeatable")
+
+
 class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
@@ -64,15 +71,15 @@ def _console():
     return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 
 
-def _store(folder: Path, *, must_exist: bool = False):
+def _store(folder: Path, *, must_exist: bool = False, write: bool | None = None):
+    """The store of ``folder``. One that must exist is, unless ``write``, only read: it opens read-only where it
+    cannot be written (read-only media)."""
     from redqueen.runtime.store import Store
 
     if must_exist and not (folder / "runs.db").is_file():
         raise UserError(f"{folder}: no results store here; run an experiment first or pass --out FOLDER")
-    try:
-        return Store(folder)
-    except Exception as e:  # unreadable or not a database
-        raise UserError(f"{folder}: cannot open the results store ({e}); pass another --out folder") from None
+    write = not must_exist if write is None else write
+    return Store(folder, readonly=False if write else None)  # StoreError: one line, see main()
 
 
 def _resolve(store, run: str):
@@ -93,18 +100,21 @@ def run(
     workers: Optional[int] = typer.Option(None, min=1, help="processes for pool/ray (default: all CPUs)"),
     keep_checkpoints: bool = typer.Option(False, help="keep each lineage's last checkpoint (safetensors) when done"),
     threads: Optional[int] = THREADS,
+    allow_plugin: Optional[list[str]] = ALLOW,
 ) -> None:
     """Run an experiment (the built-in demo when no CONFIG is given)."""
+    from redqueen.plugins import allowing
     from redqueen.runtime import config as C
 
     exp = C.load(config if config is not None else C.default_path())
     if exp.sweep is not None:
         raise UserError(f"{config} has a [sweep] table; run it with `redqueen sweep {config}`")
-    ex = _executor(executor, workers, None, out, threads)
-    try:
-        _execute(exp, _store(out), out, quiet=quiet, report=report, executor=ex, keep_checkpoints=keep_checkpoints)
-    finally:  # on Ctrl-C/SIGTERM too: pool workers still computing are stopped, not waited for
-        ex.close()
+    with allowing(allow_plugin or ()):
+        ex = _executor(executor, workers, None, out, threads)
+        try:
+            _execute(exp, _store(out), out, quiet=quiet, report=report, executor=ex, keep_checkpoints=keep_checkpoints)
+        finally:  # on Ctrl-C/SIGTERM too: pool workers still computing are stopped, not waited for
+            ex.close()
 
 
 def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | None = None, executor=None,
@@ -149,22 +159,36 @@ def resume(
     quiet: bool = QUIET,
     report: bool = typer.Option(True, help="write an HTML report next to the store"),
     threads: Optional[int] = THREADS,
+    keep_checkpoints: Optional[bool] = typer.Option(
+        None, help="keep each lineage's last checkpoint when done (default: as the run was started)"),
+    allow_plugin: Optional[list[str]] = ALLOW,
 ) -> None:
-    """Continue a run that was killed or interrupted; ends with the records an uninterrupted run gives."""
+    """Continue a run that was killed, interrupted or failed; ends with the records an uninterrupted run gives."""
+    from redqueen.plugins import allowing
     from redqueen.runtime import config as C
 
-    store = _store(out, must_exist=True)
+    store = _store(out, must_exist=True, write=True)
     info = _resolve(store, run_id)
     if info.kind != "collapse":
         raise UserError(f"run {info.id} is a {info.kind} run; only collapse runs can be resumed")
     if info.status == "done":
-        raise UserError(f"run {info.id} is already done; `redqueen show {info.id}` shows it")
+        raise UserError(f"run {info.id} is already done; `redqueen show {info.id}` shows it "
+                        f"(`redqueen check {info.id}` checks it is whole)")
+    if info.live:
+        raise UserError(f"run {info.id} is live: {info.owner} is writing it; wait for it to finish or stop that "
+                        "process (only one process may write a run)")
+    options = dict(info.meta.get("options") or {})
+    if keep_checkpoints is not None and keep_checkpoints != options.get("keep_checkpoints"):
+        options["keep_checkpoints"] = keep_checkpoints
+        store.set_meta(info.id, "options", options)
     exp = C.validate(info.config)
-    ex = _executor(None, None, None, out, threads)
-    try:
-        _execute(exp, store, out, quiet=quiet, report=report, run_id=info.id, executor=ex)
-    finally:
-        ex.close()
+    with allowing(allow_plugin or ()):
+        ex = _executor(None, None, None, out, threads)
+        try:
+            _execute(exp, store, out, quiet=quiet, report=report, run_id=info.id, executor=ex,
+                     keep_checkpoints=bool(options.get("keep_checkpoints", False)))
+        finally:
+            ex.close()
 
 
 def _executor(kind: str | None, workers: int | None, address: str | None, out: Path, threads: int | None = None):
@@ -188,10 +212,15 @@ def sweep(
     workers: Optional[int] = typer.Option(None, min=1, help="processes (default: all CPUs)"),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
     threads: Optional[int] = THREADS,
+    allow_plugin: Optional[list[str]] = ALLOW,
 ) -> None:
-    """Run a grid of experiments (arms x seeds x sizes); a second call continues an interrupted sweep."""
+    """Run a grid of experiments (arms x seeds x sizes); a second call continues an interrupted sweep.
+
+    Each grid point is claimed in the store first: a point another live sweep (or resume) is running is
+    skipped, so two sweeps started together run every point once."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from redqueen.plugins import allowing
     from redqueen.runtime import config as C
     from redqueen.runtime.runner import run_experiments
 
@@ -199,37 +228,37 @@ def sweep(
     if exp.sweep is None:
         raise UserError(f"{config} has no [sweep] table; add one (seeds = [...], n = [...]) or use `redqueen run`")
     store = _store(out)
-    grid = exp.grid()
-    existing = {}
-    for info in store.runs():
-        if info.kind == "collapse":
-            existing.setdefault(json.dumps(info.config, sort_keys=True), info)
-    todo, skipped = [], 0
-    for e in grid:
-        info = existing.get(json.dumps(e.model_dump(mode="json"), sort_keys=True))
-        if info is not None and info.status == "done":
-            skipped += 1
-        else:
-            todo.append((e, info.id if info is not None else None))
     console = _console()
-    console.print(f"[bold]{safe(exp.name)}[/]: {len(grid)} grid points ({skipped} already done), executor {executor}")
-    if not todo:
-        _sweep_follow_up(console, store, grid, existing, out)
-        return
-    total = sum(e.replicates * len(e.arms) * (e.generations + 1) for e, _ in todo)
-    ex = _executor(executor, workers, address, out, threads)
+    grid = exp.grid()
+    claimed: list[str] = []
+    results = []
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=console, transient=True) as bar:
-            task = bar.add_task("generations", total=total)
-            results = run_experiments(todo, store=store, executor=ex,
-                                      on_record=lambda rec: bar.update(task, advance=1))
+        todo, done, busy = _claim_grid(store, grid, claimed)
+        console.print(f"[bold]{safe(exp.name)}[/]: {len(grid)} grid points ({done} already done"
+                      f"{f', {len(busy)} being run by another process' if busy else ''}), executor {executor}")
+        for e, who in busy:
+            console.print(f"  skipped {safe(_grid_label(e))}: {safe(who)} is running it")
+        if todo:
+            total = sum(e.replicates * len(e.arms) * (e.generations + 1) for e, _ in todo)
+            with allowing(allow_plugin or ()):
+                ex = _executor(executor, workers, address, out, threads)
+                try:
+                    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
+                        task = bar.add_task("generations", total=total)
+                        results = run_experiments(todo, store=store, executor=ex,
+                                                  on_record=lambda rec: bar.update(task, advance=1))
+                finally:
+                    ex.close()
     finally:
-        ex.close()
+        for key in claimed:
+            try:
+                store.release(key)
+            except Exception:  # a store that vanished: the claims die with this process
+                break
     for (e, _), r in zip(todo, results):
-        console.print(f"run {r.run_id} ({_grid_label(e)}): " + ", ".join(f"{safe(a)} {s}" for a, s in r.status.items()))
-    existing.update({json.dumps(store.run(r.run_id).config, sort_keys=True): store.run(r.run_id) for r in results})
-    _sweep_follow_up(console, store, grid, existing, out)
+        console.print(f"run {r.run_id} ({safe(_grid_label(e))}): " + ", ".join(f"{safe(a)} {s}" for a, s in r.status.items()))
+    _sweep_follow_up(console, store, grid, out)
 
 
 def _grid_label(exp) -> str:
@@ -238,11 +267,46 @@ def _grid_label(exp) -> str:
     return grid_point(exp.name) or f"seed={exp.seed} n={exp.n}"
 
 
-def _sweep_follow_up(console, store, grid, existing: dict, out: Path) -> None:
+def _sweep_follow_up(console, store, grid, out: Path) -> None:
     """Where the sweep's runs are, and the exact command that compares every grid point in one report."""
+    existing = {}
+    for info in store.runs():
+        existing.setdefault(json.dumps(info.config, sort_keys=True), info)
     ids = [info.id for e in grid if (info := existing.get(json.dumps(e.model_dump(mode="json"), sort_keys=True)))]
     console.print(f"results: store {store.path}; to compare the {len(ids)} grid points:")
     console.print(f"  redqueen report {' '.join(ids)} -o {safe(str(out))} -p report.html", markup=False)
+
+
+def _claim_grid(store, grid, claimed: list[str]):
+    """Claim each grid point (lease ``config:<sha256 of its config>``); returns the points to run with the
+    run each continues (or None), the number already done, and the points another live process holds."""
+    import hashlib
+
+    from redqueen.runtime.store import to_json
+
+    points = []
+    for e in grid:
+        cfg = to_json(e.model_dump(mode="json"))
+        key = "config:" + hashlib.sha256(cfg.encode()).hexdigest()
+        holder = store.claim(key)
+        if holder is None:
+            claimed.append(key)
+        points.append((e, cfg, holder))
+    runs: dict[str, list] = {}
+    for info in store.runs():  # read after claiming: a point finished by another sweep is seen here
+        if info.kind == "collapse":
+            runs.setdefault(to_json(info.config), []).append(info)
+    todo, done, busy = [], 0, []
+    for e, cfg, holder in points:
+        infos = runs.get(cfg, [])
+        live = [i for i in infos if i.live]
+        if holder is not None or live:
+            busy.append((e, holder or live[0].owner))
+        elif any(i.status == "done" for i in infos):
+            done += 1
+        else:
+            todo.append((e, infos[-1].id if infos else None))
+    return todo, done, busy
 
 
 def _write_report(store, run_ids: list[str], path: Path) -> Path:
@@ -254,19 +318,54 @@ def _write_report(store, run_ids: list[str], path: Path) -> Path:
 
 @app.command("list")
 def list_runs(out: Path = OUT) -> None:
-    """List the runs in a results folder."""
+    """List the runs in a results folder: live (and who writes them), killed, interrupted, failed or done."""
     from rich.table import Table
 
     store = _store(out, must_exist=True)
     from redqueen.runtime.summary import grid_point
 
-    table = Table("id", "name", "kind", "created", "status", "seed", "n", "grid", "records")
+    table = Table("id", "name", "kind", "created", "status", "seed", "n", "grid", "records", "owner / reason")
     table.columns[0].no_wrap = True
     for r in store.runs():
         n = r.config.get("n") if isinstance(r.config, dict) else None
-        table.add_row(safe(r.id), safe(r.name), r.kind, str(r.created)[:19], r.status, str(r.seed),
-                      "-" if n is None else f"{n:,}", grid_point(r.name) or "-", f"{r.n_records:,}")
+        status = "live" if r.live else r.status
+        table.add_row(safe(r.id), safe(r.name), r.kind, str(r.created)[:19], status, str(r.seed),
+                      "-" if n is None else f"{n:,}", grid_point(r.name) or "-", f"{r.n_records:,}",
+                      safe(r.owner or r.reason or ("owner gone; `redqueen resume` continues it"
+                                                   if r.status == "killed" else "")))
     _console().print(table)
+
+
+@app.command()
+def check(
+    run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"),
+    out: Path = OUT,
+    repair: bool = typer.Option(False, help="mark a damaged run resumable; `redqueen resume` then recomputes the gaps"),
+) -> None:
+    """Check that a run has every generation of every lineage its config plans (exit 1 if not)."""
+    store = _store(out, must_exist=True, write=repair)
+    info = _resolve(store, run_id)
+    result = store.check(info.id)
+    console = _console()
+    if result.problems is None:
+        console.print(f"run {info.id} ({info.kind}) plans no fixed generations; nothing to check")
+        return
+    if result.whole:
+        console.print(f"run {info.id} is whole: every lineage has all its generations")
+        return
+    for line in result.lines():
+        console.print(f"  {line}", markup=False)
+    finished = info.status == "done"
+    if not repair:
+        hint = (f"`redqueen check {info.id} --repair` then `redqueen resume {info.id}`" if finished else
+                f"`redqueen resume {info.id}` completes them" if not info.live else "it is still being written")
+        console.print(f"run {info.id} ({'live' if info.live else info.status}): {len(result.problems)} lineages "
+                      f"incomplete; {hint}")
+        raise typer.Exit(1)
+    if info.live:
+        raise UserError(f"run {info.id} is live ({info.owner} is writing it); repair it once that process has ended")
+    store.finish(info.id, "interrupted", reason=f"check found {len(result.problems)} incomplete lineages")
+    console.print(f"run {info.id} marked interrupted; `redqueen resume {info.id}` recomputes the missing records")
 
 
 @app.command()
@@ -279,21 +378,23 @@ def show(
     metric: Optional[list[str]] = typer.Option(None, help="columns to show (repeat for several)"),
 ) -> None:
     """Show one run: provenance, config and a summary; with --arm/--replicate/--every/--metric, its rows."""
+    from redqueen.plugins import reading
     from redqueen.runtime.summary import print_run
 
     store = _store(out, must_exist=True)
     info = _resolve(store, run_id)
     console = _console()
-    try:
-        print_run(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metric)
-    except KeyError as e:
-        raise UserError(f"{e.args[0]}; pick one of those") from None
-    if info.kind == "collapse" and arm is None and replicate is None and every is None and not metric:
-        from redqueen.metrics.profile import run_profiles
-        from redqueen.runtime.summary import print_profile
+    with reading():
+        try:
+            print_run(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metric)
+        except KeyError as e:
+            raise UserError(f"{e.args[0]}; pick one of those") from None
+        if info.kind == "collapse" and arm is None and replicate is None and every is None and not metric:
+            from redqueen.metrics.profile import run_profiles
+            from redqueen.runtime.summary import print_profile
 
-        for name, prof in run_profiles(store.records(info.id)).items():
-            print_profile(console, name, prof)
+            for name, prof in run_profiles(store.records(info.id)).items():
+                print_profile(console, name, prof)
 
 
 @app.command()
@@ -306,10 +407,13 @@ def export(
     """Export a run's records as one wide table (a row per arm x replicate x generation)."""
     if fmt not in ("csv", "parquet"):
         raise UserError(f"--format {fmt!r} is not supported; use csv or parquet")
+    from redqueen.plugins import reading
+
     store = _store(out, must_exist=True)
     info = _resolve(store, run_id)
     target = path or Path(f"{info.id}.{fmt}")
-    store.export(info.id, target, fmt)
+    with reading():
+        store.export(info.id, target, fmt)
     _console().print(f"wrote {target}")
 
 
@@ -331,9 +435,12 @@ def report(
         print(f"redqueen: `report -o/--output {output}` is deprecated: -o/--out is the results folder in every "
               "command; write the HTML file with -p/--path", file=sys.stderr)
         path = path or output
+    from redqueen.plugins import reading
+
     store = _store(out, must_exist=True)
     ids = [_resolve(store, r).id for r in run_ids]
-    _console().print(f"wrote {_write_report(store, ids, path or Path('report.html'))}")
+    with reading():  # a stored config's plug-in is never imported (nor its test fit run) to draw a report
+        _console().print(f"wrote {_write_report(store, ids, path or Path('report.html'))}")
 
 
 @app.command()
@@ -345,17 +452,20 @@ def theory(
     quiet: bool = QUIET,
     workers: Optional[int] = typer.Option(None, min=1, help="run the lineages on a process pool of this size"),
     threads: Optional[int] = THREADS,
+    allow_plugin: Optional[list[str]] = ALLOW,
 ) -> None:
     """Simulate an experiment's arms and compare them with closed-form theory, with confidence intervals."""
+    from redqueen.plugins import allowing
     from redqueen.runtime import config as C
     from redqueen.runtime.predictions import print_theory
 
     exp = C.load(config)
-    ex = _executor(None, workers, None, out, threads)
-    try:
-        print_theory(_console(), exp, store=_store(out), level=level, every=every, executor=ex, progress=not quiet)
-    finally:
-        ex.close()
+    with allowing(allow_plugin or ()):
+        ex = _executor(None, workers, None, out, threads)
+        try:
+            print_theory(_console(), exp, store=_store(out), level=level, every=every, executor=ex, progress=not quiet)
+        finally:
+            ex.close()
 
 
 @app.command()
@@ -380,8 +490,8 @@ def evolve(
         seed_list = [int(s) for s in seeds.split(",")] if seeds else None
     except ValueError:
         raise UserError(f"--seeds {seeds!r}: give comma-separated non-negative integers, e.g. 0,1,2") from None
-    if seed_list is not None and any(s < 0 for s in seed_list):
-        raise UserError(f"--seeds {seeds!r}: seeds must be non-negative")
+    if seed_list is not None and any(not 0 <= s <= 2**63 - 1 for s in seed_list):
+        raise UserError(f"--seeds {seeds!r}: seeds must be integers from 0 to 2**63 - 1")
     plan = [cfg.model_copy(update={"seed": s}) for cfg in loaded for s in (seed_list or [cfg.seed])]
     arms = list(dict.fromkeys(cfg.arm for cfg in plan))
     if len(arms) < len(loaded):
@@ -405,8 +515,9 @@ def evolve(
                 console.print(f"{safe(cfg.arm):<28} seed {cfg.seed:<3} {last.forward_passes:>7} passes  "
                               f"train {last.best_train_acc:.3f}  test {last.test_acc_of_best_on_train:.3f}  "
                               f"{last.forward_passes / max(last.seconds, 1e-9):,.0f} passes/s")
-    except KeyboardInterrupt:
-        store.finish(run_id, "interrupted")
+    except BaseException as e:  # the run is never left 'running': interrupted on Ctrl-C, failed with its reason else
+        store.finish(run_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
+                     reason="" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}")
         raise
     store.finish(run_id, "done")
     where = f"results: store {store.path} (run {run_id})"
@@ -535,6 +646,10 @@ def entry() -> int:
     return code
 
 
+def _one_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI in-process: every user error becomes one line on stderr and exit code 2."""
     try:
@@ -553,8 +668,16 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as e:  # e.g. a file argument that cannot be opened
         print(f"redqueen: {e.format_message()}", file=sys.stderr)
         return 2
-    except (ConfigError, CheckpointError, UserError) as e:
-        print(f"redqueen: {e}", file=sys.stderr)
+    except (ConfigError, CheckpointError, UserError, StoreError, PluginRefused) as e:
+        print(f"redqueen: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("redqueen: out of memory; shrink the experiment (n, d, reference_size, replicates, model sizes)",
+              file=sys.stderr)
+        return 2
+    except OSError as e:  # a resource: disk full, a file-size limit, permissions, a path that cannot be written
+        print(f"redqueen: {_one_line(output_error(e.filename or '?', e) if not isinstance(e, OutputPathError) else e)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("redqueen: interrupted; the records written so far are kept (status 'interrupted')", file=sys.stderr)

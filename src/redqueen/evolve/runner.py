@@ -11,6 +11,7 @@ exactly (on the same BLAS thread count; see ``threads``).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Iterator, Literal
@@ -19,34 +20,38 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from redqueen.evolve.base import Strategy
-from redqueen.evolve.digits import DigitsTask
+from redqueen.evolve.digits import DigitsTask, mlp_layout
+
+
+SEED = Field(0, ge=0, le=2**63 - 1, description="seed of the run's random streams")
 
 
 class EvolveConfig(BaseModel):
-    """One evolution run on digits. Unknown keys are errors."""
+    """One evolution run on digits. Unknown keys, wrong types (``seed = "5"``), NaN/inf and out-of-range values
+    are errors; so is a run this machine has not the memory for (see :func:`redqueen.runtime.memory.evolve_needs`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     method: Literal["m2n2", "map_elites", "cma", "ga"] = "m2n2"
-    seed: int = 0
-    budget: int = Field(50_000, gt=0, description="forward passes, initial models included")
+    seed: int = SEED
+    budget: int = Field(50_000, gt=0, le=10**10, description="forward passes, initial models included")
     archive_size: int = Field(20, gt=1, description="M2N2/GA archive size; CMA-ES population size")
-    mutation_sigma: float = Field(0.01, ge=0, description="Gaussian mutation std (0 = none); CMA-ES sigma0")
-    alpha: float = Field(1.0, ge=0, description="resource-sharing exponent; 'ga' always uses 0")
+    mutation_sigma: float = Field(0.01, ge=0, le=1e6, description="Gaussian mutation std (0 = none); CMA-ES sigma0")
+    alpha: float = Field(1.0, ge=0, le=1e6, description="resource-sharing exponent; 'ga' always uses 0")
     crossover: bool = True
     splitpoint: bool = True
     matchmaker: bool = Field(True, description="'ga' never uses the matchmaker")
     init: Literal["scratch", "pretrained"] = "scratch"
-    init_std: float = Field(0.01, gt=0, description="std of from-scratch initial parameters")
+    init_std: float = Field(0.01, gt=0, le=1e6, description="std of from-scratch initial parameters")
     n_initial: int = Field(2, gt=0, description="from-scratch initial models (M2N2 uses 2)")
-    pretrain_seed: int = Field(42, description="seed of the two pre-trained models (shared by all run seeds)")
-    pretrain_steps: int = Field(10, ge=0)
+    pretrain_seed: int = Field(42, ge=0, le=2**63 - 1, description="seed of the two pre-trained models (shared by all run seeds)")
+    pretrain_steps: int = Field(10, ge=0, le=10**7)
     eval_every: int = Field(1000, gt=0)
     batch_size: int = Field(1, gt=0, description="children per ask (M2N2/GA/MAP-Elites); 1 = exact sequential")
     cells: int = Field(10, gt=0, description="MAP-Elites bins per measure")
     cma_diagonal: bool = Field(True, description="separable CMA-ES (full covariance needs d*d memory)")
-    input_scale: float = Field(1.0, gt=0, description="pixel multiplier; M2N2's code uses raw 0..16 pixels")
-    threads: int = Field(1, gt=0, description="BLAS threads for evaluation; 1 is robust on a shared machine")
+    input_scale: float = Field(1.0, gt=0, le=1e6, description="pixel multiplier; M2N2's code uses raw 0..16 pixels")
+    threads: int = Field(1, gt=0, le=1024, description="BLAS threads for evaluation (at most the CPUs); 1 is robust on a shared machine")
 
     @model_validator(mode="after")
     def _check(self) -> "EvolveConfig":
@@ -54,6 +59,9 @@ class EvolveConfig(BaseModel):
             raise ValueError("method 'cma' starts from one random point; use init = 'scratch'")
         if self.init == "scratch" and self.n_initial > self.archive_size:
             raise ValueError(f"n_initial={self.n_initial} exceeds archive_size={self.archive_size}")
+        from redqueen.runtime import memory
+
+        memory.check_evolve(self, mlp_layout().size)
         return self
 
     @classmethod
@@ -158,7 +166,7 @@ def run_evolve(config: EvolveConfig, task: DigitsTask | None = None) -> Iterator
     task = task or DigitsTask.load(scale=config.input_scale)
     init_ss, strat_ss = np.random.SeedSequence(config.seed).spawn(2)
     t0 = time.perf_counter()
-    with limited(config.threads):
+    with limited(min(config.threads, os.cpu_count() or 1)):
         initial = initial_genomes(config, task, np.random.default_rng(init_ss))
         strategy = make_strategy(config, task, initial, np.random.default_rng(strat_ss))
         passes, next_report = 0, config.eval_every

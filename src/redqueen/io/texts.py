@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -49,8 +50,13 @@ def is_hf_dataset(path: str | Path) -> bool:
 
 
 def _check_exists(path: Path) -> None:
+    """A file or folder to read: it must exist and be a regular file or a folder (a pipe, socket or device such
+    as /dev/zero would be read forever, or block)."""
     if not path.exists():
         raise ReadError(f"{path}: no such file or folder; check the path")
+    mode = path.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ReadError(f"{path}: not a regular file (a pipe, socket or device); give a file or folder")
 
 
 def _decode(raw: bytes, path: Path, lineno: int) -> str:

@@ -88,10 +88,18 @@ def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
             arm=pop.arm, replicate=pop.replicate, generation=g, metrics=metrics, samples=shown,
             seconds=float(clock[m.index]), train_size=len(train),
             distributions=tuple((k, pack_distribution(v)) for k, v in per_item.items()),
-            member=m.index, parents=tuple(parents.get(m.index, ())),
+            member=m.index, parents=genealogy(parents.get(m.index, ())),
         )
         for m, train, (metrics, per_item, shown) in zip(members, trains, measured)
     ]
+
+
+def genealogy(edges: list[Parent]) -> tuple[Parent, ...]:
+    """A member's parents in one canonical form: one edge per (parent, kind), weights summed, sorted."""
+    summed: dict[tuple[int, str], float] = {}
+    for e in edges:
+        summed[(e.member, e.kind)] = summed.get((e.member, e.kind), 0.0) + e.weight
+    return tuple(Parent(m, w, k) for (m, k), w in sorted(summed.items()))
 
 
 def training_set(pop, member) -> Data:

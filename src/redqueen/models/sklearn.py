@@ -8,7 +8,6 @@ from the loop's generator and hand it to the estimator as ``random_state``.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import numbers
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from redqueen.data import Points
+from redqueen.plugins import import_plugin
 
 _SEED_MAX = 2**31 - 1
 
@@ -238,16 +238,15 @@ REQUIRED_METHODS = ("fit", "sample", "score_samples")
 def load_plugin(spec: str, kwargs: dict) -> SklearnDensity:
     """Build the estimator named ``"package.module:Class"`` with ``kwargs`` and check its protocol.
 
-    Raises ``ValueError`` with a one-line reason if the name does not resolve,
-    the class lacks fit/sample/score_samples, or construction fails.
+    The module is imported only if the user allowed it (see :mod:`redqueen.plugins`).
+    Raises ``ValueError`` with a one-line reason if the module is not allowed or fails to
+    import, the name does not resolve, the class lacks fit/sample/score_samples, or
+    construction fails.
     """
     if spec.count(":") != 1:
         raise ValueError(f"plugin {spec!r} must look like 'package.module:Class'")
     mod_name, cls_name = spec.split(":")
-    try:
-        module = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise ValueError(f"plugin module {mod_name!r} cannot be imported ({e}); install it or fix the name") from None
+    module = import_plugin(mod_name)  # only an allowed module; its import errors are one line
     cls = getattr(module, cls_name, None)
     if not inspect.isclass(cls):
         raise ValueError(f"plugin {spec!r}: module {mod_name!r} has no class {cls_name!r}")
@@ -256,8 +255,8 @@ def load_plugin(spec: str, kwargs: dict) -> SklearnDensity:
         raise ValueError(f"plugin {spec!r} lacks {', '.join(missing)}; a density estimator needs fit, sample and score_samples")
     try:
         est = cls(**kwargs)
-    except Exception as e:  # the plug-in's own constructor: report, do not trace back
-        raise ValueError(f"plugin {spec!r} rejected its arguments: {e}") from None
+    except (Exception, SystemExit) as e:  # the plug-in's own constructor: report, do not trace back (nor exit)
+        raise ValueError(f"plugin {spec!r} rejected its arguments: {type(e).__name__}: {e}") from None
     return SklearnDensity(estimator=est, plugin=spec)
 
 
@@ -271,5 +270,5 @@ def check_density(family: SklearnDensity, x: np.ndarray, rng: np.random.Generato
                      seed=int(rng.integers(_SEED_MAX)), finite=False)  # NaN output is divergence, handled by the loop
     except ContractError as e:
         raise ValueError(f"plug-in estimator fails the model contract on {len(x)} points: {e}") from None
-    except Exception as e:  # the plug-in's own code failed: report, do not trace back
+    except (Exception, SystemExit) as e:  # plug-in code: whatever it raises (or an exit) is one line
         raise ValueError(f"plug-in estimator failed its protocol check on {len(x)} points: {type(e).__name__}: {e}") from None

@@ -43,8 +43,9 @@ def make_world(cfg):
             from redqueen.worlds.regression import RegressionWorld
 
             return RegressionWorld(cfg.d, sigma=cfg.sigma, coef=cfg.coef)
-    except ValueError as e:
-        raise C.ConfigError(f"world: {e}") from None
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:  # e.g. a covariance that overflows
+        raise C.ConfigError(f"world: {type(e).__name__ + ': ' if not isinstance(e, ValueError) else ''}{e}; "
+                            "choose smaller values") from None
     raise C.ConfigError(f"world.kind: {cfg.kind!r} is not buildable")  # unreachable after validation
 
 

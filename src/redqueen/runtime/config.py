@@ -8,6 +8,8 @@ reference is generated from these models (``redqueen keys``).
 
 from __future__ import annotations
 
+import re
+import stat
 import tomllib
 from pathlib import Path
 from types import UnionType
@@ -16,6 +18,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 POSITIVE_INT = Annotated[int, Field(ge=1)]
+#: the largest magnitude of a world's location or scale: its square, summed over points and dimensions, stays finite
+SCALE_MAX = 1e50
 
 
 class ConfigError(ValueError):
@@ -48,8 +52,8 @@ class GaussianWorld(_Strict):
 
     kind: Literal["gaussian"]
     d: int = Field(1, ge=1, le=10_000, description="dimensions")
-    mean: float = Field(0.0, description="mean of every coordinate")
-    std: float = Field(1.0, gt=0, description="standard deviation of every coordinate")
+    mean: float = Field(0.0, ge=-SCALE_MAX, le=SCALE_MAX, description="mean of every coordinate")
+    std: float = Field(1.0, gt=0, le=SCALE_MAX, description="standard deviation of every coordinate")
 
 
 class MixtureWorld(_Strict):
@@ -58,9 +62,9 @@ class MixtureWorld(_Strict):
     kind: Literal["mixture"]
     components: int = Field(8, ge=2, le=1000, description="number of modes")
     d: int = Field(2, ge=1, le=1000, description="dimensions")
-    radius: float = Field(5.0, gt=0, description="distance of the modes from the origin")
-    std: float = Field(0.5, gt=0, description="standard deviation within a mode")
-    weights: list[Annotated[float, Field(gt=0)]] | None = Field(None, description="mode weights (default equal)")
+    radius: float = Field(5.0, gt=0, le=SCALE_MAX, description="distance of the modes from the origin")
+    std: float = Field(0.5, gt=0, le=SCALE_MAX, description="standard deviation within a mode")
+    weights: list[Annotated[float, Field(gt=0, le=SCALE_MAX)]] | None = Field(None, description="mode weights (default equal)")
 
     @model_validator(mode="after")
     def _weights_match(self):
@@ -156,9 +160,9 @@ class GmmFamily(_Strict):
     kind: Literal["gmm"]
     components: int = Field(10, ge=1, le=10_000, description="mixture components")
     covariance_type: Literal["full", "tied", "diag", "spherical"] = "full"
-    max_iter: int = Field(100, ge=1, description="EM iterations at most")
+    max_iter: int = Field(100, ge=1, le=100_000, description="EM iterations at most")
     tol: float = Field(1e-3, gt=0, description="EM convergence tolerance")
-    n_init: int = Field(1, ge=1, description="EM restarts")
+    n_init: int = Field(1, ge=1, le=1000, description="EM restarts")
 
 
 class KdeFamily(_Strict):
@@ -311,7 +315,7 @@ class NoiseCuration(_Strict):
 
     kind: Literal["noise"]
     rate: float = Field(0.01, ge=0, le=1, description="per-item (per-token) mutation probability")
-    scale: float = Field(0.1, ge=0, description="standard deviation of the jitter added to points")
+    scale: float = Field(0.1, ge=0, le=SCALE_MAX, description="standard deviation of the jitter added to points")
 
 
 class FilterCuration(_Strict):
@@ -420,6 +424,14 @@ class Sweep(_Strict):
     seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] | None = Field(None, min_length=1, description="master seeds")
     n: list[Annotated[int, Field(ge=2, le=100_000_000)]] | None = Field(None, min_length=1, description="values of n")
 
+    @field_validator("seeds", "n")
+    @classmethod
+    def _distinct(cls, values, info):
+        repeated = sorted({v for v in values or () if values.count(v) > 1})
+        if repeated:  # two grid points with one config would be one run written twice
+            raise ValueError(f"repeats {', '.join(map(str, repeated))}; list each value once")
+        return values
+
 
 class Experiment(_Strict):
     """A whole experiment: one world, one family, several arms, replicates."""
@@ -510,23 +522,112 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
 
 def validate(data: dict) -> Experiment:
     """A validated :class:`Experiment` from a plain dict; raises :class:`ConfigError`."""
+    from redqueen.runtime import memory
+
     exp = validate_as(Experiment, data)
     for arm in exp.arms:
         exp.arm_family(arm)
+    memory.check(exp)  # sizes inside the documented ranges that this machine cannot hold
     return exp
 
 
+#: a config larger than this is refused before it is read (real ones are a few kB)
+MAX_CONFIG_BYTES = 1 << 20
+#: tables and arrays nested deeper than this are refused (the deepest real config nests 4)
+MAX_CONFIG_DEPTH = 32
+_TOML_TOKENS = re.compile(r'"""|\'\'\'|\\.|["\'#\n\[\]{}.=,]', re.DOTALL)
+
+
+def toml_nesting(text: str) -> int:
+    """How deeply TOML ``text`` nests: ``[`` / ``{`` levels plus the parts of dotted keys (``a.b.c = 1`` nests 3),
+    outside strings and comments. A linear scan that cannot recurse, so it runs before the parser (which recurses
+    on brackets, and is quadratic in the parts of one dotted key)."""
+    stack: list[str] = []  # open brackets: '[' array or header, '{' inline table
+    deepest, parts = 0, 1
+    inside = None  # the string delimiter or '#' we are in
+    in_key = True  # at a line start, after '{' or after ',' in an inline table
+    for m in _TOML_TOKENS.finditer(text):
+        tok = m.group()
+        if inside == "#":
+            if tok == "\n":
+                inside = None
+                in_key, parts = not stack, 1
+        elif inside is not None:
+            if tok[0] == "\\" and inside in ("'", "\'\'\'"):
+                tok = tok[1]  # no escapes in literal strings: the backslash is a character
+            if tok == inside or (tok == "\n" and inside in ('"', "'")):
+                inside = None  # closed (or an unterminated one-line string, which the parser reports)
+        elif tok in ('"""', "\'\'\'", '"', "'", "#"):
+            inside = tok
+        elif tok == "\n":
+            if not stack or stack[-1] == "header":
+                stack.clear()
+                in_key, parts = True, 1
+        elif tok == "." and in_key:
+            parts += 1
+        elif tok == "=":
+            in_key = False
+        elif tok == "," and stack and stack[-1] == "{":
+            in_key, parts = True, 1
+        elif tok in "[{":
+            stack.append("header" if tok == "[" and in_key and not stack else tok)
+            in_key = tok == "{" or stack[-1] == "header"
+            parts = 1 if tok == "{" else parts
+        elif tok in "]}" and stack:
+            stack.pop()
+        deepest = max(deepest, len(stack) + parts)
+        if deepest > MAX_CONFIG_DEPTH:
+            break
+    return deepest
+
+
+def data_depth(obj: Any) -> int:
+    """How deeply dicts and lists nest in ``obj`` (iteratively: any depth is measured without recursion)."""
+    deepest, stack = 0, [(obj, 0)]
+    while stack:
+        item, d = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, d + 1)
+            if deepest > MAX_CONFIG_DEPTH:
+                return deepest
+            stack.extend((v, d + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def read_toml(path: str | Path) -> dict:
-    """The table of a TOML file; raises :class:`ConfigError` with a one-line reason for a missing or bad file."""
+    """The table of a TOML file; raises :class:`ConfigError` with a one-line reason for a missing, special, huge,
+    too deeply nested or malformed file (size and nesting are checked before the parser sees it)."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"{p}: no such config file; pass the path of a .toml file (see examples/)")
     try:
-        return tomllib.loads(p.read_bytes().decode("utf-8"))
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{p}: not a regular file (a directory, pipe or device); pass the path of a .toml file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: {st.st_size:,} bytes is no config (at most {MAX_CONFIG_BYTES:,}); pass a .toml file")
+        with open(p, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the config ({e.strerror}); check the path and its permissions") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: more than {MAX_CONFIG_BYTES:,} bytes is no config; pass a .toml file")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text; a config is a TOML text file") from None
-    except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: e.g. an integer of a million digits
-        raise ConfigError(f"{p}: not valid TOML ({str(e).splitlines()[0][:200]}); fix the syntax") from None
+    if toml_nesting(text) > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{p}: arrays, tables or dotted keys nested more than {MAX_CONFIG_DEPTH} deep; a config "
+                          "nests a few levels")
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:  # ValueError: e.g. an integer of a million digits
+        raise ConfigError(f"{p}: not valid TOML ({(str(e).splitlines() or ['too deeply nested'])[0][:200]}); "
+                          "fix the syntax") from None
+    if data_depth(data) > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{p}: keys nested more than {MAX_CONFIG_DEPTH} deep (a dotted key like a.b.c... counts each "
+                          "part); a config nests a few levels")
+    return data
 
 
 def validate_as(model: type[BaseModel], data: dict, prefix: str = ""):

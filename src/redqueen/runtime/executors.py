@@ -14,19 +14,39 @@ around its loop (``executor.threads`` is the count for a caller that runs tasks 
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from redqueen.runtime import threads as _threads
+from redqueen.runtime.lease import process_start
 
 
-def _init_worker(threads: int) -> None:
-    """A pool worker's initializer: ignore Ctrl-C (only the writer handles it) and apply the thread policy."""
+#: how often a pool worker checks that the process that started it is alive
+WATCHDOG_S = 0.5
+
+
+def _watch_parent(pid: int, start: str) -> None:
+    from redqueen.runtime.lease import pid_alive
+
+    while pid_alive(pid, start):
+        time.sleep(WATCHDOG_S)
+    os._exit(1)  # the writer is gone: nobody will store this lineage's records
+
+
+def _worker_init(parent: int, parent_start: str, threads: int) -> None:
+    """Pool worker set-up: ignore Ctrl-C (only the writer sees it and stops cleanly), apply the
+    thread policy, and die with the writer.
+
+    A worker's parent is the forkserver, not the writer, so a SIGKILLed writer would leave workers computing
+    for minutes; a daemon thread watches the writer's pid (and start time) and ends the worker when it is gone."""
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _threads.apply(threads)
+    threading.Thread(target=_watch_parent, args=(parent, parent_start), name="redqueen-watchdog", daemon=True).start()
 
 
 def _limited_call(fn: Callable, threads: int, task):
@@ -63,7 +83,8 @@ class PoolExecutor:
         # forkserver: workers never inherit the parent's threads or open SQLite handles;
         # workers ignore Ctrl-C so that only the writer sees it and stops cleanly
         self.pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"),
-                                        initializer=_init_worker, initargs=(self.threads,))
+                                        initializer=_worker_init,
+                                        initargs=(os.getpid(), process_start(os.getpid()), self.threads))
 
     def map_unordered(self, fn: Callable, tasks: Iterable) -> Iterator[tuple[object, object]]:
         tasks = list(tasks)
@@ -107,6 +128,7 @@ class RayExecutor:
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if address:
+                reachable(address)
                 kwargs["address"] = address
             else:
                 if temp_dir is not None:
@@ -128,6 +150,32 @@ class RayExecutor:
     def close(self) -> None:
         if self.started:
             self.ray.shutdown()
+
+
+#: seconds to wait for a Ray cluster's address to answer before giving up
+CONNECT_TIMEOUT_S = 5.0
+
+
+def reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise ``ValueError`` (one line) unless something listens at a Ray ``address`` (``host:port`` or
+    ``ray://host:port``; ``auto`` and ``local`` are Ray's own and not checked). ray.init waits minutes otherwise."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address in ("auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise ValueError(f"--address {address!r} is not host:port (or ray://host:port, auto)")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(f"--address {address}: nothing answers there within {timeout:.0f} s ({e.strerror or e}); "
+                         "start the Ray cluster or fix the address") from None
 
 
 def make_executor(kind: str, *, workers: int | None = None, address: str | None = None,

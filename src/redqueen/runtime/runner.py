@@ -20,6 +20,7 @@ from redqueen.runtime import checkpoint, threads
 from redqueen.runtime.build import make_population, make_world, plan_arms
 from redqueen.runtime.executors import SerialExecutor
 from redqueen.runtime.failures import MUST_NOT_BE_NAN, classify
+from redqueen.runtime.provenance import data_files
 
 
 @dataclass(frozen=True)
@@ -248,11 +249,12 @@ def plan_units(exp: C.Experiment, run_id: str | None, folder: Path | None, store
     return units
 
 
-def _create(store, exp: C.Experiment, plans, kind: str) -> str:
+def _create(store, exp: C.Experiment, plans, kind: str, options: dict) -> str:
     return store.create_run(
         name=exp.name, kind=kind, config=exp.model_dump(mode="json"), seed=exp.seed,
         arms=[(p.name, {"regime": repr(p.regime), "curation": [repr(c) for c in p.curation],
                         "family": p.family_config}) for p in plans],
+        data=data_files(_world(exp.model_dump_json())), options=options,
     )
 
 
@@ -285,10 +287,10 @@ def run_experiments(
     runs, units = [], []
     for exp, run_id, plans in prepared:
         if store is not None:
-            if run_id is None:
-                run_id = _create(store, exp, plans, kind)
-            else:
-                store.finish(run_id, "running")
+            if run_id is None:  # the new run is owned by this process (a lease with heartbeat) until finish
+                run_id = _create(store, exp, plans, kind, {"keep_checkpoints": keep_checkpoints})
+            else:  # refused if another live process owns it or its data files changed; drops gaps
+                run_id = store.acquire(run_id, data=data_files(_world(exp.model_dump_json())))
         mine = plan_units(exp, run_id, folder, store, checkpoints=checkpoints and serial and store is not None)
         runs.append((exp, run_id, plans, len(mine)))
         units.extend((u, run_id) for u in mine)

@@ -152,6 +152,14 @@ def print_run(console, store, info, *, arm: str | None = None, replicate: int | 
     console.print(f"[bold]{safe(info.name)}[/]  id {safe(info.id)}  kind {info.kind}  status {info.status}")
     console.print(f"seed {info.seed}  redqueen {safe(info.version)}  created {info.created}"
                   + (f"  commit {safe(info.commit)}" if getattr(info, "commit", None) else ""))
+    if getattr(info, "owner", None) or getattr(info, "reason", ""):
+        console.print(f"owner {info.owner}" if info.owner else f"reason: {info.reason}", markup=False)
+    meta = getattr(info, "meta", {}) or {}
+    libs = (meta.get("provenance") or {}).get("libraries") or {}
+    if libs:
+        console.print("libraries: " + ", ".join(f"{k} {v}" for k, v in sorted(libs.items())), markup=False)
+    for path, digest in sorted((meta.get("data") or {}).items()):
+        console.print(f"data: {path} sha256 {digest.get('sha256', '?')} ({digest.get('bytes', '?')} bytes)", markup=False)
     console.print("config: " + safe(json.dumps(info.config, sort_keys=True)))
     if arm is None and replicate is None and every is None and not metrics:
         print_summary(console, store, info)

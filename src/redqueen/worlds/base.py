@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -20,7 +21,9 @@ class World(Protocol):
     count (words, mixture components, digit classes, tokens), or ``None``;
     ``types(data)`` maps data onto those types as counts, shape ``(K,)``.
     ``type_labels`` names them (or ``None``); ``describe()`` returns the
-    parameters that define the world, for the run record.
+    parameters that define the world, for the run record. A world that reads
+    files also has ``data_files()``: path -> :func:`data_digest` of each file
+    or folder it read, stored with the run so that a resume against changed data is refused.
     """
 
     def sample(self, n: int, rng: np.random.Generator) -> Data: ...
@@ -32,3 +35,13 @@ class World(Protocol):
     def types(self, data: Data) -> np.ndarray | None: ...
 
     def describe(self) -> dict: ...
+
+
+
+def data_digest(path: str | Path) -> dict:
+    """``{"sha256", "bytes"}`` of a data file, or of a folder's files (:func:`redqueen.io.sets.file_digest`)."""
+    from redqueen.io.sets import file_digest
+
+    p = Path(path)
+    size = sum(q.stat().st_size for q in p.rglob("*") if q.is_file()) if p.is_dir() else p.stat().st_size
+    return {"sha256": file_digest(p), "bytes": size}

@@ -36,6 +36,7 @@ import numpy as np
 
 from redqueen.data import Sequences, Vocabulary
 from redqueen.io.texts import WORD, ReadError, iter_texts
+from redqueen.worlds.base import data_digest
 
 KJV = "kjv"
 UNK = "<unk>"
@@ -92,6 +93,7 @@ class _Corpus:
     train: Sequences
     heldout: Sequences
     counts: np.ndarray
+    sources: tuple[tuple[str, dict], ...] = ()  # (path, {"sha256", "bytes"}) of the file or folder read
 
 
 def _identity(corpus: str) -> tuple[str, tuple]:
@@ -112,10 +114,13 @@ def _identity(corpus: str) -> tuple[str, tuple]:
 
 @functools.lru_cache(maxsize=8)
 def _tokenize(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, field: str | None = None,
-              split: str = "train") -> tuple[list[str], np.ndarray, int]:
-    """``(names, provisional ids, number of sequences)`` of a corpus: one pass over its text, "\n" between sequences."""
+              split: str = "train") -> tuple[list[str], np.ndarray, int, tuple]:
+    """``(names, provisional ids, number of sequences, sources)`` of a corpus: one pass over its text, "\n" between
+    sequences; ``sources`` is ``((path, {"sha256", "bytes"}),)`` of what was read (hashed once, for resume checks)."""
     name = "corpus 'kjv'" if corpus == KJV else f"corpus file {corpus!r}"
+    path = str(kjv_path()) if corpus == KJV else corpus
     lines = kjv_verses() if corpus == KJV else _read_lines(corpus, field, split)
+    sources = ((path, data_digest(path)),)  # hashed once read: what a resume compares against
     if unit == "sentence":
         lines = [s for s in _SENTENCE_END.split(" ".join(lines)) if s]
     if not lines:
@@ -134,7 +139,7 @@ def _tokenize(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool,
         lookup[uniq] = np.arange(uniq.size)
         prov = lookup[codes]
         names = [chr(c) for c in uniq]
-    return names, prov, len(lines)
+    return names, prov, len(lines), sources
 
 
 def _joint_scores(corpora: tuple[tuple[str, tuple], ...], level: str, unit: str, lowercase: bool) -> dict[str, float]:
@@ -142,7 +147,7 @@ def _joint_scores(corpora: tuple[tuple[str, tuple], ...], level: str, unit: str,
     scores: dict[str, float] = {}
     corpora = tuple(sorted(set(corpora)))  # the same sums, bit for bit, whichever corpus is the world's own
     for corpus, stamp in corpora:
-        names, prov, _ = _tokenize(corpus, stamp, level, unit, lowercase)
+        names, prov, _, _ = _tokenize(corpus, stamp, level, unit, lowercase)
         freq = np.bincount(prov, minlength=len(names)).astype(np.float64)
         if "\n" in names:
             freq[names.index("\n")] = 0.0
@@ -156,7 +161,7 @@ def _joint_scores(corpora: tuple[tuple[str, tuple], ...], level: str, unit: str,
 def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, vocab_size: int, max_len: int,
           heldout: float, split_seed: int, joint: tuple = (), field: str | None = None, split: str = "train") -> _Corpus:
     name = "corpus 'kjv'" if corpus == KJV else f"corpus file {corpus!r}"
-    names, prov, n_seq = _tokenize(corpus, stamp, level, unit, lowercase, field, split)
+    names, prov, n_seq, sources = _tokenize(corpus, stamp, level, unit, lowercase, field, split)
     sep = names.index("\n")
     # sequence index and position of every token; drop separators and positions past max_len
     is_sep = prov == sep
@@ -171,6 +176,7 @@ def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, voc
         raise ValueError(f"{name}: heldout_fraction={heldout} leaves no training sequences; lower it")
     if joint:  # a vocabulary shared with other corpora: the same tokens whichever of them this world reads
         scores = _joint_scores(((corpus, stamp), *joint), level, unit, lowercase)
+        sources = tuple(dict(sources + tuple(_tokenize(c, st, level, unit, lowercase)[3][0] for c, st in joint)).items())
         chosen = sorted(scores, key=lambda t: (-scores[t], t))
         capped = len(chosen) > vocab_size
         chosen = chosen[:vocab_size]
@@ -191,17 +197,17 @@ def _load(corpus: str, stamp: tuple, level: str, unit: str, lowercase: bool, voc
     new_id[np.asarray(ranked, dtype=np.int64)[present]] = present + int(capped)
     ids = new_id[prov]
 
-    def split(mask: np.ndarray) -> Sequences:
+    def part(mask: np.ndarray) -> Sequences:
         m = mask & (ids >= 0)
         lengths = np.bincount(seq[m], minlength=n_seq)
         lengths = lengths[lengths > 0]
         return Sequences(ids[m], np.concatenate([[0], np.cumsum(lengths)]), vocab)
 
-    train, held = split(~tok_held), split(tok_held)
+    train, held = part(~tok_held), part(tok_held)
     counts = train.token_counts()
     for arr in (train.tokens, train.offsets, held.tokens, held.offsets, counts):
         arr.setflags(write=False)  # shared by every world built from the cache
-    return _Corpus(train, held, counts)
+    return _Corpus(train, held, counts, sources)
 
 
 class TextWorld:
@@ -290,6 +296,10 @@ class TextWorld:
     @property
     def type_labels(self) -> tuple[str, ...]:
         return self.vocab.tokens
+
+    def data_files(self) -> dict[str, dict]:
+        """What this world read: path -> ``{"sha256", "bytes"}`` (the KJV's database, or the corpus file or folder)."""
+        return dict(self._corpus.sources)
 
     def describe(self) -> dict:
         return {

@@ -19,12 +19,12 @@ restored detector scores bit for bit as the fitted one.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 
 import numpy as np
 
 from redqueen.data import Points
+from redqueen.plugins import import_plugin
 from redqueen.models.detectors.base import check_kind, pack_meta, seed_from, unpack_meta
 
 DEFAULT_CLASSIFIER = "sklearn.neural_network:MLPClassifier"
@@ -35,16 +35,13 @@ _SCALARS = (bool, int, float, str, type(None))
 def resolve_classifier(spec: str):
     """The class named ``"package.module:Class"``; ``ValueError`` with a one-line reason if it is not a classifier.
 
-    The one place a classifier plug-in is imported (``importlib.import_module``), as
-    :func:`redqueen.models.sklearn.load_plugin` is for density plug-ins.
+    The one place a classifier plug-in is imported (through :func:`redqueen.plugins.import_plugin`, so only a
+    module the user allowed), as :func:`redqueen.models.sklearn.load_plugin` is for density plug-ins.
     """
     if not isinstance(spec, str) or spec.count(":") != 1:
         raise ValueError(f"classifier {spec!r} must look like 'package.module:Class'")
     mod_name, cls_name = spec.split(":")
-    try:
-        module = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise ValueError(f"classifier module {mod_name!r} cannot be imported ({e}); install it or fix the name") from None
+    module = import_plugin(mod_name)  # only an allowed module (see redqueen.plugins); its import errors are one line
     cls = getattr(module, cls_name, None)
     if not inspect.isclass(cls):
         raise ValueError(f"classifier {spec!r}: module {mod_name!r} has no class {cls_name!r}")
