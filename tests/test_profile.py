@@ -114,3 +114,20 @@ def test_run_profiles_read_records():
             for r in range(6) for g in range(6)]
     prof = run_profiles(recs)["a"]
     assert prof.row("diversity").change == pytest.approx(np.mean(traj["heterozygosity"][:, -1] - traj["heterozygosity"][:, 0]))
+
+
+def test_run_profiles_take_a_population_mean_per_replicate_and_read_a_stream_once():
+    """Members of one population are not replicates: the profile sees each replicate's member mean,
+    and it reads a one-pass stream (the store's rows) as it reads a list."""
+    from redqueen.loop.record import GenerationRecord
+
+    rng = np.random.default_rng(7)
+    het = rng.uniform(0.2, 0.9, size=(4, 3, 6))  # replicate, member, generation
+    recs = [GenerationRecord("a", r, g, {"heterozygosity": het[r, m, g]}, member=m)
+            for r in range(4) for m in range(3) for g in range(6)]
+    prof = run_profiles(iter(recs))["a"]
+    mean = het.mean(axis=1)
+    assert prof.row("diversity").replicates == 4
+    assert prof.row("diversity").change == pytest.approx(np.mean(mean[:, -1] - mean[:, 0]))
+    # the last member alone (what overwriting by replicate gave) is a different number
+    assert prof.row("diversity").change != pytest.approx(np.mean(het[:, -1, -1] - het[:, -1, 0]))

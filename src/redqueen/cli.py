@@ -393,7 +393,7 @@ def show(
             from redqueen.metrics.profile import run_profiles
             from redqueen.runtime.summary import print_profile
 
-            for name, prof in run_profiles(store.records(info.id)).items():
+            for name, prof in run_profiles(store.iter_rows(info.id)).items():
                 print_profile(console, name, prof)
 
 

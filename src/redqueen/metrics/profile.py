@@ -209,28 +209,40 @@ def collapse_profile(trajectories: Mapping[str, np.ndarray], *, alpha: float = 0
     return CollapseProfile(tuple(rows), alpha, level)
 
 
-def trajectories_of(records, arm: str) -> dict[str, np.ndarray]:
-    """``{metric: (replicates, generations + 1)}`` of one arm's records (objects with ``arm``,
-    ``replicate``, ``generation``, ``metrics``; NaN where missing)."""
-    recs = [r for r in records if r.arm == arm]
-    if not recs:
-        return {}
-    reps = sorted({r.replicate for r in recs})
-    gens = sorted({r.generation for r in recs})
-    ri, gi = {r: i for i, r in enumerate(reps)}, {g: i for i, g in enumerate(gens)}
-    out: dict[str, np.ndarray] = {}
-    for rec in recs:
+def _trajectories(records) -> dict[str, dict[str, np.ndarray]]:
+    """``{arm: {metric: (replicates, generations + 1)}}`` in one pass over ``records`` (objects with
+    ``arm``, ``replicate``, ``generation``, ``metrics`` and optionally ``member``; NaN where missing).
+
+    A replicate is the unit: the members of one population are not independent replicates, so a
+    population's value of a metric is the mean over the members that report it."""
+    sums: dict[str, dict[tuple[str, int, int], list[float]]] = {}
+    for rec in records:
         for name, value in rec.metrics.items():
-            if name not in out:
-                out[name] = np.full((len(reps), len(gens)), np.nan)
-            out[name][ri[rec.replicate], gi[rec.generation]] = value
+            cell = sums.setdefault(rec.arm, {}).setdefault((name, rec.replicate, rec.generation), [0.0, 0])
+            cell[0] += value
+            cell[1] += 1
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for arm, cells in sums.items():
+        reps = sorted({r for _, r, _ in cells})
+        gens = sorted({g for _, _, g in cells})
+        ri, gi = {r: i for i, r in enumerate(reps)}, {g: i for i, g in enumerate(gens)}
+        traj = out[arm] = {}
+        for (name, rep, gen), (total, count) in cells.items():
+            if name not in traj:
+                traj[name] = np.full((len(reps), len(gens)), np.nan)
+            traj[name][ri[rep], gi[gen]] = total / count
     return out
 
 
+def trajectories_of(records, arm: str) -> dict[str, np.ndarray]:
+    """``{metric: (replicates, generations + 1)}`` of one arm's records (see :func:`_trajectories`)."""
+    return _trajectories(r for r in records if r.arm == arm).get(arm, {})
+
+
 def run_profiles(records, *, alpha: float = 0.05, level: float = 0.95) -> dict[str, CollapseProfile]:
-    """The profile of every arm of a run's records, in order of appearance."""
-    arms = list(dict.fromkeys(r.arm for r in records))
-    return {arm: collapse_profile(trajectories_of(records, arm), alpha=alpha, level=level) for arm in arms}
+    """The profile of every arm of a run's records (any iterable, read once: records or the store's
+    streamed rows), in order of appearance."""
+    return {arm: collapse_profile(traj, alpha=alpha, level=level) for arm, traj in _trajectories(records).items()}
 
 
 def _fmt(v: float) -> str:
