@@ -86,11 +86,8 @@ FAMILIES = {
     "ngram-kneser-ney": (lambda: _ngram(smoothing="kneser_ney"), "text", 400, False),
     "ngram-top-k": (lambda: _ngram(alpha=0.1, top_k=5), "text", 400, True),
     "transformer": (_transformer, "text", 60, False),
-    # prompts = "none" takes prompts from the training data, which state() does not hold: a restored model (a
-    # resumed run) samples from BOS alone. Known, not fixed here (state() also feeds the genome); see the report.
-    "transformer-prompts-none": pytest.param((lambda: _transformer("none"), "text", 60, False),
-                                             marks=pytest.mark.xfail(strict=True, raises=ContractError,
-                                                                     reason="prompt pool not in state()")),
+    # prompts = "none" takes prompts from the training data: state() carries that pool (fixed.prompts)
+    "transformer-prompts-none": (lambda: _transformer("none"), "text", 60, False),
     "vae": (_vae, "digits", 200, False),
     "regression": (lambda: LinearRegressionFamily, "regression", 500, False),
     "regression-mle-known-noise": (lambda: lambda: LinearRegressionFamily(variance="mle", noise_std=1.0), "regression",

@@ -90,6 +90,18 @@ def test_state_roundtrip_genome_and_warm_start(setup):
     assert set(load(save(a.state()))) == set(a.state())
 
 
+def test_without_world_prompts_the_state_carries_the_vocabulary_and_prompts(setup):
+    """prompts = "none": vocabulary and prompt pool come from the training data, so a restored model
+    (a resumed run) must get them from state(): it samples what the fitted model samples."""
+    path, world = setup
+    data = world.sample(30, np.random.default_rng(0))
+    a = family(path, world, prompts=None).fit(data, np.random.default_rng(1))
+    b = family(path, world, prompts=None).load_state(a.state())
+    assert b.vocab_ == a.vocab_ and b.prompts_ == a.prompts_ and a.prompts_
+    assert np.array_equal(a.sample(6, np.random.default_rng(3)).tokens, b.sample(6, np.random.default_rng(3)).tokens)
+    assert a.genome().size == sum(v.size for k, v in a.state().items() if not k.startswith("fixed."))
+
+
 def test_lora_trains_only_the_adapters(setup):
     pytest.importorskip("peft")
     path, world = setup

@@ -38,6 +38,30 @@ class Vocabulary:
     def decode(self, ids: np.ndarray) -> str:
         return self.joiner.join(self.tokens[i] for i in ids)
 
+    def state(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The vocabulary as arrays a checkpoint holds: ``{prefix}vocab_utf8`` (tokens, UTF-8, NUL-separated),
+        ``{prefix}vocab_size``, ``{prefix}joiner_utf8``."""
+        return {f"{prefix}vocab_utf8": strings_to_array(self.tokens),
+                f"{prefix}vocab_size": np.array(len(self.tokens), dtype=np.int64),
+                f"{prefix}joiner_utf8": strings_to_array([self.joiner])}
+
+    @classmethod
+    def from_state(cls, state: dict, prefix: str = "") -> "Vocabulary":
+        """Inverse of :meth:`state`."""
+        tokens = array_to_strings(state[f"{prefix}vocab_utf8"])
+        joiner = array_to_strings(state[f"{prefix}joiner_utf8"])[0]
+        return cls(tuple(tokens) if int(state[f"{prefix}vocab_size"]) else (), joiner)
+
+
+def strings_to_array(strings) -> np.ndarray:
+    """Strings as one uint8 array (UTF-8, NUL-separated): text a checkpoint's arrays can hold."""
+    return np.frombuffer("\x00".join(strings).encode("utf-8"), dtype=np.uint8).copy()
+
+
+def array_to_strings(array) -> list[str]:
+    """Inverse of :func:`strings_to_array` (an empty array gives ``[""]``)."""
+    return bytes(np.asarray(array, dtype=np.uint8)).decode("utf-8").split("\x00")
+
 
 @dataclass(frozen=True, eq=False)
 class Counts:

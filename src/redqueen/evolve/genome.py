@@ -122,14 +122,25 @@ def unflatten(vec: np.ndarray, layout: Layout, into: Any = None) -> dict[str, np
     return out
 
 
-def family_genome(model) -> tuple[np.ndarray, Layout]:
-    """A fitted family's parameters (its ``state()``, in order) as a float32 genome and its layout.
+#: ``state()`` keys with this prefix are carried by checkpoints but are not parameters: no genome holds
+#: them, and a model built from a genome keeps its template's (a language model's pool of prompts)
+FIXED = "fixed."
 
-    For families whose whole state is float tensors (the neural ones). Raises ``TypeError`` when
-    the state holds integer arrays (counts, codes, vocabulary bytes), which a float32 cast
+
+def parameters(state: dict) -> dict:
+    """``state`` less its :data:`FIXED` keys: the parameters a genome or a warm start takes."""
+    return {k: v for k, v in state.items() if not k.startswith(FIXED)}
+
+
+def family_genome(model) -> tuple[np.ndarray, Layout]:
+    """A fitted family's parameters (its ``state()``, in order, less :data:`FIXED` keys) as a float32
+    genome and its layout.
+
+    For families whose parameters are float tensors (the neural ones). Raises ``TypeError`` when
+    they hold integer arrays (counts, codes, vocabulary bytes), which a float32 cast
     would corrupt: such families merge through their own ``genome_space``.
     """
-    state = model.state()
+    state = parameters(model.state())
     ints = [k for k, v in state.items() if np.asarray(v).dtype.kind not in "f"]
     if ints:
         raise TypeError(f"{type(model).__name__}'s state holds non-float arrays ({', '.join(ints[:3])}); "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from redqueen.data import Sequences, Vocabulary
+from redqueen.data import Sequences, Vocabulary, array_to_strings, strings_to_array
 
 PARAMS = ("path", "finetune", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "steps", "epochs", "batch_size",
           "lr", "weight_decay", "max_length", "prompt_len", "max_new_tokens", "keep_prompt", "decoding", "num_beams",
@@ -95,7 +95,9 @@ class HFFamily:
             model = peft.get_peft_model(model, cfg)
         self.tokenizer_, self.model_ = tok, model
         if self.init_state is not None:
-            self._copy_in(self.init_state)
+            from redqueen.evolve.genome import parameters
+
+            self._copy_in(parameters(self.init_state))
         model.eval()
         return self
 
@@ -240,11 +242,26 @@ class HFFamily:
         return self.log_prob_texts(self._texts(data))
 
     def state(self) -> dict[str, np.ndarray]:
-        """The trained parameters (all, or the LoRA adapters) as float32 copies."""
-        return {n: p.detach().cpu().numpy().astype(np.float32, copy=True) for n, p in self._trained()}
+        """The trained parameters (all, or the LoRA adapters) as float32 copies; without the ``prompts``
+        hyperparameter also what was taken from the training data, which a restored model must carry:
+        the world's vocabulary and the prompt pool (``fixed.`` keys, no genome holds them)."""
+        from redqueen.evolve.genome import FIXED
+
+        out = {n: p.detach().cpu().numpy().astype(np.float32, copy=True) for n, p in self._trained()}
+        if self.prompts is None and hasattr(self, "vocab_"):
+            out.update(self.vocab_.state(FIXED))
+            out[FIXED + "prompts_utf8"] = strings_to_array(self.prompts_)
+            out[FIXED + "prompts_size"] = np.array(len(self.prompts_), dtype=np.int64)
+        return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> "HFFamily":
         """The folder's model with ``state`` copied in; raises ``KeyError``/``ValueError`` on a mismatch."""
+        from redqueen.evolve.genome import FIXED
+
+        fixed = {k: v for k, v in state.items() if k.startswith(FIXED)}
+        if fixed:
+            self.vocab_ = Vocabulary.from_state(fixed, FIXED)
+            self.prompts_ = array_to_strings(fixed[FIXED + "prompts_utf8"]) if int(fixed[FIXED + "prompts_size"]) else []
         self.init_state = {k: np.asarray(v) for k, v in state.items()}
         self.load()
         if not hasattr(self, "vocab_"):

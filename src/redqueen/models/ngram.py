@@ -503,12 +503,7 @@ class NGramFamily:
 
     def state(self) -> dict[str, np.ndarray]:
         """The count tables (``order{k}_keys`` etc.) and the vocabulary (UTF-8 bytes, NUL-separated)."""
-        tokens = self.vocab_.tokens
-        out = {
-            "vocab_utf8": np.frombuffer("\x00".join(tokens).encode("utf-8"), dtype=np.uint8).copy(),
-            "vocab_size": np.array(len(tokens), dtype=np.int64),
-            "joiner_utf8": np.frombuffer(self.vocab_.joiner.encode("utf-8"), dtype=np.uint8).copy(),
-        }
+        out = self.vocab_.state()
         first = self.order - len(self.tables_) + 1
         for k, tab in enumerate(self.tables_, start=first):
             out.update(tab.state(f"order{k}_"))
@@ -516,9 +511,7 @@ class NGramFamily:
 
     def load_state(self, state: dict[str, np.ndarray]) -> "NGramFamily":
         """Restore what :meth:`state` returned (hyperparameters come from the constructor)."""
-        tokens = bytes(np.asarray(state["vocab_utf8"], dtype=np.uint8)).decode("utf-8").split("\x00")
-        joiner = bytes(np.asarray(state["joiner_utf8"], dtype=np.uint8)).decode("utf-8")
-        self.vocab_ = Vocabulary(tuple(tokens) if int(state["vocab_size"]) else (), joiner)
+        self.vocab_ = Vocabulary.from_state(state)
         orders = range(1, self.order + 1) if self._kn else [self.order]
         self.tables_ = [_Table.from_state(state, f"order{k}_") for k in orders]
         self._prepare()

@@ -187,7 +187,9 @@ class TransformerLMFamily:
         seed = T.draw_seed(rng)
         self.model_ = self._build(v + 1)
         if self.init_state is not None:
-            T.load_numpy_state(self.model_, self.init_state)
+            from redqueen.evolve.genome import parameters
+
+            T.load_numpy_state(self.model_, parameters(self.init_state))
         else:
             self.model_.init_weights(T.generator(seed))
         stream = np.insert(data.tokens.astype(np.int64), data.offsets[:-1], v)
@@ -337,14 +339,31 @@ class TransformerLMFamily:
 
     # -- state and genome ---------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
-        """Parameters keyed as in the torch ``state_dict`` (``tok.weight``, ``blocks.0.qkv.weight``, ...), float32."""
-        return T.state_to_numpy(self.model_)
+        """Parameters keyed as in the torch ``state_dict`` (``tok.weight``, ``blocks.0.qkv.weight``, ...), float32,
+        and, when the ``prompts`` hyperparameter is not given, ``fixed.prompts``: the pool of prompts that
+        sampling draws from, taken from the training data, which a restored model must carry (int64)."""
+        from redqueen.evolve.genome import FIXED
+
+        state = T.state_to_numpy(self.model_)
+        if self.prompts is None:
+            state[FIXED + "prompts"] = np.asarray(self.prompts_, dtype=np.int64)
+        return state
 
     def load_state(self, state: dict[str, np.ndarray]) -> "TransformerLMFamily":
-        """Rebuild the model from ``state`` (vocabulary size read from ``tok.weight``); raises on a shape mismatch."""
+        """Rebuild the model from ``state`` (vocabulary size read from ``tok.weight``); raises on a shape mismatch.
+        Without ``fixed.prompts`` (a genome's state) the model keeps the pool it has."""
+        from redqueen.evolve.genome import FIXED
+
+        state = dict(state)
+        pool = state.pop(FIXED + "prompts", None)
         v = int(np.asarray(state["tok.weight"]).shape[0]) - 1
         self.model_ = self._build(v + 1)
         T.load_numpy_state(self.model_, state)
+        if pool is not None:
+            pool = np.asarray(pool)
+            if pool.ndim != 2 or pool.dtype.kind not in "iu" or (pool.size and not 0 <= pool.min() <= pool.max() < v):
+                raise ValueError(f"prompt pool of shape {pool.shape} ({pool.dtype}) does not fit a vocabulary of {v}")
+            self.prompts_ = pool.astype(np.int64)
         self.model_.eval()
         self.bos_ = v
         vocab = getattr(self, "vocab_", None)

@@ -41,7 +41,9 @@ def save(family, path: str | Path, **meta: str) -> Path:
     if vocab is not None:
         info["tokens"] = json.dumps(list(vocab.tokens))
         info["joiner"] = vocab.joiner
-    state = {k: np.ascontiguousarray(v) for k, v in family.state().items()}
+    from redqueen.evolve.genome import parameters
+
+    state = {k: np.ascontiguousarray(v) for k, v in parameters(family.state()).items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=info)
     return Path(path)
