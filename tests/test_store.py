@@ -454,6 +454,35 @@ def _store_at(folder, version):
     conn.close()
 
 
+COMPACT_3 = Path(__file__).parent / "data" / "store-v3-compact"  # written by released redqueen (commit f2c7d30)
+
+
+def test_released_compact_schema_3_is_upgraded_with_every_record(tmp_path):
+    """Released redqueen stamped version 3 on compact metrics without leases or kind tables; that store
+    opens, upgrades once, and reads back every record its own code wrote (tests/data/store-v3-compact/
+    expected.json, exported by that code)."""
+    import json
+    import shutil
+
+    from redqueen.runtime import migrations
+
+    shutil.copy(COMPACT_3 / "runs.db", tmp_path / "runs.db")
+    want = json.loads((COMPACT_3 / "expected.json").read_text())
+    s = Store(tmp_path)
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    info = s.run(want["run"])
+    assert info.status == want["status"] == "done" and s.check(info.id).whole
+    got = [{"arm": r.arm, "replicate": r.replicate, "generation": r.generation, "train_size": r.train_size,
+            "metrics": {k: (None if math.isnan(v) else v) for k, v in r.metrics.items()}, "samples": list(r.samples)}
+           for r in s.records(info.id)]
+    assert got == want["records"] and all(r.member == 0 and r.parents == () for r in s.records(info.id))
+    rid = new_run(s)  # and it takes new runs
+    s.append(rid, [rec()])
+    assert len(s.records(rid)) == 1
+
+
 @pytest.mark.parametrize("version", [0, 1, 2])
 def test_every_older_schema_is_upgraded_in_place_and_keeps_its_records(tmp_path, version):
     from redqueen.runtime import migrations

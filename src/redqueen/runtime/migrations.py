@@ -309,12 +309,64 @@ def looks_foreign(c: sqlite3.Connection, version: int) -> str | None:
     return None
 
 
+#: Released redqueen (before leases) stamped a different schema 3: version 2's tables with compact metrics
+#: (lineages, metric_names, metrics keyed by lineage, generations WITHOUT ROWID, the view metric_rows) and none
+#: of step 3's tables. Such a store is first spelt back out into version 2's tables, then takes steps 3 and 4.
+_COMPACT_3_TO_2 = """
+CREATE TABLE metrics_v2 (
+    run_id TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    replicate INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, arm, replicate, generation, name),
+    FOREIGN KEY (run_id, arm, replicate, generation) REFERENCES generations
+);
+CREATE TABLE generations_v2 (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    arm TEXT NOT NULL,
+    replicate INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    train_size INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'diverged')),
+    reason TEXT NOT NULL,
+    PRIMARY KEY (run_id, arm, replicate, generation)
+);
+INSERT INTO generations_v2 SELECT g.* FROM generations g
+    LEFT JOIN lineages l ON l.run_id = g.run_id AND l.arm = g.arm AND l.replicate = g.replicate
+    ORDER BY l.id IS NULL, l.id, g.run_id, g.arm, g.replicate, g.generation;
+INSERT INTO metrics_v2 SELECT l.run_id, l.arm, l.replicate, m.generation, n.name, m.value
+    FROM metrics m JOIN lineages l ON l.id = m.lineage JOIN metric_names n ON n.id = m.name
+    ORDER BY m.lineage, m.generation, m.name;
+DROP VIEW metric_rows;
+DROP TABLE metrics;
+DROP TABLE generations;
+DROP TABLE metric_names;
+DROP TABLE lineages;
+ALTER TABLE generations_v2 RENAME TO generations;
+ALTER TABLE metrics_v2 RENAME TO metrics
+"""
+
+
+def _compact_3(c: sqlite3.Connection, version: int) -> bool:
+    """Whether this is released redqueen's compact schema 3 (see :data:`_COMPACT_3_TO_2`)."""
+    if version != 3:
+        return False
+    names = {t for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    return "lineages" in names and "run_kinds" not in names
+
+
 def migrate(c: sqlite3.Connection) -> int:
     """Bring the store to :data:`LATEST` inside the caller's write transaction; returns the old version.
 
     Foreign keys must be off on this connection (SQLite cannot rebuild a referenced table otherwise).
     """
     (version,) = c.execute("PRAGMA user_version").fetchone()
+    if _compact_3(c, version):
+        _sql(_COMPACT_3_TO_2)(c)
+        version = 2
     for step in STEPS:
         if step.version > version:
             step.apply(c)
