@@ -14,7 +14,7 @@ of items out as requested in (after oversampling).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,14 +33,25 @@ class Noise:
         if isinstance(data, Counts):
             moved = rng.binomial(data.counts, self.rate)
             arrive = rng.multinomial(int(moved.sum()), np.full(data.k, 1.0 / data.k))
-            return data.with_counts(data.counts - moved + arrive)
+            if not data.tracked:
+                return data.with_counts(data.counts - moved + arrive)
+            # tracked: a uniform split of the movers among the origins of their types, then of the
+            # arrivals among the movers' origins (each origin's movers take a uniform share of the arrivals)
+            stay = data.keep(data.counts - moved, rng)
+            movers = (data.by_origin - stay.by_origin).sum(axis=1)
+            pool, into = arrive.copy(), np.zeros_like(data.by_origin)
+            for s, m in enumerate(movers):
+                if m:
+                    into[s] = rng.multivariate_hypergeometric(pool, int(m), method="marginals")
+                    pool -= into[s]
+            return Counts(stay.counts + arrive, data.labels, data.origins, stay.by_origin + into)
         if isinstance(data, Points):
-            return Points(data.x + self.scale * rng.standard_normal(data.x.shape))
+            return replace(data, x=data.x + self.scale * rng.standard_normal(data.x.shape))
         if isinstance(data, Sequences):
             hit = rng.random(data.tokens.shape[0]) < self.rate
             tokens = data.tokens.copy()
             tokens[hit] = rng.integers(0, len(data.vocab), int(hit.sum()))
-            return Sequences(tokens, data.offsets, data.vocab)
+            return replace(data, tokens=tokens)
         raise TypeError(f"noise cannot curate {type(data).__name__}")
 
 
@@ -72,13 +83,13 @@ class Filter:
             left = m - int(above.sum())
             if left > 0 and tied.any():
                 out[tied] = rng.multivariate_hypergeometric(data.counts[tied], min(left, int(data.counts[tied].sum())))
-            return data.with_counts(out)
+            return data.keep(out, rng)
         if isinstance(data, Sequences):
             lp = lp / np.maximum(data.lengths(), 1)  # per token, so length does not decide
         # ties broken at random so that a flat score keeps a random subset
         order = np.lexsort((rng.random(len(lp)), -lp))[:m]
         idx = np.sort(order)
-        return Points(data.x[idx]) if isinstance(data, Points) else data.subset(idx)
+        return data.subset(idx)
 
 
 Curation = Noise | Filter
