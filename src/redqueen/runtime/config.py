@@ -310,7 +310,12 @@ FAMILY_DATA = {"categorical": "counts", "gaussian": "points", "gmm": "points", "
 
 
 # ---------------------------------------------------------------- arms
-class NoiseCuration(_Strict):
+class _Stage(_Strict):
+    stage: Literal["synthetic", "mixed"] = Field(
+        "synthetic", description="what the step sees: the emitted synthetic items, or the mixed training set (after the regime mixes)")
+
+
+class NoiseCuration(_Stage):
     """Mutation: categorical items/tokens move to a uniform type with probability rate; points get N(0, scale^2)."""
 
     kind: Literal["noise"]
@@ -318,7 +323,7 @@ class NoiseCuration(_Strict):
     scale: float = Field(0.1, ge=0, le=SCALE_MAX, description="standard deviation of the jitter added to points")
 
 
-class FilterCuration(_Strict):
+class FilterCuration(_Stage):
     """Selection: keep the top fraction of samples by the model's (or the world's) log-likelihood."""
 
     kind: Literal["filter"]
@@ -402,11 +407,15 @@ class Arm(_Strict):
     """One way of building training sets; arms run side by side from the same real data."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.%+-][\w .%+-]*$", description="label in tables and plots")
-    regime: Literal["replace", "accumulate", "subsample", "fresh"] = Field("replace", description="training-set regime")
+    regime: Literal["replace", "accumulate", "subsample", "fresh", "web"] = Field("replace", description="training-set regime")
     real_fraction: float = Field(0.1, ge=0, le=1, description="fresh: fraction of each training set that is real")
     real_source: Literal["world", "bank"] = Field("world", description="fresh: new real draws or the kept generation-0 data")
     budget: int | None = Field(None, ge=1, description="subsample: training-set size (default n)")
-    curation: list[Curation] = Field(default_factory=list, description="steps applied to synthetic data, in order")
+    web_real_rate: int = Field(0, ge=0, le=100_000_000, description="web: real items arriving on the web each generation")
+    web_publish: int | None = Field(None, ge=1, le=100_000_000, description="web: items each model publishes (default n)")
+    web_shared: bool = Field(False, description="web: every member's output is published to every member's web")
+    provenance: bool = Field(False, description="tag every item real/synthetic and record training-set composition (on for web and mixed-stage steps)")
+    curation: list[Curation] = Field(default_factory=list, description="steps in order; stage = 'mixed' steps see the mixed training set")
     family: dict[str, Any] = Field(default_factory=dict, description="overrides of [family] keys for this arm")
     members: int = Field(1, ge=1, le=4096, description="population size P: member lineages stepped together (1 = a plain lineage)")
     couplings: list[Coupling] = Field(default_factory=list, description="what the members do to each other, in order")
@@ -415,6 +424,12 @@ class Arm(_Strict):
     def _couplings_need_members(self):
         if self.couplings and self.members < 2:
             raise ValueError(f"couplings need a population: set members >= 2 (got {self.members})")
+        web_keys = [k for k, off in (("web_real_rate", 0), ("web_publish", None), ("web_shared", False))
+                    if getattr(self, k) != off]
+        if web_keys and self.regime != "web":
+            raise ValueError(f"{', '.join(web_keys)} apply to regime = 'web' only; set regime = 'web' or remove them")
+        if self.web_shared and self.members < 2:
+            raise ValueError(f"web_shared needs a population: set members >= 2 (got {self.members})")
         return self
 
 
