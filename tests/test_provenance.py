@@ -199,6 +199,10 @@ def _config(**arm):
     ({"regime": "web", "web_shared": True}, "web_shared needs a population"),
     ({"regime": "web", "web_real_rate": -1}, "web_real_rate"),
     ({"curation": [{"kind": "filter", "stage": "later"}]}, "stage"),
+    ({"curation": [{"kind": "watermark", "stage": "mixed"}]}, "the family has no watermark"),
+    ({"curation": [{"kind": "substitute"}]}, "attacks on a watermark edit token sequences"),
+    ({"curation": [{"kind": "detector", "detector": "classifier"}]}, "detector 'classifier' reads points; use auto or types"),
+    ({"curation": [{"kind": "resample", "clip": 0.5}]}, "clip"),
 ])
 def test_config_refuses_bad_web_and_stage_keys_in_one_line(arm, message):
     from redqueen.runtime.config import ConfigError, validate
@@ -206,6 +210,26 @@ def test_config_refuses_bad_web_and_stage_keys_in_one_line(arm, message):
     with pytest.raises(ConfigError, match=message) as e:
         validate(_config(**arm))
     assert "\n" not in str(e.value)
+
+
+def test_config_refuses_a_verifier_without_exact_world_scores():
+    from redqueen.runtime.config import ConfigError, validate
+
+    cfg = {"world": {"kind": "text"}, "family": {"kind": "ngram"},
+           "arms": [{"name": "a", "curation": [{"kind": "verifier", "stage": "mixed"}]}]}
+    with pytest.raises(ConfigError, match="world 'text' lacks"):
+        validate(cfg)
+
+
+def test_config_passes_the_family_watermark_to_the_watermark_filter():
+    from redqueen.runtime import build
+    from redqueen.runtime.config import validate
+
+    cfg = _config(regime="web", curation=[{"kind": "watermark", "stage": "mixed", "z": 3.0}])
+    cfg["family"]["watermark"] = {"gamma": 0.5, "delta": 1.0, "context": 0}
+    exp = validate(cfg)
+    step = build.plan_arms(exp, build.make_world(exp.world))[0].mixed_curation[0]
+    assert step.z == 3.0 and step.watermark["gamma"] == 0.5 and step.watermark["context"] == 0
 
 
 def test_config_builds_web_arms_with_mixed_steps():

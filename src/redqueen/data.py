@@ -192,6 +192,18 @@ class Counts:
     def weights(self) -> np.ndarray:
         return self.counts.astype(np.float64)
 
+    def resample(self, weights: np.ndarray, m: int, rng: np.random.Generator) -> "Counts":
+        """``m`` items drawn with replacement, an item of type ``k`` with probability proportional to
+        ``weights[k]`` ((K,), >= 0, not all zero where there are items); tracked: drawn over the
+        ``(origin, type)`` cells, so every draw keeps its origin."""
+        w = np.asarray(weights, dtype=np.float64)
+        if not self.tracked:
+            p = w * self.counts
+            return Counts(rng.multinomial(m, p / p.sum()), self.labels)
+        cells = (w[None, :] * self.by_origin).ravel()
+        by = rng.multinomial(m, cells / cells.sum()).reshape(self.by_origin.shape)
+        return Counts(by.sum(axis=0), self.labels, self.origins, by)
+
     def frequencies(self) -> np.ndarray:
         total = self.counts.sum()
         return self.counts / total if total else np.zeros(self.k)

@@ -8,8 +8,13 @@
   quality filter, which narrows diversity) or the world's (``"world"``, an
   oracle curator). The model is asked for ``1/keep`` times more samples.
 
+* :class:`Filter` with ``prefer="perplexity"`` -- keep the *least* likely: Gambetta et al.
+  (2024)'s keep-high-perplexity.
+
 Each step is ``apply(data, model, world, rng) -> Data`` with the same number
-of items out as requested in (after oversampling).
+of items out as requested in (after oversampling). The steps that detect
+(watermark, detector, importance resampling, verifier) and the attacks on a
+watermark live in :mod:`redqueen.loop.filters`.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class Noise:
 class Filter:
     keep: float = 0.5
     score: str = "model"
+    prefer: str = "likelihood"  # keep the most likely items, or the least likely ("perplexity": Gambetta et al. 2024)
     name: str = "filter"
 
     @property
@@ -70,6 +76,8 @@ class Filter:
         lp = scorer.log_prob(data)
         if lp is None:
             raise ValueError("filter score='world' needs a world with exact log-probabilities; use score='model'")
+        if self.prefer == "perplexity":
+            lp = -np.asarray(lp, dtype=np.float64)
         m = int(np.ceil(len(data) * self.keep - 1e-9))
         if isinstance(data, Counts):
             # every item of a type has the type's score: keep whole types above the cut-off score,
@@ -92,13 +100,17 @@ class Filter:
         return data.subset(idx)
 
 
-Curation = Noise | Filter
+Curation = Noise | Filter  # and the detecting filters and attacks of redqueen.loop.filters
 
 
-def make_curation(kind: str, **kwargs) -> Curation:
-    """The one factory from config strings to curation steps."""
-    if kind == "noise":
-        return Noise(**kwargs)
-    if kind == "filter":
-        return Filter(**kwargs)
-    raise ValueError(f"unknown curation {kind!r}; choose noise or filter")
+def make_curation(kind: str, **kwargs):
+    """The one factory from config strings to curation steps (those of :mod:`redqueen.loop.filters` too)."""
+    from redqueen.loop import filters as F
+
+    kinds = {"noise": Noise, "filter": Filter, "watermark": F.WatermarkFilter, "detector": F.DetectorFilter,
+             "resample": F.Resample, "verifier": F.Verifier, "substitute": F.Substitute, "paraphrase": F.Paraphrase}
+    if kind == "perplexity":
+        return Filter(score="model", prefer="perplexity", name="perplexity", **kwargs)
+    if kind not in kinds:
+        raise ValueError(f"unknown curation {kind!r}; choose {', '.join(sorted([*kinds, 'perplexity']))}")
+    return kinds[kind](**kwargs)

@@ -170,6 +170,11 @@ class ArmPlan:
     provenance: bool = False
 
 
+def _keyed(step, fam_cfg) -> dict:
+    """What a curation step needs from the family: the watermark filter, the family's watermark (its key)."""
+    return {"watermark": fam_cfg.watermark.model_dump()} if step.kind == "watermark" else {}
+
+
 def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
     plans = []
     for arm in exp.arms:
@@ -178,7 +183,7 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
         check_family(fam_cfg, factory, world, exp.seed)
         regime = make_regime(arm.regime, real_fraction=arm.real_fraction, real_source=arm.real_source, budget=arm.budget,
                              real_rate=arm.web_real_rate, publish=arm.web_publish, shared=arm.web_shared)
-        steps = {stage: tuple(make_curation(c.kind, **c.model_dump(exclude={"kind", "stage"}))
+        steps = {stage: tuple(make_curation(c.kind, **c.model_dump(exclude={"kind", "stage"}), **_keyed(c, fam_cfg))
                               for c in arm.curation if c.stage == stage) for stage in ("synthetic", "mixed")}
         couplings = tuple(partial(make_coupling, c.kind, **c.model_dump(exclude={"kind"})) for c in arm.couplings)
         if any(c.kind in C.MERGING for c in arm.couplings):
