@@ -154,3 +154,22 @@ def test_attacks_weaken_the_watermark_in_the_loop():
         assert np.array_equal(out.offsets, text.offsets)
         z[name] = float(np.median(detect(Watermark(**wm), out).z))
     assert z["substitute"] < z["none"] - 1 and z["paraphrase"] < z["none"] - 1
+
+
+def test_radioactivity_per_generation_sees_watermarked_training_data_and_its_filtering():
+    """Generation 0 trains on real text only: z ~ N(0, 1) under the null (|z| < 4 fails 6e-5 of the time).
+    Later generations train on a web ~half watermarked (delta 2): z > 10, far past any null value;
+    with the watermark filter (z > 2) the training set is ~5% synthetic and the test is back near 0."""
+    from redqueen.models.ngram import NGramFamily
+    from redqueen.worlds.text import TextWorld
+
+    world = TextWorld(vocab_size=500, max_len=24)
+    wm = dict(gamma=0.25, delta=2.0, key=7, context=1)
+    z = {}
+    for name, steps in (("open", ()), ("filtered", (make_curation("watermark", z=2.0, watermark=wm),))):
+        lin = Lineage(world=world, make_family=lambda: NGramFamily(order=2, smoothing="additive", alpha=0.1, watermark=wm),
+                      regime=Web(real_rate=200), n=600, seed=1, radioactivity=200, mixed_curation=steps)
+        z[name] = [lin.step().metrics["radioactivity_z"] for _ in range(3)]
+    assert abs(z["open"][0]) < 4 and z["open"][0] == z["filtered"][0]
+    assert min(z["open"][1:]) > 10
+    assert max(abs(v) for v in z["filtered"][1:]) < 4

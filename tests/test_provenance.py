@@ -244,3 +244,10 @@ def test_config_builds_web_arms_with_mixed_steps():
     assert [c.name for c in plan.curation] == ["noise"] and [c.name for c in plan.mixed_curation] == ["filter"]
     pop = build.make_population(exp, world, plan, 0)
     assert pop.provenance and pop.oversample == 1.0  # a mixed-stage filter does not oversample the emit
+
+
+def test_config_refuses_radioactivity_without_a_watermarked_text_family():
+    from redqueen.runtime.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match="radioactivity: the test needs a watermarked family on text"):
+        validate(_config(radioactivity=100))

@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from redqueen.data import REAL, Data
-from redqueen.loop.provenance import Tagged, mixed_stage, training_metrics
+from redqueen.loop.provenance import Tagged, mixed_stage, radioactivity_metrics, training_metrics
 from redqueen.loop.record import GenerationRecord, Parent, pack_distribution
 from redqueen.loop.regimes import Pools
 from redqueen.metrics.suite import sample_texts
@@ -114,6 +114,8 @@ def training_set(pop, member) -> Data:
         if pop.provenance:
             train = train.tag(pop.generation, REAL)
             member.provenance = training_metrics(train, None, None, pop.generation)
+            if pop.radioactivity:
+                member.provenance.update(radioactivity_metrics(pop, member, train))
         member.pools = Pools(bank=train, accumulated=train)
         return train
     world = Tagged(pop.world, pop.generation) if pop.provenance else pop.world
@@ -129,6 +131,8 @@ def training_set(pop, member) -> Data:
     train = mixed_stage(pop.mixed_curation, mixed, member.model, pop.world, member.rng)
     pool = member.pools.accumulated if getattr(pop.regime, "needs_provenance", False) else None
     member.provenance = training_metrics(train, mixed if pop.mixed_curation else None, pool, pop.generation)
+    if pop.radioactivity:
+        member.provenance.update(radioactivity_metrics(pop, member, train))
     return train
 
 

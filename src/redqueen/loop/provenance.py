@@ -15,7 +15,14 @@ measured against those tags (the filters never see them):
   removed), false-positive rate (share of real removed) and the items it removed
   (:func:`redqueen.metrics.filter_quality`'s definitions, on item counts);
 * ``pool_synthetic_share``, ``pool_items`` -- the synthetic share and size of the regime's pool
-  (the web, for the ``web`` regime) after this generation's arrivals.
+  (the web, for the ``web`` regime) after this generation's arrivals;
+* ``radioactivity_z``, ``radioactivity_p``, ``radioactivity_green_share`` -- with ``radioactivity``
+  samples asked for (a watermarked family on text), Sander et al. (2024)'s test of whether this
+  generation's training set taught a model the watermark: the family *without* its watermark is
+  fitted to the training set and sampled, and its distinct (context, token) tuples are tested for
+  a green bias under the family's key (:func:`redqueen.watermark.radioactivity`). Its randomness
+  comes from a stream of its own (spawn key ``(replicate, 4, member, generation)``), so asking for
+  it changes no other number.
 """
 
 from __future__ import annotations
@@ -83,3 +90,17 @@ def training_metrics(train: Data, mixed: Data | None, pool: Data | None, generat
         p = pool.composition()
         out.update(pool_synthetic_share=p.synthetic_share, pool_items=float(p.items))
     return out
+
+
+def radioactivity_metrics(pop, member, train: Data) -> dict[str, float]:
+    """Sander et al.'s radioactivity test of ``train`` (see the module docstring); ``pop.radioactivity`` samples."""
+    from redqueen.watermark import as_watermark, radioactivity
+
+    family = pop.make_family()
+    wm = as_watermark(family.watermark)
+    family.watermark = None
+    rng = np.random.default_rng(np.random.SeedSequence(pop.seed, spawn_key=(pop.replicate, 4, member.index,
+                                                                            pop.generation)))
+    samples = family.fit(train.untracked(), rng).sample(pop.radioactivity, rng)
+    r = radioactivity(wm, samples, vocab_size=len(train.vocab))
+    return {"radioactivity_z": r.z, "radioactivity_p": r.p_value, "radioactivity_green_share": r.green_share}

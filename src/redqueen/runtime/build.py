@@ -168,6 +168,7 @@ class ArmPlan:
     couplings: tuple = ()  # zero-argument factories of fresh coupling objects
     mixed_curation: tuple = ()  # curation steps on the mixed training set
     provenance: bool = False
+    radioactivity: int = 0
 
 
 def _keyed(step, fam_cfg) -> dict:
@@ -191,7 +192,7 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
             if why is not None:
                 raise C.ConfigError(f"arms.{arm.name}.couplings: {why}")
         plans.append(ArmPlan(arm.name, regime, steps["synthetic"], factory, fam_cfg.model_dump(), arm.members,
-                             couplings, steps["mixed"], arm.provenance))
+                             couplings, steps["mixed"], arm.provenance, arm.radioactivity))
     return plans
 
 
@@ -212,5 +213,6 @@ def make_population(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> 
         members=plan.members,
         couplings=plan.couplings,
         mixed_curation=plan.mixed_curation,
-        provenance=plan.provenance,
+        provenance=plan.provenance or bool(plan.radioactivity),
+        radioactivity=plan.radioactivity,
     )

@@ -483,6 +483,7 @@ class Arm(_Strict):
     web_publish: int | None = Field(None, ge=1, le=100_000_000, description="web: items each model publishes (default n)")
     web_shared: bool = Field(False, description="web: every member's output is published to every member's web")
     provenance: bool = Field(False, description="tag every item real/synthetic and record training-set composition (on for web and mixed-stage steps)")
+    radioactivity: int = Field(0, ge=0, le=1_000_000, description="sequences sampled each generation from the family without its watermark, fitted to the training set, tested for the watermark (Sander et al. 2024; 0 = off)")
     curation: list[Curation] = Field(default_factory=list, description="steps in order; stage = 'mixed' steps see the mixed training set")
     family: dict[str, Any] = Field(default_factory=dict, description="overrides of [family] keys for this arm")
     members: int = Field(1, ge=1, le=4096, description="population size P: member lineages stepped together (1 = a plain lineage)")
@@ -556,6 +557,9 @@ class Experiment(_Strict):
                 if getattr(c, "score", "likelihood") == "coverage" and w != "counts":
                     raise ValueError(f"arms.{arm.name}.couplings: score = 'coverage' needs a categorical world; "
                                      "use score = 'likelihood'")
+            if arm.radioactivity and (w != "sequences" or getattr(self.arm_family(arm), "watermark", None) is None):
+                raise ValueError(f"arms.{arm.name}.radioactivity: the test needs a watermarked family on text; "
+                                 "set [family] watermark = { ... } on a text world, or radioactivity = 0")
             for c in arm.curation:
                 why = self._curation_refusal(arm, c, w)
                 if why:
