@@ -108,7 +108,7 @@ def make_curation(kind: str, **kwargs):
     from redqueen.loop import filters as F
 
     kinds = {"noise": Noise, "filter": Filter, "watermark": F.WatermarkFilter, "detector": F.DetectorFilter,
-             "resample": F.Resample, "verifier": F.Verifier, "substitute": F.Substitute, "paraphrase": F.Paraphrase}
+             "resample": F.Resample, "verifier": F.Verifier, "ideal": F.Ideal, "substitute": F.Substitute, "paraphrase": F.Paraphrase}
     if kind == "perplexity":
         return Filter(score="model", prefer="perplexity", name="perplexity", **kwargs)
     if kind not in kinds:

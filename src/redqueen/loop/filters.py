@@ -24,6 +24,10 @@ measured against provenance (:mod:`redqueen.loop.provenance`: ``filter_precision
   a ``fraction`` of tokens from another model (a Kneser-Ney bigram fitted on ``examples`` real
   sequences each generation).
 
+:class:`Ideal` is the filter theory assumes (:mod:`redqueen.theory.filters`): it reads the provenance
+tags and removes exactly ``round(recall x synthetic)`` synthetic and ``round(fpr x real)`` real items,
+uniformly within each class -- a detector of known error rates, to check the theory against.
+
 Keep-high-perplexity (Gambetta et al. 2024) is :class:`redqueen.loop.curation.Filter` with
 ``prefer="perplexity"`` (config ``kind = "perplexity"``).
 """
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from redqueen.data import Counts, Data, Points, Sequences
+from redqueen.data import REAL, Counts, Data, Points, Sequences
 
 #: the detector a filter trains when ``detector = "auto"``, by data kind
 AUTO_DETECTOR = {Counts: "types", Points: "classifier", Sequences: "hashed_ngram"}
@@ -200,3 +204,35 @@ class Paraphrase:
 
         other = NGramFamily(order=2, smoothing="kneser_ney").fit(world.sample(self.examples, rng), rng)
         return replace(data, tokens=paraphrase(data, self.fraction, other, rng).tokens)
+
+
+def real_and_synthetic(data: Data) -> tuple[Data, Data]:
+    """The real and the synthetic part of tracked ``data`` (by provenance)."""
+    if isinstance(data, Counts):
+        parts = []
+        for rows in (data.origins[:, 1] == REAL, data.origins[:, 1] != REAL):
+            by = data.by_origin[rows]
+            parts.append(Counts(by.sum(axis=0), data.labels, data.origins[rows], by))
+        return parts[0], parts[1]
+    real = data.origin[:, 1] == REAL
+    return data.subset(np.flatnonzero(real)), data.subset(np.flatnonzero(~real))
+
+
+@dataclass(frozen=True)
+class Ideal:
+    recall: float = 0.9
+    fpr: float = 0.05
+    name: str = "ideal"
+
+    oversample = 1.0
+
+    def apply(self, data: Data, model, world, rng: np.random.Generator) -> Data:
+        real, synthetic = real_and_synthetic(data)
+        kept = []
+        for part, rate in ((synthetic, self.recall), (real, self.fpr)):
+            k = len(part) - int(round(rate * len(part)))
+            if k > 0:
+                kept.append(part.take(k, rng))
+        if not kept:
+            return data.take(0, rng) if isinstance(data, Counts) else data.subset(np.zeros(0, np.int64))
+        return kept[0] if len(kept) == 1 else kept[0].concat(kept[1])

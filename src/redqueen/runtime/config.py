@@ -380,6 +380,14 @@ class VerifierCuration(_Stage):
     reference: int = Field(2000, ge=10, le=10_000_000, description="real items drawn to place the quantile")
 
 
+class IdealCuration(_Stage):
+    """The filter theory assumes: reads provenance and removes exactly recall of the synthetic and fpr of the real items (mixed stage)."""
+
+    kind: Literal["ideal"]
+    recall: float = Field(0.9, ge=0, le=1, description="share of synthetic items removed")
+    fpr: float = Field(0.05, ge=0, le=1, description="share of real items removed")
+
+
 class SubstituteCuration(_Stage):
     """Attack on the watermark: each token replaced by a random other token with probability rate."""
 
@@ -396,7 +404,7 @@ class ParaphraseCuration(_Stage):
 
 
 Curation = Annotated[Union[NoiseCuration, FilterCuration, PerplexityCuration, WatermarkCuration, DetectorCuration,
-                           ResampleCuration, VerifierCuration, SubstituteCuration, ParaphraseCuration],
+                           ResampleCuration, VerifierCuration, IdealCuration, SubstituteCuration, ParaphraseCuration],
                      Field(discriminator="kind")]
 #: worlds that score items exactly (what a verifier judges against)
 EXACT_WORLDS = ("zipf", "wordfreq", "gaussian", "mixture", "regression")
@@ -568,6 +576,8 @@ class Experiment(_Strict):
 
     def _curation_refusal(self, arm: Arm, c, data: str) -> str | None:
         """Why a curation step cannot run on this arm's data and family (one line with the fix), or None."""
+        if c.kind == "ideal" and c.stage != "mixed":
+            return "the ideal filter reads provenance, which only the mixed stage measures; set stage = 'mixed'"
         if c.kind in ("substitute", "paraphrase") and data != "sequences":
             return "attacks on a watermark edit token sequences; use a text world"
         if c.kind == "watermark":
