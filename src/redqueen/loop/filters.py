@@ -53,14 +53,15 @@ def drop(data: Data, remove: np.ndarray, rng: np.random.Generator) -> Data:
 
 
 def trained_detector(kind: str, params: dict, data: Data, model, world, examples: int, rng: np.random.Generator):
-    """A detector of ``kind`` (``"auto"``: by the data kind) fitted on ``examples`` real draws and model samples."""
+    """``(detector, real, synthetic)``: a detector of ``kind`` (``"auto"``: by the data kind) fitted on
+    ``examples`` fresh real draws and as many samples of ``model``, with those examples."""
     from redqueen.models.detectors import make_detector
 
     if kind == "auto":
         kind = AUTO_DETECTOR[type(data)]
     real = world.sample(examples, rng)
     synthetic = model.sample(examples, rng)
-    return make_detector(kind, **params).fit(real, synthetic, rng)
+    return make_detector(kind, **params).fit(real, synthetic, rng), real, synthetic
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class DetectorFilter:
     oversample = 1.0
 
     def apply(self, data: Data, model, world, rng: np.random.Generator) -> Data:
-        det = trained_detector(self.detector, self.params, data, model, world, self.examples, rng)
+        det, _, _ = trained_detector(self.detector, self.params, data, model, world, self.examples, rng)
         return drop(data, det.score(data) > self.threshold, rng)
 
 
@@ -118,11 +119,7 @@ class Resample:
         return np.minimum(w, self.clip * mean)
 
     def apply(self, data: Data, model, world, rng: np.random.Generator) -> Data:
-        from redqueen.models.detectors import make_detector
-
-        kind = AUTO_DETECTOR[type(data)] if self.detector == "auto" else self.detector
-        real, synthetic = world.sample(self.examples, rng), model.sample(self.examples, rng)
-        det = make_detector(kind, **self.params).fit(real, synthetic, rng)
+        det, real, synthetic = trained_detector(self.detector, self.params, data, model, world, self.examples, rng)
         p = det.score(data)
         share = estimated_share(p, data.weights(), *(
             np.dot(det.score(d), d.weights()) / d.weights().sum() for d in (real, synthetic)))
