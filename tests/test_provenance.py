@@ -251,3 +251,16 @@ def test_config_refuses_radioactivity_without_a_watermarked_text_family():
 
     with pytest.raises(ConfigError, match="radioactivity: the test needs a watermarked family on text"):
         validate(_config(radioactivity=100))
+
+
+def test_memory_check_counts_the_growing_web_and_no_oversample_for_mixed_steps():
+    from redqueen.runtime import memory
+    from redqueen.runtime.config import validate
+
+    exp = validate({"n": 1000, "generations": 100, "world": {"kind": "gaussian", "d": 4},
+                    "family": {"kind": "gaussian"},
+                    "arms": [{"name": "a", "regime": "web", "web_real_rate": 500,
+                              "curation": [{"kind": "filter", "keep": 0.1, "stage": "mixed"}]}]})
+    what = [n.what for n in memory.needs(exp)[0][1]]
+    assert "a web of up to 151,000 items" in what
+    assert not any("oversample" in w for w in what)
