@@ -15,14 +15,85 @@ All three share one small interface: ``len``, ``concat``, ``take`` (a random
 subset without replacement), ``weights`` (how much each entry of
 ``log_prob``'s output counts) and ``to_arrays``/``from_arrays`` for
 checkpoints.
+
+Provenance (optional, "tracked" data): each item knows whether it is real or
+synthetic and which generation and member made it, as an *origin* row
+``(generation, member)`` with ``member = REAL`` (-1) for real items (their
+generation is the one that drew them). :class:`Points` and :class:`Sequences`
+carry one origin row per item (``origin``, (n, 2) int32); :class:`Counts`
+keeps the counts of every origin apart (``origins`` (S, 2) int32 and
+``by_origin`` (S, K) int64, ``counts`` their column sums), so a filter's
+effect on real and synthetic items is counted, not assumed. Every operation
+keeps provenance: ``concat`` joins it, ``take`` and :meth:`Counts.keep` split
+what they keep among the origins (a hypergeometric split per type, drawn after
+the untracked draw from the same generator), ``subset`` indexes it. Untracked
+data (``origin is None``) behave exactly as before provenance existed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Union
 
 import numpy as np
+
+
+REAL = -1  #: the member of a real item's origin row
+
+
+def origin_rows(n: int, generation: int, member: int) -> np.ndarray:
+    """``n`` copies of the origin ``(generation, member)``; (n, 2) int32."""
+    return np.tile(np.array([[generation, member]], dtype=np.int32), (n, 1))
+
+
+def _join_origins(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Per-item origins of a concatenation: tracked only when both parts are."""
+    return None if a is None or b is None else np.concatenate([a, b])
+
+
+@dataclass(frozen=True)
+class Composition:
+    """Where a container's items came from: total, real and synthetic item counts, and items per origin
+    (``by_origin``: ``((generation, member), items)`` pairs, sorted)."""
+
+    items: int
+    real: int
+    synthetic: int
+    by_origin: tuple[tuple[tuple[int, int], int], ...]
+
+    @property
+    def synthetic_share(self) -> float:
+        return self.synthetic / self.items if self.items else float("nan")
+
+
+def _composition(origins: np.ndarray, weights: np.ndarray) -> Composition:
+    rows, inverse = np.unique(origins, axis=0, return_inverse=True)
+    per = np.bincount(inverse.reshape(-1), weights=weights, minlength=rows.shape[0]).astype(np.int64)
+    syn = int(per[rows[:, 1] != REAL].sum()) if rows.size else 0
+    total = int(per.sum())
+    pairs = tuple(((int(g), int(m)), int(c)) for (g, m), c in zip(rows, per) if c > 0)
+    return Composition(total, total - syn, syn, pairs)
+
+
+class _ItemProvenance:
+    """Provenance of item containers (:class:`Points`, :class:`Sequences`): one origin row per item."""
+
+    @property
+    def tracked(self) -> bool:
+        return self.origin is not None
+
+    def tag(self, generation: int, member: int):
+        """These items, all from the one origin ``(generation, member)``."""
+        return replace(self, origin=origin_rows(len(self), generation, member))
+
+    def untracked(self):
+        return replace(self, origin=None)
+
+    def composition(self) -> Composition:
+        """Real, synthetic and per-origin item counts; ``ValueError`` if untracked."""
+        if self.origin is None:
+            raise ValueError(f"these {type(self).__name__.lower()} carry no provenance; tag them first")
+        return _composition(self.origin, np.ones(len(self)))
 
 
 @dataclass(frozen=True)
@@ -69,9 +140,39 @@ class Counts:
 
     counts: np.ndarray
     labels: tuple[str, ...] | None = field(default=None, repr=False)
+    origins: np.ndarray | None = field(default=None, repr=False)  # (S, 2) int32, one row per origin
+    by_origin: np.ndarray | None = field(default=None, repr=False)  # (S, K) int64; counts = by_origin.sum(0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", np.asarray(self.counts, dtype=np.int64))
+        if self.origins is not None:
+            object.__setattr__(self, "origins", np.asarray(self.origins, dtype=np.int32).reshape(-1, 2))
+            object.__setattr__(self, "by_origin", np.asarray(self.by_origin, dtype=np.int64).reshape(-1, self.k))
+
+    @property
+    def tracked(self) -> bool:
+        return self.origins is not None
+
+    def tag(self, generation: int, member: int) -> "Counts":
+        """These counts, all from the one origin ``(generation, member)``."""
+        return Counts(self.counts, self.labels, origin_rows(1, generation, member), self.counts[None, :])
+
+    def untracked(self) -> "Counts":
+        return Counts(self.counts, self.labels)
+
+    def composition(self) -> Composition:
+        """Real, synthetic and per-origin item counts; ``ValueError`` if untracked."""
+        if not self.tracked:
+            raise ValueError("these counts carry no provenance; tag them first")
+        return _composition(self.origins, self.by_origin.sum(axis=1).astype(np.float64))
+
+    def real_counts(self) -> np.ndarray:
+        """Per type, the real items; (K,) int64 (tracked counts only)."""
+        return self.by_origin[self.origins[:, 1] == REAL].sum(axis=0)
+
+    def synthetic_counts(self) -> np.ndarray:
+        """Per type, the synthetic items; (K,) int64 (tracked counts only)."""
+        return self.by_origin[self.origins[:, 1] != REAL].sum(axis=0)
 
     def __len__(self) -> int:
         return int(self.counts.sum())
@@ -81,38 +182,80 @@ class Counts:
         return self.counts.shape[0]
 
     def concat(self, other: "Counts") -> "Counts":
-        return Counts(self.counts + other.counts, self.labels)
+        if not (self.tracked and other.tracked):
+            return Counts(self.counts + other.counts, self.labels)
+        rows, inverse = np.unique(np.concatenate([self.origins, other.origins]), axis=0, return_inverse=True)
+        by = np.zeros((rows.shape[0], self.k), np.int64)
+        np.add.at(by, inverse.reshape(-1), np.concatenate([self.by_origin, other.by_origin]))
+        return Counts(self.counts + other.counts, self.labels, rows, by)
 
     def take(self, n: int, rng: np.random.Generator) -> "Counts":
         if n >= len(self):
             return self
-        return Counts(rng.multivariate_hypergeometric(self.counts, n, method="marginals"), self.labels)
+        return self.keep(rng.multivariate_hypergeometric(self.counts, n, method="marginals"), rng)
+
+    def keep(self, counts: np.ndarray, rng: np.random.Generator) -> "Counts":
+        """A uniformly random sub-multiset with ``counts[k] <= self.counts[k]`` items of type ``k``.
+
+        Untracked: just those counts (no draw). Tracked: each type's kept items are split among its
+        origins without replacement (a multivariate hypergeometric per type, origin by origin).
+        """
+        counts = np.asarray(counts, dtype=np.int64)
+        if not self.tracked:
+            return Counts(counts, self.labels)
+        by = np.zeros_like(self.by_origin)
+        left = counts.copy()
+        rest = self.by_origin.sum(axis=0)
+        for s in range(self.origins.shape[0] - 1):
+            rest = rest - self.by_origin[s]
+            by[s] = rng.hypergeometric(self.by_origin[s], rest, left) if left.any() else 0
+            left -= by[s]
+        by[-1] = left
+        return Counts(counts, self.labels, self.origins, by)
 
     def weights(self) -> np.ndarray:
         return self.counts.astype(np.float64)
+
+    def resample(self, weights: np.ndarray, m: int, rng: np.random.Generator) -> "Counts":
+        """``m`` items drawn with replacement, an item of type ``k`` with probability proportional to
+        ``weights[k]`` ((K,), >= 0, not all zero where there are items); tracked: drawn over the
+        ``(origin, type)`` cells, so every draw keeps its origin."""
+        w = np.asarray(weights, dtype=np.float64)
+        if not self.tracked:
+            p = w * self.counts
+            return Counts(rng.multinomial(m, p / p.sum()), self.labels)
+        cells = (w[None, :] * self.by_origin).ravel()
+        by = rng.multinomial(m, cells / cells.sum()).reshape(self.by_origin.shape)
+        return Counts(by.sum(axis=0), self.labels, self.origins, by)
 
     def frequencies(self) -> np.ndarray:
         total = self.counts.sum()
         return self.counts / total if total else np.zeros(self.k)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
+        if self.tracked:
+            return {"counts": self.counts, "origins": self.origins, "by_origin": self.by_origin}
         return {"counts": self.counts}
 
     def with_counts(self, counts: np.ndarray) -> "Counts":
+        """Other counts with these labels, untracked (what happened to each origin is unknown; see :meth:`keep`)."""
         return Counts(counts, self.labels)
 
 
 @dataclass(frozen=True, eq=False)
-class Points:
+class Points(_ItemProvenance):
     """``n`` points in ``d`` dimensions; ``x`` has shape ``(n, d)``, float64."""
 
     x: np.ndarray
+    origin: np.ndarray | None = field(default=None, repr=False)  # (n, 2) int32 (generation, member) per point
 
     def __post_init__(self) -> None:
         x = np.asarray(self.x, dtype=np.float64)
         if x.ndim == 1:
             x = x[:, None]
         object.__setattr__(self, "x", x)
+        if self.origin is not None:
+            object.__setattr__(self, "origin", np.asarray(self.origin, dtype=np.int32).reshape(-1, 2))
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -122,31 +265,38 @@ class Points:
         return self.x.shape[1]
 
     def concat(self, other: "Points") -> "Points":
-        return Points(np.concatenate([self.x, other.x]))
+        return Points(np.concatenate([self.x, other.x]), _join_origins(self.origin, other.origin))
+
+    def subset(self, idx: np.ndarray) -> "Points":
+        """The points at positions ``idx`` (int array), in that order, with their origins."""
+        return Points(self.x[idx], None if self.origin is None else self.origin[idx])
 
     def take(self, n: int, rng: np.random.Generator) -> "Points":
         if n >= len(self):
             return self
-        return Points(self.x[np.sort(rng.choice(len(self), n, replace=False))])
+        return self.subset(np.sort(rng.choice(len(self), n, replace=False)))
 
     def weights(self) -> np.ndarray:
         return np.ones(len(self))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"x": self.x}
+        return {"x": self.x} if self.origin is None else {"x": self.x, "origin": self.origin}
 
 
 @dataclass(frozen=True, eq=False)
-class Sequences:
+class Sequences(_ItemProvenance):
     """Token sequences stored flat: sequence ``i`` is ``tokens[offsets[i]:offsets[i+1]]``."""
 
     tokens: np.ndarray
     offsets: np.ndarray
     vocab: Vocabulary = field(repr=False)
+    origin: np.ndarray | None = field(default=None, repr=False)  # (n, 2) int32 (generation, member) per sequence
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tokens", np.asarray(self.tokens, dtype=np.int32))
         object.__setattr__(self, "offsets", np.asarray(self.offsets, dtype=np.int64))
+        if self.origin is not None:
+            object.__setattr__(self, "origin", np.asarray(self.origin, dtype=np.int32).reshape(-1, 2))
 
     @classmethod
     def from_list(cls, seqs: list[np.ndarray] | list[list[int]], vocab: Vocabulary) -> "Sequences":
@@ -169,6 +319,7 @@ class Sequences:
             np.concatenate([self.tokens, other.tokens]),
             np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]]),
             self.vocab,
+            _join_origins(self.origin, other.origin),
         )
 
     def subset(self, idx: np.ndarray) -> "Sequences":
@@ -181,7 +332,7 @@ class Sequences:
             tokens = self.tokens[gather]
         else:
             tokens = np.zeros(0, np.int32)
-        return Sequences(tokens, offsets, self.vocab)
+        return Sequences(tokens, offsets, self.vocab, None if self.origin is None else self.origin[idx])
 
     def take(self, n: int, rng: np.random.Generator) -> "Sequences":
         if n >= len(self):
@@ -199,10 +350,16 @@ class Sequences:
         return self.vocab.decode(self[i])
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"tokens": self.tokens, "offsets": self.offsets}
+        out = {"tokens": self.tokens, "offsets": self.offsets}
+        return out if self.origin is None else {**out, "origin": self.origin}
 
 
 Data = Union[Counts, Points, Sequences]
+
+
+def tracked(data: Data | None) -> bool:
+    """Whether ``data`` carries provenance."""
+    return data is not None and getattr(data, "tracked", False)
 
 
 def mean_log_prob(log_prob: np.ndarray, data: Data) -> float:

@@ -50,3 +50,4 @@ class Member:
     pools: Pools | None = None
     pending: Data | None = None
     generation: int = field(default=-1)
+    provenance: dict = field(default_factory=dict)  # this generation's training-set composition metrics

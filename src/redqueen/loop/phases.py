@@ -1,13 +1,16 @@
 """One generation of a population, phase by phase, top to bottom.
 
 1. **training sets** -- generation 0 draws ``n`` real items per member; later generations
-   let the regime mix the member's curated synthetic items with real data and its pools;
+   let the regime mix the member's curated synthetic items with real data and its pools, and the
+   mixed-stage curation steps edit the mix (with provenance: every item tagged with its origin
+   and the training set's composition, and what the mixed stage removed, recorded);
 2. **fit** -- a fresh model of the family per member (or the previous one fine-tuned);
 3. **couple** -- the couplings act on the fitted population (merge, niches, quality-diversity,
    island reset); what they do is what the later phases see;
 4. **emit** -- each member samples what its next training set needs (with migration, each item
    comes from another member's model with the coupling's probability);
-5. **curate** -- noise and filters edit the emitted items into the member's pending data;
+5. **curate** -- noise and filters edit the emitted items into the member's pending data (with
+   provenance, tagged as synthetic items of this generation and member);
 6. **measure** -- the diagnostics score each model and its own raw samples (and, with P > 1,
    the population: F_ST and the pooled model);
 7. **record** -- one immutable :class:`GenerationRecord` per member.
@@ -25,7 +28,8 @@ import time
 
 import numpy as np
 
-from redqueen.data import Data
+from redqueen.data import REAL, Data
+from redqueen.loop.provenance import Tagged, mixed_stage, radioactivity_metrics, training_metrics
 from redqueen.loop.record import GenerationRecord, Parent, pack_distribution
 from redqueen.loop.regimes import Pools
 from redqueen.metrics.suite import sample_texts
@@ -74,6 +78,7 @@ def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
     measured = []
     for m, (_, own, _) in zip(members, emitted):
         metrics, per_item = timed(m.index, m.diagnostics, g, m.model, own)
+        metrics.update(m.provenance)
         shown = sample_texts(m.model, own, m.diagnostics.rng) if want_texts else ()
         measured.append((metrics, per_item, shown))
     if pop.population_diagnostics is not None:
@@ -106,9 +111,28 @@ def training_set(pop, member) -> Data:
     """Generation 0: ``n`` real items (and the pools start); later: the regime's mix of the member's pending data."""
     if member.pools is None:
         train = pop.world.sample(pop.n, member.rng)
+        if pop.provenance:
+            train = train.tag(pop.generation, REAL)
+            member.provenance = training_metrics(train, None, None, pop.generation)
+            if pop.radioactivity:
+                member.provenance.update(radioactivity_metrics(pop, member, train))
         member.pools = Pools(bank=train, accumulated=train)
         return train
-    train, member.pools = pop.regime.training_set(member.pending, member.pools, pop.n, pop.world, member.rng)
+    world = Tagged(pop.world, pop.generation) if pop.provenance else pop.world
+    pending = member.pending
+    if getattr(pop.regime, "shared", False):  # a shared web: every member's output is published to every web
+        pending = pop.member_list[0].pending
+        for other in pop.member_list[1:]:
+            pending = pending.concat(other.pending)
+    train, member.pools = pop.regime.training_set(pending, member.pools, pop.n, world, member.rng)
+    if not pop.provenance:
+        return train
+    mixed = train
+    train = mixed_stage(pop.mixed_curation, mixed, member.model, pop.world, member.rng)
+    pool = member.pools.accumulated if getattr(pop.regime, "needs_provenance", False) else None
+    member.provenance = training_metrics(train, mixed if pop.mixed_curation else None, pool, pop.generation)
+    if pop.radioactivity:
+        member.provenance.update(radioactivity_metrics(pop, member, train))
     return train
 
 
@@ -155,7 +179,7 @@ def emit(pop, member, sources: np.ndarray | None) -> tuple[Data, Data, list[Pare
 def curate(pop, member, raw: Data) -> Data:
     """The curation steps in order, then at most the regime's number of synthetic items (a random subset)."""
     want = pop.regime.synthetic_size(pop.n)
-    data = raw
+    data = raw.tag(pop.generation, member.index) if pop.provenance else raw
     for step in pop.curation:
         data = step.apply(data, member.model, pop.world, member.rng)
     return data.take(want, member.rng) if len(data) > want else data

@@ -42,10 +42,14 @@ class Population:
     reference_size: int | None = None  # real items the diagnostics hold out (default metrics.suite.REFERENCE_SIZE)
     members: int = 1
     couplings: Sequence[Callable[[], object]] = ()
+    mixed_curation: Sequence[Curation] = ()  # steps applied to the mixed training set (after the regime mixes)
+    provenance: bool = False  # tag every item with its origin and record the training sets' composition
+    radioactivity: int = 0  # samples of an unwatermarked model of each training set, tested for the watermark
     generation: int = field(init=False, default=-1)
 
     def __post_init__(self) -> None:
         self.oversample = math.prod(c.oversample for c in self.curation)
+        self.provenance = bool(self.provenance or self.mixed_curation or self.radioactivity or getattr(self.regime, "needs_provenance", False))
         self.member_list: list[Member] = []
         for i in range(self.members):
             loop_ss, diag_ss = member_seeds(self.seed, self.replicate, i)

@@ -94,10 +94,47 @@ class Fresh:
         return synthetic.concat(real), pools
 
 
-Regime = Replace | Accumulate | Subsample | Fresh
+@dataclass(frozen=True)
+class Web:
+    """The contaminated web: a pool to which ``real_rate`` new real items arrive each generation and the
+    previous model publishes ``publish`` items (default n); each generation trains on a scrape of
+    ``n`` items drawn from the whole pool without replacement.
+
+    Generation 0's ``n`` real items are the web's first pages. The pool only grows (nothing is
+    taken down), so its synthetic share after ``t`` generations is ``t p / (n + t (p + r))`` for
+    ``p`` published and ``r`` arriving per generation, and the scrape's expected share equals it.
+    With provenance (always on for this regime) the pool's synthetic share is recorded each
+    generation as ``pool_synthetic_share``. ``shared`` (populations): every member's output is
+    published to every member's web, not only to its own.
+    """
+
+    real_rate: int = 0
+    publish: int | None = None
+    shared: bool = False
+    name: str = "web"
+
+    needs_provenance = True
+
+    def synthetic_size(self, n: int) -> int:
+        return n if self.publish is None else self.publish
+
+    def training_set(self, synthetic: Data, pools: Pools, n: int, world, rng: np.random.Generator):
+        web = pools.accumulated.concat(synthetic)
+        if self.real_rate:
+            web = web.concat(world.sample(self.real_rate, rng))
+        return web.take(n, rng), Pools(pools.bank, web)
+
+    def synthetic_share(self, t: int, n: int) -> float:
+        """The web's synthetic share after generation ``t``'s arrivals (its expected scrape share)."""
+        p = self.synthetic_size(n)
+        return t * p / (n + t * (p + self.real_rate))  # per member's web; shared: p is P times larger
 
 
-def make_regime(kind: str, *, real_fraction: float = 0.1, real_source: str = "world", budget: int | None = None) -> Regime:
+Regime = Replace | Accumulate | Subsample | Fresh | Web
+
+
+def make_regime(kind: str, *, real_fraction: float = 0.1, real_source: str = "world", budget: int | None = None,
+                real_rate: int = 0, publish: int | None = None, shared: bool = False) -> Regime:
     """The one factory from config strings to regimes."""
     if kind == "replace":
         return Replace()
@@ -107,4 +144,6 @@ def make_regime(kind: str, *, real_fraction: float = 0.1, real_source: str = "wo
         return Subsample(budget=budget)
     if kind == "fresh":
         return Fresh(fraction=real_fraction, source=real_source)
-    raise ValueError(f"unknown regime {kind!r}; choose replace, accumulate, subsample or fresh")
+    if kind == "web":
+        return Web(real_rate=real_rate, publish=publish, shared=shared)
+    raise ValueError(f"unknown regime {kind!r}; choose replace, accumulate, subsample, fresh or web")

@@ -166,6 +166,14 @@ class ArmPlan:
     family_config: dict
     members: int = 1
     couplings: tuple = ()  # zero-argument factories of fresh coupling objects
+    mixed_curation: tuple = ()  # curation steps on the mixed training set
+    provenance: bool = False
+    radioactivity: int = 0
+
+
+def _keyed(step, fam_cfg) -> dict:
+    """What a curation step needs from the family: the watermark filter, the family's watermark (its key)."""
+    return {"watermark": fam_cfg.watermark.model_dump()} if step.kind == "watermark" else {}
 
 
 def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
@@ -174,14 +182,17 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
         fam_cfg = exp.arm_family(arm)
         factory = make_family(fam_cfg, world)
         check_family(fam_cfg, factory, world, exp.seed)
-        regime = make_regime(arm.regime, real_fraction=arm.real_fraction, real_source=arm.real_source, budget=arm.budget)
-        curation = tuple(make_curation(c.kind, **c.model_dump(exclude={"kind"})) for c in arm.curation)
+        regime = make_regime(arm.regime, real_fraction=arm.real_fraction, real_source=arm.real_source, budget=arm.budget,
+                             real_rate=arm.web_real_rate, publish=arm.web_publish, shared=arm.web_shared)
+        steps = {stage: tuple(make_curation(c.kind, **c.model_dump(exclude={"kind", "stage"}), **_keyed(c, fam_cfg))
+                              for c in arm.curation if c.stage == stage) for stage in ("synthetic", "mixed")}
         couplings = tuple(partial(make_coupling, c.kind, **c.model_dump(exclude={"kind"})) for c in arm.couplings)
         if any(c.kind in C.MERGING for c in arm.couplings):
             why = merge_refusal(factory())
             if why is not None:
                 raise C.ConfigError(f"arms.{arm.name}.couplings: {why}")
-        plans.append(ArmPlan(arm.name, regime, curation, factory, fam_cfg.model_dump(), arm.members, couplings))
+        plans.append(ArmPlan(arm.name, regime, steps["synthetic"], factory, fam_cfg.model_dump(), arm.members,
+                             couplings, steps["mixed"], arm.provenance, arm.radioactivity))
     return plans
 
 
@@ -201,4 +212,7 @@ def make_population(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> 
         reference_size=exp.reference_size,
         members=plan.members,
         couplings=plan.couplings,
+        mixed_curation=plan.mixed_curation,
+        provenance=plan.provenance or bool(plan.radioactivity),
+        radioactivity=plan.radioactivity,
     )

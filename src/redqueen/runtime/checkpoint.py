@@ -149,6 +149,16 @@ def _generator_state(path: Path, state) -> dict:
         raise CheckpointError(f"{path}: bad generator state ({e}); delete it to restart that lineage") from None
 
 
+def _origin(a: dict, n: int) -> np.ndarray | None:
+    """The per-item origins stored with ``n`` items, if any; ``ValueError`` if they do not fit."""
+    if "origin" not in a:
+        return None
+    origin = np.asarray(a["origin"])
+    if origin.shape != (n, 2) or origin.dtype.kind not in "iu":
+        raise ValueError(f"origins of shape {origin.shape}; want ({n}, 2) integers")
+    return origin
+
+
 class _Template:
     """What the world's data look like, read off one throwaway draw, to validate stored data against."""
 
@@ -171,19 +181,25 @@ class _Template:
                 c = np.asarray(a["counts"])
                 if c.shape != (self.k,) or c.dtype.kind not in "iu" or (c < 0).any():
                     raise ValueError(f"counts of shape {c.shape} ({c.dtype}); want ({self.k},) non-negative integers")
-                return Counts(c, self.labels)
+                if "origins" not in a:
+                    return Counts(c, self.labels)
+                origins, by = np.asarray(a["origins"]), np.asarray(a["by_origin"])
+                if (origins.ndim != 2 or origins.shape[1] != 2 or by.shape != (origins.shape[0], self.k)
+                        or (by < 0).any() or not np.array_equal(by.sum(axis=0), c)):
+                    raise ValueError("per-origin counts that do not add up to the counts")
+                return Counts(c, self.labels, origins, by)
             if kind == "Points":
                 x = np.asarray(a["x"])
                 if x.ndim != 2 or x.shape[1] != self.d or x.dtype.kind != "f":
                     raise ValueError(f"points of shape {x.shape}; want (n, {self.d}) floats")
-                return Points(x)
+                return Points(x, _origin(a, x.shape[0]))
             tokens, offsets = np.asarray(a["tokens"]), np.asarray(a["offsets"])
             v = len(self.vocab)
             if (tokens.ndim != 1 or offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0
                     or offsets[-1] != tokens.size or (np.diff(offsets) < 0).any()
                     or (tokens.size and (tokens.min() < 0 or tokens.max() >= v))):
                 raise ValueError(f"sequences that do not fit a {v}-token vocabulary")
-            return Sequences(tokens, offsets, self.vocab)
+            return Sequences(tokens, offsets, self.vocab, _origin(a, offsets.size - 1))
         except KeyError as e:
             raise CheckpointError(f"{path}: {prefix} lacks {e}; delete it to restart that lineage") from None
         except ValueError as e:

@@ -310,7 +310,12 @@ FAMILY_DATA = {"categorical": "counts", "gaussian": "points", "gmm": "points", "
 
 
 # ---------------------------------------------------------------- arms
-class NoiseCuration(_Strict):
+class _Stage(_Strict):
+    stage: Literal["synthetic", "mixed"] = Field(
+        "synthetic", description="what the step sees: the emitted synthetic items, or the mixed training set (after the regime mixes)")
+
+
+class NoiseCuration(_Stage):
     """Mutation: categorical items/tokens move to a uniform type with probability rate; points get N(0, scale^2)."""
 
     kind: Literal["noise"]
@@ -318,7 +323,7 @@ class NoiseCuration(_Strict):
     scale: float = Field(0.1, ge=0, le=SCALE_MAX, description="standard deviation of the jitter added to points")
 
 
-class FilterCuration(_Strict):
+class FilterCuration(_Stage):
     """Selection: keep the top fraction of samples by the model's (or the world's) log-likelihood."""
 
     kind: Literal["filter"]
@@ -326,7 +331,83 @@ class FilterCuration(_Strict):
     score: Literal["model", "world"] = Field("model", description="who scores the samples")
 
 
-Curation = Annotated[Union[NoiseCuration, FilterCuration], Field(discriminator="kind")]
+class PerplexityCuration(_Stage):
+    """Keep-high-perplexity (Gambetta et al. 2024): keep the least likely fraction under the model."""
+
+    kind: Literal["perplexity"]
+    keep: float = Field(0.5, gt=0, le=1, description="fraction kept")
+
+
+class WatermarkCuration(_Stage):
+    """Drop what the watermark's z-test flags (the family's watermark): sequences with z above the threshold; categorical items of green types."""
+
+    kind: Literal["watermark"]
+    z: float = Field(4.0, ge=-10, le=1000, description="z-score above which a sequence is dropped")
+    ignore_repeated: bool = Field(False, description="count each distinct n-gram of a sequence once")
+
+
+DETECTOR_KIND = Literal["auto", "types", "classifier", "hashed_ngram", "likelihood_ratio", "perplexity"]
+#: the data kind each detector reads
+DETECTOR_DATA = {"types": "counts", "classifier": "points", "hashed_ngram": "sequences",
+                 "likelihood_ratio": "sequences", "perplexity": "sequences"}
+
+
+class DetectorCuration(_Stage):
+    """A detector trained each generation on fresh real items and the last model's samples drops what it scores above threshold."""
+
+    kind: Literal["detector"]
+    threshold: float = Field(0.5, ge=0, le=1, description="P(synthetic) above which an item is dropped")
+    detector: DETECTOR_KIND = Field("auto", description="detector kind (auto: types / classifier / hashed_ngram by data)")
+    examples: int = Field(1000, ge=10, le=10_000_000, description="real and synthetic training examples each")
+
+
+class ResampleCuration(_Stage):
+    """Importance resampling by detector probability (Drayson & Lampos 2025): draws with replacement in proportion to (1 - p) / p."""
+
+    kind: Literal["resample"]
+    keep: float = Field(1.0, gt=0, le=1, description="draws, as a fraction of the set")
+    clip: float = Field(20.0, gt=1, le=1e6, description="weights clipped at this multiple of their mean")
+    detector: DETECTOR_KIND = Field("auto", description="detector kind (auto: by data)")
+    examples: int = Field(1000, ge=10, le=10_000_000, description="real and synthetic training examples each")
+
+
+class VerifierCuration(_Stage):
+    """Feng et al. 2024: keep what a verifier accepts; good = world log-likelihood above a real quantile, judged right with probability accuracy."""
+
+    kind: Literal["verifier"]
+    accuracy: float = Field(0.9, ge=0, le=1, description="probability the verifier judges an item right")
+    quantile: float = Field(0.1, ge=0, le=1, description="real items' log-likelihood quantile that separates good from bad")
+    reference: int = Field(2000, ge=10, le=10_000_000, description="real items drawn to place the quantile")
+
+
+class IdealCuration(_Stage):
+    """The filter theory assumes: reads provenance and removes exactly recall of the synthetic and fpr of the real items (mixed stage)."""
+
+    kind: Literal["ideal"]
+    recall: float = Field(0.9, ge=0, le=1, description="share of synthetic items removed")
+    fpr: float = Field(0.05, ge=0, le=1, description="share of real items removed")
+
+
+class SubstituteCuration(_Stage):
+    """Attack on the watermark: each token replaced by a random other token with probability rate."""
+
+    kind: Literal["substitute"]
+    rate: float = Field(0.1, ge=0, le=1, description="substitution probability per token")
+
+
+class ParaphraseCuration(_Stage):
+    """Attack on the watermark: a fraction of tokens resampled from another model (a Kneser-Ney bigram of real text)."""
+
+    kind: Literal["paraphrase"]
+    fraction: float = Field(0.2, ge=0, le=1, description="share of token positions resampled")
+    examples: int = Field(1000, ge=10, le=10_000_000, description="real sequences the paraphraser is fitted on")
+
+
+Curation = Annotated[Union[NoiseCuration, FilterCuration, PerplexityCuration, WatermarkCuration, DetectorCuration,
+                           ResampleCuration, VerifierCuration, IdealCuration, SubstituteCuration, ParaphraseCuration],
+                     Field(discriminator="kind")]
+#: worlds that score items exactly (what a verifier judges against)
+EXACT_WORLDS = ("zipf", "wordfreq", "gaussian", "mixture", "regression")
 
 
 # ---------------------------------------------------------------- couplings (populations)
@@ -402,11 +483,16 @@ class Arm(_Strict):
     """One way of building training sets; arms run side by side from the same real data."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.%+-][\w .%+-]*$", description="label in tables and plots")
-    regime: Literal["replace", "accumulate", "subsample", "fresh"] = Field("replace", description="training-set regime")
+    regime: Literal["replace", "accumulate", "subsample", "fresh", "web"] = Field("replace", description="training-set regime")
     real_fraction: float = Field(0.1, ge=0, le=1, description="fresh: fraction of each training set that is real")
     real_source: Literal["world", "bank"] = Field("world", description="fresh: new real draws or the kept generation-0 data")
     budget: int | None = Field(None, ge=1, description="subsample: training-set size (default n)")
-    curation: list[Curation] = Field(default_factory=list, description="steps applied to synthetic data, in order")
+    web_real_rate: int = Field(0, ge=0, le=100_000_000, description="web: real items arriving on the web each generation")
+    web_publish: int | None = Field(None, ge=1, le=100_000_000, description="web: items each model publishes (default n)")
+    web_shared: bool = Field(False, description="web: every member's output is published to every member's web")
+    provenance: bool = Field(False, description="tag every item real/synthetic and record training-set composition (on for web and mixed-stage steps)")
+    radioactivity: int = Field(0, ge=0, le=1_000_000, description="sequences sampled each generation from the family without its watermark, fitted to the training set, tested for the watermark (Sander et al. 2024; 0 = off)")
+    curation: list[Curation] = Field(default_factory=list, description="steps in order; stage = 'mixed' steps see the mixed training set")
     family: dict[str, Any] = Field(default_factory=dict, description="overrides of [family] keys for this arm")
     members: int = Field(1, ge=1, le=4096, description="population size P: member lineages stepped together (1 = a plain lineage)")
     couplings: list[Coupling] = Field(default_factory=list, description="what the members do to each other, in order")
@@ -415,6 +501,12 @@ class Arm(_Strict):
     def _couplings_need_members(self):
         if self.couplings and self.members < 2:
             raise ValueError(f"couplings need a population: set members >= 2 (got {self.members})")
+        web_keys = [k for k, off in (("web_real_rate", 0), ("web_publish", None), ("web_shared", False))
+                    if getattr(self, k) != off]
+        if web_keys and self.regime != "web":
+            raise ValueError(f"{', '.join(web_keys)} apply to regime = 'web' only; set regime = 'web' or remove them")
+        if self.web_shared and self.members < 2:
+            raise ValueError(f"web_shared needs a population: set members >= 2 (got {self.members})")
         return self
 
 
@@ -473,7 +565,33 @@ class Experiment(_Strict):
                 if getattr(c, "score", "likelihood") == "coverage" and w != "counts":
                     raise ValueError(f"arms.{arm.name}.couplings: score = 'coverage' needs a categorical world; "
                                      "use score = 'likelihood'")
+            if arm.radioactivity and (w != "sequences" or getattr(self.arm_family(arm), "watermark", None) is None):
+                raise ValueError(f"arms.{arm.name}.radioactivity: the test needs a watermarked family on text; "
+                                 "set [family] watermark = { ... } on a text world, or radioactivity = 0")
+            for c in arm.curation:
+                why = self._curation_refusal(arm, c, w)
+                if why:
+                    raise ValueError(f"arms.{arm.name}.curation.{c.kind}: {why}")
         return self
+
+    def _curation_refusal(self, arm: Arm, c, data: str) -> str | None:
+        """Why a curation step cannot run on this arm's data and family (one line with the fix), or None."""
+        if c.kind == "ideal" and c.stage != "mixed":
+            return "the ideal filter reads provenance, which only the mixed stage measures; set stage = 'mixed'"
+        if c.kind in ("substitute", "paraphrase") and data != "sequences":
+            return "attacks on a watermark edit token sequences; use a text world"
+        if c.kind == "watermark":
+            if data == "points":
+                return "points carry no watermark; use a categorical or text world"
+            if getattr(self.arm_family(arm), "watermark", None) is None:
+                return "the family has no watermark to detect; set [family] watermark = { ... }"
+        if c.kind in ("detector", "resample") and c.detector != "auto" and DETECTOR_DATA[c.detector] != data:
+            fits = sorted(k for k, v in DETECTOR_DATA.items() if v == data)
+            return f"detector '{c.detector}' reads {DETECTOR_DATA[c.detector]}; use auto or {', '.join(fits)}"
+        if c.kind == "verifier" and self.world.kind not in EXACT_WORLDS:
+            return (f"a verifier judges against the world's log-likelihood, which world '{self.world.kind}' lacks; "
+                    f"use one of {', '.join(EXACT_WORLDS)}")
+        return None
 
     def grid(self) -> list["Experiment"]:
         """The experiments of the sweep grid (seeds x n), each a plain experiment; [self] without [sweep]."""

@@ -136,7 +136,8 @@ def family_needs(exp, family) -> list[Need]:
 
 
 def curation_needs(exp, arm, family) -> list[Need]:
-    oversample = math.prod(1.0 / c.keep for c in arm.curation if c.kind == "filter")
+    # the synthetic-stage filters oversample the emit (a mixed-stage step edits the training set in place)
+    oversample = math.prod(1.0 / c.keep for c in arm.curation if c.kind in ("filter", "perplexity") and c.stage == "synthetic")
     if oversample <= 1:
         return []
     items = exp.n * oversample
@@ -152,9 +153,14 @@ def training_needs(exp, arm, family) -> list[Need]:
     if per == 0:
         return []
     size = exp.n * (exp.generations + 1) if arm.regime == "accumulate" else (arm.budget or exp.n)
-    return [Need(3 * per * (size + exp.n + exp.reference_size),
-                 f"training sets of up to {size:,} items, the kept real data and the reference",
-                 "n, reference_size" + (", generations (accumulate)" if arm.regime == "accumulate" else ""))]
+    web = exp.n + exp.generations * ((arm.web_publish or exp.n) + arm.web_real_rate) if arm.regime == "web" else 0
+    needs = [Need(3 * per * (size + exp.n + exp.reference_size),
+                  f"training sets of up to {size:,} items, the kept real data and the reference",
+                  "n, reference_size" + (", generations (accumulate)" if arm.regime == "accumulate" else ""))]
+    if web:  # the web only grows: every generation's output and real arrivals stay on it
+        needs.append(Need(per * web, f"a web of up to {web:,} items",
+                          f"arms.{arm.name}.web_publish, web_real_rate, generations, n"))
+    return needs
 
 
 def diagnostics_needs(exp) -> list[Need]:

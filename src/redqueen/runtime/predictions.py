@@ -24,7 +24,7 @@ class _Arms:
         from redqueen import theory
 
         plan = self.plans.get(arm)
-        if plan is None:
+        if plan is None or plan.mixed_curation:  # theory of a mixed-stage step: redqueen.theory.filters, by hand
             return None
         return theory.predict(metric, family=plan.make_family, regime=plan.regime, curation=plan.curation,
                               world=self.world, n=self.exp.n, generations=generations, h0=h0,

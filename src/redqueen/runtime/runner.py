@@ -253,6 +253,7 @@ def _create(store, exp: C.Experiment, plans, kind: str, options: dict) -> str:
     return store.create_run(
         name=exp.name, kind=kind, config=exp.model_dump(mode="json"), seed=exp.seed,
         arms=[(p.name, {"regime": repr(p.regime), "curation": [repr(c) for c in p.curation],
+                        **({"mixed_curation": [repr(c) for c in p.mixed_curation]} if p.mixed_curation else {}),
                         "family": p.family_config}) for p in plans],
         data=data_files(_world(exp.model_dump_json())), options=options,
     )

@@ -33,6 +33,7 @@ from redqueen.theory._common import _fixed_point, _generations, _iterate  # noqa
 from redqueen.theory.check import ComparisonRow, compare, relative_power, replicates_for  # noqa: F401
 from redqueen.theory.drift import *  # noqa: F401,F403
 from redqueen.theory.drift import categorical_heterozygosity
+from redqueen.theory.filters import *  # noqa: F401,F403
 from redqueen.theory.gaussian import *  # noqa: F401,F403
 from redqueen.theory.gaussian import gaussian_log_variance, gaussian_log_variance_drift, gaussian_moments
 from redqueen.theory.islands import *  # noqa: F401,F403

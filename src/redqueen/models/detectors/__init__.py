@@ -5,6 +5,7 @@
   synthetic data, calibrated (``candidate=None``: the perplexity detector);
 * :class:`ClassifierDetector` -- any scikit-learn classifier named ``"module:Class"`` on points (default an MLP);
 * :class:`WatermarkDetector` -- the watermark's z-test through the same protocol;
+* :class:`TypeDetector` -- categorical items: P(synthetic | type) from smoothed type frequencies;
 * :func:`check_detector` -- the contract every detector (and plug-in) passes; :func:`make_detector` -- the factory.
 """
 
@@ -13,9 +14,10 @@ from redqueen.models.detectors.check import check_detector
 from redqueen.models.detectors.classifier import ClassifierDetector, resolve_classifier
 from redqueen.models.detectors.likelihood import LikelihoodRatioDetector, perplexity_detector
 from redqueen.models.detectors.text import HashedNGramDetector
+from redqueen.models.detectors.types import TypeDetector
 from redqueen.models.detectors.watermark import WatermarkDetector
 
-KINDS = ("hashed_ngram", "likelihood_ratio", "perplexity", "classifier", "watermark")
+KINDS = ("hashed_ngram", "likelihood_ratio", "perplexity", "classifier", "watermark", "types")
 
 
 def make_detector(kind: str, **params):
@@ -36,9 +38,11 @@ def make_detector(kind: str, **params):
         return det
     if kind == "watermark":
         return WatermarkDetector(**params)
+    if kind == "types":
+        return TypeDetector(**params)
     raise ValueError(f"unknown detector {kind!r}; choose one of {', '.join(KINDS)}")
 
 
 __all__ = ["ClassifierDetector", "Detector", "HashedNGramDetector", "KINDS", "LikelihoodRatioDetector",
-           "WatermarkDetector", "check_detector", "make_detector", "pack_meta", "perplexity_detector",
+           "TypeDetector", "WatermarkDetector", "check_detector", "make_detector", "pack_meta", "perplexity_detector",
            "resolve_classifier", "unpack_meta"]
