@@ -65,9 +65,10 @@ def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
     for coupling in pop.coupling_list:
         s = coupling.sources(pop, g)
         sources = s if sources is None else sources @ s
+    mixed = mixtures(pop, sources)
     clock += (time.perf_counter() - t0) / len(members)
     # 4. emit
-    emitted = [timed(m.index, emit, pop, m, sources) for m in members]
+    emitted = [timed(m.index, emit, pop, m, sources, mixed) for m in members]
     for m, (_, _, edges) in zip(members, emitted):
         parents.setdefault(m.index, []).extend(edges)
     # 5. curate
@@ -144,14 +145,25 @@ def fit(pop, member, train: Data):
     return family.fit(train, member.rng)
 
 
-def emit(pop, member, sources: np.ndarray | None) -> tuple[Data, Data, list[Parent]]:
+def mixtures(pop, sources: np.ndarray | None) -> list | None:
+    """Each member's mixture of its sources' models as one model (row ``i`` of ``sources``), all at once,
+    when the family can express a mixture as a model of itself (``mix``, e.g. categorical: one matrix
+    product for the whole population); None without migration or for other families."""
+    if sources is None:
+        return None
+    first = pop.member_list[0].model
+    mix = getattr(first, "mix", None)
+    return mix(pop.models(), sources) if callable(mix) else None
+
+
+def emit(pop, member, sources: np.ndarray | None, mixed: list | None = None) -> tuple[Data, Data, list[Parent]]:
     """``(emitted, own, parents)``: the items the member's next training set draws on (oversampled for its
     filters), the part its own model produced (what is measured), and where the rest came from.
 
     An arm that needs no synthetic item (all real data) still draws ``n`` samples, to be measured.
     With ``sources`` (a row-stochastic ``(P, P)`` migration matrix) each item comes from member ``j``'s
-    model with probability ``sources[i, j]``: through the family's ``sample_mixture`` when it has one
-    (one draw from the mixed distribution), otherwise by splitting the count among the sources.
+    model with probability ``sources[i, j]``: one draw from the member's mixture model ``mixed[i]``
+    (:func:`mixtures`) when the family has one, otherwise by splitting the count among the sources.
     """
     want = pop.regime.synthetic_size(pop.n)
     draw = int(math.ceil(want * pop.oversample - 1e-9)) or pop.n
@@ -160,9 +172,8 @@ def emit(pop, member, sources: np.ndarray | None) -> tuple[Data, Data, list[Pare
         raw = member.model.sample(draw, member.rng)
         return raw, raw, []
     models = pop.models()
-    mixture = getattr(member.model, "sample_mixture", None)
-    if callable(mixture):
-        raw = mixture(models, row, draw, member.rng)
+    if mixed is not None:
+        raw = mixed[member.index].sample(draw, member.rng)
         edges = [Parent(j, float(w), "migrant") for j, w in enumerate(row) if j != member.index and w > 0]
         return raw, raw, edges
     counts = member.rng.multinomial(draw, row)

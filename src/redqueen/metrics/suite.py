@@ -189,17 +189,26 @@ class PopulationDiagnostics:
     def __call__(self, generation: int, types: list[np.ndarray | None]) -> dict[str, float]:
         if any(t is None for t in types):
             return {}
-        f = np.stack([np.asarray(t, dtype=np.float64) for t in types])
-        totals = f.sum(axis=1, keepdims=True)
-        f = np.divide(f, totals, out=np.zeros_like(f), where=totals > 0)
-        pooled = f.mean(axis=0)
+        # the (P, K) matrix of the members' distributions, in a buffer kept across generations (a fresh
+        # P x K temporary is page faults every call); rows are normalised through weights, not in place
+        f = self._matrix(len(types), np.asarray(types[0]).shape[0])
+        for row, t in zip(f, types):
+            row[:] = t
+        totals = f.sum(axis=1)
+        inv = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+        pooled = (inv / len(types)) @ f  # the members' mean distribution: one matrix-vector product
         if self.profile is None:
             self.profile = DiversityProfile(self.world_types, pooled, self.tail_mass)
         out = {f"pool_{k}": v for k, v in self.profile(pooled).items() if k in POOLED}
-        h_s = float(np.mean(1.0 - np.einsum("ij,ij->i", f, f)))
+        h_s = float(np.mean(1.0 - np.einsum("ij,ij->i", f, f) * inv**2))
         h_t = out["pool_heterozygosity"]
         out["fst"] = (h_t - h_s) / h_t if h_t > 0 else float("nan")
         return out
+
+    def _matrix(self, p: int, k: int) -> np.ndarray:
+        if getattr(self, "_f", None) is None or self._f.shape != (p, k):
+            self._f = np.empty((p, k))
+        return self._f
 
 
 #: the pooled distribution's numbers a population record carries (as ``pool_<name>``)

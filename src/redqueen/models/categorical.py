@@ -75,24 +75,32 @@ class CategoricalFamily:
         def build(vec: np.ndarray) -> "CategoricalFamily":
             p = np.clip(np.asarray(vec, dtype=np.float64), 0.0, None)
             total = p.sum()
-            child = CategoricalFamily(alpha=template.alpha, temperature=template.temperature, top_k=template.top_k,
-                                      top_p=template.top_p, watermark=template.watermark)
-            child.probs_ = p / total if total > 0 and np.isfinite(total) else template.probs_.copy()
-            child.labels_ = template.labels_
-            return child
+            return template._with_probs(p / total if total > 0 and np.isfinite(total) else template.probs_.copy())
 
         return Genomes(vectors, Layout.from_shapes({"probs": (vectors.shape[1],)}), build)
 
+    def _with_probs(self, p: np.ndarray) -> "CategoricalFamily":
+        """A fitted model of this family's hyperparameters and labels with distribution ``p`` (K,)."""
+        child = CategoricalFamily(alpha=self.alpha, temperature=self.temperature, top_k=self.top_k,
+                                  top_p=self.top_p, watermark=self.watermark)
+        child.probs_ = p
+        child.labels_ = self.labels_
+        return child
+
+    def mix(self, models: list["CategoricalFamily"], weights: np.ndarray) -> list["CategoricalFamily"]:
+        """Row ``i`` of ``weights`` (``(M, P)``, non-negative, rows summing to 1) as one model: the mixture
+        ``sum_j weights[i, j] models[j]``, which for categoricals is a categorical. All ``M`` rows in one
+        matrix product ``weights @ probs`` (``(M, P) @ (P, K)``), so a population of P members mixes its
+        migrants in one BLAS call instead of ``P^2`` vector updates."""
+        probs = np.asarray(weights, dtype=np.float64) @ np.stack([m.probs_ for m in models])
+        probs /= probs.sum(axis=1, keepdims=True)
+        return [self._with_probs(p) for p in probs]
+
     def sample_mixture(self, models: list["CategoricalFamily"], weights: np.ndarray, n: int,
                        rng: np.random.Generator) -> Counts:
-        """``n`` items, each from ``models[j]`` with probability ``weights[j]``: one multinomial draw from
-        the mixed distribution, which is exactly that (the migration of Wright's island model)."""
-        w = np.asarray(weights, dtype=np.float64)
-        p = np.zeros_like(self.probs_)
-        for wj, m in zip(w, models):
-            if wj > 0:
-                p += wj * m.probs_
-        return Counts(rng.multinomial(n, p / p.sum()), self.labels_)
+        """``n`` items, each from ``models[j]`` with probability ``weights[j]`` (P,): one multinomial draw from
+        the mixed distribution (:meth:`mix`), which is exactly that (the migration of Wright's island model)."""
+        return self.mix(models, np.asarray(weights, dtype=np.float64)[None])[0].sample(n, rng)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"probs": self.probs_}

@@ -1,0 +1,187 @@
+"""The population runtime against bare loops, side by side in one process, interleaved.
+
+(a) P = 16 categorical members, K = 50,000 types (Zipf s = 1.1), N = 10^6 items per member per
+    generation, 100 generations, all-to-all migration (rate m, default 0.01) and every diagnostic
+    (each member's heterozygosity, Hill q = 0, 1, 2, entropy, types lost, tail mass kept, KL, TV,
+    JS, F; the population's F_ST and pooled numbers), through ``run_experiment`` (the library call
+    ``redqueen run`` makes; also with the SQLite store and checkpoints, as ``redqueen run`` does),
+    against
+      * "16 bare loops": sixteen independent ``rng.multinomial`` resampling loops (the issue's bound;
+        no migration, no diagnostics), and
+      * "16 bare loops + migration": the same process as the runtime at a user's fastest: each
+        generation one matrix product ``sources @ freqs`` mixes the migrants and each member draws one
+        multinomial from its row (no diagnostics). Migration keeps every member's support the union
+        of the population's, so its multinomials cost more than the isolated loops' do.
+    Goal: population <= 1.5x the 16 bare loops.
+(b) P = 1 (``members = 1``, no coupling) through ``run_experiment`` against the minimal loop a user
+    would write with the same calls (``world.sample``, ``CategoricalFamily().fit``, ``model.sample``,
+    ``Diagnostics``): the separate lineage path no longer exists (``Lineage`` is a P = 1
+    ``Population``), so this is the comparison. Goal: within 5%.
+
+The matrix-multiply bound (GFLOP/s of float64 GEMM on one thread, the runtime's thread policy) is
+measured in the same run, at the migration product's shape and at 1000^3. Each variant runs
+``--repeats`` times, variants interleaved (the order rotates every repetition); printed: medians,
+min-max, the ratio of medians, and the load average over the run.
+
+    python benchmarks/bench_population.py [--repeats 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from redqueen.loop.couplings import migration_matrix  # noqa: E402
+from redqueen.metrics.suite import Diagnostics  # noqa: E402
+from redqueen.models import CategoricalFamily  # noqa: E402
+from redqueen.runtime import config as C  # noqa: E402
+from redqueen.runtime import threads  # noqa: E402
+from redqueen.runtime.runner import run_experiment  # noqa: E402
+from redqueen.worlds import zipf  # noqa: E402
+
+
+def bare_independent(p, k, n, gens, seed):
+    probs = zipf(k, 1.1).probs
+    for i in range(p):
+        rng = np.random.default_rng([seed, i])
+        counts = rng.multinomial(n, probs)
+        for _ in range(gens):
+            counts = rng.multinomial(n, counts / n)
+    return counts
+
+
+def bare_migration(p, k, n, gens, seed, rate):
+    probs = zipf(k, 1.1).probs
+    rngs = [np.random.default_rng([seed, i]) for i in range(p)]
+    s = migration_matrix(p, rate, "all")
+    counts = np.stack([r.multinomial(n, probs) for r in rngs])
+    for _ in range(gens):
+        mixed = s @ (counts / n)
+        mixed /= mixed.sum(axis=1, keepdims=True)
+        counts = np.stack([r.multinomial(n, row) for r, row in zip(rngs, mixed)])
+    return counts
+
+
+def experiment(p, k, n, gens, seed, rate):
+    arm = {"name": "islands", "members": p}
+    if p > 1:
+        arm["couplings"] = [{"kind": "migration", "rate": rate, "topology": "all"}]
+    return C.validate({"seed": seed, "generations": gens, "n": n, "world": {"kind": "zipf", "k": k, "s": 1.1},
+                       "family": {"kind": "categorical"}, "arms": [arm]})
+
+
+def runtime(p, k, n, gens, seed, rate):
+    res = run_experiment(experiment(p, k, n, gens, seed, rate))
+    assert len(res.records) == p * (gens + 1) and all(r.status == "ok" for r in res.records)
+    if p > 1:
+        assert "fst" in res.records[-1].metrics and "kl" in res.records[-1].metrics
+    return res
+
+
+def runtime_store(p, k, n, gens, seed, rate, folder):
+    from redqueen.runtime.store import Store
+
+    res = run_experiment(experiment(p, k, n, gens, seed, rate), store=Store(folder))
+    assert len(res.records) == p * (gens + 1)
+    return res
+
+
+def minimal_loop(k, n, gens, seed):
+    """What a user writes for one lineage with redqueen's pieces: sample, fit, sample, measure."""
+    world = zipf(k, 1.1)
+    rng = np.random.default_rng(seed)
+    diag = Diagnostics(world, np.random.default_rng(seed + 1))
+    data = world.sample(n, rng)
+    for g in range(gens + 1):
+        model = CategoricalFamily().fit(data, rng)
+        data = model.sample(n, rng)
+        metrics, _ = diag(g, model, data)
+    return metrics
+
+
+def gemm_gflops(m, kk, nn, reps=5):
+    rng = np.random.default_rng(0)
+    a, b = rng.random((m, kk)), rng.random((kk, nn))
+    best = np.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * m * kk * nn / best / 1e9
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rate", type=float, default=0.01, help="all-to-all migration rate m")
+    ap.add_argument("--quick", action="store_true", help="K = 5,000, N = 10^5, 20 generations (a smoke run)")
+    args = ap.parse_args()
+    p = 16
+    k, n, gens = (5000, 100_000, 20) if args.quick else (50_000, 1_000_000, 100)
+    rate = args.rate
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory() as tmp, threads.limited(threads.threads_per_worker()):
+        variants = {
+            "16 bare loops": lambda rep: bare_independent(p, k, n, gens, rep),
+            "16 bare loops + migration": lambda rep: bare_migration(p, k, n, gens, rep, rate),
+            "population P=16 (run_experiment)": lambda rep: runtime(p, k, n, gens, rep, rate),
+            "population P=16 (run_experiment + store)":
+                lambda rep: runtime_store(p, k, n, gens, rep, rate, Path(tmp) / f"s{rep}"),
+            "minimal P=1 loop": lambda rep: minimal_loop(k, n, gens, rep),
+            "population P=1 (run_experiment)": lambda rep: runtime(1, k, n, gens, rep, rate),
+        }
+        times = {name: [] for name in variants}
+        gflops = {"16x16 @ 16xK (migration)": [], "1000^3": []}
+        names = list(variants)
+        for rep in range(args.repeats):
+            order = names[rep % len(names):] + names[:rep % len(names)]  # rotate: no variant always runs first
+            for name in order:
+                times[name].append(timed(variants[name], rep))
+                loads.append(os.getloadavg()[0])
+            gflops["16x16 @ 16xK (migration)"].append(gemm_gflops(p, p, k))
+            gflops["1000^3"].append(gemm_gflops(1000, 1000, 1000, reps=3))
+            print(f"repeat {rep + 1}/{args.repeats} done, load {loads[-1]:.1f}", file=sys.stderr, flush=True)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    print(f"P = {p}, K = {k}, N = {n} per member, {gens} generations, all-to-all migration m = {rate}; "
+          f"{args.repeats} repeats interleaved; load average (1 min) {min(loads):.1f}-{max(loads):.1f}, "
+          f"median {statistics.median(loads):.1f}\n")
+    print("| variant | runs | median s | min-max s | ratio of medians | goal |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    rows = (("16 bare loops", "16 bare loops", ""),
+            ("16 bare loops + migration", "16 bare loops", ""),
+            ("population P=16 (run_experiment)", "16 bare loops", "<= 1.5x"),
+            ("population P=16 (run_experiment + store)", "16 bare loops", "<= 1.5x"),
+            ("minimal P=1 loop", "minimal P=1 loop", ""),
+            ("population P=1 (run_experiment)", "minimal P=1 loop", "<= 1.05x"))
+    for name, base, goal in rows:
+        v = times[name]
+        print(f"| {name} | {len(v)} | {med[name]:.2f} | {min(v):.2f}-{max(v):.2f} | {med[name] / med[base]:.2f}x | {goal} |")
+    pair = [a / b for a, b in zip(times["population P=16 (run_experiment)"], times["16 bare loops + migration"])]
+    print(f"\npopulation P=16 / bare loops + migration: {med['population P=16 (run_experiment)'] / med['16 bare loops + migration']:.2f}x "
+          f"(per repeat {min(pair):.2f}-{max(pair):.2f})")
+    pair1 = [a / b for a, b in zip(times["population P=1 (run_experiment)"], times["minimal P=1 loop"])]
+    print(f"P=1 population / minimal loop, per repeat: {', '.join(f'{x:.3f}' for x in pair1)}")
+    for name, v in gflops.items():
+        print(f"GEMM float64, one thread, {name}: median {statistics.median(v):.1f} GFLOP/s "
+              f"({min(v):.1f}-{max(v):.1f})")
+    mig = 2 * p * p * k * (gens + 1) / 1e9
+    print(f"the migration products of one run: {mig:.2f} GFLOP, {mig / statistics.median(gflops['16x16 @ 16xK (migration)']):.3f} s at that rate")
+
+
+if __name__ == "__main__":
+    main()
