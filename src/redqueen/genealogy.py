@@ -1,8 +1,8 @@
 """The genealogy of one population as a layered graph: members by generation, edges for what the couplings did.
 
 Nodes are ``(layer, member)``: a layer is one generation, or a window of ``w`` consecutive
-generations when a run has more than :data:`MAX_LAYERS` (``w = ceil(generations / MAX_LAYERS)``,
-so a 100-generation run has 34 layers of 3). Edges come from the records' ``parents``
+generations when a run has more than :data:`MAX_LAYERS` (generation 0 alone, then windows of
+``w = ceil(generations / (MAX_LAYERS - 1))``: a 100-generation run has 1 + 34 layers). Edges come from the records' ``parents``
 (:class:`redqueen.loop.record.Parent`) and run from one layer to the next, at the time they act:
 
 * ``inherit`` -- member ``i`` descends from itself (its own data and model), drawn for every member
@@ -21,7 +21,8 @@ target and layers are one edge with their weights summed. Migrant edges are by f
 (all-to-all: ``P (P - 1)`` per generation), so when more than :data:`MAX_MIGRANT_EDGES` remain they
 are drawn between every ``s``-th pair of layers only (the others are counted, not drawn), which keeps
 the topology visible without favouring any member. A coupling acting at generation 0 (on the models
-fitted to real data) has no earlier layer: its events mark the node only. Which nodes a coupling
+fitted to real data) has no earlier layer: its events mark the node only. Within a window the
+members' own lineages are drawn unless the member was replaced wholly at the window's first generation. Which nodes a coupling
 replaced is marked on the node (a red ring).
 
 :func:`genealogy_graph` builds the :class:`networkx.MultiDiGraph`; :func:`draw_genealogy` lays it out with
@@ -72,14 +73,15 @@ class Genealogy:
         g0, g1 = self.layers[0][0], self.layers[-1][1]
         parts = [f"{self.members} members over generations {g0}-{g1}"]
         parts.append("one layer per generation" if self.window == 1 else
-                     f"{len(self.layers)} layers of {self.window} generations (edges of a window summed)")
+                     f"generation {g0} and then {len(self.layers) - 1} layers of up to {self.window} generations "
+                     "(the edges entering a layer summed)")
         kinds = [k for k in KINDS if k != "inherit" and self.events.get(k)]
         if kinds:
             parts.append("; ".join(f"{k}: {self.events[k]:,} edges stored, {self.drawn.get(k, 0):,} drawn" for k in kinds))
         else:
             parts.append("no coupling events (the members never met)")
         if self.migrant_stride > 1:
-            parts.append(f"migrant edges drawn between every {self.migrant_stride}th pair of layers only")
+            parts.append(f"migrant edges drawn in one of every {self.migrant_stride} gaps between layers only")
         if self.at_start:
             parts.append(f"{self.at_start:,} coupling events at generation 0 are marked on the nodes only")
         if self.events.get("migrant"):
@@ -104,12 +106,13 @@ def genealogy_graph(records: Sequence, *, max_layers: int = MAX_LAYERS,
     gens = sorted({r.generation for r in records})
     members = max(r.member for r in records) + 1
     first, last = gens[0], gens[-1]
-    window = max(1, math.ceil((last - first + 1) / max_layers))
-    n_layers = (last - first) // window + 1
-    layers = [(first + k * window, min(last, first + (k + 1) * window - 1)) for k in range(n_layers)]
+    # generation 0 (the fits to real data) is a layer of its own; later generations in windows of `window`
+    window = max(1, math.ceil((last - first) / max(max_layers - 1, 1)))
+    n_layers = 1 + math.ceil((last - first) / window)
+    layers = [(first, first)] + [(first + 1 + k * window, min(last, first + (k + 1) * window)) for k in range(n_layers - 1)]
 
     def layer(g: int) -> int:
-        return (g - first) // window
+        return 0 if g == first else 1 + (g - first - 1) // window
 
     metric = next((m for m in NODE_METRICS if any(m in r.metrics for r in records)), None)
     value: dict[tuple[int, int], tuple[int, float]] = {}
