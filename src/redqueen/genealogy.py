@@ -88,7 +88,9 @@ class Genealogy:
             parts.append(f"a migrant edge's opacity is its share of the training set (opaque at {MIGRANT_OPAQUE:.0%})")
         if self.metric:
             parts.append(f"node colour: the member's {self.metric}")
-        return "; ".join(parts) + ". A red ring: the member's model was replaced by a coupling in that layer."
+        replaced = any(d["replaced"] for _, d in self.graph.nodes(data=True))
+        return "; ".join(parts) + (". A red ring: the member's model was replaced by a coupling in that layer."
+                                   if replaced else ".")
 
 
 def genealogy_graph(records: Sequence, *, max_layers: int = MAX_LAYERS,

@@ -566,7 +566,7 @@ def _population_section(store: Store, info: RunInfo, raw, arms, populations, the
              + f"</tr></thead><tbody>{body}</tbody></table>"]
     records = member_means(raw)
     if any(POPULATION_METRIC in r.metrics for r in records):
-        png, drew, why = _plot(info, records, populations, POPULATION_METRIC, theory, keys, "generation")
+        png, drew, why = _plot(info, records, arms, POPULATION_METRIC, theory, keys, "generation")  # arms' colours
         text = ("F_ST = (H_T - H_S) / H_T across the members of each population: mean over replicates"
                 + ("; dashed: Wright's island model, the exact expectation for this migration matrix "
                    "(redqueen.theory.islands; it covers migration-only populations of the categorical family under "
