@@ -174,6 +174,16 @@ def test_population_metrics_are_averaged_over_members_before_replicates(populati
         np.testing.assert_allclose(got, result.trajectory(arm, "types_lost"))
 
 
+def test_plot_takes_populations(population_run):
+    _, _, result = population_run
+    fig = redqueen.plot.metric(result, "types_lost", theory=False)
+    line = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "islands")
+    np.testing.assert_allclose(line.get_ydata(), result.trajectory("islands", "types_lost").mean(axis=0))
+    assert redqueen.plot.genealogy(result, "merge").axes[0].get_title() == "merge: replicate 0"
+    with pytest.raises(KeyError, match="no records of arm"):
+        redqueen.plot.genealogy(result, "nope")
+
+
 def _console():
     from rich.console import Console
 

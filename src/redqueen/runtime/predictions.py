@@ -172,7 +172,7 @@ def _run_with_progress(console, exp, store, executor, progress: bool, run_experi
         return run_experiment(exp, store=store, kind="theory", executor=executor)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    total = exp.replicates * len(exp.arms) * (exp.generations + 1)
+    total = exp.replicates * sum(a.members for a in exp.arms) * (exp.generations + 1)  # one record per member
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("simulating", total=total)
