@@ -145,3 +145,88 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, family):
             assert np.array_equal(want[key][m], got[key][m], equal_nan=True), (key, m)
     assert Store(killed_dir).run("latest").status == "done"
     assert not (killed_dir / "checkpoints" / Store(killed_dir).run("latest").id).exists()
+
+
+# Populations: every coupling, in two arms (gene flow and island resets; the three that breed in weight
+# space), each arm killed at a seeded random moment while it runs (the serial runner steps the arms in
+# order), so every coupling's state (migration matrix, reference scorers, pyribs archives, breeding
+# draws) goes through a kill and a checkpoint.
+POPULATION = """
+name = "populations"
+seed = 5
+generations = GENS
+n = 20000
+reference_size = 100
+[world]
+kind = "zipf"
+k = 20000
+[family]
+kind = "categorical"
+[[arms]]
+name = "flow and resets"
+members = 4
+couplings = [{ kind = "migration", rate = 0.1, topology = "ring" }, { kind = "migration", rate = 0.05 },
+             { kind = "island_reset", every = 3, reference = 200 }]
+[[arms]]
+name = "breeding"
+members = 4
+couplings = [{ kind = "merge", children = 1, mutation = "gaussian", sigma = 0.05 },
+             { kind = "niches", children = 1, reference = 200 }, { kind = "quality_diversity", children = 1, reference = 200 }]
+"""
+POPULATION_GENERATIONS = 50  # each arm lasts several flushes of the serial runner (FLUSH_SECONDS)
+
+
+def _population_records(folder):
+    return {(r.arm, r.replicate, r.member, r.generation): r for r in Store(folder).records("latest")}
+
+
+def test_population_sigkill_during_each_coupling_then_resume_equals_uninterrupted(tmp_path):
+    from redqueen.runtime import config as C
+    from redqueen.runtime.runner import run_experiment
+
+    cfg = tmp_path / "populations.toml"
+    cfg.write_text(POPULATION.replace("GENS", str(POPULATION_GENERATIONS)))
+    ref_dir, killed_dir = tmp_path / "ref", tmp_path / "killed"
+    with Store(ref_dir) as ref:  # the uninterrupted run, in this process (records do not depend on where)
+        run_experiment(C.load(cfg), store=ref)
+    arms = [a for a, _ in Store(ref_dir).run("latest").arms]
+    rng = np.random.default_rng(20261202)
+
+    def progress(arm):
+        if not ((killed_dir / "runs.db").exists() and Store(killed_dir).runs()):
+            return -1
+        return Store(killed_dir).progress("latest").get((arm, 0), (-1, ""))[0]
+
+    killed = []
+    for arm in arms:
+        target = int(rng.integers(2, POPULATION_GENERATIONS // 2))  # the stored generation after which it dies
+        delay = float(rng.uniform(0.0, 0.5))  # then anywhere inside the next flush interval
+        started = progress(arms[0]) >= 0
+        proc = _cli(["resume", "latest"] if started else ["run", str(cfg)], killed_dir, wait=False)
+        while proc.poll() is None:
+            seen = progress(arm)
+            if seen >= target:
+                time.sleep(delay)
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed.append((arm, seen))
+                break
+            time.sleep(0.02)
+        proc.wait()
+    if Store(killed_dir).run("latest").status != "done":
+        final = _cli(["resume", "latest"], killed_dir)
+        assert final.returncode == 0, final.stderr.read().decode()
+    # each kill landed inside its arm's run, after a checkpoint of it
+    assert [a for a, g in killed if 0 < g < POPULATION_GENERATIONS] == arms, killed
+    want, got = _population_records(ref_dir), _population_records(killed_dir)
+    assert got.keys() == want.keys()
+    kinds = {p.kind for r in want.values() for p in r.parents}
+    assert kinds == {"migrant", "copy", "merge", "archive"}, kinds  # every coupling acted
+    for key, w in want.items():
+        g = got[key]
+        assert g.parents == w.parents, key  # the genealogy, weights included, bit for bit
+        assert (g.samples, g.distributions, g.status) == (w.samples, w.distributions, w.status), key
+        assert w.metrics.keys() == g.metrics.keys(), key
+        for m in w.metrics:
+            assert np.array_equal(w.metrics[m], g.metrics[m], equal_nan=True), (key, m)
+    assert Store(killed_dir).run("latest").status == "done"

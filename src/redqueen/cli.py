@@ -122,7 +122,7 @@ def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | 
     from redqueen.runtime.runner import run_experiment
 
     console = _console()
-    total = exp.replicates * len(exp.arms) * (exp.generations + 1)
+    total = exp.replicates * sum(a.members for a in exp.arms) * (exp.generations + 1)  # one record per member
     if quiet:
         result = run_experiment(exp, store=store, run_id=run_id, executor=executor, keep_checkpoints=keep_checkpoints)
     else:
@@ -239,7 +239,7 @@ def sweep(
         for e, who in busy:
             console.print(f"  skipped {safe(_grid_label(e))}: {safe(who)} is running it")
         if todo:
-            total = sum(e.replicates * len(e.arms) * (e.generations + 1) for e, _ in todo)
+            total = sum(e.replicates * sum(a.members for a in e.arms) * (e.generations + 1) for e, _ in todo)
             with allowing(allow_plugin or ()):
                 ex = _executor(executor, workers, address, out, threads)
                 try:

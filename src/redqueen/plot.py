@@ -5,14 +5,17 @@ API, no pyplot state touched): one line per arm (mean over replicates, a +-1 sta
 as in the report) and, where :mod:`redqueen.theory` has a closed form for the arm and metric, the
 prediction dashed in the same colour. The source is a :class:`~redqueen.runtime.runner.RunResult`,
 a ``(Store, run id)`` pair, or an :class:`~redqueen.audit.Audit` (its folds are the replicates).
-Theory needs the experiment: it is read from the store, or passed as ``experiment``.
+Theory needs the experiment: it is read from the store, or passed as ``experiment``. A population's
+members are averaged per replicate first (:func:`redqueen.report.member_means`).
+``redqueen.plot.genealogy(result, "islands")`` draws one population's genealogy
+(:mod:`redqueen.genealogy`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from redqueen.report import COLORS, _series, summarize
+from redqueen.report import COLORS, _series, member_means, summarize
 
 
 def _source(source):
@@ -53,6 +56,7 @@ def metric(source, name: str, *, arms: list[str] | None = None, theory: bool = T
     from matplotlib.figure import Figure
 
     records, stored = _source(source)
+    records = member_means(records)  # a population's members: one mean per replicate
     if not any(name in r.metrics for r in records):
         have = sorted({n for r in records for n in r.metrics})
         raise KeyError(f"no record has metric {name!r}; metrics: {', '.join(have)}")
@@ -77,4 +81,18 @@ def metric(source, name: str, *, arms: list[str] | None = None, theory: bool = T
     ax.set_ylabel(name)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def genealogy(source, arm: str, *, replicate: int | None = None):
+    """A figure of the genealogy of ``arm``'s population in ``replicate`` (default: the first), as the report
+    draws it (:mod:`redqueen.genealogy`); raises ``KeyError`` for an arm without records."""
+    from redqueen.genealogy import figure
+
+    records, _ = _source(source)
+    mine = [r for r in records if r.arm == arm]
+    if not mine:
+        raise KeyError(f"no records of arm {arm!r}; arms: {', '.join(dict.fromkeys(r.arm for r in records))}")
+    rep = min(r.replicate for r in mine) if replicate is None else replicate
+    fig, _ = figure([r for r in mine if r.replicate == rep], title=f"{arm}: replicate {rep}")
     return fig

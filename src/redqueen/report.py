@@ -269,7 +269,7 @@ def _span(recs: list[GenerationRecord], gen_word: str) -> str:
     return f"{gen_word} {gens[0]:,}" if len(gens) == 1 else f"{gen_word} {gens[0]:,}&ndash;{gens[-1]:,}"
 
 
-def _first_last_table(records, arms, metrics, gen_word) -> str:
+def _first_last_table(records, arms, metrics, gen_word, averaged: bool = False) -> str:
     ends = {arm: _ends(records, arm) for arm in arms}
     ends = {arm: e for arm, e in ends.items() if e[0]}
     if not ends:
@@ -289,7 +289,8 @@ def _first_last_table(records, arms, metrics, gen_word) -> str:
     return (
         "<table class='num'><thead><tr><th rowspan='2'>metric</th>" + head1 + "</tr><tr>" + head2 + "</tr></thead>"
         "<tbody>" + "".join(body) + "</tbody></table>"
-        f"<p class='note'>Each lineage's first and last record: {html.escape(replicates_note(replicates))} "
+        f"<p class='note'>Each lineage's first and last record{' (a population: its members averaged)' if averaged else ''}: "
+        f"{html.escape(replicates_note(replicates))} "
         "(NaN left out; a value that is infinite in k of the n replicates shows as inf (k of n)).</p>"
     )
 
@@ -458,14 +459,48 @@ def _arm_text(info: RunInfo, arm: str, description: dict) -> str:
     for step in spec.get("curation") or []:
         step = dict(step)
         parts.append(f"curation {step.pop('kind', '?')} ({_pairs(step)})")
+    if spec.get("members", 1) > 1:
+        from redqueen.runtime.summary import coupling_words
+
+        couplings = [coupling_words(c) for c in spec.get("couplings") or []]
+        parts.append(f"population of {spec['members']} members" + (": " + ", then ".join(couplings) if couplings
+                                                                   else " that never meet"))
     return "; ".join(parts)
 
 
+def member_means(records: list[GenerationRecord]) -> list[GenerationRecord]:
+    """One record per arm, replicate and generation: a population's members averaged
+    (:func:`~redqueen.runtime.display.mean_metrics`; member 0's samples, the first non-ok status, no
+    parents), the order kept. A record that is the only one of its generation (P = 1) comes back as it is.
+    The members of one population are not independent, so their mean, not each member, is a replicate."""
+    from dataclasses import replace
+
+    from redqueen.runtime.display import mean_metrics
+
+    groups: dict[tuple, list[GenerationRecord]] = {}
+    for r in records:
+        groups.setdefault((r.arm, r.replicate, r.generation), []).append(r)
+    out = []
+    for rs in groups.values():
+        if len(rs) == 1:
+            out.append(rs[0])
+            continue
+        rs = sorted(rs, key=lambda r: r.member)
+        bad = next((r for r in rs if r.status != "ok"), rs[0])
+        out.append(replace(rs[0], metrics=mean_metrics([r.metrics for r in rs]), status=bad.status, reason=bad.reason,
+                           seconds=sum(r.seconds for r in rs), distributions=(), parents=()))
+    return out
+
+
 def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict) -> str:
-    records = store.records(info.id)
+    raw = store.records(info.id)
+    records = member_means(raw)
     declared = [a for a, _ in info.arms]
     arms = declared + sorted({r.arm for r in records} - set(declared))
+    populations = [a for a in arms if any(r.member > 0 for r in raw if r.arm == a)]
     metrics = _metric_names(records)
+    if populations and info.kind != "evolve":
+        metrics = [m for m in metrics if m != POPULATION_METRIC]  # drawn in the population section
     evolve = info.kind == "evolve"
     xlabel, gen_word = ("forward passes", "passes") if evolve else ("generation", "gen")
     seeds = sorted({r.replicate for r in records}) if evolve else []
@@ -505,10 +540,53 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
         f"<h3>Arms</h3><table class='facts'>{arm_rows}</table>"
         f"<details><summary>config</summary><pre>{config}</pre></details>"
         f"<h3>Metrics against {xlabel}</h3><p class='note'>{band}</p><div class='plots'>{''.join(figures)}</div>"
-        f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word)}{gloss}"
+        f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word, bool(populations))}{gloss}"
+        f"{_population_section(store, info, raw, arms, populations, theory, keys) if populations and not evolve else ''}"
         f"{_diverged(records)}{'' if evolve else profile_section(records)}"
-        f"{_distributions(records, arms, gen_word)}{_samples_table(records, arms, gen_word)}</section>"
+        f"{_distributions(raw, arms, gen_word)}{_samples_table(records, arms, gen_word)}</section>"
     )
+
+
+#: the population-level metric drawn in the population section (with its theory) instead of the metric grid
+POPULATION_METRIC = "fst"
+
+
+def _population_section(store: Store, info: RunInfo, raw, arms, populations, theory, keys) -> str:
+    """Populations: what each cure did against the other arms, F_ST against generation (theory dashed where
+    :mod:`redqueen.theory.islands` has it), and each population's genealogy (its first replicate)."""
+    from redqueen.genealogy import figure
+    from redqueen.runtime.summary import cure_table
+
+    title, head, rows, _ = cure_table(store, info)
+    cell = "<td style='text-align:left'>{}</td>"
+    body = "".join("<tr>" + "".join((cell if i < 3 else "<td>{}</td>").format(html.escape(c)) for i, c in enumerate(r))
+                   + "</tr>" for r in rows)
+    parts = [f"<h3>Populations</h3><p class='note'>{html.escape(title)}; {html.escape(replicates_note(_replicates(raw)))}."
+             "</p><table class='num'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+             + f"</tr></thead><tbody>{body}</tbody></table>"]
+    records = member_means(raw)
+    if any(POPULATION_METRIC in r.metrics for r in records):
+        png, drew, why = _plot(info, records, arms, POPULATION_METRIC, theory, keys, "generation")  # arms' colours
+        text = ("F_ST = (H_T - H_S) / H_T across the members of each population: mean over replicates"
+                + ("; dashed: Wright's island model, the exact expectation for this migration matrix "
+                   "(redqueen.theory.islands; it covers migration-only populations of the categorical family under "
+                   "replace)" if drew else "; no closed form covers these couplings (theory exists for "
+                   "migration-only populations of the categorical family under replace)") + ".")
+        text += "".join(" " + n for n in why)
+        parts.append(f"<h4>F_ST against generation</h4><p class='note'>{html.escape(text)}</p><div class='plots'>"
+                     f"<figure><img alt='fst against generation' src='data:image/png;base64,{png}'></figure></div>")
+    for arm in populations:
+        mine = [r for r in raw if r.arm == arm]
+        rep = min(r.replicate for r in mine)
+        fig, gen = figure([r for r in mine if r.replicate == rep], title=_drawable(f"{arm}: replicate {rep}"))
+        parts.append(f"<h4>Genealogy of {html.escape(arm)}</h4><p class='note'>Replicate {rep}: "
+                     f"{html.escape(gen.note())}</p><figure><img style='width:100%' alt='genealogy of {html.escape(arm)}' "
+                     f"src='data:image/png;base64,{_png(fig)}'></figure>")
+    return "".join(parts)
+
+
+def _replicates(records) -> int:
+    return max((len({r.replicate for r in records if r.arm == a}) for a in {r.arm for r in records}), default=0)
 
 
 CSS = """

@@ -64,7 +64,8 @@ def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
     sources = None
     for coupling in pop.coupling_list:
         s = coupling.sources(pop, g)
-        sources = s if sources is None else sources @ s
+        if s is not None:  # a coupling without a migration matrix leaves the others' alone
+            sources = s if sources is None else sources @ s
     mixed = mixtures(pop, sources)
     clock += (time.perf_counter() - t0) / len(members)
     # 4. emit

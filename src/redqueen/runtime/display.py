@@ -111,6 +111,19 @@ def replicate_stats(values, level: float = LEVEL) -> Stats:
     return Stats(mean, half, int(v.size))
 
 
+def mean_metrics(metrics: list[dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over a population's members (one metrics dict each): NaN left out (NaN when
+    every member is NaN), an infinite value kept (NaN when both signs occur). One dict comes back as it is."""
+    if len(metrics) == 1:
+        return metrics[0]
+    out = {}
+    for k in dict.fromkeys(k for m in metrics for k in m):
+        v = [m[k] for m in metrics if k in m and not math.isnan(m[k])]
+        inf = {x for x in v if math.isinf(x)}
+        out[k] = math.nan if not v or len(inf) > 1 else inf.pop() if inf else math.fsum(v) / len(v)
+    return out
+
+
 def replicates_note(replicates: int, level: float = LEVEL) -> str:
     """What a table of :class:`Stats` shows, in one sentence."""
     if replicates <= 1:
@@ -155,6 +168,13 @@ GLOSSARY = {
     "distinct_2": "share of distinct bigrams among the samples' bigrams",
     "self_bleu": "BLEU of each sample against the others: higher is less diverse",
     "test_acc": "test accuracy of the best member on the training split",
+    "fst": "F_ST = (H_T - H_S) / H_T across a population's members: how far apart they have drifted (0: alike; "
+           "1: each fixed on other types); migration holds it near 1 / (1 + 2 N m P/(P-1)) (Wright's island model)",
+    "pool_types_lost": "types present at generation 0 that no member has: what the population as a whole lost",
+    "pool_tail_mass_kept": "tail_mass_kept of the pooled distribution (the members' mean)",
+    "pool_hill1": "Hill number q=1 of the pooled distribution (the members' mean)",
+    "pool_kl": "KL(pooled || world): the members' mean distribution against the world",
+    "pool_heterozygosity": "H_T, the heterozygosity of the pooled distribution (the members' mean)",
 }
 
 

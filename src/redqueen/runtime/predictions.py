@@ -72,9 +72,16 @@ def theory_curves(store, run_ids):
             return None
 
     @lru_cache(maxsize=None)
+    def starts(run_id: str) -> dict[str, list[float]]:
+        """Every arm's generation-0 heterozygosities, in record order (one streamed read per run)."""
+        out: dict[str, list[float]] = {}
+        for r in store.iter_rows(run_id, names=["heterozygosity"], ends=True):
+            if r.generation == 0:
+                out.setdefault(r.arm, []).append(r.metrics.get("heterozygosity"))
+        return out
+
     def h0(run_id: str, arm: str) -> float | None:
-        values = [r.metrics.get("heterozygosity") for r in store.records(run_id) if r.arm == arm and r.generation == 0]
-        values = [v for v in values if v is not None and np.isfinite(v)]
+        values = [v for v in starts(run_id).get(arm, []) if v is not None and np.isfinite(v)]
         return float(np.mean(values)) if values else None
 
     def curve(info, arm, metric, generations):
@@ -165,7 +172,7 @@ def _run_with_progress(console, exp, store, executor, progress: bool, run_experi
         return run_experiment(exp, store=store, kind="theory", executor=executor)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    total = exp.replicates * len(exp.arms) * (exp.generations + 1)
+    total = exp.replicates * sum(a.members for a in exp.arms) * (exp.generations + 1)  # one record per member
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("simulating", total=total)

@@ -889,6 +889,20 @@ class Store:
         rows = self._rows_of(run_id, "distributions", ("name", "float32"), name=name, arm=arm)
         return [DistributionRow(a, r, g, n, np.frombuffer(v, dtype=np.float32), m) for a, r, g, n, v, m in rows]
 
+    def coupling_events(self, run_id: str) -> dict[str, dict[str, tuple[int, float]]]:
+        """What a run's couplings did, counted in SQL: per arm and parent kind (``migrant``, ``merge``,
+        ``copy``, ``archive``), ``(events, weight)`` -- the member-generations that had such parents and
+        the summed weight of their edges (for migrants: the shares of training sets that came from others)."""
+        out: dict[str, dict[str, tuple[int, float]]] = {}
+        with self._tx("BEGIN") as c:
+            rows = c.execute(
+                "SELECT arm, kind, COUNT(*), SUM(w) FROM (SELECT arm, kind, SUM(weight) AS w FROM parents"
+                " WHERE run_id = ? GROUP BY arm, replicate, member, generation, kind) GROUP BY arm, kind",
+                (self._resolve(c, run_id),))
+            for arm, kind, events, weight in self._typed(rows, "parents", ((str,), (str,), (int,), (float, int))):
+                out.setdefault(arm, {})[kind] = (int(events), float(weight))
+        return out
+
     def table(self, run_id: str) -> dict[str, np.ndarray]:
         """The wide table: one row per (arm, replicate, generation), one column per metric.
 

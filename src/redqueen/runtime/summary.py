@@ -14,7 +14,7 @@ import json
 import re
 
 from redqueen.metrics.popgen import effective_size_interval
-from redqueen.runtime.display import fmt, glossary, plain, replicate_stats, replicates_note, safe
+from redqueen.runtime.display import fmt, glossary, mean_metrics, plain, replicate_stats, replicates_note, safe
 
 #: the order of the tables' rows: what shows collapse first
 SHOWN = ("types_lost", "hill1", "kl", "hill0", "hill2", "tail_mass_kept", "heterozygosity", "inbreeding",
@@ -31,24 +31,41 @@ def grid_point(name: str) -> str:
 
 
 def _ends(store, run_id: str) -> dict[str, dict]:
-    """Per arm: each replicate's first and last :class:`~redqueen.runtime.store.Row` and the diverged rows."""
+    """Per arm: each replicate's first and last :class:`~redqueen.runtime.store.Row` (a population's
+    members averaged into one row: :func:`member_mean`) and the diverged rows."""
     arms: dict[str, dict] = {}
+    rows: dict[tuple[str, int], list] = {}
     for row in store.iter_rows(run_id, ends=True):
+        rows.setdefault((row.arm, row.replicate), []).append(row)
         a = arms.setdefault(row.arm, {"first": {}, "last": {}, "diverged": []})
-        a["first"].setdefault(row.replicate, row)
-        a["last"][row.replicate] = row
         if row.status != "ok":
             a["diverged"].append(row)
+    for (arm, rep), rs in rows.items():
+        a = arms[arm]
+        lo, hi = min(r.generation for r in rs), max(r.generation for r in rs)
+        a["first"][rep] = member_mean([r for r in rs if r.generation == lo])
+        a["last"][rep] = member_mean([r for r in rs if r.generation == hi])
     return arms
 
 
+def member_mean(rows: list):
+    """One row of a population's members at one generation (:func:`~redqueen.runtime.display.mean_metrics`,
+    the first non-ok member's status); one row is returned as it is."""
+    if len(rows) == 1:
+        return rows[0]
+    bad = next((r for r in rows if r.status != "ok"), rows[0])
+    return rows[0]._replace(metrics=mean_metrics([r.metrics for r in rows]), status=bad.status, reason=bad.reason)
+
+
 def _trajectories(store, run_id: str, metric: str) -> dict[str, list[list[float]]]:
-    """Per arm, one list of ``metric`` values by generation per replicate."""
-    out: dict[str, dict[int, list[float]]] = {}
+    """Per arm, one list of ``metric`` values by generation per replicate (a population's members averaged)."""
+    out: dict[str, dict[int, dict[int, list[float]]]] = {}
     for row in store.iter_rows(run_id, names=[metric]):
         if metric in row.metrics:
-            out.setdefault(row.arm, {}).setdefault(row.replicate, []).append(row.metrics[metric])
-    return {arm: list(reps.values()) for arm, reps in out.items()}
+            out.setdefault(row.arm, {}).setdefault(row.replicate, {}).setdefault(row.generation, []).append(
+                row.metrics[metric])
+    return {arm: [[v[0] if len(v) == 1 else sum(v) / len(v) for _, v in sorted(gens.items())]
+                  for gens in reps.values()] for arm, reps in out.items()}
 
 
 def _span(word: str, gens: list[int]) -> str:
@@ -61,6 +78,8 @@ def _not_drift(config: dict, arm: str) -> str:
     spec = next((a for a in config.get("arms", []) if isinstance(a, dict) and a.get("name") == arm), None)
     if spec is None:
         return ""
+    if spec.get("couplings"):
+        return "a population with couplings"
     regime = spec.get("regime", "replace")
     if regime == "fresh":
         return "fresh data"
@@ -138,12 +157,130 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
                 console.print(f"  {word} {g:>3}: {safe(texts[0][:160])}")
         for r in a["diverged"][:1]:
             console.print(f"  stopped at {word} {r.generation}: {safe(r.reason)}")
-    console.print(f"Each table: {replicates_note(replicates)}; first and last record of each lineage.")
+    population = any(a.get("members", 1) > 1 for a in _arm_specs(info.config))
+    if population and info.kind != "evolve":
+        shown_terms.extend(print_cures(console, store, info, ends))
+    console.print(f"Each table: {replicates_note(replicates)}; first and last record of each lineage"
+                  + (" (a population's members averaged)." if population else "."))
     terms = glossary(shown_terms)
     if terms:
         console.print("Glossary:")
         for term, text in terms:
             console.print(f"  [bold]{safe(term)}[/]: {safe(text)}")
+
+
+def _arm_specs(config: dict) -> list[dict]:
+    return [a for a in (config or {}).get("arms", []) if isinstance(a, dict)]
+
+
+#: the cures table's columns: (heading, metric of a member, metric of the population or None: the members' mean is it)
+CURE_COLUMNS = (("types lost", "types_lost", "pool_types_lost"), ("tail mass kept", "tail_mass_kept", None),
+                ("KL", "kl", "pool_kl"))
+#: the number of types present at generation 0 that types lost counts against
+PRESENT = {"types_lost": "hill0", "pool_types_lost": "pool_hill0"}
+
+
+def coupling_words(c: dict) -> str:
+    """A coupling's config in a few words."""
+    kind = c.get("kind")
+    if kind == "migration":
+        return f"migration m = {fmt(c.get('rate', 0.01))} ({c.get('topology', 'all')})"
+    if kind == "merge":
+        every = c.get("every", 1)
+        return (f"merge: {_children(c)} every {'gen' if every == 1 else f'{every} gen'} ({c.get('operator', 'slerp')})")
+    if kind == "niches":
+        return f"niches (M2N2): alpha = {fmt(c.get('alpha', 1.0))}, {_children(c)} a gen"
+    if kind == "quality_diversity":
+        return f"quality-diversity archives of {c.get('cells', 10)} cells, {_children(c)} a gen"
+    if kind == "island_reset":
+        return f"island reset every {c.get('every', 5)} gen ({fmt(c.get('fraction', 0.25))} of members)"
+    return str(kind)
+
+
+def _children(c: dict) -> str:
+    n = c.get("children", 1)
+    return f"{n} child" if n == 1 else f"{n} children"
+
+
+def arm_words(config: dict, arm: str) -> str:
+    """What an arm is, in a few words: regime, smoothing, curation, members and couplings."""
+    spec = next((a for a in _arm_specs(config) if a.get("name") == arm), {})
+    regime = spec.get("regime", "replace")
+    if regime == "fresh":
+        regime = f"fresh {fmt(spec.get('real_fraction', 0.1))} ({spec.get('real_source', 'world')})"
+    parts = [regime]
+    family = {**(config.get("family") or {}), **(spec.get("family") or {})}
+    if family.get("alpha"):
+        parts.append(f"smoothing alpha = {fmt(family['alpha'])}")
+    parts += [f"{c.get('kind')}" for c in spec.get("curation") or []]
+    members = spec.get("members", 1)
+    if members > 1:
+        parts.append(f"P = {members}: " + ("; ".join(coupling_words(c) for c in spec.get("couplings") or [])
+                                           or "isolated members"))
+    return ", ".join(parts)
+
+
+def what_it_did(events: dict[str, tuple[int, float]], replicates: int) -> str:
+    """A population's coupling events (:meth:`Store.coupling_events` of one arm) in words, per replicate."""
+    said = []
+    reps = max(replicates, 1)
+    if "migrant" in events:
+        n, w = events["migrant"]
+        said.append(f"{w / n:.1%} of training items from other members")
+    for kind, words in (("merge", "members replaced by a weight-space child"), ("copy", "islands re-seeded from the best"),
+                        ("archive", "members bred from archive elites")):
+        if kind in events:
+            said.append(f"{fmt(events[kind][0] / reps)} {words}")
+    return "; ".join(said) + (" per replicate" if len(said) > ("migrant" in events) else "") if said else "-"
+
+
+def cure_table(store, info, ends: dict[str, dict] | None = None) -> tuple[str, list[str], list[list[str]], list[str]]:
+    """``(title, head, rows, terms)``: every arm at its last generation -- what the cure is and did, and what
+    it kept, members and population side by side (the population: the members' pooled distribution; one
+    member: itself) -- for the terminal (:func:`print_cures`) and the report."""
+    ends = _ends(store, info.id) if ends is None else ends
+    events = store.coupling_events(info.id)
+    last_gen = max(r.generation for a in ends.values() for r in a["last"].values())
+    title = (f"What each cure did, at gen {last_gen:,} (member: mean over a population's members; population: its "
+             "pooled distribution; types lost of those present at gen 0)")
+    head = ["arm", "cure", "what it did"]
+    for name, _, pooled in CURE_COLUMNS:
+        head += [f"{name}: member", "population"] if pooled else [name]
+    head.append("F_ST")
+    rows, terms = [], []
+    for arm, a in ends.items():
+        first, last = list(a["first"].values()), list(a["last"].values())
+        single = not any("fst" in r.metrics for r in last)  # one member: the population is the member
+        cells = []
+        for _, own, pooled in CURE_COLUMNS:
+            for name in (own, pooled) if pooled else (own,):
+                key = own if single else name
+                stats = replicate_stats(r.metrics.get(key) for r in last)
+                text = stats.text() if stats.n else "-"
+                if key in PRESENT and stats.n:
+                    present = replicate_stats(r.metrics.get(PRESENT[key]) for r in first)
+                    text += f" of {fmt(present.mean)}" if present.n else ""
+                cells.append(text)
+                terms.append(name)
+        fst = replicate_stats(r.metrics.get("fst") for r in last)
+        rows.append([plain(arm), plain(arm_words(info.config, arm)), what_it_did(events.get(arm, {}), len(last)), *cells,
+                     fst.text() if fst.n else "-"])
+    return title, head, rows, terms + ["fst"]
+
+
+def print_cures(console, store, info, ends: dict[str, dict]) -> list[str]:
+    """The :func:`cure_table` in the terminal; returns the terms it used (for the glossary)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    title, head, rows, terms = cure_table(store, info, ends)
+    table = Table(title=escape(title), title_justify="left")
+    for i, col in enumerate(head):
+        table.add_column(escape(col), justify="left" if i < 3 else "right")
+    for row in rows:
+        table.add_row(*map(escape, row))
+    console.print(table)
+    return terms
 
 
 def print_run(console, store, info, *, arm: str | None = None, replicate: int | None = None,
