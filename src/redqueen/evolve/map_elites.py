@@ -148,8 +148,9 @@ class MapElites:
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         self.archive_.clear()
-        if len(arrays["objective"]):
-            self.archive_.add(arrays["solution"], arrays["objective"], arrays["measures"])
+        sol, obj, meas = arrays["solution"], arrays["objective"], arrays["measures"]
+        for i in range(len(obj)):  # one by one: a batch add would store them in cell order, not the archive's
+            self.archive_.add(sol[i : i + 1], obj[i : i + 1], meas[i : i + 1])
         self.emitter_.status_counts_ = np.asarray(arrays["status_counts"], dtype=np.int64).copy()
         self.started_ = bool(meta["started"])
         self.rng_.bit_generator.state = meta["rng"]

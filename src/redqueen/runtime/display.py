@@ -154,7 +154,13 @@ GLOSSARY = {
     "ppl_gen0": "perplexity of the samples under the generation-0 model",
     "distinct_2": "share of distinct bigrams among the samples' bigrams",
     "self_bleu": "BLEU of each sample against the others: higher is less diverse",
-    "test_acc": "test accuracy of the best member on the training split",
+    "test_acc": "a member's accuracy on the task's held-out split (runs of the old evolve runner: the best member's)",
+    "train_acc": "a member's accuracy on the task's training split",
+    "best_test_acc": "held-out accuracy of the population's best member on the training split",
+    "best_train_acc": "training accuracy of the population's best member",
+    "forward_passes": "genomes evaluated on the whole training split so far (initial ones included)",
+    "accepted": "share of this generation's children the strategy kept (entered the archive or grid)",
+    "new_cells": "share of this generation's children that filled an empty MAP-Elites cell",
 }
 
 
