@@ -2,10 +2,7 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +11,7 @@ from redqueen.cli import main
 from redqueen.runtime import checkpoint
 from redqueen.runtime import config as C
 from redqueen.runtime.store import Store
-
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+from test_resume import _cli
 
 ARMS = """
 [[arms]]
@@ -203,15 +199,6 @@ def test_keys_lists_the_task_world_family_and_strategies():
     for title in ('kind = "digits_task"', 'kind = "mlp"', 'kind = "m2n2"', 'kind = "ga"', 'kind = "map_elites"',
                   'kind = "cma"'):
         assert title in ref
-
-
-def _cli(args, folder, *, wait=True):
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "redqueen", *args, "-q", "--no-report", "-o", str(folder)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    if wait:
-        proc.wait(timeout=600)
-    return proc
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):

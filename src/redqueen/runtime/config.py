@@ -581,6 +581,12 @@ def _check_task_arm(exp: "Experiment", arm: Arm) -> None:
     if fam.init == "scratch" and fam.n_initial > arm.members:
         raise ValueError(f"{where}: family.n_initial = {fam.n_initial} exceeds members = {arm.members}; "
                          "lower it or raise members")
+    if c.kind == "cma" and not c.diagonal:
+        from redqueen.runtime.memory import CMA_FULL_MAX_DIM
+
+        raise ValueError(f"{where}.couplings: full-covariance CMA-ES on the MLP's 19,210 parameters decomposes a "
+                         f"matrix of that side every few generations (more than {CMA_FULL_MAX_DIM:,} never ends); "
+                         "set diagonal = true")
     per = arm.members if c.kind == "cma" else c.batch_size
     if per > c.passes:
         what = "members (the CMA-ES population)" if c.kind == "cma" else "batch_size"
