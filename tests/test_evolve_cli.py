@@ -1,4 +1,4 @@
-"""`redqueen evolve`: configs in, one run with one arm per config, curves in the store and the report."""
+"""`redqueen evolve`: configs in, one runtime run per seed with one arm per config, curves in the store and the report."""
 
 from redqueen.cli import main
 from redqueen.runtime.store import Store
@@ -12,28 +12,33 @@ def test_evolve_two_methods_two_seeds(tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(["evolve", str(a), str(b), "--seeds", "0,1", "-o", str(out)]) == 0
     store = Store(out)
-    info = store.run("latest")
-    assert info.kind == "evolve" and info.status == "done"
-    recs = store.records(info.id)
-    assert {r.arm for r in recs} == {"m2n2", "cma"} and {r.replicate for r in recs} == {0, 1}
+    runs = store.runs()
+    assert len(runs) == 2 and all(r.status == "done" for r in runs)  # one run per seed
+    by_seed = {r.seed: store.records(r.id) for r in runs}
+    assert set(by_seed) == {0, 1}
+    recs = by_seed[0]
+    assert {r.arm for r in recs} == {"m2n2", "cma"}
     # the stored curve is the library's curve point for point, and its accuracies are counts over the splits
     from redqueen.evolve.runner import EvolveConfig, run_evolve
 
     direct = [(r.forward_passes, r.best_train_acc, r.test_acc_of_best_on_train)
               for r in run_evolve(EvolveConfig(method="m2n2", budget=300, eval_every=100, seed=0))]
-    stored = [(r.generation, r.metrics["train_acc"], r.metrics["test_acc"]) for r in recs
-              if r.arm == "m2n2" and r.replicate == 0]
+    stored = [(int(r.metrics["forward_passes"]), r.metrics["best_train_acc"], r.metrics["best_test_acc"]) for r in recs
+              if r.arm == "m2n2" and r.member == 0]
     assert stored == direct and len(stored) == 3
+    assert {r.member for r in recs if r.arm == "m2n2"} == set(range(20))  # archive_size members
     for r in recs:  # 1,437 training and 360 test digits
-        assert abs(r.metrics["train_acc"] * 1437 - round(r.metrics["train_acc"] * 1437)) < 1e-3  # float32
-        assert abs(r.metrics["test_acc"] * 360 - round(r.metrics["test_acc"] * 360)) < 1e-3
-    assert max(r.generation for r in recs) == 300
-    html = (out / f"{info.id}.html").read_text()
-    assert "forward passes" in html.lower()
+        for k in ("train_acc", "best_train_acc"):
+            assert abs(r.metrics[k] * 1437 - round(r.metrics[k] * 1437)) < 1e-3  # float32
+        for k in ("test_acc", "best_test_acc"):
+            assert abs(r.metrics[k] * 360 - round(r.metrics[k] * 360)) < 1e-3
+    assert max(r.metrics["forward_passes"] for r in recs) == 300
+    info = store.run(runs[-1].id)
+    assert (out / f"{info.id}.html").exists()
     # same seed, same curve
     assert main(["evolve", str(a), "--seeds", "1", "-o", str(out), "--no-report"]) == 0
     again = [r.metrics for r in store.records("latest")]
-    first = [r.metrics for r in recs if r.arm == "m2n2" and r.replicate == 1]
+    first = [r.metrics for r in by_seed[1] if r.arm == "m2n2"]
     assert again == first
 
 

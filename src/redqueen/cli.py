@@ -474,13 +474,15 @@ def evolve(
     seeds: Optional[str] = typer.Option(None, help="comma-separated seeds, e.g. 0,1,2 (default: each config's seed)"),
     name: str = typer.Option("evolve", help="name of the run"),
     out: Path = OUT,
-    report: bool = typer.Option(True, help="write an HTML report (test accuracy against forward passes)"),
+    quiet: bool = QUIET,
+    report: bool = typer.Option(True, help="write an HTML report (accuracies against generations)"),
 ) -> None:
-    """Evolve populations of models in weight space (M2N2, GA, MAP-Elites, CMA-ES) on digits; one run, one arm per config."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from redqueen.evolve.runner import EvolveConfig, run_evolve
+    """Evolve populations of models in weight space (M2N2, GA, MAP-Elites, CMA-ES) on digits; one run per seed,
+    one arm per config. The configs are translated into a runtime experiment (world digits_task, family mlp,
+    a strategy coupling per arm), so runs resume (`redqueen resume`) and show, export and report like any other."""
+    from redqueen.evolve.runner import EvolveConfig, to_experiment
     from redqueen.runtime import config as C
+    from redqueen.runtime.executors import SerialExecutor
 
     loaded = []
     for path in configs:
@@ -492,38 +494,18 @@ def evolve(
         raise UserError(f"--seeds {seeds!r}: give comma-separated non-negative integers, e.g. 0,1,2") from None
     if seed_list is not None and any(not 0 <= s <= 2**63 - 1 for s in seed_list):
         raise UserError(f"--seeds {seeds!r}: seeds must be integers from 0 to 2**63 - 1")
-    plan = [cfg.model_copy(update={"seed": s}) for cfg in loaded for s in (seed_list or [cfg.seed])]
-    arms = list(dict.fromkeys(cfg.arm for cfg in plan))
-    if len(arms) < len(loaded):
+    if len({cfg.arm for cfg in loaded}) < len(loaded):
         raise UserError("two configs evolve the same method with the same switches; give each arm different settings")
+    by_seed: dict[int, list] = {}
+    for cfg in loaded:
+        for s in seed_list or [cfg.seed]:
+            by_seed.setdefault(s, []).append(cfg.model_copy(update={"seed": s}))
+    exps = [to_experiment(group, name=name if len(by_seed) == 1 else f"{name} [seed={s}]")
+            for s, group in by_seed.items()]  # every run validated before any is written
+    threads = max(c.threads for c in loaded)  # the serial executor caps it at the CPUs
     store = _store(out)
-    run_id = store.create_run(name=name, kind="evolve", config={"runs": [c.model_dump() for c in loaded], "seeds": seed_list},
-                              seed=plan[0].seed, arms=[(c.arm, c.model_dump()) for c in loaded])
-    console = _console()
-    try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True) as bar:
-            task = bar.add_task("forward passes", total=sum(c.budget for c in plan))
-            for cfg in plan:
-                done = 0
-                for rec in run_evolve(cfg):
-                    store.append(run_id, [rec])
-                    bar.update(task, advance=rec.forward_passes - done,
-                               description=f"{safe(cfg.arm)} seed {cfg.seed}: test acc {rec.test_acc_of_best_on_train:.3f}")
-                    done = rec.forward_passes
-                    last = rec
-                console.print(f"{safe(cfg.arm):<28} seed {cfg.seed:<3} {last.forward_passes:>7} passes  "
-                              f"train {last.best_train_acc:.3f}  test {last.test_acc_of_best_on_train:.3f}  "
-                              f"{last.forward_passes / max(last.seconds, 1e-9):,.0f} passes/s")
-    except BaseException as e:  # the run is never left 'running': interrupted on Ctrl-C, failed with its reason else
-        store.finish(run_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
-                     reason="" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}")
-        raise
-    store.finish(run_id, "done")
-    where = f"results: store {store.path} (run {run_id})"
-    if report:
-        where += f"; report {_write_report(store, [run_id], out / f'{run_id}.html')}"
-    console.print(where)
+    for exp in exps:
+        _execute(exp, store, out, quiet=quiet, report=report, executor=SerialExecutor(threads))
 
 
 @app.command("reproduce")

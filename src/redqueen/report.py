@@ -49,7 +49,7 @@ TheoryCurve = Union[np.ndarray, Sequence[float], tuple]
 Theory = Union[Mapping[tuple, TheoryCurve], Callable[[RunInfo, str, str, np.ndarray], "TheoryCurve | None"]]
 
 METRIC_ORDER = (
-    "test_acc", "train_acc", "types_lost", "hill1", "kl", "hill0", "hill2", "tail_mass_kept", "heterozygosity",
+    "best_test_acc", "best_train_acc", "test_acc", "train_acc", "types_lost", "hill1", "kl", "hill0", "hill2", "tail_mass_kept", "heterozygosity",
     "inbreeding", "entropy", "tv", "js", "var_ratio", "fitted_var_ratio", "fitted_log_var", "w1", "mean_sq_error",
     "fitted_mean_sq_error", "loglik", "nll_real", "ppl_real",
 )

@@ -2,7 +2,8 @@
 
 Genomes (:mod:`.genome`), merge and mutation operators (:mod:`.operators`),
 ask/tell strategies (:mod:`.m2n2`, :mod:`.map_elites`, :mod:`.cma_es`),
-the digits task (:mod:`.digits`) and the runner (:mod:`.runner`).
+the digits task and its MLP genomes (:mod:`.digits`) and the ``redqueen evolve`` config
+(:mod:`.runner`), which runs on the population runtime (:mod:`redqueen.loop.task`).
 """
 
 from redqueen.evolve.base import Strategy
@@ -20,7 +21,7 @@ from redqueen.evolve.operators import (
     task_arithmetic,
     ties,
 )
-from redqueen.evolve.runner import EvolveConfig, EvolveRecord, make_strategy, run_evolve
+from redqueen.evolve.runner import EvolveConfig, EvolveRecord, run_evolve, to_experiment
 
 __all__ = [
     "CMAES",
@@ -36,12 +37,12 @@ __all__ = [
     "flatten",
     "gaussian_mutation",
     "lerp",
-    "make_strategy",
     "mlp_correct",
     "mlp_layout",
     "niche_fitness",
     "random_splitpoint_slerp",
     "run_evolve",
+    "to_experiment",
     "slerp",
     "splitpoint_slerp",
     "svd_mutation",

@@ -16,18 +16,31 @@ class Strategy(Protocol):
       ``rng`` overrides the strategy's own generator for this call.
     * ``tell(genomes, scores)`` reports them back: ``scores`` is ``(B, n)``
       float, each genome's score on each of ``n`` datapoints (1 = correct).
-      Strategies that need one number use the mean over datapoints.
+      Strategies that need one number use the mean over datapoints. It
+      returns the outcome, pyribs-style: a ``(B,)`` int array saying where
+      each genome went (see each strategy's ``tell``).
     * ``best()`` returns ``(genome, mean score)`` of the best member held
       (the population's best on the training data).
+    * ``members(k)`` returns ``(genomes (m, d), mean scores (m,))``, the at
+      most ``k`` genomes the strategy holds now, best first where it ranks them.
+    * ``state()`` / ``load_state(arrays, meta)``: numpy arrays and JSON-able
+      values from which a fresh strategy built with the same arguments
+      continues bit for bit.
 
     Hyperparameters are keyword-only constructor arguments; state ends in ``_``.
     """
 
     def ask(self, rng: np.random.Generator | None = None) -> np.ndarray: ...
 
-    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> None: ...
+    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> np.ndarray: ...
 
     def best(self) -> tuple[np.ndarray, float]: ...
+
+    def members(self, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]: ...
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None: ...
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:

@@ -6,6 +6,13 @@ The full-covariance variant M2N2 ran needs a ``d x d`` matrix (2.9 GB for
 the 19,210-parameter MLP) and is left to callers who pass
 ``diagonal=False``. Sampling draws from the strategy's own numpy
 ``Generator`` (pycma's ``randn`` option), never numpy's global state.
+
+pycma's state is a large object that only pickling would save, and
+checkpoints never unpickle; so :meth:`CMAES.state` is the log of every
+told fitness vector and :meth:`CMAES.load_state` replays it (``ask``, then
+``tell`` the logged values) from the generator's state at construction:
+no forward pass is repeated, and the replayed strategy is the original bit
+for bit (its samples come from the same generator draws).
 """
 
 from __future__ import annotations
@@ -27,43 +34,86 @@ class CMAES:
         diagonal: bool = True,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        import cma
-
         self.x0 = np.asarray(x0, dtype=np.float64)
         self.sigma0 = sigma0
         self.popsize = popsize
         self.diagonal = diagonal
         self.rng_ = as_rng(rng)
+        self.rng0_ = self.rng_.bit_generator.state  # where the replay of load_state starts
+        self.es_ = self._start()
+        self.asked_: list[np.ndarray] | None = None
+        self.best_: tuple[np.ndarray, float] | None = None
+        self.told_: list[np.ndarray] = []  # every told fitness vector (what load_state replays)
+        self.last_: tuple[np.ndarray, np.ndarray] | None = None  # the last told population and its scores
+
+    def _start(self):
+        import cma
+
         rng_ = self.rng_
         opts = {
-            "popsize": popsize,
+            "popsize": self.popsize,
             "randn": lambda *shape: rng_.standard_normal(shape),
             "verbose": -9,
             "verb_log": 0,
             "verb_disp": 0,
-            "CMA_diagonal": True if diagonal else 0,
+            "CMA_diagonal": True if self.diagonal else 0,
         }
-        self.es_ = cma.CMAEvolutionStrategy(self.x0, sigma0, opts)
-        self.asked_: list[np.ndarray] | None = None
-        self.best_: tuple[np.ndarray, float] | None = None
+        return cma.CMAEvolutionStrategy(self.x0, self.sigma0, opts)
 
     def ask(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """``(popsize, d)`` float32 samples. ``rng`` is ignored: pycma samples from the constructor's generator."""
         self.asked_ = self.es_.ask()
         return np.asarray(self.asked_, dtype=np.float32)
 
-    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> None:
-        """Tell a full population as asked; raises ``ValueError`` on another batch size."""
+    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Tell a full population as asked; raises ``ValueError`` on another batch size.
+
+        Returns ``(B,)`` int: each genome's rank in this population (0 = best), which is all pycma uses."""
         g, s = check_told(genomes, scores)
         if self.asked_ is None or len(self.asked_) != len(g):
             raise ValueError(f"CMAES.tell() needs the {self.popsize} genomes of the last ask(), got {len(g)}")
         acc = s.mean(axis=1)
         self.es_.tell(self.asked_, (-acc).tolist())
+        self.told_.append(acc.astype(np.float64))
+        self.last_ = (g.copy(), acc.astype(np.float64))
         self.asked_ = None
         i = int(np.argmax(acc))
         if self.best_ is None or acc[i] > self.best_[1]:
             self.best_ = (g[i].copy(), float(acc[i]))
+        ranks = np.empty(len(acc), dtype=np.int64)
+        ranks[np.argsort(-acc, kind="stable")] = np.arange(len(acc))
+        return ranks
 
     def best(self) -> tuple[np.ndarray, float]:
         """Best genome evaluated so far (pycma's ``xbest``), and its mean score."""
         return self.best_[0].copy(), self.best_[1]
+
+    def members(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best genome so far, then the last told population best first; their mean scores."""
+        if self.best_ is None:
+            return np.zeros((0, self.x0.shape[0]), np.float32), np.zeros(0)
+        order = np.argsort(-self.last_[1], kind="stable")
+        g = np.concatenate([self.best_[0][None], self.last_[0][order]])[:k]
+        return g, np.concatenate([[self.best_[1]], self.last_[1][order]])[:k]
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        told = np.stack(self.told_) if self.told_ else np.zeros((0, self.popsize))
+        arrays = {"told": told}
+        if self.best_ is not None:
+            arrays |= {"best": self.best_[0], "last": self.last_[0], "last_scores": self.last_[1]}
+        return arrays, {"rng0": self.rng0_, "best_score": None if self.best_ is None else self.best_[1]}
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Replay the logged tells from the generator's starting state (see the module docstring)."""
+        self.rng_.bit_generator.state = meta["rng0"]
+        self.es_ = self._start()
+        self.told_ = []
+        for acc in np.asarray(arrays["told"], dtype=np.float64):
+            asked = self.es_.ask()
+            self.es_.tell(asked, (-acc).tolist())
+            self.told_.append(acc)
+        self.asked_ = None
+        self.best_ = self.last_ = None
+        if "best" in arrays:
+            self.best_ = (np.asarray(arrays["best"], np.float32).copy(), float(meta["best_score"]))
+            self.last_ = (np.asarray(arrays["last"], np.float32).copy(), np.asarray(arrays["last_scores"], np.float64).copy())

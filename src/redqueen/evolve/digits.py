@@ -149,6 +149,49 @@ class DigitsTask:
         return np.stack(out)
 
 
+class MLPGenome:
+    """The ``mlp`` family of task worlds: a model is one ``(d,)`` float32 genome of the digits MLP.
+
+    Hyperparameters say where a run starts (:meth:`initial`): ``init = "scratch"`` draws
+    ``n_initial`` genomes ``N(0, init_std^2)``; ``"pretrained"`` trains the two halves of
+    :meth:`DigitsTask.pretrained_genomes` (seeded by ``pretrain_seed``, shared by all run seeds).
+    ``genome_`` is the fitted state (``None`` until set); ``state()`` / ``load_state()`` hold it.
+    """
+
+    def __init__(self, *, init: str = "scratch", init_std: float = 0.01, n_initial: int = 2,
+                 pretrain_seed: int = 42, pretrain_steps: int = 10):
+        self.init = init
+        self.init_std = init_std
+        self.n_initial = n_initial
+        self.pretrain_seed = pretrain_seed
+        self.pretrain_steps = pretrain_steps
+        self.genome_: np.ndarray | None = None
+
+    def initial(self, task: DigitsTask, rng: np.random.Generator) -> np.ndarray:
+        """``(k, d)`` starting genomes (``rng`` draws the from-scratch ones)."""
+        if self.init == "pretrained":
+            return task.pretrained_genomes(self.pretrain_seed, steps=self.pretrain_steps, std=self.init_std)
+        return task.random_genomes(self.n_initial, rng, self.init_std)
+
+    def with_genome(self, genome: np.ndarray) -> "MLPGenome":
+        """A copy of this family holding ``genome`` ``(d,)``."""
+        out = MLPGenome(init=self.init, init_std=self.init_std, n_initial=self.n_initial,
+                        pretrain_seed=self.pretrain_seed, pretrain_steps=self.pretrain_steps)
+        out.genome_ = np.array(genome, dtype=np.float32)
+        return out
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"genome": self.genome_}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> "MLPGenome":
+        """Restore the genome; raises ``KeyError``/``ValueError`` on arrays that are not one float vector."""
+        g = np.asarray(arrays["genome"])
+        if g.ndim != 1 or g.dtype.kind != "f":
+            raise ValueError(f"a genome is a float vector, got {g.dtype} of shape {g.shape}")
+        self.genome_ = g.astype(np.float32, copy=True)
+        return self
+
+
 def _loss_grad(theta: np.ndarray, x: np.ndarray, y: np.ndarray, layout: Layout) -> np.ndarray:
     p = layout.views(theta)
     z1 = x @ p["w1"] + p["b1"]

@@ -106,6 +106,7 @@ class M2N2:
         self.archive_ = np.zeros((archive_size, self.initial.shape[1]), dtype=np.float32)
         self.scores_: np.ndarray | None = None  # (P, n), allocated at the first tell
         self.started_ = False
+        self.parents_ = np.zeros((0, 3))  # per child of the last ask: first parent, second parent, weight of the second
         self._fitness: tuple[np.ndarray, np.ndarray] | None = None  # niche_fitness(scores_), until the next insert
 
     # -- selection -------------------------------------------------------
@@ -119,6 +120,7 @@ class M2N2:
     def ask(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """The initial genomes on the first call; then ``(batch_size, d)`` children."""
         if not self.started_:
+            self.parents_ = np.full((len(self.initial), 3), -1.0)
             return self.initial.copy()
         rng = rng or self.rng_
         if self._fitness is None:
@@ -126,16 +128,23 @@ class M2N2:
         fitness, f = self._fitness
         d = self.archive_.shape[1]
         children = np.empty((self.batch_size, d), dtype=np.float32)
+        parents = np.zeros((self.batch_size, 3))
         for b in range(self.batch_size):
             i, j = self._parents(rng, fitness, f)
             x, y = self.archive_[i], self.archive_[j]
             if not self.crossover:
                 children[b] = x
-            elif self.splitpoint:
+                parents[b] = i, i, 0.0
+                continue
+            if self.splitpoint:
                 split = int(rng.integers(0, d))
-                splitpoint_slerp(x, y, float(rng.random()), split, out=children[b])
+                w = float(rng.random())
+                splitpoint_slerp(x, y, w, split, out=children[b])
             else:
-                children[b] = slerp(x, y, float(rng.random()))
+                w = float(rng.random())
+                children[b] = slerp(x, y, w)
+            parents[b] = i, j, w
+        self.parents_ = parents
         if self.mutation_sigma > 0:
             noise = rng.standard_normal(children.shape, dtype=np.float32)
             noise *= np.float32(self.mutation_sigma)
@@ -143,7 +152,7 @@ class M2N2:
         return children
 
     # -- replacement -----------------------------------------------------
-    def _insert(self, genome: np.ndarray, score: np.ndarray) -> bool:
+    def _insert(self, genome: np.ndarray, score: np.ndarray) -> int:
         colsum = self.colsum_ + score
         z = np.where(colsum != 0, colsum, 1.0)
         if self.alpha != 1.0:
@@ -151,26 +160,54 @@ class M2N2:
         fit = np.concatenate([self.scores_, score[None]]) @ (1.0 / z)  # (P + 1,), child last
         worst = int(np.argmin(fit))  # first minimum: an archive member ties out the child
         if worst == self.archive_size:
-            return False
+            return -1
         self.colsum_ += score - self.scores_[worst]
         self.scores_[worst] = score
         self.archive_[worst] = genome
         self._fitness = None
-        return True
+        return worst
 
-    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> None:
-        """Insert each scored genome in turn by the replacement rule; ``scores`` ``(B, n)``."""
+    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Insert each scored genome in turn by the replacement rule; ``scores`` ``(B, n)``.
+
+        Returns ``(B,)`` int: the archive slot each genome replaced, or -1 where it was the least fit.
+        """
         g, s = check_told(genomes, scores)
         if self.scores_ is None:
             self.scores_ = np.zeros((self.archive_size, s.shape[1]), dtype=np.float32)
             self.colsum_ = np.zeros(s.shape[1], dtype=np.float64)
             self._fitness = None
-        for gi, si in zip(g, s):
-            self._insert(gi, si)
+        slots = np.array([self._insert(gi, si) for gi, si in zip(g, s)], dtype=np.int64)
         self.started_ = True
+        return slots
 
     def best(self) -> tuple[np.ndarray, float]:
         """The archive member with the highest mean score, and that score."""
         acc = self.scores_.mean(axis=1)
         i = int(np.argmax(acc))
         return self.archive_[i].copy(), float(acc[i])
+
+    def members(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``k`` archive slots as they are (slot ``i`` is member ``i``) and their mean scores."""
+        acc = self.scores_.mean(axis=1) if self.scores_ is not None else np.zeros(self.archive_size)
+        return self.archive_[:k].copy(), acc[:k].astype(np.float64)
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The archive, its scores and their running column sums (kept, not recomputed: they are summed
+        incrementally, and a fresh sum would round differently), and the generator."""
+        arrays = {"archive": self.archive_}
+        if self.scores_ is not None:
+            arrays |= {"scores": self.scores_, "colsum": self.colsum_}
+        return arrays, {"started": self.started_, "rng": self.rng_.bit_generator.state}
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        archive = np.asarray(arrays["archive"], dtype=np.float32)
+        if archive.shape != self.archive_.shape:
+            raise ValueError(f"archive of shape {archive.shape}, this strategy holds {self.archive_.shape}")
+        self.archive_ = archive.copy()
+        if "scores" in arrays:
+            self.scores_ = np.asarray(arrays["scores"], dtype=np.float32).copy()
+            self.colsum_ = np.asarray(arrays["colsum"], dtype=np.float64).copy()
+        self.started_ = bool(meta["started"])
+        self.rng_.bit_generator.state = meta["rng"]
+        self._fitness = None

@@ -7,6 +7,13 @@ the mean score over all datapoints. :class:`SlerpEmitter` is a pyribs
 emitter that draws two elites with probability proportional to their
 objective (without replacement when it can), crosses them with M2N2's
 split-point SLERP and adds Gaussian noise.
+
+``MapElites.tell`` returns pyribs' add status of each genome (0: not added,
+1: improved an occupied cell, 2: filled a new cell) and hands it, with the
+rest of the archive's ``add`` answer, to the emitter's ``tell``, as pyribs'
+schedulers do; the emitter counts the statuses of its children
+(``status_counts_``), which the runtime reports as the share of children
+that found a new cell or improved one.
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ class SlerpEmitter(EmitterBase):
         self.mutation_sigma = mutation_sigma
         self.batch_size = batch_size
         self.rng_ = as_rng(rng)
+        self.status_counts_ = np.zeros(3, dtype=np.int64)  # children told back: not added, improved, new cell
+
+    def tell(self, solution, objective, measures, add_info, **fields) -> None:
+        """pyribs' emitter ``tell``: ``add_info["status"]`` ``(B,)`` says where each child went; counted."""
+        self.status_counts_ += np.bincount(np.asarray(add_info["status"], dtype=np.int64), minlength=3)[:3]
 
     def ask(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """``(batch_size, d)`` float32 children of elites; raises ``IndexError`` on an empty archive."""
@@ -99,14 +111,46 @@ class MapElites:
             return self.initial.copy()
         return self.emitter_.ask(rng)
 
-    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> None:
+    def tell(self, genomes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Add each genome to the grid in turn; returns pyribs' ``(B,)`` add statuses (0 rejected,
+        1 improved a cell, 2 new cell). Children (not the initial genomes) are told to the emitter."""
         g, s = check_told(genomes, scores)
         objective = s.mean(axis=1)
         measures = self.measures(s)
+        status = np.zeros(len(g), dtype=np.int64)
         for i in range(len(g)):  # one by one, as the sequential algorithm does
-            self.archive_.add(g[i : i + 1], objective[i : i + 1], measures[i : i + 1])
+            info = self.archive_.add(g[i : i + 1], objective[i : i + 1], measures[i : i + 1])
+            if self.started_:
+                self.emitter_.tell(g[i : i + 1], objective[i : i + 1], measures[i : i + 1], info)
+            status[i] = int(info["status"][0])
         self.started_ = True
+        return status
 
     def best(self) -> tuple[np.ndarray, float]:
         elite = self.archive_.best_elite
         return np.asarray(elite["solution"], dtype=np.float32).copy(), float(elite["objective"])
+
+    def members(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best elites (fewer while the grid holds fewer), best first, ties by cell index."""
+        d = self.archive_.data(["solution", "objective", "index"])
+        order = np.lexsort((d["index"], -np.asarray(d["objective"], dtype=np.float64)))[:k]
+        return np.asarray(d["solution"][order], dtype=np.float32), np.asarray(d["objective"][order], dtype=np.float64)
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The elites in the archive's own order (re-adding them in it rebuilds the same grid), the
+        emitter's status counts and the generator."""
+        d = self.archive_.data(["solution", "objective", "measures"])
+        arrays = {"solution": np.asarray(d["solution"], dtype=np.float32),
+                  "objective": np.asarray(d["objective"], dtype=np.float64),
+                  "measures": np.asarray(d["measures"], dtype=np.float64),
+                  "status_counts": self.emitter_.status_counts_}
+        return arrays, {"started": self.started_, "rng": self.rng_.bit_generator.state}
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.archive_.clear()
+        sol, obj, meas = arrays["solution"], arrays["objective"], arrays["measures"]
+        for i in range(len(obj)):  # one by one: a batch add would store them in cell order, not the archive's
+            self.archive_.add(sol[i : i + 1], obj[i : i + 1], meas[i : i + 1])
+        self.emitter_.status_counts_ = np.asarray(arrays["status_counts"], dtype=np.int64).copy()
+        self.started_ = bool(meta["started"])
+        self.rng_.bit_generator.state = meta["rng"]

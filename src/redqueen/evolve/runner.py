@@ -1,27 +1,26 @@
-"""Run one evolution strategy on the digits task: config in, records out.
+"""The ``redqueen evolve`` config format, translated onto the population runtime.
 
-:class:`EvolveConfig` is the validated configuration (a TOML table maps
-onto it field by field); :func:`run_evolve` yields an immutable
-:class:`EvolveRecord` every ``eval_every`` forward passes and one at the
-end. One forward pass is one genome evaluated on the whole training split
-(the initial models count). Randomness: ``SeedSequence(seed)`` spawns the
-initial models' stream and the strategy's stream, so a seed replays a run
-exactly (on the same BLAS thread count; see ``threads``).
+:class:`EvolveConfig` is the validated flat configuration of one evolution arm (examples/
+m2n2_digits.toml and friends); :func:`to_experiment` turns configs into a runtime
+:class:`~redqueen.runtime.config.Experiment` on the ``digits_task`` world (see
+:mod:`redqueen.loop.task` for how the keys map), so evolution runs share the runtime's
+checkpoints, resume, executors and store. :func:`run_evolve` steps one such population in
+this process (no store) and yields an immutable :class:`EvolveRecord` after every
+generation (every ``eval_every`` forward passes, and at the end). One forward pass is one
+genome evaluated on the whole training split (the initial models count). Randomness: the
+population's coupling stream draws the initial genomes and drives the strategy, so a seed
+replays a run exactly (on the same BLAS thread count; see ``threads``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from redqueen.evolve.base import Strategy
-from redqueen.evolve.digits import DigitsTask, mlp_layout
-
 
 SEED = Field(0, ge=0, le=2**63 - 1, description="seed of the run's random streams")
 
@@ -59,6 +58,7 @@ class EvolveConfig(BaseModel):
             raise ValueError("method 'cma' starts from one random point; use init = 'scratch'")
         if self.init == "scratch" and self.n_initial > self.archive_size:
             raise ValueError(f"n_initial={self.n_initial} exceeds archive_size={self.archive_size}")
+        from redqueen.evolve.digits import mlp_layout
         from redqueen.runtime import memory
 
         memory.check_evolve(self, mlp_layout().size)
@@ -107,87 +107,72 @@ class EvolveRecord:
     seconds: float
 
 
-def initial_genomes(config: EvolveConfig, task: DigitsTask, rng: np.random.Generator) -> np.ndarray:
-    """``(k, d)`` starting genomes: ``n_initial`` random ``N(0, init_std^2)`` ones, or the two pre-trained halves."""
-    if config.init == "pretrained":
-        return task.pretrained_genomes(config.pretrain_seed, steps=config.pretrain_steps, std=config.init_std)
-    return task.random_genomes(config.n_initial, rng, config.init_std)
+def _passes(config: EvolveConfig) -> tuple[int, int]:
+    """``(passes per generation, generations after generation 0)``: ``eval_every``, or half the budget
+    when the budget is less than two reports (a runtime run has at least two generations)."""
+    every = config.eval_every
+    if config.budget <= every:
+        every = max(1, math.ceil(config.budget / 2))
+    return every, max(1, math.ceil(config.budget / every) - 1)
 
 
-def make_strategy(config: EvolveConfig, task: DigitsTask, initial: np.ndarray, rng: np.random.Generator) -> Strategy:
-    """The strategy a config names (the one factory for strategies)."""
-    if config.method in ("m2n2", "ga"):
-        from redqueen.evolve.m2n2 import M2N2
-
-        ga = config.method == "ga"
-        return M2N2(
-            initial=initial,
-            archive_size=config.archive_size,
-            alpha=0.0 if ga else config.alpha,
-            mutation_sigma=config.mutation_sigma,
-            crossover=config.crossover,
-            splitpoint=config.splitpoint,
-            matchmaker=False if ga else config.matchmaker,
-            batch_size=config.batch_size,
-            rng=rng,
-        )
-    if config.method == "map_elites":
-        from redqueen.evolve.map_elites import MapElites
-
-        odd = task.y_train % 2 == 1
-        return MapElites(
-            initial=initial,
-            measure_masks=np.stack([odd, ~odd]),
-            cells=config.cells,
-            mutation_sigma=config.mutation_sigma,
-            batch_size=config.batch_size,
-            rng=rng,
-        )
-    from redqueen.evolve.cma_es import CMAES
-
-    return CMAES(
-        x0=initial[0],
-        sigma0=config.mutation_sigma or 0.01,
-        popsize=config.archive_size,
-        diagonal=config.cma_diagonal,
-        rng=rng,
-    )
+def to_arm(config: EvolveConfig) -> dict:
+    """The runtime ``[[arms]]`` table of one evolve config (members = ``archive_size``)."""
+    passes, _ = _passes(config)
+    coupling = {"kind": config.method, "passes": passes, "budget": config.budget,
+                "mutation_sigma": config.mutation_sigma, "batch_size": config.batch_size}
+    if config.method == "m2n2":
+        coupling |= {"alpha": config.alpha, "crossover": config.crossover, "splitpoint": config.splitpoint,
+                     "matchmaker": config.matchmaker}
+    elif config.method == "ga":
+        coupling |= {"crossover": config.crossover, "splitpoint": config.splitpoint}
+    elif config.method == "map_elites":
+        coupling["cells"] = config.cells
+    else:
+        coupling["diagonal"] = config.cma_diagonal
+    family = {"init": config.init, "init_std": config.init_std, "n_initial": config.n_initial,
+              "pretrain_seed": config.pretrain_seed, "pretrain_steps": config.pretrain_steps}
+    return {"name": config.arm, "members": config.archive_size, "couplings": [coupling], "family": family}
 
 
-def run_evolve(config: EvolveConfig, task: DigitsTask | None = None) -> Iterator[EvolveRecord]:
-    """Run ``config`` and yield an :class:`EvolveRecord` every ``eval_every`` forward passes and at the end.
+def to_experiment(configs: list[EvolveConfig], *, name: str = "evolve"):
+    """One runtime experiment with an arm per config; they must share ``seed``, ``input_scale`` and the
+    number of generations their budget and ``eval_every`` give. Raises ``ConfigError`` in one line."""
+    from redqueen.runtime import config as C
 
-    ``task`` defaults to ``DigitsTask.load(scale=config.input_scale)``
-    (pass one to share the loaded data between runs). Records report the
-    population's best member on the training split and its test accuracy.
+    first = configs[0]
+    for c in configs[1:]:
+        for key, same in (("seed", c.seed == first.seed), ("input_scale", c.input_scale == first.input_scale),
+                          ("budget / eval_every", _passes(c)[1] == _passes(first)[1])):
+            if not same:
+                raise C.ConfigError(f"{key}: the configs of one evolve run must agree on it (arms {first.arm!r} and "
+                                    f"{c.arm!r} differ); run them separately")
+    return C.validate({
+        "name": name, "seed": first.seed, "generations": _passes(first)[1],
+        "world": {"kind": "digits_task", "scale": first.input_scale}, "family": {"kind": "mlp"},
+        "arms": [to_arm(c) for c in configs],
+    })
+
+
+def run_evolve(config: EvolveConfig, task=None) -> Iterator[EvolveRecord]:
+    """Run ``config`` in this process and yield an :class:`EvolveRecord` after every generation.
+
+    ``task`` defaults to ``DigitsTask.load(scale=config.input_scale)`` (pass one to share the loaded
+    data between runs). Records report the population's best member on the training split and its
+    test accuracy. The population is the runtime's (:func:`redqueen.runtime.build.make_population`);
+    ``redqueen evolve`` runs the same one through the runner, with a store and checkpoints.
     """
+    from redqueen.evolve.digits import DigitsTask
+    from redqueen.runtime.build import make_population, plan_arms
     from redqueen.runtime.threads import limited
 
+    exp = to_experiment([config])
     task = task or DigitsTask.load(scale=config.input_scale)
-    init_ss, strat_ss = np.random.SeedSequence(config.seed).spawn(2)
     t0 = time.perf_counter()
     with limited(min(config.threads, os.cpu_count() or 1)):
-        initial = initial_genomes(config, task, np.random.default_rng(init_ss))
-        strategy = make_strategy(config, task, initial, np.random.default_rng(strat_ss))
-        passes, next_report = 0, config.eval_every
-        while passes < config.budget:
-            genomes = strategy.ask()
-            room = config.budget - passes
-            if len(genomes) > room:
-                if config.method == "cma":  # CMA-ES must tell whole populations
-                    break
-                genomes = genomes[:room]
-            strategy.tell(genomes, task.scores(genomes))
-            passes += len(genomes)
-            if passes >= next_report or passes >= config.budget:
-                next_report = (passes // config.eval_every + 1) * config.eval_every
-                genome, train_acc = strategy.best()
-                yield EvolveRecord(
-                    method=config.method,
-                    arm=config.arm,
-                    seed=config.seed,
-                    forward_passes=passes,
-                    best_train_acc=train_acc,
-                    test_acc_of_best_on_train=float(task.test_accuracy(genome)),
-                    seconds=time.perf_counter() - t0,
-                )
+        pop = make_population(exp, task, plan_arms(exp, task)[0], 0)
+        while pop.generation < exp.generations:
+            m = pop.step()[0].metrics
+            yield EvolveRecord(method=config.method, arm=config.arm, seed=config.seed,
+                               forward_passes=int(m["forward_passes"]), best_train_acc=m["best_train_acc"],
+                               test_acc_of_best_on_train=m["best_test_acc"], seconds=time.perf_counter() - t0)

@@ -43,6 +43,10 @@ def make_world(cfg):
             from redqueen.worlds.regression import RegressionWorld
 
             return RegressionWorld(cfg.d, sigma=cfg.sigma, coef=cfg.coef)
+        if isinstance(cfg, C.DigitsTaskWorld):
+            from redqueen.evolve.digits import DigitsTask
+
+            return DigitsTask.load(scale=cfg.scale)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:  # e.g. a covariance that overflows
         raise C.ConfigError(f"world: {type(e).__name__ + ': ' if not isinstance(e, ValueError) else ''}{e}; "
                             "choose smaller values") from None
@@ -86,6 +90,10 @@ def make_family(cfg, world=None) -> Callable[[], object]:
         return partial(models.gmm, **p)
     if isinstance(cfg, C.KdeFamily):
         return partial(models.kde, **p)
+    if isinstance(cfg, C.MlpFamily):
+        from redqueen.evolve.digits import MLPGenome
+
+        return partial(MLPGenome, **cfg.model_dump(exclude={"kind"}))  # its init is a start, not LOOP_KEYS' weights
     if isinstance(cfg, C.RegressionFamily):
         from redqueen.models.regression import LinearRegressionFamily
 
@@ -197,8 +205,11 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
 
 
 def make_population(exp: C.Experiment, world, plan: ArmPlan, replicate: int) -> Population:
-    """The population of one arm and replicate, before generation 0."""
-    return Population(
+    """The population of one arm and replicate, before generation 0 (on a task world, a
+    :class:`~redqueen.loop.task.TaskPopulation` whose coupling is the arm's strategy)."""
+    from redqueen.loop.task import TaskPopulation, is_task
+
+    return (TaskPopulation if is_task(world) else Population)(
         world=world,
         make_family=plan.make_family,
         regime=plan.regime,

@@ -2,7 +2,8 @@
 
 A checkpoint holds everything a population needs to continue bit for bit: the generation,
 every member's model state, data pools, pending synthetic data, loop and diagnostics
-generators, the couplings' state and generator, and the population diagnostics. It is bound
+generators, the couplings' state and generator, and the population diagnostics (a task
+population's members hold a genome and a generator only: no data, no diagnostics). It is bound
 to its run: the run id, arm, replicate, member count and a hash of the validated config are
 stored and must match, and every field is checked against the world before anything is
 used. Nothing is ever unpickled: a file that is not a usable checkpoint of this run raises
@@ -80,6 +81,9 @@ def save(pop, path: str | Path, binding: Binding | None = None) -> Path:
         p = f"m{m.index}"
         for k, v in m.model.state().items():
             arrays[f"{p}.model.{k}"] = _contiguous(v)
+        if m.diagnostics is None:  # a task population's member: a genome, no data
+            members.append({"rng": m.rng.bit_generator.state, "diagnostics": None})
+            continue
         _put(f"{p}.bank", m.pools.bank, arrays, kinds)
         if m.pools.accumulated is not m.pools.bank:
             _put(f"{p}.accumulated", m.pools.accumulated, arrays, kinds)
@@ -227,7 +231,7 @@ def load(pop, path: str | Path, binding: Binding | None = None, *, last_generati
     if (not isinstance(states, list) or len(states) != len(pop.member_list) or not isinstance(kinds, dict)
             or not isinstance(couplings, list) or len(couplings) != len(pop.coupling_list)):
         raise CheckpointError(f"{path}: incomplete metadata; delete it to restart that lineage")
-    template = _Template(pop.world)
+    template = None if all(m.diagnostics is None for m in pop.member_list) else _Template(pop.world)
     restored = []
     for m, st in zip(pop.member_list, states):
         p = f"m{m.index}"
@@ -239,6 +243,9 @@ def load(pop, path: str | Path, binding: Binding | None = None, *, last_generati
         except Exception as e:  # a family's load_state on foreign arrays can fail in any way: not our bug, bad input
             raise CheckpointError(f"{path}: member {m.index}'s model does not fit this family "
                                   f"({type(e).__name__}: {str(e)[:120]}); delete it to restart that lineage") from None
+        if m.diagnostics is None:  # a task population's member: a genome, no data
+            restored.append((m, model, None, None, _generator_state(path, st.get("rng")), None, None))
+            continue
         bank = template.data(path, f"{p}.bank", kinds.get(f"{p}.bank"), arrays)
         if bank is None:
             raise CheckpointError(f"{path}: member {m.index} has no gene bank; delete it to restart that lineage")
@@ -251,7 +258,8 @@ def load(pop, path: str | Path, binding: Binding | None = None, *, last_generati
     coupling_rng = _generator_state(path, meta.get("coupling_rng"))
     for m, model, pools, pending, rng, diag_arrays, diag_meta in restored:
         try:
-            m.diagnostics.load_state(diag_arrays, diag_meta)
+            if m.diagnostics is not None:
+                m.diagnostics.load_state(diag_arrays, diag_meta)
         except Exception as e:
             raise CheckpointError(f"{path}: member {m.index}'s diagnostics do not fit "
                                   f"({type(e).__name__}); delete it to restart that lineage") from None

@@ -108,12 +108,20 @@ class RegressionWorld(_Strict):
     coef: float = Field(1.0, description="every true coefficient (w = coef * ones)")
 
 
+class DigitsTaskWorld(_Strict):
+    """A task world: scikit-learn digits as M2N2's classification task (first 80% to train, the rest held out, no shuffling); its models are genomes of the `mlp` family scored on accuracy, evolved by a strategy coupling (m2n2, ga, map_elites, cma)."""  # noqa: E501
+
+    kind: Literal["digits_task"]
+    scale: float = Field(1.0, gt=0, le=1e6, description="pixel multiplier; M2N2's code uses raw 0..16 pixels")
+
+
 World = Annotated[
-    Union[ZipfWorld, WordfreqWorld, GaussianWorld, MixtureWorld, DigitsWorld, TextWorld, RegressionWorld],
+    Union[ZipfWorld, WordfreqWorld, GaussianWorld, MixtureWorld, DigitsWorld, TextWorld, RegressionWorld,
+          DigitsTaskWorld],
     Field(discriminator="kind"),
 ]
 WORLD_DATA = {"zipf": "counts", "wordfreq": "counts", "gaussian": "points", "mixture": "points",
-              "digits": "points", "text": "sequences", "regression": "points"}
+              "digits": "points", "text": "sequences", "regression": "points", "digits_task": "task"}
 
 
 # ---------------------------------------------------------------- families
@@ -299,14 +307,25 @@ class PluginFamily(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the class")
 
 
+class MlpFamily(_Strict):
+    """The 64-256-10 MLP of M2N2's digits experiment as one genome of 19,210 floats (a task world's family)."""
+
+    kind: Literal["mlp"]
+    init: Literal["scratch", "pretrained"] = Field("scratch", description="random initial genomes, or two MLPs pre-trained on digits 0-4 and 5-9")
+    init_std: float = Field(0.01, gt=0, le=1e6, description="std of from-scratch initial parameters")
+    n_initial: int = Field(2, ge=1, le=4096, description="from-scratch initial genomes (M2N2 uses 2; at most the arm's members)")
+    pretrain_seed: int = Field(42, ge=0, le=2**63 - 1, description="seed of the two pre-trained models (shared by all run seeds)")
+    pretrain_steps: int = Field(10, ge=0, le=10**7, description="full-batch Adam steps of each pre-trained model")
+
+
 Family = Annotated[
     Union[CategoricalFamily, GaussianFamily, GmmFamily, KdeFamily, NgramFamily, TransformerFamily, VaeFamily,
-          PluginFamily, HfFamily, RegressionFamily],
+          PluginFamily, HfFamily, RegressionFamily, MlpFamily],
     Field(discriminator="kind"),
 ]
 FAMILY_DATA = {"categorical": "counts", "gaussian": "points", "gmm": "points", "kde": "points", "plugin": "points",
                "vae": "points", "ngram": "sequences", "transformer": "sequences", "hf": "sequences",
-               "regression": "points"}
+               "regression": "points", "mlp": "task"}
 
 
 # ---------------------------------------------------------------- arms
@@ -469,10 +488,52 @@ class IslandResetCoupling(_Strict):
     reference: int = Field(1000, ge=10, le=1_000_000, description="real reference items the members are scored on")
 
 
+class _StrategyCoupling(_Strict):
+    passes: int = Field(1000, ge=1, le=10**10, description="forward passes per generation (initial genomes included)")
+    budget: int | None = Field(None, ge=1, le=10**10, description="forward passes in all (default (generations + 1) x passes)")
+    mutation_sigma: float = Field(0.01, ge=0, le=1e6, description="Gaussian mutation std (0 = none); CMA-ES sigma0")
+    batch_size: int = Field(1, ge=1, le=4096, description="children per ask (at most passes); 1 = exact sequential")
+
+
+class M2N2Coupling(_StrategyCoupling):
+    """M2N2 on a task world (the arm's members are its archive): resource-shared fitness over the training points, attraction matchmaking, split-point SLERP, the least fit replaced."""  # noqa: E501
+
+    kind: Literal["m2n2"]
+    alpha: float = Field(1.0, ge=0, le=1e6, description="resource-sharing exponent")
+    crossover: bool = Field(True, description="merge two parents (else mutate one)")
+    splitpoint: bool = Field(True, description="split-point SLERP (else plain SLERP)")
+    matchmaker: bool = Field(True, description="second parent by attraction (else by fitness)")
+
+
+class GaCoupling(_StrategyCoupling):
+    """The steady-state GA of M2N2's paper on a task world: M2N2 without resource sharing (alpha = 0) or matchmaker."""
+
+    kind: Literal["ga"]
+    crossover: bool = Field(True, description="merge two parents (else mutate one)")
+    splitpoint: bool = Field(True, description="split-point SLERP (else plain SLERP)")
+
+
+class MapElitesCoupling(_StrategyCoupling):
+    """MAP-Elites on a task world: a pyribs grid over (odd-digit, even-digit) accuracy; members are its best elites."""
+
+    kind: Literal["map_elites"]
+    cells: int = Field(10, ge=1, le=10_000, description="bins per measure")
+
+
+class CmaCoupling(_StrategyCoupling):
+    """CMA-ES (pycma) on a task world from one random genome; the arm's members are its population size."""
+
+    kind: Literal["cma"]
+    diagonal: bool = Field(True, description="separable CMA-ES (full covariance needs d x d memory)")
+
+
 Coupling = Annotated[
-    Union[MigrationCoupling, MergeCoupling, NichesCoupling, QualityDiversityCoupling, IslandResetCoupling],
+    Union[MigrationCoupling, MergeCoupling, NichesCoupling, QualityDiversityCoupling, IslandResetCoupling,
+          M2N2Coupling, GaCoupling, MapElitesCoupling, CmaCoupling],
     Field(discriminator="kind"),
 ]
+#: couplings that are evolution strategies on a task world (redqueen.loop.couplings.strategy)
+STRATEGIES = ("m2n2", "ga", "map_elites", "cma")
 #: couplings that recombine models in weight space (the family needs a genome)
 MERGING = ("merge", "niches", "quality_diversity")
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
@@ -557,6 +618,8 @@ class Experiment(_Strict):
             fits = sorted(k for k, v in FAMILY_DATA.items() if v == w)
             raise ValueError(f"family '{self.family.kind}' cannot model world '{self.world.kind}'; use one of: {', '.join(fits)}")
         for arm in self.arms:
+            if w == "task" or any(c.kind in STRATEGIES for c in arm.couplings):
+                _check_task_arm(self, arm)
             for c in arm.couplings:
                 if getattr(c, "mutation", "none") == "svd" and self.family.kind not in MATRIX_GENOMES:
                     raise ValueError(f"arms.{arm.name}.couplings: svd mutation needs matrix-shaped parameters; family "
@@ -617,6 +680,43 @@ class Experiment(_Strict):
             raise ConfigError(_one_line(e, prefix=f"arms.{arm.name}.family")) from None
 
 
+def _check_task_arm(exp: "Experiment", arm: Arm) -> None:
+    """A task world's arm: one strategy coupling that fits the family and the generations (ValueError in one line)."""
+    where = f"arms.{arm.name}"
+    strategies = [c for c in arm.couplings if c.kind in STRATEGIES]
+    if WORLD_DATA[exp.world.kind] != "task":
+        raise ValueError(f"{where}.couplings: {strategies[0].kind} evolves genomes on a task world; set world.kind = "
+                         "'digits_task' (or use niches / quality_diversity in a generative world)")
+    if len(strategies) != 1 or len(arm.couplings) != 1:
+        raise ValueError(f"{where}.couplings: a task world's arm needs exactly one strategy coupling "
+                         f"({', '.join(STRATEGIES)}); got {[c.kind for c in arm.couplings] or 'none'}")
+    if arm.curation or arm.regime != "replace":
+        raise ValueError(f"{where}: a task world has no training sets; remove regime and curation")
+    c = strategies[0]
+    fam = exp.family.model_copy(update=arm.family) if arm.family else exp.family
+    if c.kind == "cma" and fam.init == "pretrained":
+        raise ValueError(f"{where}.couplings: cma starts from one random point; set family.init = 'scratch'")
+    if fam.init == "scratch" and fam.n_initial > arm.members:
+        raise ValueError(f"{where}: family.n_initial = {fam.n_initial} exceeds members = {arm.members}; "
+                         "lower it or raise members")
+    if c.kind == "cma" and not c.diagonal:
+        from redqueen.runtime.memory import CMA_FULL_MAX_DIM
+
+        raise ValueError(f"{where}.couplings: full-covariance CMA-ES on the MLP's 19,210 parameters decomposes a "
+                         f"matrix of that side every few generations (more than {CMA_FULL_MAX_DIM:,} never ends); "
+                         "set diagonal = true")
+    per = arm.members if c.kind == "cma" else c.batch_size
+    if per > c.passes:
+        what = "members (the CMA-ES population)" if c.kind == "cma" else "batch_size"
+        raise ValueError(f"{where}.couplings: {what} = {per} exceeds passes = {c.passes} per generation; "
+                         "raise passes or lower it")
+    planned = (exp.generations + 1) * c.passes
+    if c.budget is not None and not exp.generations * c.passes < c.budget <= planned:
+        raise ValueError(f"{where}.couplings: budget = {c.budget} does not fit generations = {exp.generations} of "
+                         f"passes = {c.passes} (it must exceed {exp.generations * c.passes:,} and be at most "
+                         f"{planned:,}); set generations = ceil(budget / passes) - 1")
+
+
 # ---------------------------------------------------------------- loading
 def _one_line(err: ValidationError, prefix: str = "") -> str:
     e = err.errors()[0]
@@ -624,7 +724,7 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
     # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
     tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
             "transformer", "vae", "plugin", "hf", "regression", "noise", "filter", "migration", "merge", "niches",
-            "quality_diversity", "island_reset"}
+            "quality_diversity", "island_reset", "digits_task", "mlp", "m2n2", "ga", "map_elites", "cma"}
     loc = [p for p in loc if p not in tags and not p.startswith("function-")]
     key = ".".join(([prefix] if prefix else []) + loc) or "config"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""

@@ -177,6 +177,9 @@ def needs(exp) -> list[tuple[str, list[Need]]]:
     world = world_needs(exp) + diagnostics_needs(exp)
     out = []
     for arm in exp.arms:
+        if exp.world.kind == "digits_task":  # a task population holds its strategy's archive, grid or covariance
+            out.append((arm.name, task_needs(arm)))
+            continue
         fam = exp.arm_family(arm)
         members = getattr(arm, "members", 1)  # a population holds each member's model, data and samples
         own = family_needs(exp, fam) + curation_needs(exp, arm, fam) + training_needs(exp, arm, fam)
@@ -223,6 +226,19 @@ def evolve_needs(cfg, genome_size: int, train_size: int = 1437) -> list[Need]:
         needs.append(Need(5 * F64 * d * d, f"the full {d:,} x {d:,} covariance, its eigenvectors and updates",
                           "cma_diagonal = false (use true)"))
     return needs
+
+
+def task_needs(arm) -> list[Need]:
+    """A task world's arm: :func:`evolve_needs` of its strategy coupling (members = archive or population size)."""
+    from types import SimpleNamespace
+
+    from redqueen.evolve.digits import mlp_layout
+
+    c = arm.couplings[0]
+    cfg = SimpleNamespace(method=c.kind, archive_size=arm.members, cells=getattr(c, "cells", 0),
+                          cma_diagonal=getattr(c, "diagonal", True))
+    return [Need(x.bytes, x.what, f"arms.{arm.name}.{'members' if x.keys == 'archive_size' else x.keys}")
+            for x in evolve_needs(cfg, mlp_layout().size)]
 
 
 def check_evolve(cfg, genome_size: int, limit: float | None = None) -> None:

@@ -19,7 +19,7 @@ from redqueen.runtime.display import fmt, glossary, mean_metrics, plain, replica
 #: the order of the tables' rows: what shows collapse first
 SHOWN = ("types_lost", "hill1", "kl", "hill0", "hill2", "tail_mass_kept", "heterozygosity", "inbreeding",
          "var_ratio", "fitted_var_ratio", "fitted_log_var", "w1", "mean_sq_error", "fitted_mean_sq_error", "loglik",
-         "nll_real", "ppl_real", "ppl_gen0", "ppl_gen0_p99", "distinct_2", "self_bleu", "test_acc", "train_acc")
+         "nll_real", "ppl_real", "ppl_gen0", "ppl_gen0_p99", "distinct_2", "self_bleu", "best_test_acc", "best_train_acc", "test_acc", "train_acc")
 N_E = "N_e"
 _GRID = re.compile(r" \[(seed=\d+ n=\d+)\]$")
 

@@ -7,6 +7,7 @@
 | ``niches`` | M2N2: resource-shared fitness on real data, attraction matchmaking, the least fit replaced |
 | ``quality_diversity`` | CycleQD: pyribs archives of models over fidelity and tail coverage, alternating quality |
 | ``island_reset`` | the worst islands re-seeded from the best every k generations (Mind Evolution) |
+| ``m2n2``, ``ga``, ``map_elites``, ``cma`` | an evolution strategy on a task world (:mod:`.strategy`) |
 """
 
 from redqueen.loop.couplings.base import Coupling
@@ -16,12 +17,15 @@ from redqueen.loop.couplings.merge import Merge
 from redqueen.loop.couplings.migration import TOPOLOGIES, Migration, migration_matrix
 from redqueen.loop.couplings.niches import Niches
 from redqueen.loop.couplings.quality_diversity import QualityDiversity
+from redqueen.loop.couplings.strategy import METHODS, StrategyCoupling
 
 BREEDING_KEYS = ("operator", "weight", "density", "drop", "mutation", "sigma", "svd_rate")
 
 
 def make_coupling(kind: str, **params) -> Coupling:
     """The one factory from config strings to (fresh, unbound) couplings; breeding keys become a :class:`Breeding`."""
+    if kind in METHODS:
+        return StrategyCoupling(method=kind, **params)
     breeding = {k: params.pop(k) for k in BREEDING_KEYS if k in params}
     if kind == "migration":
         return Migration(**params)
@@ -29,9 +33,10 @@ def make_coupling(kind: str, **params) -> Coupling:
         return IslandReset(**params)
     cls = {"merge": Merge, "niches": Niches, "quality_diversity": QualityDiversity}.get(kind)
     if cls is None:
-        raise ValueError(f"unknown coupling {kind!r}; choose migration, merge, niches, quality_diversity or island_reset")
+        raise ValueError(f"unknown coupling {kind!r}; choose migration, merge, niches, quality_diversity, island_reset "
+                         f"or a strategy ({', '.join(METHODS)})")
     return cls(**params, breeding=Breeding(**breeding))
 
 
 __all__ = ["Breeding", "Coupling", "IslandReset", "MUTATIONS", "Merge", "Migration", "Niches", "OPERATORS",
-           "QualityDiversity", "TOPOLOGIES", "make_coupling", "migration_matrix"]
+           "QualityDiversity", "StrategyCoupling", "TOPOLOGIES", "make_coupling", "migration_matrix"]
