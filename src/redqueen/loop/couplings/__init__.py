@@ -7,6 +7,7 @@
 | ``niches`` | M2N2: resource-shared fitness on real data, attraction matchmaking, the least fit replaced |
 | ``quality_diversity`` | CycleQD: pyribs archives of models over fidelity and tail coverage, alternating quality |
 | ``island_reset`` | the worst islands re-seeded from the best every k generations (Mind Evolution) |
+| ``arena`` | the Red Queen arena: generators evolve to evade a detector (:mod:`redqueen.arena`) |
 """
 
 from redqueen.loop.couplings.base import Coupling
@@ -27,9 +28,15 @@ def make_coupling(kind: str, **params) -> Coupling:
         return Migration(**params)
     if kind == "island_reset":
         return IslandReset(**params)
-    cls = {"merge": Merge, "niches": Niches, "quality_diversity": QualityDiversity}.get(kind)
+    if kind == "arena":
+        from redqueen.arena import Arena
+
+        cls = Arena
+    else:
+        cls = {"merge": Merge, "niches": Niches, "quality_diversity": QualityDiversity}.get(kind)
     if cls is None:
-        raise ValueError(f"unknown coupling {kind!r}; choose migration, merge, niches, quality_diversity or island_reset")
+        raise ValueError(f"unknown coupling {kind!r}; choose migration, merge, niches, quality_diversity, island_reset "
+                         "or arena")
     return cls(**params, breeding=Breeding(**breeding))
 
 
