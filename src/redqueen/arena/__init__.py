@@ -8,8 +8,11 @@
 * :mod:`.ciao` -- the CIAO matrix of a stored run, and the arena as a layered graph (:mod:`.graph`).
 """
 
+from redqueen.arena.ciao import ciao_matrix, plot_ciao
 from redqueen.arena.coupling import FPR, Arena, threshold
+from redqueen.arena.graph import arena_graph, draw_arena
 from redqueen.arena.regimes import KINDS as REGIMES, DetectorRegime
 from redqueen.arena.web import Web
 
-__all__ = ["Arena", "DetectorRegime", "FPR", "REGIMES", "Web", "threshold"]
+__all__ = ["Arena", "DetectorRegime", "FPR", "REGIMES", "Web", "arena_graph", "ciao_matrix", "draw_arena", "plot_ciao",
+           "threshold"]

@@ -1,0 +1,47 @@
+"""The CIAO matrix of a stored arena (Cliff & Miller's "current individual vs ancestral opponents").
+
+Each arena record carries this round's row (its generators against detectors 0..g) and column (its
+detector against generators 0..g) as the distributions ``ciao_row`` / ``ciao_col``; :func:`ciao_matrix`
+assembles them into the ``(G, G)`` matrix of AUCs, rows generator rounds and columns detector rounds.
+The Red Queen signature reads off it: against contemporaries (the sub-diagonal, the detector one round
+behind) the AUC stays flat while against ancestors (the lower-left, old detectors) it keeps falling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def ciao_matrix(records, arm: str, replicate: int = 0) -> np.ndarray:
+    """``(G, G)`` AUC of detector round ``j`` against generator round ``i`` at ``[i, j]``; KeyError if the arm's
+    records have no CIAO distributions (not an arena)."""
+    recs = sorted((r for r in records if r.arm == arm and r.replicate == replicate and r.member == 0),
+                  key=lambda r: r.generation)
+    if not recs:
+        raise KeyError(f"no records of arm {arm!r}, replicate {replicate}")
+    n = recs[-1].generation + 1
+    out = np.full((n, n), np.nan)
+    for r in recs:
+        g = r.generation
+        out[g, :g + 1] = r.distribution("ciao_row")
+        out[:g + 1, g] = r.distribution("ciao_col")
+    return out
+
+
+def plot_ciao(matrix: np.ndarray, path, *, title: str = "CIAO: AUC of detector round j against generator round i"):
+    """A heat map of :func:`ciao_matrix` saved to ``path`` (matplotlib, Agg); returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    im = ax.imshow(matrix, origin="lower", cmap="viridis", vmin=0.0, vmax=1.0)
+    ax.set_xlabel("detector round j")
+    ax.set_ylabel("generator round i")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="AUC")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
