@@ -216,14 +216,13 @@ EXTRA
     ("zipf", "categorical", 3, 'detector = { kind = "watermark", watermark = { gamma = 0.5 } }', "",
      "not a categorical world"),
 ])
-def test_config_errors_are_one_line(tmp_path, world, family, members, extra, smooth, needle):
+def test_config_errors_are_one_line(tmp_path, capsys, world, family, members, extra, smooth, needle):
+    from redqueen.cli import main
+
     cfg = tmp_path / "bad.toml"
     cfg.write_text(BASE.replace("WORLD", world).replace("FAMILY", family).replace("MEMBERS", str(members))
                    .replace("EXTRA", extra).replace("SMOOTH", smooth))
-    proc = subprocess.run([sys.executable, "-m", "redqueen", "run", str(cfg), "-q", "--no-report", "-o",
-                           str(tmp_path / "out")], env={**os.environ, "PYTHONPATH": SRC}, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 2, proc.stderr
-    err = proc.stderr.strip()
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err and needle in err, err
     assert not (tmp_path / "out" / "runs.db").exists() or not Store(tmp_path / "out").runs()  # nothing written

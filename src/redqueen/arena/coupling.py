@@ -66,6 +66,17 @@ def subset(data: Data, idx: np.ndarray) -> Data:
     return Points(data.x[idx]) if isinstance(data, Points) else data.subset(idx)
 
 
+def split(data: Data, first: int) -> tuple[Data, Data]:
+    """The first ``first`` items and the rest."""
+    return subset(data, np.arange(first)), subset(data, np.arange(first, len(data)))
+
+
+def score_parts(det, parts: list[Data]) -> list[np.ndarray]:
+    """``det.score`` of each part, in one call on their concatenation (a detector's per-call cost is paid once)."""
+    scores = np.asarray(det.score(concat(parts)))
+    return np.split(scores, np.cumsum([len(p) for p in parts])[:-1])
+
+
 class Arena(Coupling):
     """See the module docstring. ``detector`` is a table ``{kind, ...params}`` for
     :func:`redqueen.models.detectors.make_detector`; raises ``ValueError`` at ``bind`` if ``heldout``
@@ -112,6 +123,7 @@ class Arena(Coupling):
         self.rounds_: list[Data] = []  # each round's trained-on generators (test samples, pooled)
         self.champions_: list[Data] = []  # each round's best evader's samples
         self.ciao_ = np.zeros((0, 0))
+        self.cache_: list = []
         self.fid0_: float | None = None
         self.web_ = Web(pop, self.web) if self.web else None
 
@@ -131,7 +143,8 @@ class Arena(Coupling):
         if self.detector_ is None:
             return {}
         models = pop.models()
-        evasion = np.array([1.0 - float(np.mean(self.detector_.score(m.sample(self.samples, rng)))) for m in models])
+        scores = score_parts(self.detector_, [m.sample(self.samples, rng) for m in models])
+        evasion = np.array([1.0 - float(np.mean(s)) for s in scores])
         fidelity = self.fidelity(models)
         floor = self.fid0_ - self.slack
         plan = (replacements(self.trained_, evasion, fidelity, floor, self.children, rng)
@@ -155,17 +168,18 @@ class Arena(Coupling):
     def measure(self, pop, generation: int, rng: np.random.Generator) -> dict[int, tuple[dict, dict]]:
         models = pop.models()
         n = self.samples
-        tests = [m.sample(n, rng) for m in models]
         per = -(-n // self.trained_.size)
-        newest = concat([models[i].sample(per, rng) for i in self.trained_])
+        # one draw per generator: its test items, and for the trained-on ones their share of the next fit
+        drawn = [split(m.sample(n + (per if i < self.trained_.size else 0), rng), n) for i, m in enumerate(models)]
+        tests = [t for t, _ in drawn]
+        newest = concat([drawn[i][1] for i in self.trained_])
         newest = newest.take(n, rng) if len(newest) > n else newest
         fidelity = self.fidelity(models)
         if self.detector_ is None:
             self.fid0_ = float(np.mean(fidelity))
             self.detector_ = self._fit(pop, newest, rng)
         det = self.detector_
-        s_real = det.score(self.real_test_)
-        scores = [det.score(t) for t in tests]
+        s_real, *scores = score_parts(det, [self.real_test_, *tests])
         t = threshold(s_real)
         evasion = np.array([float(np.mean(s <= t)) for s in scores])
         trained = np.concatenate([scores[i] for i in self.trained_])
@@ -211,12 +225,15 @@ class Arena(Coupling):
         ciao = np.full((g + 1, g + 1), np.nan)
         ciao[:g, :g] = self.ciao_
         newest = self.rounds_[-1]
-        for j, state in enumerate(self.archive_):
-            det = self.detector_ if j == g else self.new_detector().load_state(state)
-            ciao[g, j] = auc(det.score(self.real_test_), det.score(newest))
-        s_real = self.detector_.score(self.real_test_)
-        for i in range(g):
-            ciao[i, g] = auc(s_real, self.detector_.score(self.rounds_[i]))
+        for j in range(len(self.cache_), g):  # archived detectors and their real scores (rebuilt after a resume)
+            det = self.new_detector().load_state(self.archive_[j])
+            self.cache_.append((det, det.score(self.real_test_)))
+        for j, (det, s_real) in enumerate(self.cache_):
+            ciao[g, j] = auc(s_real, det.score(newest))
+        s_real, *old = score_parts(self.detector_, [self.real_test_, newest, *self.rounds_[:g]])
+        ciao[g, g] = auc(s_real, old[0])
+        for i, s in enumerate(old[1:]):
+            ciao[i, g] = auc(s_real, s)
         self.ciao_ = ciao
         return ciao[g, :].copy(), ciao[:, g].copy()
 
@@ -254,6 +271,7 @@ class Arena(Coupling):
         self.detector_ = self.new_detector().load_state(sub("det")) if meta["detector"] else None
         rounds = int(meta["rounds"])
         self.archive_ = [sub(f"archive{j}") for j in range(rounds)]
+        self.cache_ = []
         self.rounds_ = [data(f"round{i}") for i in range(rounds)]
         self.champions_ = [data(f"champion{i}") for i in range(rounds)]
         if self.web_ is not None:
