@@ -10,7 +10,7 @@ TPR at 1% FPR against the current generators at the last round (and the slope of
 AUC against the held-out generators (generality), the mean CIAO column (the last detector against every
 round's generators), and the web model's ppl_real (text) or w1 (digits).
 
-``round`` times one arena round on text (King James bigrams, 4 generators) against its parts measured
+``round`` times one arena round on text (King James bigrams, 6 generators, 2 held out) against its parts measured
 bare, side by side and interleaved: a population step without the arena (generator fit + sample + the
 loop's diagnostics) plus a bare detector fit and score on the same sizes. Medians and spread of the
 ratio, with the load average.
@@ -34,24 +34,24 @@ from redqueen.runtime.runner import run_experiment
 REGIMES = ("frozen", "adapting", "history")
 
 
-def text_config(regime, reps, gens=6, web=1000, members=4, samples=200):
-    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 1, "reference": 150,
+def text_config(regime, reps, gens=6, web=1000, members=6, samples=200):
+    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 150,
              "genes": ["temperature"], "web": web, "detector": {"kind": "hashed_ngram", "n_features": 4096}}
     return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
             "reference_size": 150,
             "world": {"kind": "text", "corpus": "kjv", "level": "word", "vocab_size": 2000, "max_len": 32},
             "family": {"kind": "ngram", "order": 2, "smoothing": "additive", "alpha": 0.01},
-            "arms": [{"name": regime, "members": members + 1, "regime": "fresh", "real_fraction": 0.5,
+            "arms": [{"name": regime, "members": members, "regime": "fresh", "real_fraction": 0.5,
                       "couplings": [arena]}]}
 
 
 def digits_config(regime, reps, gens=6):
     arena = {"kind": "arena", "regime": regime, "samples": 200, "children": 2, "heldout": 1, "reference": 200,
-             "sigma": 0.01, "web": 400,
+             "mutation": "none", "web": 400,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [32], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
-            "family": {"kind": "gmm", "components": 10, "covariance_type": "spherical"},
+            "family": {"kind": "gmm", "components": 10, "covariance_type": "diag"},
             "arms": [{"name": regime, "members": 5, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
 
 
@@ -84,14 +84,14 @@ def regimes(world: str, reps: int) -> None:
 def round_cost(repeats: int) -> None:
     exp = C.validate(text_config("adapting", 1, gens=50, web=0))
     plain = C.validate({**text_config("adapting", 1, gens=50, web=0),
-                        "arms": [{"name": "plain", "members": 5, "regime": "fresh", "real_fraction": 0.5}]})
+                        "arms": [{"name": "plain", "members": 6, "regime": "fresh", "real_fraction": 0.5}]})
     world = make_world(exp.world)
     arena_pop = make_population(exp, world, plan_arms(exp, world)[0], 0)
     plain_pop = make_population(plain, world, plan_arms(plain, world)[0], 0)
     arena_pop.step()
     plain_pop.step()
     rng = np.random.default_rng(0)
-    samples, members = 200, 5
+    samples = 200
     ratios, rounds, parts = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -111,7 +111,7 @@ def round_cost(repeats: int) -> None:
         parts.append(t_parts)
         ratios.append(t_round / t_parts)
     q = np.percentile(ratios, [25, 50, 75])
-    print(f"arena round (text, 5 generators, no web): median {np.median(rounds):.3f}s; parts bare: median "
+    print(f"arena round (text, 6 generators, no web): median {np.median(rounds):.3f}s; parts bare: median "
           f"{np.median(parts):.3f}s; ratio median {q[1]:.2f} (IQR {q[0]:.2f}-{q[2]:.2f}) over {repeats} interleaved "
           f"repeats; load average {os.getloadavg()}")
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +18,7 @@ from redqueen.runtime import config as C
 from redqueen.runtime.build import make_population, make_world, plan_arms
 from redqueen.runtime.runner import run_experiment
 from redqueen.runtime.store import Store
-
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+from test_resume import _cli  # the resume tests' way of running the command line in a killable session
 
 
 def _text_config(regime: str, *, reps=4, gens=6, corpus="kjv", vocab=2000, n=1000, samples=200, web=0):
@@ -126,15 +122,14 @@ def test_checkpoint_restores_the_arena_bit_for_bit(tmp_path):
             assert all(np.array_equal(a.metrics[k], b.metrics[k], equal_nan=True) for k in a.metrics)
             assert a.distributions == b.distributions and a.parents == b.parents
     assert "web_ppl_real" in want[-1][0].metrics and "det_auc_heldout" in want[-1][0].metrics
+    # the report's arena section: the CIAO heat map (assembled from stored rows and columns) and the graph
+    from redqueen.arena import ciao_matrix
+    from redqueen.arena.ciao import arena_html
 
-
-def _cli(args, folder, *, wait=True):
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "redqueen", *args, "-q", "--no-report", "-o", str(folder)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    if wait:
-        proc.wait(timeout=600)
-    return proc
+    recs = [r for step in want for r in step]
+    m = ciao_matrix(recs, "history")
+    assert m.shape == (5, 5) and np.all(np.isfinite(m[3:, :])) and np.all(np.isfinite(m[:, 3:]))
+    assert arena_html(recs, exp.model_dump(mode="json")).count("data:image/png;base64,") == 2
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
@@ -152,9 +147,9 @@ heldout = 1
 web = 100
 genes = ["temperature"]
 detector = {{ kind = "hashed_ngram", n_features = 1024 }}
-""" for r in ("frozen", "adapting", "history"))
+""" for r in ("frozen", "history"))
     cfg = tmp_path / "arena.toml"
-    cfg.write_text(f'name = "a"\nseed = 5\ngenerations = 8\nn = 300\nreference_size = 60\n'
+    cfg.write_text(f'name = "a"\nseed = 5\ngenerations = 6\nn = 300\nreference_size = 60\n'
                    f'[world]\nkind = "text"\ncorpus = "{corpus}"\n[family]\nkind = "ngram"\nsmoothing = "additive"\n'
                    f'{arms}')
     ref_dir, killed_dir = tmp_path / "ref", tmp_path / "killed"

@@ -462,6 +462,8 @@ def _arm_text(info: RunInfo, arm: str, description: dict) -> str:
 
 
 def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict) -> str:
+    from redqueen.arena.ciao import arena_html
+
     records = store.records(info.id)
     declared = [a for a, _ in info.arms]
     arms = declared + sorted({r.arm for r in records} - set(declared))
@@ -506,7 +508,7 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
         f"<details><summary>config</summary><pre>{config}</pre></details>"
         f"<h3>Metrics against {xlabel}</h3><p class='note'>{band}</p><div class='plots'>{''.join(figures)}</div>"
         f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word)}{gloss}"
-        f"{_diverged(records)}{'' if evolve else profile_section(records)}"
+        f"{_diverged(records)}{'' if evolve else profile_section(records)}{arena_html(records, info.config)}"
         f"{_distributions(records, arms, gen_word)}{_samples_table(records, arms, gen_word)}</section>"
     )
 

@@ -45,3 +45,42 @@ def plot_ciao(matrix: np.ndarray, path, *, title: str = "CIAO: AUC of detector r
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def arena_html(records, config: dict) -> str:
+    """The report's arena section: per arena arm, the CIAO heat map (replicate 0) and the arena's layered
+    graph; '' for a run without an arena."""
+    import base64
+    import html
+    import io
+
+    from redqueen.arena.graph import arena_graph, draw_arena
+
+    def png(draw) -> str:
+        buf = io.BytesIO()
+        draw(buf)
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+
+    parts = []
+    for arm in config.get("arms", []):
+        spec = next((c for c in arm.get("couplings", []) if c.get("kind") == "arena"), None)
+        if spec is None or not any(r.arm == arm["name"] for r in records):
+            continue
+        name = html.escape(arm["name"])
+        graph = arena_graph(arm["members"], heldout=spec["heldout"], regime=spec["regime"], web=spec["web"] > 0)
+        figures = [png(lambda buf: draw_arena(graph, buf))]
+        try:
+            matrix = ciao_matrix(records, arm["name"])
+            figures.insert(0, png(lambda buf: plot_ciao(matrix, buf, title=f"CIAO, {arm['name']}: AUC of detector "
+                                                                          "round j against generator round i")))
+        except KeyError:
+            pass
+        parts.append(f"<h4>{name}</h4><div class='plots'>" + "".join(
+            f"<figure><img alt='arena {name}' src='data:image/png;base64,{p}'></figure>" for p in figures) + "</div>")
+    if not parts:
+        return ""
+    return ("<h3>Arena</h3><p class='note'>CIAO (current individual vs ancestral opponents): the AUC of each "
+            "round's detector (columns) against each round's generators (rows), replicate 0. The Red Queen "
+            "signature: flat just below the diagonal (the detector one round behind), falling towards the "
+            "lower left (old detectors against new generators). Graph: what flows from real data to the "
+            "generators, the detector, the web and the model trained on it.</p>" + "".join(parts))
