@@ -46,13 +46,13 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200):
 
 
 def digits_config(regime, reps, gens=6):
-    arena = {"kind": "arena", "regime": regime, "samples": 200, "children": 2, "heldout": 1, "reference": 200,
+    arena = {"kind": "arena", "regime": regime, "samples": 200, "children": 2, "heldout": 2, "reference": 200,
              "mutation": "none", "web": 400,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [32], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
             "family": {"kind": "gmm", "components": 10, "covariance_type": "diag"},
-            "arms": [{"name": regime, "members": 5, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
+            "arms": [{"name": regime, "members": 6, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
 
 
 def interval(x) -> str:

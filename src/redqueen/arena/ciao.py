@@ -62,8 +62,10 @@ def arena_html(records, config: dict) -> str:
         return base64.b64encode(buf.getvalue()).decode("ascii")
 
     parts = []
-    for arm in config.get("arms", []):
-        spec = next((c for c in arm.get("couplings", []) if c.get("kind") == "arena"), None)
+    arms = config.get("arms") if isinstance(config, dict) else None
+    for arm in arms if isinstance(arms, list) else []:
+        couplings = arm.get("couplings") if isinstance(arm, dict) else None
+        spec = next((c for c in couplings or [] if isinstance(c, dict) and c.get("kind") == "arena"), None)
         if spec is None or not any(r.arm == arm["name"] for r in records):
             continue
         name = html.escape(arm["name"])

@@ -403,7 +403,8 @@ class ArenaCoupling(_Breeding):
     mutation: Literal["none", "gaussian", "svd"] = Field("gaussian", description="mutation of each child")
     sigma: float = Field(0.05, ge=0, le=10, description="gaussian mutation: std relative to the genome's RMS")
     children: POSITIVE_INT = Field(1, le=4096, description="generators replaced per round in each group")
-    heldout: int = Field(0, ge=0, le=4095, description="generators the detector never trains on (generality)")
+    heldout: int = Field(0, ge=0, le=4095, description="generators the detector never trains on (generality); they "
+                         "evolve among themselves, so use 2 or more (a group of one is never replaced)")
     slack: float = Field(1.0, ge=0, le=1e6, description="fidelity constraint: nats (per token for text) below "
                          "generation 0's mean log-likelihood of real data a generator may fall")
     genes: list[Literal["temperature", "top_p"]] = Field(default_factory=list, description="sampling parameters "
