@@ -12,7 +12,7 @@
 5. **curate** -- noise and filters edit the emitted items into the member's pending data (with
    provenance, tagged as synthetic items of this generation and member);
 6. **measure** -- the diagnostics score each model and its own raw samples (and, with P > 1,
-   the population: F_ST and the pooled model);
+   the population: F_ST and the pooled model); couplings add what they measured (``measure``);
 7. **record** -- one immutable :class:`GenerationRecord` per member.
 
 Randomness: training sets, fitting, sampling and curation draw from the member's own loop
@@ -89,6 +89,12 @@ def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
         clock += (time.perf_counter() - t0) / len(members)
         for metrics, _, _ in measured:
             metrics.update(shared)
+    for coupling in pop.coupling_list:
+        t0 = time.perf_counter()
+        for i, (metrics, per_item) in coupling.measure(pop, g, pop.coupling_rng).items():
+            measured[i][0].update(metrics)
+            measured[i][1].update(per_item)
+        clock += (time.perf_counter() - t0) / len(members)
     # 7. record
     return [
         GenerationRecord(

@@ -163,6 +163,27 @@ def check_family(cfg, factory: Callable[[], object], world, seed: int) -> None:
             raise C.ConfigError(f"family.cls: {e}") from None
 
 
+def check_arena_detector(arm: str, spec: dict, world, seed: int) -> None:
+    """An arena's detector must build from its table and pass the detector contract (a plug-in classifier
+    too) on 100 real items against 100 of them jittered, before the run; ``ConfigError`` naming the problem."""
+    from redqueen.loop.curation import Noise
+    from redqueen.models.detectors import check_detector, make_detector
+
+    params = {k: v for k, v in spec.items() if k != "kind"}
+    where = f"arms.{arm}.couplings.detector"
+    try:
+        make_detector(spec["kind"], **params)
+    except (TypeError, ValueError) as e:
+        raise C.ConfigError(f"{where}: {e}") from None
+    rng = np.random.default_rng(seed)
+    real = world.sample(100, rng)
+    fake = Noise(rate=0.3, scale=0.5).apply(world.sample(100, rng), None, world, rng)
+    try:
+        check_detector(lambda: make_detector(spec["kind"], **params), real, fake, seed)
+    except ValueError as e:
+        raise C.ConfigError(f"{where}: {e}") from None
+
+
 @dataclass(frozen=True)
 class ArmPlan:
     """An arm's objects: what a lineage of it needs besides the world and the seed."""
@@ -199,6 +220,9 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
             why = merge_refusal(factory())
             if why is not None:
                 raise C.ConfigError(f"arms.{arm.name}.couplings: {why}")
+        for c in arm.couplings:
+            if c.kind == "arena":
+                check_arena_detector(arm.name, c.detector, world, exp.seed)
         plans.append(ArmPlan(arm.name, regime, steps["synthetic"], factory, fam_cfg.model_dump(), arm.members,
                              couplings, steps["mixed"], arm.provenance, arm.radioactivity))
     return plans

@@ -527,15 +527,54 @@ class CmaCoupling(_StrategyCoupling):
     diagonal: bool = Field(True, description="separable CMA-ES (full covariance needs d x d memory)")
 
 
+class ArenaCoupling(_Breeding):
+    """The Red Queen arena (redqueen.arena): the members are generators evolving to evade a detector with a regime."""
+
+    kind: Literal["arena"]
+    detector: dict[str, Any] = Field(description="the detector: { kind = 'hashed_ngram' | 'likelihood_ratio' | "
+                                     "'perplexity' | 'classifier' | 'watermark', its parameters }")
+    regime: Literal["frozen", "adapting", "history"] = Field(
+        "adapting", description="frozen: trained on generation 0 only; adapting: on the newest generators; "
+        "history: on every earlier round's champion")
+    capacity: int = Field(0, ge=0, le=100_000, description="history: rounds of champions remembered (0 = all)")
+    samples: int = Field(200, ge=20, le=1_000_000, description="items per generator and per side of each detector fit")
+    operator: Literal["lerp", "slerp", "splitpoint", "ties", "dare"] = Field("lerp", description="recombination")
+    mutation: Literal["none", "gaussian", "svd"] = Field("gaussian", description="mutation of each child")
+    sigma: float = Field(0.05, ge=0, le=10, description="gaussian mutation: std relative to the genome's RMS")
+    children: POSITIVE_INT = Field(1, le=4096, description="generators replaced per round in each group")
+    heldout: int = Field(0, ge=0, le=4095, description="generators the detector never trains on (generality); they "
+                         "evolve among themselves, so use 2 or more (a group of one is never replaced)")
+    slack: float = Field(1.0, ge=0, le=1e6, description="fidelity constraint: nats (per token for text) below "
+                         "generation 0's mean log-likelihood of real data a generator may fall")
+    genes: list[Literal["temperature", "top_p"]] = Field(default_factory=list, description="sampling parameters "
+                                                          "that evolve per generator")
+    gene_sigma: float = Field(0.1, ge=0, le=10, description="log-normal mutation of the genes")
+    web: int = Field(0, ge=0, le=100_000_000, description="collapse coupling: real items in the web model's "
+                     "training set beside what passed the detector (0 = no web model)")
+    reference: int = Field(1000, ge=10, le=1_000_000, description="real reference items fidelity is measured on")
+
+    @field_validator("genes")
+    @classmethod
+    def _distinct_genes(cls, genes):
+        if len(set(genes)) != len(genes):
+            raise ValueError("genes lists a gene twice; name each of temperature, top_p at most once")
+        return genes
+
+
 Coupling = Annotated[
     Union[MigrationCoupling, MergeCoupling, NichesCoupling, QualityDiversityCoupling, IslandResetCoupling,
-          M2N2Coupling, GaCoupling, MapElitesCoupling, CmaCoupling],
+          M2N2Coupling, GaCoupling, MapElitesCoupling, CmaCoupling, ArenaCoupling],
     Field(discriminator="kind"),
 ]
 #: couplings that are evolution strategies on a task world (redqueen.loop.couplings.strategy)
 STRATEGIES = ("m2n2", "ga", "map_elites", "cma")
 #: couplings that recombine models in weight space (the family needs a genome)
-MERGING = ("merge", "niches", "quality_diversity")
+MERGING = ("merge", "niches", "quality_diversity", "arena")
+#: what each detector kind reads (redqueen.models.detectors)
+DETECTOR_DATA = {"hashed_ngram": ("sequences",), "likelihood_ratio": ("sequences",), "perplexity": ("sequences",),
+                 "classifier": ("points",), "watermark": ("sequences", "counts")}
+#: families that sample with a temperature and a nucleus (the arena's genes)
+DECODING_FAMILIES = ("categorical", "ngram", "transformer", "hf")
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
 MATRIX_GENOMES = ("gmm", "transformer", "vae")
 
@@ -586,6 +625,26 @@ class Sweep(_Strict):
         return values
 
 
+def _check_arena(arm, c: ArenaCoupling, data: str, family, members: int) -> None:
+    """An arena's detector must read the world's data, its genes need a family that samples with them, and it
+    needs a generator the detector trains on; ``ValueError`` with the fix."""
+    where = f"arms.{arm.name}.couplings"
+    kind = c.detector.get("kind")
+    if kind not in DETECTOR_DATA:
+        raise ValueError(f"{where}: arena detector needs kind = one of {', '.join(DETECTOR_DATA)} (got {kind!r})")
+    if data not in DETECTOR_DATA[kind]:
+        fits = [k for k, v in DETECTOR_DATA.items() if data in v]
+        raise ValueError(f"{where}: detector '{kind}' cannot read {data}; use one of {', '.join(fits)}")
+    if data == "counts":
+        raise ValueError(f"{where}: the arena needs items (text or points), not a categorical world")
+    if c.genes and (family.kind not in DECODING_FAMILIES or getattr(family, "smoothing", "") == "kneser_ney"):
+        raise ValueError(f"{where}: genes {c.genes} need a family that samples with them ({', '.join(DECODING_FAMILIES)}"
+                         "; ngram with smoothing = 'additive'); remove genes or change the family")
+    if c.heldout >= members:
+        raise ValueError(f"{where}: heldout = {c.heldout} leaves no generator for the detector to train on "
+                         f"(members = {members}); lower heldout or raise members")
+
+
 class Experiment(_Strict):
     """A whole experiment: one world, one family, several arms, replicates."""
 
@@ -625,6 +684,8 @@ class Experiment(_Strict):
                     raise ValueError(f"arms.{arm.name}.couplings: svd mutation needs matrix-shaped parameters; family "
                                      f"'{self.family.kind}' has none (use mutation = 'gaussian', or a family among "
                                      f"{', '.join(MATRIX_GENOMES)})")
+                if c.kind == "arena":
+                    _check_arena(arm, c, w, self.family, arm.members)
                 if getattr(c, "score", "likelihood") == "coverage" and w != "counts":
                     raise ValueError(f"arms.{arm.name}.couplings: score = 'coverage' needs a categorical world; "
                                      "use score = 'likelihood'")

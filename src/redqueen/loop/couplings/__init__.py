@@ -8,6 +8,7 @@
 | ``quality_diversity`` | CycleQD: pyribs archives of models over fidelity and tail coverage, alternating quality |
 | ``island_reset`` | the worst islands re-seeded from the best every k generations (Mind Evolution) |
 | ``m2n2``, ``ga``, ``map_elites``, ``cma`` | an evolution strategy on a task world (:mod:`.strategy`) |
+| ``arena`` | the Red Queen arena: generators evolve to evade a detector (:mod:`redqueen.arena`) |
 """
 
 from redqueen.loop.couplings.base import Coupling
@@ -31,10 +32,15 @@ def make_coupling(kind: str, **params) -> Coupling:
         return Migration(**params)
     if kind == "island_reset":
         return IslandReset(**params)
-    cls = {"merge": Merge, "niches": Niches, "quality_diversity": QualityDiversity}.get(kind)
+    if kind == "arena":
+        from redqueen.arena import Arena
+
+        cls = Arena
+    else:
+        cls = {"merge": Merge, "niches": Niches, "quality_diversity": QualityDiversity}.get(kind)
     if cls is None:
-        raise ValueError(f"unknown coupling {kind!r}; choose migration, merge, niches, quality_diversity, island_reset "
-                         f"or a strategy ({', '.join(METHODS)})")
+        raise ValueError(f"unknown coupling {kind!r}; choose migration, merge, niches, quality_diversity, island_reset"
+                         f", arena, or a strategy ({', '.join(METHODS)})")
     return cls(**params, breeding=Breeding(**breeding))
 
 

@@ -8,7 +8,10 @@ bound to it once (:meth:`Coupling.bind`). Two hooks, both optional:
   or whole members (island reset), and returns the genealogy edges of what it did -- the
   outcome, pyribs-style, rather than a hidden side effect;
 * ``sources(pop, generation) -> (P, P) | None`` is a row-stochastic migration matrix for the
-  emit phase: member ``i``'s items come from member ``j``'s model with probability ``[i, j]``.
+  emit phase: member ``i``'s items come from member ``j``'s model with probability ``[i, j]``;
+* ``measure(pop, generation, rng) -> {member: (metrics, distributions)}`` runs in the measure
+  phase: what the coupling measured this generation (an arena's detector AUC, say), merged into
+  each member's record beside the diagnostics.
 
 ``state()`` returns ``(arrays, meta)`` -- numpy arrays for safetensors and JSON-able values --
 and ``load_state(arrays, meta)`` restores them, so a killed population resumes bit for bit.
@@ -34,6 +37,9 @@ class Coupling:
 
     def sources(self, pop, generation: int) -> np.ndarray | None:
         return None
+
+    def measure(self, pop, generation: int, rng: np.random.Generator) -> dict[int, tuple[dict, dict]]:
+        return {}
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         return {}, {}

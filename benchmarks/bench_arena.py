@@ -1,0 +1,136 @@
+"""The Red Queen arena: frozen vs adapting vs history detectors over seeds, and what an arena round costs.
+
+    python benchmarks/bench_arena.py regimes --world text  --replicates 5
+    python benchmarks/bench_arena.py regimes --world digits --replicates 5
+    python benchmarks/bench_arena.py round --repeats 7
+
+``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
+from it) and prints, per regime, the mean and 95% t-interval over replicates of: the detector's AUC and
+TPR at 1% FPR against the current generators at the last round (and the slope of TPR over rounds), its
+AUC against the held-out generators (generality), the mean CIAO column (the last detector against every
+round's generators), and the web model's ppl_real (text) or w1 (digits).
+
+``round`` times one arena round on text (King James bigrams, 6 generators, 2 held out) against its parts measured
+bare, side by side and interleaved: a population step without the arena (generator fit + sample + the
+loop's diagnostics) plus a bare detector fit and score on the same sizes. Medians and spread of the
+ratio, with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+from scipy import stats
+
+from redqueen.models.detectors import make_detector
+from redqueen.runtime import config as C
+from redqueen.runtime.build import make_population, make_world, plan_arms
+from redqueen.runtime.runner import run_experiment
+
+REGIMES = ("frozen", "adapting", "history")
+
+
+def text_config(regime, reps, gens=6, web=1000, members=6, samples=200):
+    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 150,
+             "genes": ["temperature"], "web": web, "detector": {"kind": "hashed_ngram", "n_features": 4096}}
+    return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
+            "reference_size": 150,
+            "world": {"kind": "text", "corpus": "kjv", "level": "word", "vocab_size": 2000, "max_len": 32},
+            "family": {"kind": "ngram", "order": 2, "smoothing": "additive", "alpha": 0.01},
+            "arms": [{"name": regime, "members": members, "regime": "fresh", "real_fraction": 0.5,
+                      "couplings": [arena]}]}
+
+
+def digits_config(regime, reps, gens=6):
+    arena = {"kind": "arena", "regime": regime, "samples": 200, "children": 2, "heldout": 2, "reference": 200,
+             "mutation": "none", "web": 400,
+             "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [32], "max_iter": 200}}}
+    return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
+            "reference_size": 300, "world": {"kind": "digits", "scale": True},
+            "family": {"kind": "gmm", "components": 10, "covariance_type": "diag"},
+            "arms": [{"name": regime, "members": 6, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
+
+
+def interval(x) -> str:
+    x = np.asarray(x, dtype=float)
+    m = x.mean()
+    h = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else float("nan")
+    return f"{m:8.3f} [{m - h:7.3f}, {m + h:7.3f}]"
+
+
+def regimes(world: str, reps: int) -> None:
+    web = "web_ppl_real" if world == "text" else "web_w1"
+    print(f"{world}: {reps} replicates; mean [95% t-interval] over replicates; load average {os.getloadavg()}")
+    print(f"{'regime':9s} {'AUC gen0':>28s} {'AUC last':>28s} {'TPR@1% last':>28s} {'TPR slope/round':>28s} "
+          f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
+    for regime in REGIMES:
+        cfg = text_config(regime, reps) if world == "text" else digits_config(regime, reps)
+        t0 = time.perf_counter()
+        res = run_experiment(C.validate(cfg), checkpoints=False)
+        secs = time.perf_counter() - t0
+        auc = res.trajectory(regime, "det_auc")
+        tpr = res.trajectory(regime, "det_tpr1")
+        slope = [np.polyfit(np.arange(row.size), row, 1)[0] for row in tpr]
+        print(f"{regime:9s} {interval(auc[:, 0])} {interval(auc[:, -1])} {interval(tpr[:, -1])} {interval(slope)} "
+              f"{interval(res.final(regime, 'det_auc_heldout'))} {interval(res.final(regime, 'det_generality'))} "
+              f"{interval(res.final(regime, web))} {secs:8.1f}")
+        sys.stdout.flush()
+
+
+def round_cost(repeats: int) -> None:
+    exp = C.validate(text_config("adapting", 1, gens=50, web=0))
+    plain = C.validate({**text_config("adapting", 1, gens=50, web=0),
+                        "arms": [{"name": "plain", "members": 6, "regime": "fresh", "real_fraction": 0.5}]})
+    world = make_world(exp.world)
+    arena_pop = make_population(exp, world, plan_arms(exp, world)[0], 0)
+    plain_pop = make_population(plain, world, plan_arms(plain, world)[0], 0)
+    arena_pop.step()
+    plain_pop.step()
+    rng = np.random.default_rng(0)
+    samples = 200
+    ratios, rounds, parts = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        arena_pop.step()
+        t_round = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        plain_pop.step()  # generator fit + sample (+ the loop's diagnostics), bare
+        models = plain_pop.models()
+        synthetic = models[0].sample(samples, rng)
+        real = world.sample(samples, rng)
+        det = make_detector("hashed_ngram", n_features=4096).fit(real, synthetic, rng)  # detector fit ...
+        det.score(world.sample(samples, rng))
+        for m in models:  # ... and score of every generator's items
+            det.score(m.sample(samples, rng))
+        t_parts = time.perf_counter() - t0
+        rounds.append(t_round)
+        parts.append(t_parts)
+        ratios.append(t_round / t_parts)
+    q = np.percentile(ratios, [25, 50, 75])
+    print(f"arena round (text, 6 generators, no web): median {np.median(rounds):.3f}s; parts bare: median "
+          f"{np.median(parts):.3f}s; ratio median {q[1]:.2f} (IQR {q[0]:.2f}-{q[2]:.2f}) over {repeats} interleaved "
+          f"repeats; load average {os.getloadavg()}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["regimes", "round"])
+    ap.add_argument("--world", choices=["text", "digits"], default="text")
+    ap.add_argument("--replicates", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
+    a = ap.parse_args()
+    if a.what == "regimes":
+        regimes(a.world, a.replicates)
+    else:
+        round_cost(a.repeats)
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore", module="sklearn")
+    main()

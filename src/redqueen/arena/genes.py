@@ -1,0 +1,46 @@
+"""Sampling parameters as evolvable genes: temperature and top-p, per generator.
+
+A family that samples with a temperature or a nucleus (categorical, n-gram with additive
+smoothing, transformer, Hugging Face) keeps them as constructor parameters; a generator's genes
+are applied by building a fresh family object with the gene values and loading the fitted model's
+state into it (the public ``state`` / ``load_state``), so the family's own code decides what a
+temperature means. The biased distribution is the model's: it emits, is measured and scores real
+data (its fidelity) with the genes in force -- evading by sharpening costs likelihood of real data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GENES = ("temperature", "top_p")
+BOUNDS = {"temperature": (0.25, 4.0), "top_p": (0.2, 1.0)}
+
+
+def initial(make_family, genes: tuple[str, ...], members: int) -> np.ndarray:
+    """``(members, len(genes))``: the family's configured values for every member."""
+    template = make_family()
+    row = [float(getattr(template, g)) for g in genes]
+    return np.tile(np.asarray(row, dtype=np.float64), (members, 1))
+
+
+def apply(make_family, model, genes: tuple[str, ...], values: np.ndarray):
+    """``model`` with its sampling genes set to ``values`` (a new object; the model itself is unchanged)."""
+    if not genes:
+        return model
+    fresh = make_family()
+    for name, v in zip(genes, values):
+        setattr(fresh, name, float(v))
+    return fresh.load_state(model.state())
+
+
+def child(genes: tuple[str, ...], a: np.ndarray, b: np.ndarray, w: float, sigma: float,
+          rng: np.random.Generator) -> np.ndarray:
+    """The genes of a child with weight ``w`` of parent ``b``: interpolated, then log-normal noise of
+    ``sigma`` per gene (multiplicative, so a temperature moves by the same factor up or down), clipped
+    to :data:`BOUNDS`."""
+    out = (1.0 - w) * a + w * b
+    if sigma > 0 and out.size:
+        out = out * np.exp(sigma * rng.standard_normal(out.shape))
+    lo = np.array([BOUNDS[g][0] for g in genes])
+    hi = np.array([BOUNDS[g][1] for g in genes])
+    return np.clip(out, lo, hi)

@@ -1,0 +1,235 @@
+"""The Red Queen arena: the frozen detector loses, the adapting one holds (with power), resume, config errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from redqueen.arena import DetectorRegime, threshold
+from redqueen.arena.selection import ranking, replacements
+from redqueen.data import Points
+from redqueen.runtime import checkpoint
+from redqueen.runtime import config as C
+from redqueen.runtime.build import make_population, make_world, plan_arms
+from redqueen.runtime.runner import run_experiment
+from redqueen.runtime.store import Store
+from test_resume import _cli  # the resume tests' way of running the command line in a killable session
+
+
+def _text_config(regime: str, *, reps=4, gens=6, corpus="kjv", vocab=2000, n=1000, samples=200, web=0):
+    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "reference": 150,
+             "genes": ["temperature"], "web": web, "detector": {"kind": "hashed_ngram", "n_features": 4096}}
+    return {"name": "arena", "seed": 3, "generations": gens, "n": n, "replicates": reps, "reference_size": 150,
+            "world": {"kind": "text", "corpus": corpus, "level": "word", "vocab_size": vocab, "max_len": 32},
+            "family": {"kind": "ngram", "order": 2, "smoothing": "additive", "alpha": 0.01},
+            "arms": [{"name": regime, "members": 4, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
+
+
+def _drops(regime: str) -> tuple[np.ndarray, object]:
+    res = run_experiment(C.validate(_text_config(regime)), checkpoints=False)
+    auc = res.trajectory(regime, "det_auc")
+    return auc[:, 0] - auc[:, -2:].mean(axis=1), res
+
+
+def _falls(drops: np.ndarray) -> bool:
+    """The AUC falls by more than 0.1 (one-sided t-test over replicates, alpha 0.05)."""
+    return stats.ttest_1samp(drops, 0.1, alternative="greater").pvalue < 0.05
+
+
+def _holds(drops: np.ndarray) -> bool:
+    """The AUC falls by less than 0.1 (one-sided t-test over replicates, alpha 0.05)."""
+    return stats.ttest_1samp(drops, 0.1, alternative="less").pvalue < 0.05
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_frozen_detector_loses_adapting_holds_with_power():
+    """On King James bigrams (4 generators, 4 replicates, 6 rounds), the frozen detector's AUC against the current
+    generators falls by more than 0.1 (generation 0 against the mean of the last two), the adapting one's by
+    less. Power: the same two tests, given each other's replicates, must give the opposite verdicts -- the
+    'holds' test rejects the frozen detector and the 'falls' test the adapting one -- so neither can pass on
+    noise alone. Both arms start from the same generation 0 (same seed and detector)."""
+    frozen, res_f = _drops("frozen")
+    adapting, res_a = _drops("adapting")
+    assert np.array_equal(res_f.trajectory("frozen", "det_auc")[:, 0], res_a.trajectory("adapting", "det_auc")[:, 0])
+    assert _falls(frozen), frozen
+    assert _holds(adapting), adapting
+    assert not _holds(frozen) and not _falls(adapting)  # power: the opposite would have been detected
+    # a frozen detector is one detector: every round's generators meet the same detector in every column
+    last = [r for r in res_f.records if r.generation == 6][0]
+    row = last.distribution("ciao_row")
+    assert row.size == 7 and np.all(row == row[0])
+    # the genes evolved, and a generator's metrics carry them
+    temps = {r.metrics["arena_temperature"] for r in res_f.records if r.generation == 6}
+    assert len(temps) > 1
+
+
+def test_threshold_flags_at_most_the_rate():
+    s = np.arange(200, dtype=float)
+    t = threshold(s, 0.01)
+    assert np.mean(s > t) <= 0.01 and np.mean(s >= t) > 0.01
+
+
+def test_ranking_puts_feasible_evaders_first():
+    evasion = np.array([0.9, 0.5, 0.7, 0.99])
+    fidelity = np.array([-1.0, -1.0, -1.0, -9.0])  # the best evader breaks the fidelity constraint
+    assert list(ranking(evasion, fidelity, floor=-2.0)) == [0, 2, 1, 3]
+    plan = replacements(np.arange(4), evasion, fidelity, -2.0, 2, np.random.default_rng(0))
+    assert sorted(p[0] for p in plan) == [1, 3] and all(a in (0, 2) and b in (0, 2) for _, a, b in plan)
+
+
+def test_history_remembers_capacity_rounds():
+    rng = np.random.default_rng(0)
+    champs = [Points(np.full((10, 1), float(i))) for i in range(5)]
+    kept = DetectorRegime("history", capacity=2).opponents(champs[-1], champs, 100, rng)
+    assert set(np.unique(kept.x)) == {3.0, 4.0}
+    assert set(np.unique(DetectorRegime("history").opponents(champs[-1], champs, 100, rng).x)) == set(range(5))
+    assert DetectorRegime("adapting").opponents(champs[0], champs, 100, rng) is champs[0]
+    with pytest.raises(ValueError, match="unknown detector regime"):
+        DetectorRegime("sometimes")
+
+
+def _corpus(tmp_path) -> str:
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(" ".join(rng.choice(words, size=rng.integers(3, 12))) for _ in range(2000)))
+    return str(path)
+
+
+def test_checkpoint_restores_the_arena_bit_for_bit(tmp_path):
+    """Save after round 2, load into a fresh population, and the next two rounds equal the uninterrupted ones."""
+    cfg = _text_config("history", reps=1, gens=4, corpus=_corpus(tmp_path), vocab=300, n=300, samples=60, web=100)
+    cfg["arms"][0]["couplings"][0]["heldout"] = 1
+    exp = C.validate(cfg)
+    world = make_world(exp.world)
+    plan = plan_arms(exp, world)[0]
+    pop = make_population(exp, world, plan, 0)
+    for _ in range(3):
+        pop.step()
+    path = checkpoint.save(pop, tmp_path / "a.safetensors")
+    want = [pop.step() for _ in range(2)]
+    again = make_population(exp, world, plan, 0)
+    checkpoint.load(again, path)
+    got = [again.step() for _ in range(2)]
+    for w, g in zip(want, got):
+        for a, b in zip(w, g):
+            assert a.metrics.keys() == b.metrics.keys()
+            assert all(np.array_equal(a.metrics[k], b.metrics[k], equal_nan=True) for k in a.metrics)
+            assert a.distributions == b.distributions and a.parents == b.parents
+    assert "web_ppl_real" in want[-1][0].metrics and "det_auc_heldout" in want[-1][0].metrics
+    # the report's arena section: the CIAO heat map (assembled from stored rows and columns) and the graph
+    from redqueen.arena import ciao_matrix
+    from redqueen.arena.ciao import arena_html
+
+    recs = [r for step in want for r in step]
+    m = ciao_matrix(recs, "history")
+    assert m.shape == (5, 5) and np.all(np.isfinite(m[3:, :])) and np.all(np.isfinite(m[:, 3:]))
+    assert arena_html(recs, exp.model_dump(mode="json")).count("data:image/png;base64,") == 2
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    corpus = _corpus(tmp_path)
+    arms = "".join(f"""
+[[arms]]
+name = "{r}"
+members = 3
+[[arms.couplings]]
+kind = "arena"
+regime = "{r}"
+samples = 60
+reference = 60
+heldout = 1
+web = 100
+genes = ["temperature"]
+detector = {{ kind = "hashed_ngram", n_features = 1024 }}
+""" for r in ("frozen", "history"))
+    cfg = tmp_path / "arena.toml"
+    cfg.write_text(f'name = "a"\nseed = 5\ngenerations = 6\nn = 300\nreference_size = 60\n'
+                   f'[world]\nkind = "text"\ncorpus = "{corpus}"\n[family]\nkind = "ngram"\nsmoothing = "additive"\n'
+                   f'{arms}')
+    ref_dir, killed_dir = tmp_path / "ref", tmp_path / "killed"
+    t0 = time.monotonic()
+    ref = _cli(["run", str(cfg)], ref_dir)
+    assert ref.returncode == 0, ref.stderr.read().decode()
+    duration = time.monotonic() - t0
+    rng = np.random.default_rng(11)
+    kills = 0
+    def records_stored() -> int:
+        try:
+            return sum(r.n_records for r in Store(killed_dir).runs()) if (killed_dir / "runs.db").exists() else 0
+        except Exception:  # the store is being created by the child this very moment
+            return 0
+
+    for attempt in range(5):
+        started = records_stored() > 0
+        proc = _cli(["resume", "latest"] if started else ["run", str(cfg)], killed_dir, wait=False)
+        if attempt == 0:  # the first kill lands inside the run for sure: after its first records, before the end
+            while proc.poll() is None and records_stored() == 0:
+                time.sleep(0.05)
+            time.sleep(float(rng.uniform(0.0, 0.3)) * duration)
+        else:
+            time.sleep(float(rng.uniform(0.1, 1.0)) * duration)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        if records_stored() and Store(killed_dir).run("latest").status == "done":
+            break
+    if not records_stored():
+        assert _cli(["run", str(cfg)], killed_dir).returncode == 0
+    elif Store(killed_dir).run("latest").status != "done":
+        final = _cli(["resume", "latest"], killed_dir)
+        assert final.returncode == 0, final.stderr.read().decode()
+    assert kills >= 1, "no kill landed mid-run; make the run longer"
+    key = lambda r: (r.arm, r.replicate, r.generation, r.member)  # noqa: E731
+    want = {key(r): r for r in Store(ref_dir).records("latest")}
+    got = {key(r): r for r in Store(killed_dir).records("latest")}
+    assert got.keys() == want.keys()
+    for k, r in want.items():
+        assert r.metrics.keys() == got[k].metrics.keys()
+        assert all(np.array_equal(r.metrics[m], got[k].metrics[m], equal_nan=True) for m in r.metrics), k
+        assert r.distributions == got[k].distributions and r.parents == got[k].parents
+
+
+BASE = """name = "a"
+[world]
+kind = "WORLD"
+[family]
+kind = "FAMILY"
+SMOOTH
+[[arms]]
+name = "a"
+members = MEMBERS
+[[arms.couplings]]
+kind = "arena"
+EXTRA
+"""
+
+
+@pytest.mark.parametrize("world,family,members,extra,smooth,needle", [
+    ("gaussian", "gaussian", 3, 'detector = { kind = "hashed_ngram" }', "", "detector 'hashed_ngram' cannot read points"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "magic" }', "", "arena detector needs kind = one of"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\ngenes = ["temperature"]', "", "genes ['temperature'] need"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nheldout = 3', "", "heldout = 3 leaves no generator"),
+    ("gaussian", "gaussian", 1, 'detector = { kind = "classifier" }', "", "couplings need a population"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nregime = "sometimes"', "", "regime"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier", estimator = "os:path" }', "", "detector"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier", colour = 3 }', "", "colour"),
+    ("zipf", "categorical", 3, 'detector = { kind = "watermark", watermark = { gamma = 0.5 } }', "",
+     "not a categorical world"),
+])
+def test_config_errors_are_one_line(tmp_path, capsys, world, family, members, extra, smooth, needle):
+    from redqueen.cli import main
+
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(BASE.replace("WORLD", world).replace("FAMILY", family).replace("MEMBERS", str(members))
+                   .replace("EXTRA", extra).replace("SMOOTH", smooth))
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err and needle in err, err
+    assert not (tmp_path / "out" / "runs.db").exists() or not Store(tmp_path / "out").runs()  # nothing written
