@@ -62,20 +62,19 @@ def _content_stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 def _store_id_on_disk(path: Path) -> str | None:
-    """The store id that ``path`` itself holds, read past this process's cache and the write-ahead log
-    (``immutable=1`` reads the main file alone); None if the file holds no redqueen store id."""
+    """The store id that ``path`` itself holds, read past this process's page cache and the write-ahead
+    log (``immutable=1`` reads the main file alone); None where the file shows none (not yet
+    checkpointed into it, a checkpoint under way, or not a redqueen store)."""
     uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?immutable=1"
-    for attempt in range(3):  # a checkpoint by another writer may be under way: a torn read is retried
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            try:
-                row = conn.execute("SELECT value FROM store_info WHERE key = 'id'").fetchone()
-            finally:
-                conn.close()
-            return row[0] if row else None
-        except sqlite3.DatabaseError:
-            time.sleep(0.05 * (attempt + 1))
-    return None
+            row = conn.execute("SELECT value FROM store_info WHERE key = 'id'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None
+    return row[0] if row else None
 
 
 def writable(folder: Path, path: Path) -> bool:
@@ -240,18 +239,19 @@ class Database:
 
         The connection's page cache and the write-ahead log would hide a file overwritten in place
         (``cp other/runs.db runs.db``: same path, same inode). Whenever the file's size or times moved
-        since it was last known good, the store id is read from the file itself. Only checkpoints (this
-        process's or another writer's) write the main file after it is opened, and the first one copies
-        the id there, so a legitimate change always shows the id; the check costs a read per checkpoint.
+        since it was last checked, the store id is read from the file itself: another store's id there
+        is an overwrite. A file that shows no id yet (a live store's schema may not have been
+        checkpointed into it; a checkpoint may be under way) is looked at again on the next write.
         """
         stamp = _content_stamp(self.path)
         if stamp == self._stamp:
             return None
         on_disk = _store_id_on_disk(self.path)
-        if on_disk == self._store_id:
+        if on_disk is not None and on_disk != self._store_id:
+            return "overwritten in place by another store"
+        if on_disk is not None:
             self._stamp = stamp
-            return None
-        return "overwritten in place by another store" if on_disk else "overwritten in place by another file"
+        return None
 
     # transactions and errors
 
