@@ -4,12 +4,27 @@
     python benchmarks/bench_m2n2.py --seeds 2 --budget 5000 --jobs 2
     python benchmarks/bench_m2n2.py --only speed
     python benchmarks/bench_m2n2.py --only speed --speed-against /tmp/old/src   # before/after, interleaved
+    python benchmarks/bench_m2n2.py --only peer --peer /work/peers/natural_niches/code \
+        --peer-python /work/peers/natural_niches/venv/bin/python            # against Sakana's code, same run
+
+``--only peer`` runs Sakana's published natural_niches code (its own ``main.py``, unmodified) and
+``redqueen evolve`` on the same M2N2 settings, both as the commands a user types, alternating in one
+run; see :func:`peer`. The peer lives outside this repository (its code is never committed here);
+set it up once, e.g. with the ``fetch`` of github.com/SakanaAI/natural_niches into
+/work/peers/natural_niches/code and
+
+    python3.11 -m venv /work/peers/natural_niches/venv
+    /work/peers/natural_niches/venv/bin/pip install jax==0.4.31 jaxlib==0.4.31 optax scikit-learn tqdm cma numpy==2.1.1
+
+(``environment.yml``'s CPU pins), then pass ``--peer`` / ``--peer-python`` or set
+``REDQUEEN_PEER_NATURAL_NICHES`` / ``REDQUEEN_PEER_PYTHON``.
 
 Prints markdown tables. Quality: mean (and min-max) test accuracy of the
-best-on-train archive member at the checkpoints. Reference (Sakana's
+best-on-train archive member at the checkpoints. Reference quality (Sakana's
 natural_niches code run unmodified, JAX on CPU, on this machine): mean over
 its seeds 42-61 0.709 at 5k, 0.813 at 10k, 0.848 at 20k (0.867 at 50k, one
-run); 230-430 forward passes/s. Seeds vary a lot there too (0.49-0.80 at 5k).
+run). Seeds vary a lot there too (0.49-0.80 at 5k). Its speed is not quoted
+from memory: ``--only peer`` measures it next to redqueen's.
 Runs go to a process pool (``--jobs``), one BLAS thread each.
 """
 
@@ -31,7 +46,6 @@ from redqueen.evolve import DigitsTask, EvolveConfig, run_evolve  # noqa: E402
 
 REFERENCE = {5000: 0.709, 10000: 0.813, 20000: 0.848, 50000: 0.867}  # 20 seeds; 50k: one run
 REFERENCE_SEEDS = "20 (50k: 1)"
-REFERENCE_SPEED = (230, 430)
 
 ARMS = {
     "m2n2": {"method": "m2n2"},
@@ -66,7 +80,7 @@ def quality_table(results, arms, checkpoints) -> str:
     lines = ["| arm | seeds | " + " | ".join(f"test @ {c // 1000}k" for c in checkpoints) + " | train @ end | passes/s (per process) |"]
     lines.append("|---" * (len(checkpoints) + 4) + "|")
     if any(c in REFERENCE for c in checkpoints):
-        lines.append(f"| reference (natural_niches, JAX CPU) | {REFERENCE_SEEDS} | " + " | ".join(f"{REFERENCE.get(c, float('nan')):.3f}" for c in checkpoints) + f" | | {REFERENCE_SPEED[0]}-{REFERENCE_SPEED[1]} |")
+        lines.append(f"| reference (natural_niches, JAX CPU) | {REFERENCE_SEEDS} | " + " | ".join(f"{REFERENCE.get(c, float('nan')):.3f}" for c in checkpoints) + " | | `--only peer` |")
     for arm in arms:
         rs = [r for r in results if r[0] == arm]
         if not rs:
@@ -117,12 +131,12 @@ def speed(reps: int = 5) -> str:
             gm, evm, em = statistics.median(gemm), statistics.median(ev), statistics.median(e2e)
             rows.append(
                 f"| {threads} | {gm:.0f} | {evm:.0f} | {evm * flops / 1e9:.0f} ({evm * flops / 1e9 / gm:.0%}) "
-                f"| {em:.0f} | {em * flops / 1e9 / gm:.0%} | {em / REFERENCE_SPEED[1]:.1f}x-{em / REFERENCE_SPEED[0]:.1f}x |"
+                f"| {em:.0f} | {em * flops / 1e9 / gm:.0%} |"
             )
     head = (
         f"one forward pass = {flops / 1e6:.1f} MFLOP (1437 x (64x256 + 256x10) x 2); medians of {reps}\n\n"
         "| BLAS threads | np.matmul 2048^2 GFLOP/s | evaluator passes/s | evaluator GFLOP/s (of matmul) "
-        "| M2N2 end-to-end passes/s | end-to-end fraction of matmul | vs reference 430-230/s |\n|---|---|---|---|---|---|---|"
+        "| M2N2 end-to-end passes/s | end-to-end fraction of matmul |\n|---|---|---|---|---|---|"
     )
     return head + "\n" + "\n".join(rows)
 
@@ -170,6 +184,86 @@ def speed_against(other_src: str, reps: int = 5) -> str:
     return "\n".join(rows) + f"\n\nafter/before end-to-end, per pair: {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})"
 
 
+#: one XLA thread for the peer (JAX's CPU default is every core), one BLAS thread for redqueen
+PEER_ENV = {"JAX_PLATFORM_NAME": "cpu", "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def peer(peer_dir: str, peer_python: str, rounds: int, budgets: tuple[int, int]) -> str:
+    """Sakana's natural_niches against ``redqueen evolve``, both the command a user types, alternating.
+
+    Each round runs four commands in rotating order: the peer's ``main.py --method natural_niches
+    --runs 1 --total_forward_passes B`` and ``redqueen evolve`` on examples/m2n2_digits.toml with
+    ``budget = B`` (the same M2N2 settings: archive 20, 2 initial models, matchmaker, split point,
+    alpha 1, sigma 0.01, test accuracy of the best every pass on the peer's side, every 1,000 here),
+    for B in ``budgets``, one XLA / BLAS thread each. From one round: the command-to-results seconds at
+    the larger budget (imports, JIT compilation, data, the run, writing results), and the steady rate
+    (B2 - B1) / (T2 - T1) passes/s, which start-up does not enter. Ratios are per round (both sides
+    under the same load), with a bootstrap 95% interval of their median; the matmul bound and the
+    load average are measured before and after, in the same run.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _measure import interleave, load, ratio_ci, ratio_text, sgemm_gflops, spread
+
+    main_py = os.path.join(peer_dir, "main.py")
+    if not os.path.exists(os.path.join(peer_dir, "natural_niches_fn.py")):
+        raise SystemExit(f"--peer {peer_dir}: no natural_niches_fn.py there; fetch github.com/SakanaAI/natural_niches "
+                         "and pass its folder (see this file's docstring)")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    example = open(os.path.join(root, "examples", "m2n2_digits.toml")).read()
+    work = tempfile.mkdtemp(prefix="rq-peer-")
+    os.makedirs(os.path.join(work, "results"))  # the peer's main.py pickles into ./results
+    env = {**os.environ, **PEER_ENV}
+    rq_env = {**env, "PYTHONPATH": os.path.join(root, "src")}
+    for b in budgets:
+        with open(os.path.join(work, f"rq{b}.toml"), "w") as f:
+            f.write(example.replace("budget = 50000", f"budget = {b}") + "threads = 1\n")
+    seq = iter(range(10**6))
+
+    def peer_cmd(b):
+        return lambda: subprocess.run([peer_python, main_py, "--method", "natural_niches", "--runs", "1",
+                                       "--total_forward_passes", str(b)], cwd=work, env=env, check=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def rq_cmd(b):
+        def go():
+            out = os.path.join(work, f"out{next(seq)}")
+            subprocess.run([sys.executable, "-m", "redqueen", "evolve", os.path.join(work, f"rq{b}.toml"), "--no-report",
+                            "-o", out], cwd=work, env=rq_env, check=True, stdout=subprocess.DEVNULL)
+            shutil.rmtree(out)
+        return go
+
+    b1, b2 = budgets
+    before, g1, g2 = load(), sgemm_gflops(1), sgemm_gflops(2)
+    try:
+        t = interleave({"peer1": peer_cmd(b1), "peer2": peer_cmd(b2), "rq1": rq_cmd(b1), "rq2": rq_cmd(b2)}, rounds, warmup=0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    after, g1b, g2b = load(), sgemm_gflops(1), sgemm_gflops(2)
+    rate = {k: [(b2 - b1) / (y - x) for x, y in zip(t[f"{k}1"], t[f"{k}2"])] for k in ("peer", "rq")}
+    flops = 1437 * (64 * 256 + 256 * 10) * 2
+    m, lo, hi = ratio_ci(rate["rq"], rate["peer"])
+    rows = [
+        f"M2N2 on digits, {rounds} rounds of 4 commands in rotating order, budgets {b1} and {b2} passes, 1 thread each "
+        f"side; before: {before}, float32 2048^3 matmul {g1:.0f} GFLOP/s on 1 thread, {g2:.0f} on 2; after: {after}, "
+        f"{g1b:.0f} / {g2b:.0f} GFLOP/s\n",
+        "| | command to results at " + f"{b2:,} passes, s (min-max) | steady passes/s (min-max) | of the 1-thread matmul bound |",
+        "| --- | --- | --- | --- |",
+        f"| natural_niches (Sakana, JAX on CPU) | {spread(t['peer2'])} | {spread(rate['peer'])} | "
+        f"{statistics.median(rate['peer']) * flops / 1e9 / g1:.0%} |",
+        f"| redqueen evolve | {spread(t['rq2'])} | {spread(rate['rq'])} | {statistics.median(rate['rq']) * flops / 1e9 / g1:.0%} |",
+        "",
+        f"redqueen / natural_niches, steady passes/s: {m:.2f}x [95% CI {lo:.2f}-{hi:.2f}] (per round: "
+        + ", ".join(f"{a / b:.2f}" for a, b in zip(rate["rq"], rate["peer"])) + "); command to results at "
+        f"{b2:,} passes: natural_niches takes {ratio_text(t['peer2'], t['rq2'])} redqueen's time",
+    ]
+    return "\n".join(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=5)
@@ -178,11 +272,17 @@ def main() -> None:
     p.add_argument("--ablation-seeds", type=int, default=None, help="default: --seeds")
     p.add_argument("--ablation-budget", type=int, default=None, help="ablations and baselines; default: --budget")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument("--only", choices=["quality", "ablations", "speed"], action="append")
+    p.add_argument("--only", choices=["quality", "ablations", "speed", "peer"], action="append")
+    p.add_argument("--peer", default=os.environ.get("REDQUEEN_PEER_NATURAL_NICHES"),
+                   help="folder of Sakana's natural_niches code (or $REDQUEEN_PEER_NATURAL_NICHES)")
+    p.add_argument("--peer-python", default=os.environ.get("REDQUEEN_PEER_PYTHON"),
+                   help="the python of the peer's venv (or $REDQUEEN_PEER_PYTHON)")
+    p.add_argument("--peer-rounds", type=int, default=5)
+    p.add_argument("--peer-budgets", default="500,2500", help="two budgets B1,B2: the steady rate is their difference")
     p.add_argument("--json", help="also write raw curves here")
     p.add_argument("--speed-against", metavar="SRC", help="with speed: also time another checkout's src/ against this one")
     args = p.parse_args()
-    only = set(args.only or ["quality", "ablations", "speed"])
+    only = set(args.only or ["quality", "ablations", "speed", "peer"])
     ab_seeds = args.ablation_seeds or args.seeds
     ab_budget = args.ablation_budget or args.budget
     cps = [c for c in (5000, 10000, 20000, 50000) if c <= args.budget] or [args.budget]
@@ -208,6 +308,13 @@ def main() -> None:
         if args.speed_against:
             print("\n## End to end, before (--speed-against) vs after (this tree), alternating processes\n")
             print(speed_against(args.speed_against), flush=True)
+    if "peer" in only and (args.only or args.peer):
+        if not (args.peer and args.peer_python):
+            raise SystemExit("--only peer needs --peer and --peer-python (or REDQUEEN_PEER_NATURAL_NICHES and "
+                             "REDQUEEN_PEER_PYTHON); see this file's docstring")
+        b1, b2 = (int(x) for x in args.peer_budgets.split(","))
+        print("\n## Against Sakana's natural_niches, in the same run\n")
+        print(peer(args.peer, args.peer_python, args.peer_rounds, (b1, b2)), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"arm": a, "seed": s, "test": te, "train": tr, "passes_per_s": sp} for a, s, te, tr, sp in raw], f)

@@ -49,6 +49,14 @@ from redqueen.models.neural import TransformerLMFamily
 from redqueen.models.neural.generate import generate
 from redqueen.models.neural.gpt2 import from_gpt2
 
+try:
+    from _measure import interleave, load, ratio_text, sgemm_gflops, spread
+except ImportError:  # run from elsewhere than benchmarks/
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _measure import interleave, load, ratio_text, sgemm_gflops, spread
+
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wikitext-2"
 if not DATA.exists():
     DATA = Path("/work/shared/data/wikitext-2")
@@ -89,6 +97,7 @@ def hf_model(vocab_size: int):
 
 def bench_speed(args) -> None:
     torch.set_num_threads(args.threads)
+    print(f"before: {load()}; float32 2048^3 matmul {sgemm_gflops(args.threads):.0f} GFLOP/s on {args.threads} thread(s)")
     data, vocab = wikitext_blocks("valid.txt", None)
     v = len(vocab) + 1
     batch, width, steps = 32, 128, args.steps
@@ -122,11 +131,13 @@ def bench_speed(args) -> None:
             opt.step()
         return time.perf_counter() - t
 
-    tr = _alternate(train_redqueen, train_hf, args.repeats)
-    toks = steps * batch * width
-    _report("train tokens/s", toks / np.array(tr[0]), toks / np.array(tr[1]))
+    if not args.decode_only:
+        tr = _alternate(train_redqueen, train_hf, args.repeats)
+        toks = steps * batch * width
+        _report("train tokens/s", toks / np.array(tr[0]), toks / np.array(tr[1]))
 
     hf.eval()
+    hf_fast = hf_fast_paths(hf, args.hf_fast)
     model = ours.model_
     prompts = torch.from_numpy(data.tokens[: 32 * 64].astype(np.int64).reshape(32, 64))
     model.load_state_dict(from_gpt2(hf.state_dict(), model.state_dict()))
@@ -143,20 +154,57 @@ def bench_speed(args) -> None:
             outs["ours"] = generate(model, prompts, 64, generator=torch.Generator().manual_seed(0), **ours_kw)
             return time.perf_counter() - t
 
-        def run_hf():
-            t = time.perf_counter()
-            with torch.inference_mode():
-                out = hf.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=64,
-                                  min_new_tokens=64, use_cache=True, **hf_kw)
-            outs["hf"] = out[:, 64:]
-            return time.perf_counter() - t
+        def run_hf(name, m, extra):
+            def go():
+                t = time.perf_counter()
+                with torch.inference_mode():
+                    out = m.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=64,
+                                     min_new_tokens=64, use_cache=True, **hf_kw, **extra)
+                outs[name] = out[:, 64:]
+                return time.perf_counter() - t
+            return go
 
-        res = _alternate(run_ours, run_hf, args.repeats)
+        plain = "HF generate (dynamic cache)"
+        variants = {"redqueen": run_ours, plain: run_hf(plain, hf, {})}
+        for name, m, extra in hf_fast:
+            if "compile" not in name or label in args.compile_for:
+                variants[name] = run_hf(name, m, extra)
+        ok = {}
+        for name, fn in list(variants.items()):  # first call: warm-up, and torch.compile's compilation
+            try:
+                t = time.perf_counter()
+                fn()
+                ok[name] = time.perf_counter() - t
+            except Exception as e:  # a fast path this transformers/torch cannot run here: say so, measure the rest
+                print(f"  {label}: {name} does not run here ({type(e).__name__}: {str(e).splitlines()[0][:160]})")
+                del variants[name]
+        res = interleave(variants, args.repeats, warmup=0, self_timed=True)
         same = ""
         if label != "sample":
-            same = f"  same tokens as HF: {(outs['ours'] == outs['hf']).float().mean().item():.3f}"
+            same = "; same tokens as HF: " + ", ".join(
+                f"{(outs['ours'] == outs[k]).float().mean().item():.3f}" for k in variants if k != "redqueen")
         toks = 32 * 64
-        _report(f"{label} sampling tokens/s", toks / np.array(res[0]), toks / np.array(res[1]), same)
+        print(f"\n{label}: tokens/s, median (min-max) of {args.repeats} interleaved rounds{same}")
+        for name, ts in res.items():
+            extra = "" if name == "redqueen" else f"; redqueen's speed-up {ratio_text(ts, res['redqueen'])}"
+            first = f" (first call {ok[name]:.1f} s)" if name != "redqueen" and ok[name] > 3 * min(ts) else ""
+            print(f"  {name:44s} {spread(toks / np.array(ts))}{extra}{first}")
+    print(f"\nafter: {load()}")
+
+
+def hf_fast_paths(hf, kinds):
+    """HF's faster CPU decoding paths: a static KV cache, and a static cache with the forward
+    compiled by torch.compile (fixed shapes, so it compiles once per decoding shape)."""
+    import copy
+
+    paths = []
+    if "static" in kinds:
+        paths.append(("HF generate, static cache", hf, {"cache_implementation": "static"}))
+    if "compile" in kinds:
+        hc = copy.deepcopy(hf)
+        hc.forward = torch.compile(hc.forward, dynamic=False, fullgraph=False)
+        paths.append(("HF generate, static cache + torch.compile", hc, {"cache_implementation": "static"}))
+    return paths
 
 
 def _alternate(a, b, repeats):
@@ -250,6 +298,12 @@ def main() -> None:
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--steps", type=int, default=5)
+    s.add_argument("--compile-for", default="greedy",
+                   help="decoding strategies to time torch.compile on (comma-separated: greedy,sample,beam5+rep3); "
+                        "each compiles anew, minutes on a loaded machine")
+    s.add_argument("--decode-only", action="store_true", help="skip the training comparison")
+    s.add_argument("--hf-fast", default="static,compile",
+                   help="HF's faster decoding paths to time too: static, compile (comma-separated; '' for none)")
     r = sub.add_parser("reproduce")
     r.add_argument("--threads", type=int, default=2)
     r.add_argument("--generations", type=int, default=4)
@@ -263,6 +317,9 @@ def main() -> None:
     v.add_argument("--epochs", type=int, default=30)
     v.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if args.cmd == "speed":
+        args.hf_fast = [k for k in args.hf_fast.split(",") if k]
+        args.compile_for = [k for k in args.compile_for.split(",") if k]
     {"speed": bench_speed, "reproduce": reproduce, "vae": vae}[args.cmd](args)
 
 

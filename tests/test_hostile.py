@@ -831,3 +831,110 @@ def test_a_ray_address_with_nothing_listening_fails_fast(tmp_path, capsys):
 def test_values_that_never_end_or_overflow_are_refused(tmp_path, capsys, label, body, key):
     assert main(["run", str(_config(tmp_path, body)), "-q", "--no-report", "-o", str(tmp_path / "r")]) == 2, label
     assert key in _one_line(capsys)
+
+
+# --- issue 14, the leftovers: why a run stopped, a plug-in's sys.exit, the resume race, a store overwritten
+
+
+def test_a_run_stopped_by_an_exception_stores_why(tmp_path):
+    from redqueen.runtime import config as C
+    from redqueen.runtime.runner import run_experiment
+
+    exp = C.load(_config(tmp_path, SMALL))
+    store, seen = Store(tmp_path / "runs"), []
+
+    def on_record(rec):
+        seen.append(rec)
+        if len(seen) == 3:
+            raise RuntimeError("the consumer broke\nsecond line")
+
+    with pytest.raises(RuntimeError):
+        run_experiment(exp, store=store, on_record=on_record)
+    info = Store(tmp_path / "runs").run("latest")
+    assert info.status == "failed" and info.reason == "RuntimeError: the consumer broke", info.reason
+
+    def interrupt(rec):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, store=Store(tmp_path / "runs2"), on_record=interrupt)
+    info = Store(tmp_path / "runs2").run("latest")
+    assert info.status == "interrupted" and "Ctrl-C" in info.reason and "resume" in info.reason
+
+
+class ExitingDensity(ExplodingDensity):
+    """A plug-in density whose fit calls ``sys.exit(0)`` on the run's training sets (n = 123) when ``exit`` is set;
+    the protocol check before the run (on other sizes) passes."""
+
+    def __init__(self, exit: bool = False):
+        self.exit = exit
+        self.explode = False
+
+    def get_params(self, deep=True):
+        return {"exit": self.exit}
+
+    def fit(self, x):
+        if self.exit and len(x) == 123:
+            sys.exit(0)
+        return super().fit(x)
+
+
+def test_a_plugin_fit_that_calls_sys_exit_fails_its_arm_and_the_run_goes_on(tmp_path, capsys):
+    cfg = _config(tmp_path, 'generations = 3\nn = 123\n[world]\nkind = "gaussian"\nd = 2\n[family]\nkind = "plugin"\n'
+                            'cls = "test_hostile:ExitingDensity"\n[[arms]]\nname = "exits"\n'
+                            'family = { params = { exit = true } }\n[[arms]]\nname = "stable"\n')
+    out = tmp_path / "runs"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out), "--allow-plugin", "test_hostile"]) == 0
+    recs = Store(out).records("latest")
+    exits = [r for r in recs if r.arm == "exits"]
+    assert len(exits) == 1 and exits[0].status == "failed" and "called sys.exit(0) in fit" in exits[0].reason
+    assert [r.generation for r in recs if r.arm == "stable" and r.status == "ok"] == [0, 1, 2, 3]
+    assert Store(out).run("latest").status == "done"
+
+
+def test_a_resume_started_while_the_run_writes_its_checkpoint_is_refused_and_harmless(tmp_path, monkeypatch):
+    """The race of issue 14, made certain: a ``redqueen resume`` process starts at the moment the run has written
+    a checkpoint's temporary file and not yet moved it into place. It is refused in one line; the run goes on and
+    ends with exactly the records of an undisturbed run."""
+    import safetensors.numpy as st
+
+    from redqueen.runtime import runner
+
+    body = SMALL.replace("generations = 6", "generations = 8")
+    cfg, out, ref = _config(tmp_path, body), tmp_path / "runs", tmp_path / "ref"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(ref)]) == 0
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)  # a checkpoint after every generation
+    real, seen = st.save_file, {}
+
+    def save_file(arrays, path, metadata=None):
+        real(arrays, path, metadata=metadata)
+        if "resume" not in seen and Path(path).name.startswith("."):  # the temporary file, before its rename
+            seen["tmp"] = Path(path).exists()
+            seen["resume"] = subprocess.run([sys.executable, "-m", "redqueen", "resume", "latest", "-q", "--no-report",
+                                             "-o", str(out)], env=ENV, capture_output=True, text=True, timeout=300)
+    monkeypatch.setattr(st, "save_file", save_file)
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 0
+    resume = seen["resume"]
+    assert seen["tmp"] and resume.returncode == 2 and "is live" in resume.stderr, resume.stderr
+    assert resume.stderr.strip().count("\n") == 0 and "Traceback" not in resume.stderr
+    assert Store(out).check("latest").whole and Store(out).run("latest").status == "done"
+    want = {(r.arm, r.replicate, r.generation): r.metrics for r in Store(ref).records("latest")}
+    got = {(r.arm, r.replicate, r.generation): r.metrics for r in Store(out).records("latest")}
+    assert got == want
+
+
+def test_a_store_overwritten_in_place_by_another_store_fails_loudly(tmp_path):
+    """``cp other/runs.db runs/runs.db`` while a run writes: the same path and the same inode, another store's
+    content. The run must stop in one line, as for a deleted store, not go on writing into a file that is not its."""
+    other = tmp_path / "other"
+    assert main(["run", str(_config(tmp_path, SMALL, "other.toml")), "-q", "--no-report", "-o", str(other)]) == 0
+    Store(other).close()
+    cfg, out = _config(tmp_path, ENDLESS), tmp_path / "runs"
+    proc = _spawn(["run", cfg, "-q", "-o", out])
+    _wait_for(_has_records(out), what="the first records")
+    before = os.stat(out / "runs.db").st_ino
+    shutil.copyfile(other / "runs.db", out / "runs.db")  # truncates and rewrites the same file
+    assert os.stat(out / "runs.db").st_ino == before
+    rc, stdout, err = _finished(proc, timeout=60)
+    assert rc == 2 and "while this process was writing it" in err and "\n" not in err and "Traceback" not in err, err
+    assert "results:" not in stdout

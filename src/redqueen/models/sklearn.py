@@ -28,15 +28,18 @@ class PluginError(RuntimeError):
 
 
 def _guarded(spec: str | None, what: str, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)``; for a plug-in (``spec``), any non-numerical exception becomes a :class:`PluginError`."""
+    """``fn(*args, **kwargs)``; for a plug-in (``spec``), any non-numerical exception, and a ``sys.exit``,
+    becomes a :class:`PluginError` (Ctrl-C passes through)."""
     if spec is None:
         return fn(*args, **kwargs)
     try:
         return fn(*args, **kwargs)
     except NUMERICAL:
         raise
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
+    except SystemExit as e:  # the plug-in's own sys.exit: its failure, not the end of the run (nor exit 0)
+        raise PluginError(f"plug-in {spec} called sys.exit({e.code!r}) in {what}") from e
     except BaseException as e:  # noqa: BLE001 - the plug-in's own code: report it, whatever it raised
         raise PluginError(f"plug-in {spec} raised {type(e).__name__} in {what}: {str(e).splitlines()[0] if str(e) else ''}"
                           [:300]) from e

@@ -9,9 +9,10 @@ knowing that the file written is still the file opened.
   memory, never on disk.
 * Every write first checks that ``runs.db`` is the file this connection opened
   (``st_dev``/``st_ino``), that its write-ahead log is the one it opened, and
-  that the store's random id (table ``store_info``) is unchanged: a store deleted,
-  moved away or replaced mid-run raises :class:`StoreGone` instead of writing
-  into a file nobody will read.
+  that the store's random id (table ``store_info``) is unchanged, in the connection and,
+  whenever the file's size or times moved, in the file itself: a store deleted, moved
+  away, replaced or overwritten in place mid-run raises :class:`StoreGone` instead of
+  writing into a file nobody will read.
 * SQLite's errors become one-line :class:`StoreError` s naming the cause and
   the fix (locked past the timeout, disk full or a file-size limit, damaged,
   not a database, read-only); an ``IntegrityError`` (a duplicate record) is
@@ -51,6 +52,31 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def _content_stamp(path: Path) -> tuple[int, int, int] | None:
+    """Size, modification and change time of ``path``: they move when anything writes the file in place."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _store_id_on_disk(path: Path) -> str | None:
+    """The store id that ``path`` itself holds, read past this process's page cache and the write-ahead
+    log (``immutable=1`` reads the main file alone); None where the file shows none (not yet
+    checkpointed into it, a checkpoint under way, or not a redqueen store)."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            row = conn.execute("SELECT value FROM store_info WHERE key = 'id'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None
+    return row[0] if row else None
+
+
 def writable(folder: Path, path: Path) -> bool:
     """Whether this process may write the store (an existing ``path`` in ``folder``)."""
     return os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)
@@ -75,6 +101,7 @@ class Database:
         self._ident: tuple[int, int] | None = None
         self._wal_ident: tuple[int, int] | None = None
         self._store_id: str | None = None
+        self._stamp: tuple[int, int, int] | None = None  # of runs.db when last known to hold this store
 
     @property
     def pid(self) -> int:
@@ -137,6 +164,7 @@ class Database:
             conn.execute("PRAGMA foreign_keys = ON")
             self._ident, self._wal_ident = _identity(self.path), _identity(self.wal)
             self._store_id = self._read_store_id(conn)
+            self._stamp = _content_stamp(self.path)
         except BaseException:
             conn.close()
             raise
@@ -200,9 +228,30 @@ class Database:
                 if self._wal_ident is not None and wal != self._wal_ident else None
             if why is None and self._read_store_id(conn) != self._store_id:
                 why = "replaced by another store"
+            if why is None:
+                why = self._overwritten()
         if why:
             raise StoreGone(f"{self.path}: the results store was {why} while this process was writing it; records "
                             f"written from now on would be lost, so it stops here; keep other programs out of {where}")
+
+    def _overwritten(self) -> str | None:
+        """Why ``runs.db`` no longer holds this store though it is the same file (None if it does).
+
+        The connection's page cache and the write-ahead log would hide a file overwritten in place
+        (``cp other/runs.db runs.db``: same path, same inode). Whenever the file's size or times moved
+        since it was last checked, the store id is read from the file itself: another store's id there
+        is an overwrite. A file that shows no id yet (a live store's schema may not have been
+        checkpointed into it; a checkpoint may be under way) is looked at again on the next write.
+        """
+        stamp = _content_stamp(self.path)
+        if stamp == self._stamp:
+            return None
+        on_disk = _store_id_on_disk(self.path)
+        if on_disk is not None and on_disk != self._store_id:
+            return "overwritten in place by another store"
+        if on_disk is not None:
+            self._stamp = stamp
+        return None
 
     # transactions and errors
 

@@ -28,7 +28,8 @@ MUST_NOT_BE_NAN = ("nll_real", "loglik", "ppl_real", "heterozygosity")
 REASON_CHARS = 300
 
 
-def _line(e: BaseException) -> str:
+def failure_line(e: BaseException) -> str:
+    """``Type: first line of the message``, at most :data:`REASON_CHARS` characters."""
     return f"{type(e).__name__}: {e}".splitlines()[0][:REASON_CHARS] if str(e) else type(e).__name__
 
 
@@ -40,9 +41,9 @@ def classify(e: BaseException) -> tuple[str | None, str]:
     if isinstance(e, PluginError):
         return "failed", str(e)[:REASON_CHARS]
     if isinstance(e, MemoryError):
-        return "failed", "out of memory: " + (_line(e) if str(e) else "lower n, reference_size or the model size")
+        return "failed", "out of memory: " + (failure_line(e) if str(e) else "lower n, reference_size or the model size")
     if isinstance(e, DIVERGENCE):
-        return "diverged", _line(e)
+        return "diverged", failure_line(e)
     frame = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ is not None else None
     where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
-    return "error", f"bug in redqueen ({_line(e)}{where}); please report it"[:REASON_CHARS]
+    return "error", f"bug in redqueen ({failure_line(e)}{where}); please report it"[:REASON_CHARS]

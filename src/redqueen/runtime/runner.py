@@ -19,7 +19,7 @@ from redqueen.runtime import config as C
 from redqueen.runtime import checkpoint, threads
 from redqueen.runtime.build import make_population, make_world, plan_arms
 from redqueen.runtime.executors import SerialExecutor
-from redqueen.runtime.failures import MUST_NOT_BE_NAN, classify
+from redqueen.runtime.failures import MUST_NOT_BE_NAN, classify, failure_line
 from redqueen.runtime.provenance import data_files
 
 
@@ -259,6 +259,15 @@ def _create(store, exp: C.Experiment, plans, kind: str, options: dict) -> str:
     )
 
 
+def _stopped(e: BaseException) -> tuple[str, str]:
+    """The status and one-line reason of a run that an exception ended before its populations did."""
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted", "stopped by Ctrl-C or SIGTERM; `redqueen resume` continues it"
+    if isinstance(e, SystemExit):
+        return "failed", f"something called sys.exit({e.code!r}) during the run"
+    return "failed", failure_line(e)
+
+
 def run_experiments(
     exps: list[tuple[C.Experiment, str | None]],
     *,
@@ -327,10 +336,10 @@ def run_experiments(
                 population_done(run_of[unit])
     except BaseException as e:
         if store is not None:
-            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            status, reason = _stopped(e)
             for run_id, n in left.items():
                 if n > 0:
-                    store.finish(run_id, status)
+                    store.finish(run_id, status, reason=reason)
         raise
     results = []
     for exp, run_id, plans, _ in runs:
