@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import numpy as np
@@ -18,7 +16,7 @@ from redqueen.runtime import config as C
 from redqueen.runtime.build import make_population, make_world, plan_arms
 from redqueen.runtime.runner import run_experiment
 from redqueen.runtime.store import Store
-from test_resume import _cli  # the resume tests' way of running the command line in a killable session
+from test_resume import _cli, assert_same_records, kill_at_random_then_finish  # killable runs, compared
 
 
 def _text_config(regime: str, *, reps=4, gens=6, corpus="kjv", vocab=2000, n=1000, samples=200, web=0):
@@ -157,43 +155,9 @@ detector = {{ kind = "hashed_ngram", n_features = 1024 }}
     ref = _cli(["run", str(cfg)], ref_dir)
     assert ref.returncode == 0, ref.stderr.read().decode()
     duration = time.monotonic() - t0
-    rng = np.random.default_rng(11)
-    kills = 0
-    def records_stored() -> int:
-        try:
-            return sum(r.n_records for r in Store(killed_dir).runs()) if (killed_dir / "runs.db").exists() else 0
-        except Exception:  # the store is being created by the child this very moment
-            return 0
-
-    for attempt in range(5):
-        started = records_stored() > 0
-        proc = _cli(["resume", "latest"] if started else ["run", str(cfg)], killed_dir, wait=False)
-        if attempt == 0:  # the first kill lands inside the run for sure: after its first records, before the end
-            while proc.poll() is None and records_stored() == 0:
-                time.sleep(0.05)
-            time.sleep(float(rng.uniform(0.0, 0.3)) * duration)
-        else:
-            time.sleep(float(rng.uniform(0.1, 1.0)) * duration)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait()
-        if records_stored() and Store(killed_dir).run("latest").status == "done":
-            break
-    if not records_stored():
-        assert _cli(["run", str(cfg)], killed_dir).returncode == 0
-    elif Store(killed_dir).run("latest").status != "done":
-        final = _cli(["resume", "latest"], killed_dir)
-        assert final.returncode == 0, final.stderr.read().decode()
-    assert kills >= 1, "no kill landed mid-run; make the run longer"
-    key = lambda r: (r.arm, r.replicate, r.generation, r.member)  # noqa: E731
-    want = {key(r): r for r in Store(ref_dir).records("latest")}
-    got = {key(r): r for r in Store(killed_dir).records("latest")}
-    assert got.keys() == want.keys()
-    for k, r in want.items():
-        assert r.metrics.keys() == got[k].metrics.keys()
-        assert all(np.array_equal(r.metrics[m], got[k].metrics[m], equal_nan=True) for m in r.metrics), k
-        assert r.distributions == got[k].distributions and r.parents == got[k].parents
+    kill_at_random_then_finish(cfg, killed_dir, duration, np.random.default_rng(11), first=(0.0, 0.3),
+                               after_first_records=True)
+    assert_same_records(ref_dir, killed_dir)
 
 
 BASE = """name = "a"

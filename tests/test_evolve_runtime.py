@@ -1,7 +1,5 @@
 """Evolution on the population runtime: task world, strategy couplings, checkpoints, resume, errors."""
 
-import os
-import signal
 import time
 
 import numpy as np
@@ -11,7 +9,7 @@ from redqueen.cli import main
 from redqueen.runtime import checkpoint
 from redqueen.runtime import config as C
 from redqueen.runtime.store import Store
-from test_resume import _cli
+from test_resume import _cli, assert_same_records, kill_at_random_then_finish
 
 ARMS = """
 [[arms]]
@@ -209,26 +207,6 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     ref = _cli(["run", str(cfg)], ref_dir)
     assert ref.returncode == 0, ref.stderr.read().decode()
     duration = time.monotonic() - t0
-    rng = np.random.default_rng(9)
-    kills = 0
-    for attempt in range(4):
-        has_run = (killed_dir / "runs.db").exists() and Store(killed_dir).runs()
-        proc = _cli(["resume", "latest"] if has_run else ["run", str(cfg)], killed_dir, wait=False)
-        low, high = (0.4, 0.8) if attempt == 0 else (0.2, 1.0)
-        time.sleep(float(rng.uniform(low, high)) * duration)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait()
-        if Store(killed_dir).runs() and Store(killed_dir).run("latest").status == "done":
-            break
-    if Store(killed_dir).run("latest").status != "done":
-        final = _cli(["resume", "latest"], killed_dir)
-        assert final.returncode == 0, final.stderr.read().decode()
-    assert kills >= 1, "no kill landed mid-run; make the run longer"
-    want = {(r.arm, r.member, r.generation): r for r in Store(ref_dir).records("latest")}
-    got = {(r.arm, r.member, r.generation): r for r in Store(killed_dir).records("latest")}
-    assert got.keys() == want.keys()
-    for k, r in want.items():
-        assert got[k].metrics == r.metrics and got[k].parents == r.parents, k
-    assert Store(killed_dir).run("latest").status == "done"
+    kill_at_random_then_finish(cfg, killed_dir, duration, np.random.default_rng(9), attempts=4, first=(0.4, 0.8),
+                               later=(0.2, 1.0))
+    assert_same_records(ref_dir, killed_dir)

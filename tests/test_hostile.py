@@ -932,9 +932,18 @@ def test_a_store_overwritten_in_place_by_another_store_fails_loudly(tmp_path):
     cfg, out = _config(tmp_path, ENDLESS), tmp_path / "runs"
     proc = _spawn(["run", cfg, "-q", "-o", out])
     _wait_for(_has_records(out), what="the first records")
+    from redqueen.runtime.connection import _store_id_on_disk
+
+    # the live store's own id is in its main file (a checkpoint has run): an overwrite in the first moments,
+    # while the id is only in the write-ahead log, can be mixed with this process's next checkpoint and go
+    # unseen (a limitation, documented in connection.py)
+    _wait_for(lambda: _store_id_on_disk(out / "runs.db") is not None, what="the store's first checkpoint")
     before = os.stat(out / "runs.db").st_ino
     shutil.copyfile(other / "runs.db", out / "runs.db")  # truncates and rewrites the same file
     assert os.stat(out / "runs.db").st_ino == before
     rc, stdout, err = _finished(proc, timeout=60)
-    assert rc == 2 and "while this process was writing it" in err and "\n" not in err and "Traceback" not in err, err
+    # which check fires first depends on timing: the store id read from the file, or SQLite meeting the other
+    # store's pages (or this process's own checkpoint mixed into them); each stops the run in one line
+    assert rc == 2 and "\n" not in err and "Traceback" not in err, err
+    assert any(w in err for w in ("while this process was writing it", "the store is damaged")), err
     assert "results:" not in stdout

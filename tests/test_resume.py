@@ -89,6 +89,63 @@ def _cli(args, folder, *, wait=True):
     return proc
 
 
+def _stored_runs(folder) -> bool:
+    try:
+        return bool((folder / "runs.db").exists() and Store(folder).runs())
+    except Exception:  # the store is being created by the child this very moment
+        return False
+
+
+def kill_at_random_then_finish(cfg, killed_dir, duration, rng, *, attempts=5, first=(0.2, 0.7), later=(0.1, 1.0),
+                               after_first_records=False) -> int:
+    """Run ``cfg`` into ``killed_dir``, SIGKILL it at seeded random moments (fractions of ``duration``, the
+    uninterrupted run's time: ``first`` for the first kill, ``later`` after), resume it each time, and finish
+    it; returns how many kills landed while it ran. With ``after_first_records`` the first delay counts from
+    the run's first stored records (a run whose start-up is most of its time)."""
+    kills = 0
+    for attempt in range(attempts):
+        proc = _cli(["resume", "latest"] if _stored_runs(killed_dir) else ["run", str(cfg)], killed_dir, wait=False)
+        if attempt == 0 and after_first_records:
+            while proc.poll() is None and not (_stored_runs(killed_dir) and Store(killed_dir).run("latest").n_records):
+                time.sleep(0.05)
+        low, high = first if attempt == 0 else later
+        time.sleep(float(rng.uniform(low, high)) * duration)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        if _stored_runs(killed_dir) and Store(killed_dir).run("latest").status == "done":
+            break
+    if not _stored_runs(killed_dir):
+        assert _cli(["run", str(cfg)], killed_dir).returncode == 0
+    elif Store(killed_dir).run("latest").status != "done":
+        final = _cli(["resume", "latest"], killed_dir)
+        assert final.returncode == 0, final.stderr.read().decode()
+    assert kills >= 1, "no kill landed mid-run; make the run longer"
+    return kills
+
+
+def assert_same_records(ref_dir, killed_dir):
+    """Every record of the killed-and-resumed run equals the uninterrupted run's, bit for bit: metrics (NaN
+    included), samples, per-item distributions, status and the genealogy, keyed by arm, replicate, member
+    and generation; the run is done and its checkpoints are gone."""
+    def records(folder):
+        return {(r.arm, r.replicate, r.member, r.generation): r for r in Store(folder).records("latest")}
+
+    want, got = records(ref_dir), records(killed_dir)
+    assert got.keys() == want.keys()
+    for key, w in want.items():
+        g = got[key]
+        assert g.parents == w.parents, key
+        assert (g.samples, g.distributions, g.status) == (w.samples, w.distributions, w.status), key
+        assert w.metrics.keys() == g.metrics.keys(), key
+        for m in w.metrics:
+            assert np.array_equal(w.metrics[m], g.metrics[m], equal_nan=True), (key, m)
+    info = Store(killed_dir).run("latest")
+    assert info.status == "done" and not (killed_dir / "checkpoints" / info.id).exists()
+    return want
+
+
 def _write_config(tmp_path, family):
     gens, n = SIZES[family]
     body = "\n".join(line.strip() for line in CONFIGS[family].splitlines())
@@ -112,39 +169,8 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, family):
     assert ref.returncode == 0, ref.stderr.read().decode()
     duration = time.monotonic() - t0  # kill moments scale with this machine's speed right now
     rng = np.random.default_rng(zlib.crc32(family.encode()))
-    kills = 0
-    for attempt in range(5):
-        store_has_run = (killed_dir / "runs.db").exists() and Store(killed_dir).runs()
-        args = ["resume", "latest"] if store_has_run else ["run", str(cfg)]
-        proc = _cli(args, killed_dir, wait=False)
-        # the first kill lands inside the run for sure (a fresh run takes about `duration`), later ones anywhere
-        low, high = (0.2, 0.7) if attempt == 0 else (0.1, 1.0)
-        time.sleep(float(rng.uniform(low, high)) * duration)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait()
-        if Store(killed_dir).runs() and Store(killed_dir).run("latest").status == "done":
-            break
-    info = Store(killed_dir).run("latest") if (killed_dir / "runs.db").exists() and Store(killed_dir).runs() else None
-    if info is None:
-        assert _cli(["run", str(cfg)], killed_dir).returncode == 0
-    elif info.status != "done":
-        final = _cli(["resume", "latest"], killed_dir)
-        assert final.returncode == 0, final.stderr.read().decode()
-    assert kills >= 1, "no kill landed mid-run; make the run longer"
-    want_recs = {(r.arm, r.replicate, r.generation): r for r in Store(ref_dir).records("latest")}
-    got_recs = {(r.arm, r.replicate, r.generation): r for r in Store(killed_dir).records("latest")}
-    assert all(got_recs[k].distributions == r.distributions for k, r in want_recs.items())  # text: per-sequence ppl
-    want = {k: r.metrics for k, r in want_recs.items()}
-    got = {k: r.metrics for k, r in got_recs.items()}
-    assert got.keys() == want.keys()
-    for key in want:
-        assert want[key].keys() == got[key].keys()
-        for m in want[key]:
-            assert np.array_equal(want[key][m], got[key][m], equal_nan=True), (key, m)
-    assert Store(killed_dir).run("latest").status == "done"
-    assert not (killed_dir / "checkpoints" / Store(killed_dir).run("latest").id).exists()
+    kill_at_random_then_finish(cfg, killed_dir, duration, rng)
+    assert_same_records(ref_dir, killed_dir)
 
 
 # Populations: every coupling, in two arms (gene flow and island resets; the three that breed in weight
@@ -173,11 +199,7 @@ members = 4
 couplings = [{ kind = "merge", children = 1, mutation = "gaussian", sigma = 0.05 },
              { kind = "niches", children = 1, reference = 200 }, { kind = "quality_diversity", children = 1, reference = 200 }]
 """
-POPULATION_GENERATIONS = 50  # each arm lasts several flushes of the serial runner (FLUSH_SECONDS)
-
-
-def _population_records(folder):
-    return {(r.arm, r.replicate, r.member, r.generation): r for r in Store(folder).records("latest")}
+POPULATION_GENERATIONS = 150  # each arm lasts several flushes of the serial runner (FLUSH_SECONDS)
 
 
 def test_population_sigkill_during_each_coupling_then_resume_equals_uninterrupted(tmp_path):
@@ -218,15 +240,6 @@ def test_population_sigkill_during_each_coupling_then_resume_equals_uninterrupte
         assert final.returncode == 0, final.stderr.read().decode()
     # each kill landed inside its arm's run, after a checkpoint of it
     assert [a for a, g in killed if 0 < g < POPULATION_GENERATIONS] == arms, killed
-    want, got = _population_records(ref_dir), _population_records(killed_dir)
-    assert got.keys() == want.keys()
+    want = assert_same_records(ref_dir, killed_dir)  # the genealogy, weights included, bit for bit
     kinds = {p.kind for r in want.values() for p in r.parents}
     assert kinds == {"migrant", "copy", "merge", "archive"}, kinds  # every coupling acted
-    for key, w in want.items():
-        g = got[key]
-        assert g.parents == w.parents, key  # the genealogy, weights included, bit for bit
-        assert (g.samples, g.distributions, g.status) == (w.samples, w.distributions, w.status), key
-        assert w.metrics.keys() == g.metrics.keys(), key
-        for m in w.metrics:
-            assert np.array_equal(w.metrics[m], g.metrics[m], equal_nan=True), (key, m)
-    assert Store(killed_dir).run("latest").status == "done"

@@ -129,7 +129,8 @@ def _execute(exp, store, out: Path, *, quiet: bool, report: bool, run_id: str | 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         console.print(f"[bold]{safe(exp.name)}[/]  seed {exp.seed}, {len(exp.arms)} arms x {exp.replicates} "
-                      f"replicate(s) x {exp.generations} generations, n = {exp.n}")
+                      f"replicate(s) x {exp.generations} generations"
+                      + ("" if exp.world.kind == "digits_task" else f", n = {exp.n}"))  # a task world samples no items
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("generations", total=total)

@@ -242,6 +242,8 @@ class Database:
         since it was last checked, the store id is read from the file itself: another store's id there
         is an overwrite. A file that shows no id yet (a live store's schema may not have been
         checkpointed into it; a checkpoint may be under way) is looked at again on the next write.
+        Not caught: an overwrite before this store's first checkpoint, which this process's next
+        checkpoint then mixes with its own pages (the file may then show this store's id again).
         """
         stamp = _content_stamp(self.path)
         if stamp == self._stamp:
@@ -298,4 +300,8 @@ class Database:
         if "unable to open" in low:
             return StoreError(f"{self.path}: cannot open the store ({msg}); check that the folder exists and "
                               "can be read and written")
+        if "no such table" in low and self._store_id is not None:  # the schema was whole when this process opened it
+            return StoreError(f"{self.path}: the results store changed under this process ({msg}): it was overwritten "
+                              "or damaged while this process was writing it; keep other programs out of "
+                              f"{self.path.parent} and restore the store from a backup")
         return StoreError(f"{self.path}: SQLite error ({msg})")
