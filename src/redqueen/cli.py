@@ -663,7 +663,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"redqueen: {_one_line(output_error(e.filename or '?', e) if not isinstance(e, OutputPathError) else e)}",
               file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except BaseException as e:  # a Ctrl-C, or an error it caused while a lazily imported class was being set up
+        from redqueen._entry import _interrupted
+
+        if not _interrupted(e):
+            raise
         print("redqueen: interrupted; the records written so far are kept (status 'interrupted')", file=sys.stderr)
         return INTERRUPTED
 
