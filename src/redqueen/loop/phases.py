@@ -129,9 +129,7 @@ def training_set(pop, member) -> Data:
     world = Tagged(pop.world, pop.generation) if pop.provenance else pop.world
     pending = member.pending
     if getattr(pop.regime, "shared", False):  # a shared web: every member's output is published to every web
-        pending = pop.member_list[0].pending
-        for other in pop.member_list[1:]:
-            pending = pending.concat(other.pending)
+        pending = _published(pop)
     train, member.pools = pop.regime.training_set(pending, member.pools, pop.n, world, member.rng)
     if not pop.provenance:
         return train
@@ -142,6 +140,17 @@ def training_set(pop, member) -> Data:
     if pop.radioactivity:
         member.provenance.update(radioactivity_metrics(pop, member, train))
     return train
+
+
+def _published(pop) -> Data:
+    """All members' pending items joined, once per generation (every member's web reads the same)."""
+    cached = getattr(pop, "_published_at", None)
+    if cached is None or cached[0] != pop.generation:
+        pending = pop.member_list[0].pending
+        for other in pop.member_list[1:]:
+            pending = pending.concat(other.pending)
+        pop._published_at = cached = (pop.generation, pending)
+    return cached[1]
 
 
 def fit(pop, member, train: Data):
