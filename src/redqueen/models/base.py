@@ -9,6 +9,13 @@ import numpy as np
 from redqueen.data import Data
 
 
+class Degenerate(ValueError):
+    """A family cannot take the next step because its model or its training data has degenerated
+    (a language model's samples all empty, fewer rows than coefficients left after curation):
+    the loop records the arm as ``diverged``, the end of collapse, not a bug. A plain
+    ``ValueError`` raised by redqueen's own code during a run counts as a bug."""
+
+
 @runtime_checkable
 class Family(Protocol):
     """A generative model family, scikit-learn style.

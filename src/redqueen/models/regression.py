@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from redqueen.data import Points
+from redqueen.models.base import Degenerate
 
 
 class LinearRegressionFamily:
@@ -48,7 +49,7 @@ class LinearRegressionFamily:
         n, d = x.shape
         dof = n - d if self.variance == "unbiased" else n
         if dof < 1:
-            raise ValueError(f"{n} rows cannot fit {d} coefficients with variance={self.variance!r}; give more than {d} rows")
+            raise Degenerate(f"{n} rows cannot fit {d} coefficients with variance={self.variance!r}; give more than {d} rows")
         coef, *_ = np.linalg.lstsq(x, y, rcond=None)
         resid = y - x @ coef
         self.coef_ = coef

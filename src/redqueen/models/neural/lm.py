@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from redqueen.data import Sequences, Vocabulary
+from redqueen.models.base import Degenerate
 from redqueen.models.neural import _torch as T
 from redqueen.models.neural.generate import STRATEGIES, generate
 from redqueen.models.neural.transformer import CausalTransformer
@@ -194,7 +195,7 @@ class TransformerLMFamily:
             self.model_.init_weights(T.generator(seed))
         stream = np.insert(data.tokens.astype(np.int64), data.offsets[:-1], v)
         if stream.shape[0] < 2:
-            raise ValueError("cannot fit a language model to fewer than one token; give it non-empty sequences")
+            raise Degenerate("cannot fit a language model to no sequences at all; give it at least one")
         width = min(self.context, stream.shape[0] - 1)
         steps = self.steps
         if steps is None:
