@@ -56,3 +56,35 @@ def test_damaged_checkpoints_fail_in_one_line(tmp_path):
     other = Lineage(world=zipf(20), make_family=CategoricalFamily, regime=Replace(), n=50, seed=1, arm="other")
     with pytest.raises(ck.CheckpointError, match="belongs to arm"):
         ck.load(other, good)
+
+
+def test_the_serial_runner_spends_a_bounded_share_of_its_time_on_checkpoints(tmp_path, monkeypatch):
+    """On a fake clock (a generation costs 0.125 s, a checkpoint 0 or 1 s): the runner flushes every
+    FLUSH_SECONDS while checkpoints are cheap, and waits cost / CHECKPOINT_SHARE after a costly one."""
+    from redqueen.runtime import config as C
+    from redqueen.runtime import runner
+    from redqueen.runtime.store import Store
+
+    clock = {"t": 0.0, "saves": 0}
+    step, save = runner.step_safely, ck.save
+
+    def slow_step(pop, *, texts):
+        clock["t"] += 0.125
+        return step(pop, texts=texts)
+
+    def slow_save(*a, **k):
+        clock["t"] += clock["save_cost"]
+        clock["saves"] += 1
+        return save(*a, **k)
+
+    monkeypatch.setattr(runner, "step_safely", slow_step)
+    monkeypatch.setattr(ck, "save", slow_save)
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock["t"])
+    exp = C.Experiment.model_validate({"name": "flush", "world": {"kind": "zipf", "k": 50}, "family": {"kind": "categorical"},
+                                       "n": 200, "generations": 400, "replicates": 1, "seed": 0,
+                                       "arms": [{"name": "replace", "regime": "replace"}]})
+    # cheap: every 0.5 s = 4 generations; costly: 1 s / 0.05 = 20 s = 160 generations between checkpoints
+    for cost, fewest, most in ((0.0, 95, 101), (1.0, 2, 4)):
+        clock.update(t=0.0, saves=0, save_cost=cost)
+        runner.run_experiment(exp, store=Store(tmp_path / f"runs{cost}"))
+        assert fewest <= clock["saves"] <= most, (cost, clock["saves"])
