@@ -210,3 +210,26 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     kill_at_random_then_finish(cfg, killed_dir, duration, np.random.default_rng(9), attempts=4, first=(0.4, 0.8),
                                later=(0.2, 1.0))
     assert_same_records(ref_dir, killed_dir)
+
+
+def test_a_task_runs_report_and_summary_count_forward_passes(tmp_path, monkeypatch, capsys):
+    """A run on the task world is drawn and tabled against forward passes (as old `evolve` runs were),
+    not against the generation index; its population section (F_ST, cures) is left out."""
+    from redqueen import report
+
+    seen = []
+    png = report._png
+    monkeypatch.setattr(report, "_png", lambda fig: (seen.append(fig), png(fig))[1])
+    old = tmp_path / "m2n2.toml"
+    old.write_text('method = "m2n2"\nseed = 3\nbudget = 240\neval_every = 40\narchive_size = 6\n')
+    assert main(["evolve", str(old), "-o", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "passes 40" in out and "passes 240" in out and "gen " not in out
+    store = Store(tmp_path / "a")
+    info = store.run("latest")
+    assert info.evolves and [info.progress(r) for r in store.records("latest") if r.member == 0] == [40, 80, 120, 160,
+                                                                                                    200, 240]
+    text = report.write_report(store, ["latest"], tmp_path / "r.html").read_text()
+    acc = next(f.axes[0] for f in seen if f.axes[0].get_title() == "test_acc")
+    assert acc.get_xlabel() == "forward passes" and list(acc.get_lines()[0].get_xdata()) == [40, 80, 120, 160, 200, 240]
+    assert "F_ST" not in text and "passes 40" in text

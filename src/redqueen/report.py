@@ -12,7 +12,7 @@ generation-0 model, as in Shumailov et al. 2024, Fig. 1), the collapse profile
 per arm (:mod:`redqueen.metrics.profile`), and readable samples of the first
 and last generation per arm side by side. :func:`write_audit_report` writes
 the same kind of page for a :class:`redqueen.audit.Audit`. For evolution runs
-(kind ``evolve``) the x axis is forward passes and test accuracy comes first.
+(a run on a task world, or an old store's kind ``evolve``) the x axis is forward passes and test accuracy comes first.
 
 Numbers follow :mod:`redqueen.runtime.display`: an infinite value is
 never averaged away or drawn as a huge number; a mean that is infinite is left
@@ -501,9 +501,13 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
     arms = declared + sorted({r.arm for r in records} - set(declared))
     populations = [a for a in arms if any(r.member > 0 for r in raw if r.arm == a)]
     metrics = _metric_names(records)
-    if populations and info.kind != "evolve":
+    evolve = info.evolves
+    if populations and not evolve:
         metrics = [m for m in metrics if m != POPULATION_METRIC]  # drawn in the population section
-    evolve = info.kind == "evolve"
+    if evolve:  # drawn and tabled against forward passes, the budget evolution spends
+        from dataclasses import replace
+
+        records = [replace(r, generation=info.progress(r)) for r in records]
     xlabel, gen_word = ("forward passes", "passes") if evolve else ("generation", "gen")
     seeds = sorted({r.replicate for r in records}) if evolve else []
     seed_fact = ("seeds", ", ".join(map(str, seeds))) if len(seeds) > 1 else ("seed", seeds[0] if seeds else info.seed)

@@ -128,6 +128,18 @@ class RunInfo:
         """Whether a live process owns this run now."""
         return self.owner is not None
 
+    @property
+    def evolves(self) -> bool:
+        """Whether the run evolves genomes on a task (an ``evolve`` run of an old store, or a run on a
+        task world): its progress is counted in forward passes, not generations of data."""
+        return self.kind == "evolve" or (self.config.get("world") or {}).get("kind") == "digits_task"
+
+    def progress(self, record) -> int:
+        """How far ``record`` is into the run: its forward passes if the run :attr:`evolves`, else its generation."""
+        if self.evolves and "forward_passes" in record.metrics:
+            return int(round(record.metrics["forward_passes"]))
+        return record.generation
+
 
 @dataclass(frozen=True)
 class RunCheck:

@@ -116,7 +116,7 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
     replicates), the readable samples of replicate 0, and a glossary of the terms shown."""
     from rich.table import Table
 
-    word = "passes" if info.kind == "evolve" else "gen"
+    word = "passes" if info.evolves else "gen"
     ends = _ends(store, info.id)
     if not ends:
         console.print("no records")
@@ -136,8 +136,8 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
         arm_status = (status or {}).get(arm) or ("diverged" if a["diverged"] else "ok")
         table = Table(title=safe(arm) + ("" if arm_status == "ok" else f"  [{arm_status}]"), title_justify="left")
         table.add_column("metric")
-        table.add_column(_span(word, [r.generation for r in first]), justify="right")
-        table.add_column(_span(word, [r.generation for r in last]), justify="right")
+        table.add_column(_span(word, [info.progress(r) for r in first]), justify="right")
+        table.add_column(_span(word, [info.progress(r) for r in last]), justify="right")
         shown = []
         for k in rows:
             a0, a1 = replicate_stats(r.metrics.get(k) for r in first), replicate_stats(r.metrics.get(k) for r in last)
@@ -145,7 +145,7 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
                 table.add_row(safe(k), a0.text(), a1.text())
                 shown.append(k)
         rows = shown
-        if arm in h and info.kind != "evolve":
+        if arm in h and not info.evolves:
             why = _not_drift(info.config, arm)
             table.add_row(N_E, "-", f"not drift ({why})" if why else _ne_text(h[arm]))
             rows.append(N_E)
@@ -156,9 +156,9 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
             if texts:
                 console.print(f"  {word} {g:>3}: {safe(texts[0][:160])}")
         for r in a["diverged"][:1]:
-            console.print(f"  stopped at {word} {r.generation}: {safe(r.reason)}")
+            console.print(f"  stopped at {word} {info.progress(r)}: {safe(r.reason)}")
     population = any(a.get("members", 1) > 1 for a in _arm_specs(info.config))
-    if population and info.kind != "evolve":
+    if population and not info.evolves:
         shown_terms.extend(print_cures(console, store, info, ends))
     console.print(f"Each table: {replicates_note(replicates)}; first and last record of each lineage"
                   + (" (a population's members averaged)." if population else "."))
