@@ -13,14 +13,18 @@ earlier generations can re-enter the population: a gene bank of models, not of d
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from ribs.archives import GridArchive
 
 from redqueen.evolve.genome import genomes
 from redqueen.loop.couplings.base import Coupling
 from redqueen.loop.couplings.breeding import Breeding
 from redqueen.loop.couplings.scoring import ReferenceScores
 from redqueen.loop.record import Parent
+
+if TYPE_CHECKING:  # pyribs loads torch and numba (seconds): imported where an archive is made
+    from ribs.archives import GridArchive
 
 TASKS = ("fit", "tail")
 
@@ -44,6 +48,8 @@ class QualityDiversity(Coupling):
         self.added_: list[int] = []  # the last generation's pyribs add statuses (0 rejected, 1 improved, 2 new)
 
     def _archive(self) -> GridArchive:
+        from ribs.archives import GridArchive
+
         return GridArchive(solution_dim=1, dims=[self.cells], ranges=[(0.0, 1.0)])
 
     def _tasks(self, models) -> np.ndarray:
