@@ -40,6 +40,8 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import difflib
+import functools
+import itertools
 import json
 import math
 import numbers
@@ -80,6 +82,12 @@ _TYPES = {
 }
 # the columns of iter_rows: a generation's key, status and reason, then one metric (none: a generation without metrics)
 _STREAMED = (*_KEY, (str,), (str,), (str, type(None)), (float, int, type(None)))
+
+
+@functools.lru_cache(maxsize=None)
+def _type_rows(types: tuple) -> frozenset:
+    """Every tuple of exact Python types a row with column ``types`` may read back as (bool is not an int here)."""
+    return frozenset(itertools.product(*types))
 
 
 class RunBusy(StoreError):
@@ -808,13 +816,15 @@ class Store:
     def _typed(self, rows: Iterable[tuple], table: str, types: tuple) -> Iterator[tuple]:
         """``rows`` as read, after checking each value's type (SQLite stores any type in any column, so a
         damaged or hand-edited store can hold text where a number belongs)."""
+        ok = _type_rows(types)
         for row in rows:
-            for value, allowed in zip(row, types):
-                if not isinstance(value, allowed) or isinstance(value, bool):
-                    where = "/".join(str(v) for v in row[:3])
-                    raise StoreError(f"{self.path}: table {table} holds {type(value).__name__} {str(value)[:40]!r} "
-                                     f"in row {where}, where a {allowed[0].__name__} belongs; the store is damaged "
-                                     "(restore it from a backup or pass another --out folder)")
+            if tuple(map(type, row)) not in ok:  # one set lookup per row: reading 800k metric rows was 60% checking
+                for value, allowed in zip(row, types):
+                    if not isinstance(value, allowed) or isinstance(value, bool):
+                        where = "/".join(str(v) for v in row[:3])
+                        raise StoreError(f"{self.path}: table {table} holds {type(value).__name__} {str(value)[:40]!r} "
+                                         f"in row {where}, where a {allowed[0].__name__} belongs; the store is damaged "
+                                         "(restore it from a backup or pass another --out folder)")
             yield row
 
     def _rows_of(self, run_id: str, table: str, last: tuple[str, str], **filters: str | None) -> list[tuple]:
