@@ -1,4 +1,5 @@
-"""Every shipped example validates, and every population coupling has an example that builds.
+"""Every shipped example (and every benchmark config) validates, and every population coupling has an
+example that builds.
 
 The examples' run times are measured by hand and written in their headers (a timed unit test would
 measure the machine's load, not the code).
@@ -11,10 +12,10 @@ import pytest
 from redqueen.runtime import config as C
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-CONFIGS = sorted(EXAMPLES.glob("*.toml"))
+CONFIGS = sorted(EXAMPLES.glob("*.toml")) + sorted((EXAMPLES.parent / "benchmarks").glob("*.toml"))
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+@pytest.mark.parametrize("path", CONFIGS, ids=[f"{p.parent.name}/{p.stem}" for p in CONFIGS])
 def test_example_validates(path):
     data = C.read_toml(path)
     if "method" in data or "evolve" in data:  # `redqueen evolve` configs
