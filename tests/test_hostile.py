@@ -606,10 +606,10 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line(tmp_path):
     t0 = time.monotonic()
     subprocess.run(cmd, env=ENV, capture_output=True, timeout=300)
     whole = time.monotonic() - t0  # the delays follow the machine's speed: fixed ones all missed at load 10+
-    for fraction in (0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9):
+    fixed = (0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.9)  # an idle machine; the fractions of a start serve a loaded one
+    for delay in sorted(set(fixed) | {round(f * whole, 2) for f in (0.15, 0.3, 0.45, 0.6, 0.75, 0.9)}):
         proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(fraction * whole)
-        delay = round(fraction * whole, 2)
+        time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         rc, _, err = _finished(proc, timeout=60)
         frames = [line for line in err.splitlines() if line.strip().startswith("File ")]
