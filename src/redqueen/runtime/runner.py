@@ -164,7 +164,8 @@ def _plans(config_json: str) -> dict:
 FLUSH_SECONDS = 0.5
 
 #: ... and spends at most this share of its time flushing: after a flush that took c seconds, the next waits
-#: at least c / CHECKPOINT_SHARE (a 16-member population's 20 MB checkpoint every 0.5 s cost a third of the run)
+#: at least c / CHECKPOINT_SHARE (a bound for large members: a 16-member categorical population's checkpoints
+#: took 3.5% of its run at 0.5 s, a transformer population's would take far more)
 CHECKPOINT_SHARE = 0.05
 
 

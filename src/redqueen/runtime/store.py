@@ -140,7 +140,9 @@ class RunInfo:
     def evolves(self) -> bool:
         """Whether the run evolves genomes on a task (an ``evolve`` run of an old store, or a run on a
         task world): its progress is counted in forward passes, not generations of data."""
-        return self.kind == "evolve" or (self.config.get("world") or {}).get("kind") == "digits_task"
+        from redqueen.runtime.config import WORLD_DATA
+
+        return self.kind == "evolve" or WORLD_DATA.get((self.config.get("world") or {}).get("kind")) == "task"
 
     def progress(self, record) -> int:
         """How far ``record`` is into the run: its forward passes if the run :attr:`evolves`, else its generation."""
