@@ -82,7 +82,9 @@ def test_unknown_executor_is_one_line(tmp_path, capsys):
 
 def test_ctrl_c_then_second_sweep_continues(tmp_path):
     p = tmp_path / "s.toml"
-    p.write_text(SWEEP.replace("GENS", "200"))
+    # 5,000 generations: ~5 s of work on an idle machine, so the Ctrl-C below always lands mid-sweep
+    # (at 200 generations an idle machine finished the whole sweep before it)
+    p.write_text(SWEEP.replace("GENS", "5000"))
     out = tmp_path / "runs"
     env = {**os.environ, "PYTHONPATH": SRC}
     cmd = [sys.executable, "-m", "redqueen", "sweep", str(p), "-o", str(out), "--workers", "2"]
