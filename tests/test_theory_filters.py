@@ -78,3 +78,40 @@ def test_web_training_share_after_an_ideal_filter_is_the_closed_form():
     gap = np.mean(got) - np.mean(want)
     assert abs(gap) < 0.008 + 0.005
     assert abs(np.mean(blind) - np.mean(want)) > 0.1
+
+
+def test_predict_and_redqueen_theory_use_the_filter_closed_form(tmp_path):
+    """An arm with a mixed-stage ideal filter gets the closed form through ``theory.predict`` (and so through
+    `redqueen theory` and the report's curves); combinations the closed form does not cover get None."""
+    from redqueen.loop import Replace
+    from redqueen.loop.curation import Noise
+    from redqueen.runtime import config as C
+    from redqueen.runtime.predictions import _Arms, comparisons
+    from redqueen.runtime.runner import run_experiment
+
+    world, t = zipf(10, 1.0), np.arange(8)
+    pi = world.probs
+    ideal = (Ideal(recall=0.8, fpr=0.1),)
+    common = dict(family=CategoricalFamily(), world=world, n=20, generations=t, h0=0.7)
+    got = th.predict("heterozygosity", regime=Fresh(fraction=0.3), mixed=ideal, **common)
+    want = th.filtered_fresh_heterozygosity(t, world_probs=pi, n=20, fraction=0.3, recall=0.8, fpr=0.1, h0=0.7)
+    assert np.array_equal(got, want)
+    plain = th.predict("heterozygosity", regime=Fresh(fraction=0.3), **common)
+    assert np.abs(got[1:] - plain[1:]).min() > 0.015  # the filter changes the prediction
+    inbreeding = th.predict("inbreeding", regime=Fresh(fraction=0.3), mixed=ideal, **common)
+    assert np.allclose(inbreeding, 1 - want / want[0])
+    for regime, mixed, extra in ((Web(real_rate=6), ideal, {}), (Fresh(fraction=0.3, source="bank"), ideal, {}),
+                                 (Replace(), ideal, {}), (Fresh(fraction=0.3), ideal * 2, {}),
+                                 (Fresh(fraction=0.3), ideal, {"curation": (Noise(rate=0.1),)}),
+                                 (Fresh(fraction=0.3), ideal, {"members": 2})):
+        assert th.predict("heterozygosity", regime=regime, mixed=mixed, **common, **extra) is None, (regime, mixed, extra)
+    assert th.predict("heterozygosity", family=CategoricalFamily(alpha=0.5), regime=Fresh(fraction=0.3), mixed=ideal,
+                      world=world, n=20, generations=t) is None
+    exp = C.validate({"name": "f", "seed": 3, "generations": 6, "n": 20, "replicates": 60,
+                      "world": {"kind": "zipf", "k": 10, "s": 1.0}, "family": {"kind": "categorical"},
+                      "arms": [{"name": "filtered", "regime": "fresh", "real_fraction": 0.3,
+                                "curation": [{"kind": "ideal", "recall": 0.8, "fpr": 0.1, "stage": "mixed"}]},
+                               {"name": "web", "regime": "web", "web_real_rate": 6,
+                                "curation": [{"kind": "ideal", "recall": 0.8, "fpr": 0.1, "stage": "mixed"}]}]})
+    checked = {(arm.name, metric) for arm, metric, rows, _ in comparisons(exp, run_experiment(exp), arms=_Arms(exp))}
+    assert checked == {("filtered", "heterozygosity"), ("filtered", "inbreeding")}

@@ -24,11 +24,11 @@ class _Arms:
         from redqueen import theory
 
         plan = self.plans.get(arm)
-        if plan is None or plan.mixed_curation:  # theory of a mixed-stage step: redqueen.theory.filters, by hand
+        if plan is None:
             return None
         return theory.predict(metric, family=plan.make_family, regime=plan.regime, curation=plan.curation,
                               world=self.world, n=self.exp.n, generations=generations, h0=h0,
-                              members=plan.members, migration=_migration(plan))
+                              members=plan.members, migration=_migration(plan), mixed=plan.mixed_curation)
 
 
 def _migration(plan) -> np.ndarray | None:

@@ -34,6 +34,7 @@ from redqueen.theory.check import ComparisonRow, compare, relative_power, replic
 from redqueen.theory.drift import *  # noqa: F401,F403
 from redqueen.theory.drift import categorical_heterozygosity
 from redqueen.theory.filters import *  # noqa: F401,F403
+from redqueen.theory.filters import filtered_fresh_heterozygosity
 from redqueen.theory.gaussian import *  # noqa: F401,F403
 from redqueen.theory.gaussian import gaussian_log_variance, gaussian_log_variance_drift, gaussian_moments
 from redqueen.theory.islands import *  # noqa: F401,F403
@@ -57,7 +58,8 @@ def _family(family):
 
 
 def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: int, generations,
-            h0: float | None = None, members: int = 1, migration: np.ndarray | None = None) -> np.ndarray | None:
+            h0: float | None = None, members: int = 1, migration: np.ndarray | None = None,
+            mixed: Sequence = ()) -> np.ndarray | None:
     """The predicted mean curve of ``metric`` for one arm, or ``None`` where no theory exists.
 
     ``family`` is a family instance (or its class / zero-argument factory),
@@ -68,6 +70,7 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     ``h0`` is the observed generation-0 heterozygosity (categorical only).
     ``members`` > 1 is a population; ``migration`` its ``(P, P)`` migration matrix (None: the
     members do not interact), or pass ``members`` > 1 with couplings theory does not cover as None.
+    ``mixed`` are the curation steps on the mixed training set (``ArmPlan.mixed_curation``).
 
     Covered: categorical family (no temperature/top-k/top-p) on a categorical
     world: ``heterozygosity``, ``inbreeding`` (``1 - E H_t / E H_0``: exact for pure
@@ -80,7 +83,10 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     jitter noise; ``fitted_log_var`` (E of the mean log fitted/world variance
     ratio, ``(t+1)`` times :func:`gaussian_log_variance_drift`) under replace
     without noise or ``min_var``. Linear regression on a regression world: ``test_error`` and
-    ``noise_var_ratio`` under replace and accumulate (no curation). Any filter curation: ``None``.
+    ``noise_var_ratio`` under replace and accumulate (no curation). On the mixed training set: one
+    :class:`~redqueen.loop.filters.Ideal` filter on the categorical MLE under fresh (world source), one
+    lineage, no other curation (:mod:`redqueen.theory.filters`): ``heterozygosity`` and ``inbreeding``.
+    Any other filter: ``None``.
     """
     if metric not in PREDICTED_METRICS:
         return None
@@ -89,6 +95,8 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     if any(not isinstance(c, Noise) for c in steps):
         return None
     fam = _family(family)
+    if mixed:
+        return _filtered(metric, fam, regime, steps, tuple(mixed), world, n, t, h0, members)
     if metric in ("pool_heterozygosity", "fst") and members < 2:
         return None
     if isinstance(fam, LinearRegressionFamily):
@@ -150,5 +158,27 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
         if metric == "mean_sq_error":
             return mom.mean_sq_error + mom.fitted_trace / drawn
     return None
+
+
+def _filtered(metric, fam, regime, steps, mixed, world, n, t, h0, members) -> np.ndarray | None:
+    """:func:`predict` for an arm with mixed-stage curation: the ideal filter's closed form, else ``None``."""
+    from redqueen.loop.filters import Ideal
+    from redqueen.loop.regimes import Fresh
+
+    if (metric not in ("heterozygosity", "inbreeding") or members > 1 or steps or len(mixed) != 1
+            or not isinstance(mixed[0], Ideal) or not isinstance(fam, CategoricalFamily)
+            or not isinstance(regime, Fresh) or regime.source != "world"
+            or fam.alpha or fam.temperature != 1.0 or fam.top_k or fam.top_p < 1.0
+            or not (hasattr(world, "type_probs") and hasattr(world, "k"))):
+        return None
+    f = mixed[0]
+    tt = np.concatenate([[0], t.ravel()])
+    try:
+        h = filtered_fresh_heterozygosity(tt, world_probs=world.type_probs(), n=n, fraction=regime.fraction,
+                                          recall=f.recall, fpr=f.fpr, h0=h0)
+    except ValueError:  # the filter removes every item: no process to predict
+        return None
+    out = h[1:] if metric == "heterozygosity" else 1.0 - h[1:] / h[0]
+    return out.reshape(t.shape)
 
 
