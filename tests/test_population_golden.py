@@ -19,19 +19,19 @@ EXPECTED = json.loads(golden.DATA.read_text())
 SAME_MACHINE = EXPECTED["fingerprint"] == golden.fingerprint()
 
 
-def _close(a: str, b: str) -> bool:
+def _close(a: str, b: str, rel: float = 1e-9) -> bool:
     x, y = float.fromhex(a), float.fromhex(b)
     if SAME_MACHINE:
         return a == b
-    return (math.isnan(x) and math.isnan(y)) or x == y or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+    return (math.isnan(x) and math.isnan(y)) or x == y or math.isclose(x, y, rel_tol=rel, abs_tol=1e-12)
 
 
 @pytest.mark.parametrize("name", list(golden.CASES))
 def test_p1_records_equal_the_lineage_runtime(name):
+    rel = 1e-9
     if name in golden.NEURAL:
         pytest.importorskip("torch")
-        if not SAME_MACHINE:
-            pytest.skip("neural records are compared only with the library versions that wrote them")
+        rel = 1e-6
     want = EXPECTED["cases"][name]
     got = golden.run(name)
     assert len(got) == len(want)
@@ -44,5 +44,5 @@ def test_p1_records_equal_the_lineage_runtime(name):
             a, b = (np.frombuffer(bytes.fromhex(h), np.float32) for h in (g["distributions"][d], hexed))
             assert a.tobytes() == b.tobytes() if SAME_MACHINE else np.allclose(a, b, rtol=1e-5), (key, d)
         assert sorted(g["metrics"]) == sorted(w["metrics"]), key
-        bad = [m for m in w["metrics"] if not _close(g["metrics"][m], w["metrics"][m])]
+        bad = [m for m in w["metrics"] if not _close(g["metrics"][m], w["metrics"][m], rel)]
         assert not bad, (key, bad)
