@@ -142,6 +142,26 @@ def test_shared_web_publishes_every_members_output():
     assert {m for (g, m), _ in comp.by_origin} == {REAL, 0, 1, 2}
 
 
+@pytest.mark.parametrize("world,family", [(zipf(40, 1.1), CategoricalFamily), (gaussian(1), GaussianFamily)])
+def test_migrants_carry_the_tag_of_the_member_that_emitted_them(world, family):
+    """Ring migration at rate 0.4 among 3 members: member i's pending synthetic items are tagged with its own
+    index and i - 1's (its donor), ~40% the donor's; without the fix every migrant carried the receiver's tag
+    (the categorical family drew from the mixture, so no item knew its source)."""
+    from redqueen.loop.couplings import Migration
+
+    pop = Population(world=world, make_family=family, regime=Replace(), n=400, seed=5, members=3,
+                     couplings=(lambda: Migration(rate=0.4, topology="ring"),), provenance=True)
+    for _ in range(3):
+        pop.step()
+    for m in pop.member_list:
+        comp = m.pending.composition()
+        by = {mem: c for (g, mem), c in comp.by_origin}
+        assert set(by) == {m.index, (m.index - 1) % 3}, by
+        assert 0.3 < by[(m.index - 1) % 3] / comp.items < 0.5
+    recs = pop.step()
+    assert all(r.metrics["train_synthetic_share"] == 1.0 for r in recs)
+
+
 def test_mixed_stage_sees_the_mix_and_is_measured():
     lin = Lineage(world=zipf(60, 1.1), make_family=CategoricalFamily, regime=Fresh(fraction=0.5), n=400, seed=3,
                   mixed_curation=(Filter(keep=0.5, score="world"),))

@@ -10,7 +10,8 @@
 4. **emit** -- each member samples what its next training set needs (with migration, each item
    comes from another member's model with the coupling's probability);
 5. **curate** -- noise and filters edit the emitted items into the member's pending data (with
-   provenance, tagged as synthetic items of this generation and member);
+   provenance, tagged as synthetic items of this generation and of the member whose model emitted
+   them: a migrant keeps its source's tag);
 6. **measure** -- the diagnostics score each model and its own raw samples (and, with P > 1,
    the population: F_ST and the pooled model); couplings add what they measured (``measure``);
 7. **record** -- one immutable :class:`GenerationRecord` per member.
@@ -66,7 +67,8 @@ def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
         s = coupling.sources(pop, g)
         if s is not None:  # a coupling without a migration matrix leaves the others' alone
             sources = s if sources is None else sources @ s
-    mixed = mixtures(pop, sources)
+    # with provenance every migrant must know its source: draw per source, not from the mixture
+    mixed = None if pop.provenance else mixtures(pop, sources)
     clock += (time.perf_counter() - t0) / len(members)
     # 4. emit
     emitted = [timed(m.index, emit, pop, m, sources, mixed) for m in members]
@@ -180,13 +182,15 @@ def emit(pop, member, sources: np.ndarray | None, mixed: list | None = None) -> 
     With ``sources`` (a row-stochastic ``(P, P)`` migration matrix) each item comes from member ``j``'s
     model with probability ``sources[i, j]``: one draw from the member's mixture model ``mixed[i]``
     (:func:`mixtures`) when the family has one, otherwise by splitting the count among the sources.
+    With provenance on, the emitted items are tagged ``(generation, source member)`` (``own`` is not).
     """
     want = pop.regime.synthetic_size(pop.n)
     draw = int(math.ceil(want * pop.oversample - 1e-9)) or pop.n
     row = None if sources is None else sources[member.index]
+    g = pop.generation
     if row is None or row[member.index] >= 1.0:
         raw = member.model.sample(draw, member.rng)
-        return raw, raw, []
+        return (raw.tag(g, member.index) if pop.provenance else raw), raw, []
     models = pop.models()
     if mixed is not None:
         raw = mixed[member.index].sample(draw, member.rng)
@@ -194,11 +198,12 @@ def emit(pop, member, sources: np.ndarray | None, mixed: list | None = None) -> 
         return raw, raw, edges
     counts = member.rng.multinomial(draw, row)
     order = [member.index] + [j for j in range(len(models)) if j != member.index]
-    parts = [models[j].sample(int(counts[j]), member.rng) for j in order if counts[j] > 0]
+    drawn = [(j, models[j].sample(int(counts[j]), member.rng)) for j in order if counts[j] > 0]
+    parts = [part.tag(g, j) if pop.provenance else part for j, part in drawn]
     raw = parts[0]
     for part in parts[1:]:
         raw = raw.concat(part)
-    own = parts[0] if counts[member.index] > 0 else raw  # nothing of its own this time: measure what it emits
+    own = drawn[0][1] if counts[member.index] > 0 else raw.untracked()  # none of its own: measure what it emits
     edges = [Parent(j, float(counts[j]) / draw, "migrant") for j in order[1:] if counts[j] > 0]
     return raw, own, edges
 
@@ -206,7 +211,7 @@ def emit(pop, member, sources: np.ndarray | None, mixed: list | None = None) -> 
 def curate(pop, member, raw: Data) -> Data:
     """The curation steps in order, then at most the regime's number of synthetic items (a random subset)."""
     want = pop.regime.synthetic_size(pop.n)
-    data = raw.tag(pop.generation, member.index) if pop.provenance else raw
+    data = raw  # with provenance, tagged by emit
     for step in pop.curation:
         data = step.apply(data, member.model, pop.world, member.rng)
     return data.take(want, member.rng) if len(data) > want else data
