@@ -56,6 +56,8 @@ def compare(simulated: np.ndarray, predicted: np.ndarray, level: float = 0.99, *
         raise ValueError(f"level must be in (0, 1), got {level}")
     labels = np.arange(pred.shape[0]) if t is None else np.asarray(t).reshape(-1)
     tail = (1 - level) / 2 / (pred.shape[0] if simultaneous else 1)
+    z_power = float(norm.ppf(POWER))
+    crits: dict[int, float] = {}  # the t quantile per replicate count: one scipy call each, not one per generation
     rows = []
     for j in range(pred.shape[0]):
         col = sim[:, j][np.isfinite(sim[:, j])]
@@ -63,9 +65,11 @@ def compare(simulated: np.ndarray, predicted: np.ndarray, level: float = 0.99, *
         mean = float(col.mean()) if r else float("nan")
         if r >= 2:
             se = float(col.std(ddof=1) / math.sqrt(r))
-            crit = float(student_t.ppf(1 - tail, r - 1))
+            crit = crits.get(r)
+            if crit is None:
+                crit = crits[r] = float(student_t.ppf(1 - tail, r - 1))
             lo, hi = mean - crit * se, mean + crit * se
-            detectable = (crit + float(norm.ppf(POWER))) * se
+            detectable = (crit + z_power) * se
         else:
             lo = hi = detectable = float("nan")
         inside = bool(lo - atol <= pred[j] <= hi + atol) if r >= 2 else False
