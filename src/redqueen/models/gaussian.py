@@ -44,7 +44,8 @@ class GaussianFamily:
         typical data by ``O(e)`` whatever the variances -- a coordinate of the raw mean or the covariance's
         Cholesky factor, given noise on the scale of the others, can make a variance near 0 negative, 0 or send
         the likelihood of real data to -1e18. Merging interpolates these natural parameters. A collapsed
-        (singular) covariance is factored with a jitter of 1e-12 of its mean variance."""
+        (singular) covariance is factored with a jitter of 1e-12 of its mean variance. The unit of mutation
+        noise is 1 (a standard deviation of shift, an e-fold of scale), not the genome's RMS."""
         from redqueen.evolve.genome import Genomes, Layout
 
         d = self.mean_.shape[0]
@@ -58,7 +59,8 @@ class GaussianFamily:
             child.mean_, child.cov_, _ = from_precision_genome(vec[:d], vec[d:])
             return child
 
-        return Genomes(vectors, Layout.from_shapes({"whitened_mean": (d,), "log_precision_cholesky": (n,)}), build)
+        layout = Layout.from_shapes({"whitened_mean": (d,), "log_precision_cholesky": (n,)})
+        return Genomes(vectors, layout, build, unit=1.0)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean_, "cov": self.cov_}

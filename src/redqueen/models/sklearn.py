@@ -149,7 +149,8 @@ class SklearnDensity:
         the log standard deviations). Every vector is a valid mixture, and noise on any coordinate changes real
         data's log-likelihood in proportion to the noise whatever the variances: in raw means and variance
         factors, noise on the scale of the genome hit the constant pixels' variances near 0 and sent real
-        digits' log-likelihood to -1e18 (BENCHMARKS.md section 14)."""
+        digits' log-likelihood to -1e18 (BENCHMARKS.md section 14). The unit of mutation noise is 1 (a standard
+        deviation of shift, an e-fold of scale or weight), not the genome's RMS."""
         from scipy.optimize import linear_sum_assignment
 
         from redqueen.evolve.genome import Genomes, Layout
@@ -183,7 +184,7 @@ class SklearnDensity:
             child.seed_, child.fit_x_, child.estimator_ = template.seed_, None, est
             return child
 
-        return Genomes(np.stack(vecs), layout, build)
+        return Genomes(np.stack(vecs), layout, build, unit=1.0)
 
 
 _SCALAR_TYPES = (bool, int, float)
