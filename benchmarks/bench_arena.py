@@ -1,7 +1,8 @@
 """The Red Queen arena: frozen vs adapting vs history detectors over seeds, and what an arena round costs.
 
     python benchmarks/bench_arena.py regimes --world text  --replicates 5
-    python benchmarks/bench_arena.py regimes --world digits --replicates 5
+    python benchmarks/bench_arena.py regimes --world digits --replicates 5 [--mutation gaussian --sigma 0.05]
+        [--generations 12] [--real-fraction 0.5]
     python benchmarks/bench_arena.py round --repeats 7
 
 ``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
@@ -45,14 +46,15 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200):
                       "couplings": [arena]}]}
 
 
-def digits_config(regime, reps, gens=6):
+def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5):
     arena = {"kind": "arena", "regime": regime, "samples": 200, "children": 2, "heldout": 2, "reference": 200,
-             "mutation": "none", "web": 400,
+             "mutation": mutation, "sigma": sigma, "web": 400,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [32], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
             "family": {"kind": "gmm", "components": 10, "covariance_type": "diag"},
-            "arms": [{"name": regime, "members": 6, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
+            "arms": [{"name": regime, "members": 6, "regime": "fresh", "real_fraction": real_fraction,
+                      "couplings": [arena]}]}
 
 
 def interval(x) -> str:
@@ -62,13 +64,17 @@ def interval(x) -> str:
     return f"{m:8.3f} [{m - h:7.3f}, {m + h:7.3f}]"
 
 
-def regimes(world: str, reps: int) -> None:
+def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
+            real_fraction: float = 0.5) -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
-    print(f"{world}: {reps} replicates; mean [95% t-interval] over replicates; load average {os.getloadavg()}")
+    setting = f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}" if world == "digits" else ""
+    print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
+          f"load average {os.getloadavg()}")
     print(f"{'regime':9s} {'AUC gen0':>28s} {'AUC last':>28s} {'TPR@1% last':>28s} {'TPR slope/round':>28s} "
           f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
     for regime in REGIMES:
-        cfg = text_config(regime, reps) if world == "text" else digits_config(regime, reps)
+        cfg = text_config(regime, reps, gens) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
+                                                                                         real_fraction)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -78,6 +84,11 @@ def regimes(world: str, reps: int) -> None:
         print(f"{regime:9s} {interval(auc[:, 0])} {interval(auc[:, -1])} {interval(tpr[:, -1])} {interval(slope)} "
               f"{interval(res.final(regime, 'det_auc_heldout'))} {interval(res.final(regime, 'det_generality'))} "
               f"{interval(res.final(regime, web))} {secs:8.1f}")
+        if world == "digits":  # what mutation costs: the generators' fidelity against the floor, per round
+            fid = res.trajectory(regime, "arena_fidelity")
+            print(f"{'':9s} fidelity (mean log-likelihood of real digits) gen 0 {interval(fid[:, 0])}, last "
+                  f"{interval(fid[:, -1])}; load average {os.getloadavg()}")
+        print(f"{'':9s} TPR@1% by round (mean over replicates): {' '.join(f'{v:.3f}' for v in tpr.mean(axis=0))}")
         sys.stdout.flush()
 
 
@@ -122,9 +133,14 @@ def main() -> None:
     ap.add_argument("--world", choices=["text", "digits"], default="text")
     ap.add_argument("--replicates", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--generations", type=int, default=6, help="regimes: arena rounds")
+    ap.add_argument("--mutation", choices=["none", "gaussian"], default="none", help="regimes, digits: of each child")
+    ap.add_argument("--sigma", type=float, default=0.05, help="gaussian mutation, relative to the genome's RMS")
+    ap.add_argument("--real-fraction", type=float, default=0.5, help="regimes, digits: fresh real share of each "
+                    "generator's training set (the rest its own samples, the only way a child's parameters persist)")
     a = ap.parse_args()
     if a.what == "regimes":
-        regimes(a.world, a.replicates)
+        regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction)
     else:
         round_cost(a.repeats)
 

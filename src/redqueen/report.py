@@ -345,8 +345,11 @@ def _histogram(name: str, arm: str, by_gen: dict[int, np.ndarray], bins: np.ndar
 
 
 def _distributions(records, arms, gen_word) -> str:
-    """One histogram per (distribution, arm), generations overlaid (pooled over replicates)."""
-    names = sorted({name for r in records for name, _ in r.distributions})
+    """One histogram per (distribution, arm), generations overlaid (pooled over replicates); the arena's CIAO
+    row and column are not per-item values and have their heat map instead (:func:`redqueen.arena.ciao.arena_html`)."""
+    from redqueen.arena.ciao import DISTRIBUTIONS as CIAO
+
+    names = sorted({name for r in records for name, _ in r.distributions} - set(CIAO))
     parts = []
     for name in names:
         pooled: dict[str, dict[int, list[np.ndarray]]] = {}

@@ -10,9 +10,9 @@
 
 from redqueen.arena.ciao import ciao_matrix, plot_ciao
 from redqueen.arena.coupling import FPR, Arena, threshold
-from redqueen.arena.graph import arena_graph, draw_arena
+from redqueen.arena.graph import arena_graph, arena_layout, draw_arena
 from redqueen.arena.regimes import KINDS as REGIMES, DetectorRegime
 from redqueen.arena.web import Web
 
-__all__ = ["Arena", "DetectorRegime", "FPR", "REGIMES", "Web", "arena_graph", "ciao_matrix", "draw_arena", "plot_ciao",
-           "threshold"]
+__all__ = ["Arena", "DetectorRegime", "FPR", "REGIMES", "Web", "arena_graph", "arena_layout", "ciao_matrix",
+           "draw_arena", "plot_ciao", "threshold"]

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the per-record distributions that carry the CIAO matrix: a row and a column of AUCs over rounds, read as a
+#: heat map (:func:`plot_ciao`), not as per-item values -- the report draws no histograms of them
+DISTRIBUTIONS = ("ciao_row", "ciao_col")
+
 
 def ciao_matrix(records, arm: str, replicate: int = 0) -> np.ndarray:
     """``(G, G)`` AUC of detector round ``j`` against generator round ``i`` at ``[i, j]``; KeyError if the arm's

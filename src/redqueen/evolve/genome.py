@@ -163,12 +163,18 @@ class Genomes:
     ``vectors`` is ``(P, d)`` (float64, or float32 for networks), row ``i`` model ``i``'s
     genome; ``layout`` names its tensors; ``build(vec)`` returns a new fitted model from a
     ``(d,)`` genome, repairing what interpolation or noise may break (probabilities clipped
-    and renormalised, counts clipped at zero, ...).
+    and renormalised, counts clipped at zero, ...). ``unit`` is the size of a unit of noise: Gaussian
+    mutation's ``sigma`` multiplies it; None (probabilities, counts, network weights, whose coordinates
+    have no unit of their own) means the genome's root-mean-square. Natural coordinates (a Gaussian's
+    whitened mean and log scales) have one: 1, a standard deviation of shift or an e-fold of scale --
+    relative to the RMS, one large coordinate (the whitened mean of a pixel constant within a component)
+    would set the noise on every other.
     """
 
     vectors: np.ndarray
     layout: Layout
     build: Callable[[np.ndarray], Any]
+    unit: float | None = None
 
 
 class NotMergeable(TypeError):

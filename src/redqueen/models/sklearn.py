@@ -142,9 +142,15 @@ class SklearnDensity:
         return None
 
     def genome_space(self, models: list["SklearnDensity"]):
-        """Gaussian mixtures: weights, means and covariance factors, each model's components first matched
-        to ``models[0]``'s (Hungarian assignment on squared distances of the means, scipy) so that merging
-        interpolates like with like. Covariance factors: Cholesky (full, tied), square roots (diag, spherical)."""
+        """Gaussian mixtures in natural coordinates, each model's components first matched to ``models[0]``'s
+        (Hungarian assignment on squared distances of the means, scipy) so that merging interpolates like with
+        like: log-weights (``build`` takes the softmax), each component's mean whitened by its precision's
+        Cholesky factor ``P`` (``P^T mean``) and ``P`` with its diagonal as logs (full, tied; diag, spherical:
+        the log standard deviations). Every vector is a valid mixture, and noise on any coordinate changes real
+        data's log-likelihood in proportion to the noise whatever the variances: in raw means and variance
+        factors, noise on the scale of the genome hit the constant pixels' variances near 0 and sent real
+        digits' log-likelihood to -1e18 (BENCHMARKS.md section 14). The unit of mutation noise is 1 (a standard
+        deviation of shift, an e-fold of scale or weight), not the genome's RMS."""
         from scipy.optimize import linear_sum_assignment
 
         from redqueen.evolve.genome import Genomes, Layout
@@ -157,20 +163,20 @@ class SklearnDensity:
             cost = ((ref.means_[:, None, :] - e.means_[None, :, :]) ** 2).sum(-1)
             order = linear_sum_assignment(cost)[1]  # ref component i <-> e's component order[i]
             cov = e.covariances_ if kind == "tied" else e.covariances_[order]
-            vecs.append(np.concatenate([e.weights_[order], e.means_[order].ravel(), _cov_factor(cov, kind).ravel()]))
-        shape_f = _cov_factor(ref.covariances_, kind).shape
-        layout = Layout.from_shapes({"weights": (k,), "means": (k, d), "covariance_factor": shape_f})
+            logw = np.log(np.clip(e.weights_[order], 1e-300, None))  # finite: interpolating -inf gives nan
+            white, factor = _to_natural(e.means_[order], cov, kind)
+            vecs.append(np.concatenate([logw, white.ravel(), factor.ravel()]))
+        shape_f = _to_natural(ref.means_, ref.covariances_, kind)[1].shape
+        layout = Layout.from_shapes({"log_weights": (k,), "whitened_means": (k, d), "log_precision_factor": shape_f})
         template = self
 
         def build(vec: np.ndarray) -> "SklearnDensity":
-            from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
-
             v = layout.views(np.asarray(vec, dtype=np.float64))
-            w = np.clip(v["weights"], 1e-12, None)
+            w = np.exp(v["log_weights"] - v["log_weights"].max())  # softmax: positive, the largest 1 before division
             est = template._fresh(template.seed_)
-            est.weights_, est.means_ = w / w.sum(), v["means"].copy()
-            est.covariances_ = _cov_from_factor(v["covariance_factor"], kind)
-            est.precisions_cholesky_ = _compute_precision_cholesky(est.covariances_, kind)
+            est.weights_ = w / w.sum()
+            est.means_, est.covariances_, est.precisions_cholesky_ = _from_natural(
+                v["whitened_means"], v["log_precision_factor"], kind)
             est.precisions_ = _precisions(est.precisions_cholesky_, kind)
             est.converged_ = True  # no EM ran: lower_bound_ and n_iter_ stay unset
             est.n_features_in_ = d
@@ -178,7 +184,7 @@ class SklearnDensity:
             child.seed_, child.fit_x_, child.estimator_ = template.seed_, None, est
             return child
 
-        return Genomes(np.stack(vecs), layout, build)
+        return Genomes(np.stack(vecs), layout, build, unit=1.0)
 
 
 _SCALAR_TYPES = (bool, int, float)
@@ -188,28 +194,32 @@ def _scalar_type(v) -> type:
     return bool if isinstance(v, (bool, np.bool_)) else int if isinstance(v, numbers.Integral) else float
 
 
-def _tril(m: np.ndarray) -> np.ndarray:
-    rows, cols = np.tril_indices(m.shape[-1])
-    return m[..., rows, cols]
+def _to_natural(means: np.ndarray, cov: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(whitened means (k, d), log precision factor)`` of a mixture's components: full and tied through
+    :func:`redqueen.models.gaussian.to_precision_genome` (tied: one factor for every component); diag and
+    spherical: ``mean / std`` and ``log std``."""
+    from redqueen.models.gaussian import LOG_CLIP, to_precision_genome
+
+    if kind == "full":
+        return to_precision_genome(means, cov)
+    if kind == "tied":
+        white = np.stack([to_precision_genome(m, cov)[0] for m in means])
+        return white, to_precision_genome(means[0], cov)[1]
+    log_std = 0.5 * np.log(np.clip(cov, np.exp(-2 * LOG_CLIP), None))
+    return means / np.exp(log_std if kind == "diag" else log_std[:, None]), log_std
 
 
-def _cov_factor(cov: np.ndarray, kind: str) -> np.ndarray:
-    if kind in ("full", "tied"):
-        from redqueen.models.gaussian import _cholesky
+def _from_natural(white: np.ndarray, factor: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse of :func:`_to_natural`: ``(means, covariances_, precisions_cholesky_)`` as scikit-learn keeps them."""
+    from redqueen.models.gaussian import LOG_CLIP, from_precision_genome
 
-        return _tril(np.stack([_cholesky(c) for c in cov]) if kind == "full" else _cholesky(cov))
-    return np.sqrt(np.clip(cov, 0, None))
-
-
-def _cov_from_factor(f: np.ndarray, kind: str) -> np.ndarray:
-    if kind in ("full", "tied"):
-        n = f.shape[-1]
-        d = int((np.sqrt(8 * n + 1) - 1) / 2)
-        rows, cols = np.tril_indices(d)
-        low = np.zeros(f.shape[:-1] + (d, d))
-        low[..., rows, cols] = f
-        return low @ np.swapaxes(low, -1, -2)
-    return np.clip(f, 1e-12, None) ** 2
+    if kind == "full":
+        return from_precision_genome(white, factor)
+    if kind == "tied":
+        parts = [from_precision_genome(w, factor) for w in white]
+        return np.stack([m for m, _, _ in parts]), parts[0][1], parts[0][2]
+    std = np.exp(np.clip(factor, -LOG_CLIP, LOG_CLIP))
+    return white * (std if kind == "diag" else std[:, None]), std**2, 1.0 / std
 
 
 def _precisions(prec_chol: np.ndarray, kind: str) -> np.ndarray:

@@ -438,7 +438,8 @@ class _Breeding(_Strict):
     density: float = Field(0.2, gt=0, le=1, description="ties: share of each task vector kept")
     drop: float = Field(0.5, ge=0, lt=1, description="dare: drop probability")
     mutation: Literal["none", "gaussian", "svd"] = Field("none", description="mutation of each child")
-    sigma: float = Field(0.0, ge=0, le=10, description="gaussian mutation: std relative to the genome's RMS")
+    sigma: float = Field(0.0, ge=0, le=10, description="gaussian mutation: std relative to the genome's RMS "
+                       "(Gaussian, GMM: absolute, in natural units: a std of shift, an e-fold of scale)")
     svd_rate: float = Field(0.1, ge=0, le=10, description="svd mutation: singular values grow by up to this factor")
 
 
@@ -541,7 +542,8 @@ class ArenaCoupling(_Breeding):
     samples: int = Field(200, ge=20, le=1_000_000, description="items per generator and per side of each detector fit")
     operator: Literal["lerp", "slerp", "splitpoint", "ties", "dare"] = Field("lerp", description="recombination")
     mutation: Literal["none", "gaussian", "svd"] = Field("gaussian", description="mutation of each child")
-    sigma: float = Field(0.05, ge=0, le=10, description="gaussian mutation: std relative to the genome's RMS")
+    sigma: float = Field(0.05, ge=0, le=10, description="gaussian mutation: std relative to the genome's RMS "
+                       "(Gaussian, GMM: absolute, in natural units: a std of shift, an e-fold of scale)")
     children: POSITIVE_INT = Field(1, le=4096, description="generators replaced per round in each group")
     heldout: int = Field(0, ge=0, le=4095, description="generators the detector never trains on (generality); they "
                          "evolve among themselves, so use 2 or more (a group of one is never replaced)")

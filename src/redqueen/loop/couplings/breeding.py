@@ -5,7 +5,8 @@ The operators are :mod:`redqueen.evolve.operators` applied to the members' share
 SLERP: weight ``w`` before a random split, ``1 - w`` after), ``ties`` and ``dare`` (task-vector
 merges against the population's centroid genome, the parents' common ancestor in effect).
 Mutations: ``gaussian`` adds noise of standard deviation ``sigma`` times the genome's
-root-mean-square (so one ``sigma`` means the same for probabilities and for weights);
+root-mean-square (so one ``sigma`` means the same for probabilities and for weights), or times its
+``unit`` where it has one (Gaussian and mixture genomes, in natural coordinates: 1);
 ``svd`` is CycleQD's SVD mutation of the child's difference from the centroid, on 2-D tensors.
 The family's ``build`` then repairs what the operators break (probabilities clipped and
 renormalised, counts clipped at 0, mixture weights renormalised).
@@ -33,7 +34,7 @@ class Breeding:
     density: float = 0.2  # ties: share of each task vector kept
     drop: float = 0.5  # dare: drop probability
     mutation: str = "none"
-    sigma: float = 0.0  # gaussian: relative to the genome's RMS
+    sigma: float = 0.0  # gaussian: relative to the genome's unit, or its RMS
     svd_rate: float = 0.1  # svd: singular values grow by up to this factor
 
     def child(self, g: Genomes, a: int, b: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -53,8 +54,8 @@ class Breeding:
         else:
             raise ValueError(f"unknown merge operator {self.operator!r}; choose {', '.join(OPERATORS)}")
         if self.mutation == "gaussian" and self.sigma > 0:
-            rms = float(np.sqrt(np.mean(np.square(vec, dtype=np.float64))))
-            vec = ops.gaussian_mutation(vec, self.sigma * rms, rng)
+            unit = float(np.sqrt(np.mean(np.square(vec, dtype=np.float64)))) if g.unit is None else g.unit
+            vec = ops.gaussian_mutation(vec, self.sigma * unit, rng)
         elif self.mutation == "svd":
             vec = ops.svd_mutation(vec, g.vectors.mean(axis=0), g.layout, self.svd_rate, rng)
         return vec, w
