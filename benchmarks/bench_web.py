@@ -6,6 +6,9 @@ web with 5,000 real items a generation, 10 generations; arms: open web, each fil
 (additive alpha 0.1, watermarked gamma .25 delta 2 context 1), n = 1,000, 400 real verses a generation,
 4 generations; arms: open web, watermark filter z > 2 (and after 60% substitution, 50% paraphrase),
 hashed n-gram detector, keep-high-perplexity.
+``python benchmarks/bench_web.py sweeps --seeds 5`` -- the same text setup, collapse against one knob at a time:
+watermark strength delta (watermark filter z > 2, delta of the generators' watermark), token substitution rate
+before the watermark filter (delta 2), and the recall of a filter of known error rates (``ideal``, fpr 0.05).
 
 Each table: mean and 95% t-interval over seeds (one lineage per seed) at the last generation, and the web's
 synthetic share by generation. Prints the load average before and after (the machine is shared).
@@ -76,31 +79,58 @@ def categorical(seeds):
           generations=10, seeds=seeds)
 
 
-def text(seeds):
+# types_lost is 0 throughout: additive smoothing gives every word mass, so KL, ppl_real and distinct-2 measure the damage
+TEXT_METRICS = ("kl", "ppl_real", "distinct_2", "tail_mass_kept", "radioactivity_z")
+
+
+def _text_setup(delta: float = 2.0):
     from redqueen.models.ngram import NGramFamily
     from redqueen.worlds.text import TextWorld
 
-    wm = dict(gamma=0.25, delta=2.0, key=15485863, context=1)
+    wm = dict(gamma=0.25, delta=delta, key=15485863, context=1)
+    family = lambda: NGramFamily(order=2, smoothing="additive", alpha=0.1, watermark=wm)  # noqa: E731
+    kw = dict(n=1000, rate=400, generations=4, radioactivity=200, reference_size=300)
+    return TextWorld(vocab_size=5000, max_len=32), family, wm, kw
+
+
+def sweeps(seeds):
+    """Collapse against delta, attack rate and filter recall, one knob at a time (each row its own arm)."""
+    world, _, _, kw = _text_setup()
+    print("### watermark strength delta (watermark filter z > 2)\n")
+    for delta in (0.5, 1.0, 2.0, 4.0):
+        _, family, wm, _ = _text_setup(delta)
+        table(world, family, [(f"delta {delta}", (make_curation("watermark", z=2.0, watermark=wm),))],
+              TEXT_METRICS, seeds=seeds, **kw)
+    _, family, wm, _ = _text_setup(2.0)
+    print("\n### substitution rate before the watermark filter (delta 2, z > 2)\n")
+    arms = [(f"substitute {rate:.0%}", ((make_curation("substitute", rate=rate),) if rate else ())
+             + (make_curation("watermark", z=2.0, watermark=wm),)) for rate in (0.0, 0.2, 0.4, 0.6, 0.8)]
+    table(world, family, arms, TEXT_METRICS, seeds=seeds, **kw)
+    print("\n### recall of a filter of known error rates (ideal, fpr 0.05)\n")
+    arms = [("open web", ())] + [(f"recall {r}", (make_curation("ideal", recall=r, fpr=0.05),))
+                                 for r in (0.25, 0.5, 0.75, 0.9, 1.0)]
+    table(world, family, arms, TEXT_METRICS, seeds=seeds, **kw)
+
+
+def text(seeds):
+    world, family, wm, kw = _text_setup()
     water = make_curation("watermark", z=2.0, watermark=wm)
     arms = [("open web", ()), ("watermark z>2", (water,)),
             ("substitute 60% + watermark", (make_curation("substitute", rate=0.6), water)),
             ("paraphrase 50% + watermark", (make_curation("paraphrase", fraction=0.5), water)),
             ("hashed n-gram detector", (make_curation("detector"),)),
             ("keep high perplexity", (make_curation("perplexity", keep=0.5),))]
-    table(TextWorld(vocab_size=5000, max_len=32),
-          lambda: NGramFamily(order=2, smoothing="additive", alpha=0.1, watermark=wm), arms,
-          ("types_lost", "ppl_real", "radioactivity_z"), n=1000, rate=400, generations=4, seeds=seeds,
-          radioactivity=200, reference_size=300)
+    table(world, family, arms, ("types_lost", "ppl_real", "radioactivity_z"), seeds=seeds, **kw)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("which", choices=["categorical", "text"])
+    ap.add_argument("which", choices=["categorical", "text", "sweeps"])
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.1f}")
     t0 = time.perf_counter()
-    {"categorical": categorical, "text": text}[args.which](list(range(args.seeds)))
+    {"categorical": categorical, "text": text, "sweeps": sweeps}[args.which](list(range(args.seeds)))
     print(f"\n{time.perf_counter() - t0:.0f} s; load average after: {os.getloadavg()[0]:.1f}")
 
 
