@@ -8,11 +8,26 @@
 * :mod:`.ciao` -- the CIAO matrix of a stored run, and the arena as a layered graph (:mod:`.graph`).
 """
 
-from redqueen.arena.ciao import ciao_matrix, plot_ciao
-from redqueen.arena.coupling import FPR, Arena, threshold
-from redqueen.arena.graph import arena_graph, arena_layout, draw_arena
-from redqueen.arena.regimes import KINDS as REGIMES, DetectorRegime
-from redqueen.arena.web import Web
+import importlib
 
-__all__ = ["Arena", "DetectorRegime", "FPR", "REGIMES", "Web", "arena_graph", "arena_layout", "ciao_matrix",
-           "draw_arena", "plot_ciao", "threshold"]
+#: public name -> (submodule, attribute); loaded on first use, so that reading a store's report (which only
+#: needs :mod:`.ciao`) does not import the coupling, its detectors and scikit-learn (~3 s)
+_LAZY = {"ciao_matrix": ("ciao", "ciao_matrix"), "plot_ciao": ("ciao", "plot_ciao"), "FPR": ("coupling", "FPR"),
+         "Arena": ("coupling", "Arena"), "threshold": ("coupling", "threshold"), "arena_graph": ("graph", "arena_graph"),
+         "arena_layout": ("graph", "arena_layout"), "draw_arena": ("graph", "draw_arena"),
+         "REGIMES": ("regimes", "KINDS"), "DetectorRegime": ("regimes", "DetectorRegime"), "Web": ("web", "Web")}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'redqueen.arena' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = getattr(importlib.import_module(f"redqueen.arena.{module}"), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
