@@ -1,6 +1,6 @@
 """The Red Queen arena: frozen vs adapting vs history detectors over seeds, and what an arena round costs.
 
-    python benchmarks/bench_arena.py regimes --world text  --replicates 5
+    python benchmarks/bench_arena.py regimes --world text  --replicates 5 [--corpus ../shared/data/wikitext-2/valid.txt]
     python benchmarks/bench_arena.py regimes --world digits --replicates 5 [--mutation gaussian --sigma 0.05]
         [--generations 12] [--real-fraction 0.5]
     python benchmarks/bench_arena.py round --repeats 7
@@ -35,12 +35,12 @@ from redqueen.runtime.runner import run_experiment
 REGIMES = ("frozen", "adapting", "history")
 
 
-def text_config(regime, reps, gens=6, web=1000, members=6, samples=200):
+def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="kjv"):
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 150,
              "genes": ["temperature"], "web": web, "detector": {"kind": "hashed_ngram", "n_features": 4096}}
     return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
             "reference_size": 150,
-            "world": {"kind": "text", "corpus": "kjv", "level": "word", "vocab_size": 2000, "max_len": 32},
+            "world": {"kind": "text", "corpus": corpus, "level": "word", "vocab_size": 2000, "max_len": 32},
             "family": {"kind": "ngram", "order": 2, "smoothing": "additive", "alpha": 0.01},
             "arms": [{"name": regime, "members": members, "regime": "fresh", "real_fraction": 0.5,
                       "couplings": [arena]}]}
@@ -65,15 +65,16 @@ def interval(x) -> str:
 
 
 def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
-            real_fraction: float = 0.5) -> None:
+            real_fraction: float = 0.5, corpus: str = "kjv") -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
-    setting = f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}" if world == "digits" else ""
+    setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}" if world == "digits"
+               else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
           f"load average {os.getloadavg()}")
     print(f"{'regime':9s} {'AUC gen0':>28s} {'AUC last':>28s} {'TPR@1% last':>28s} {'TPR slope/round':>28s} "
           f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
     for regime in REGIMES:
-        cfg = text_config(regime, reps, gens) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
+        cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
                                                                                          real_fraction)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
@@ -138,9 +139,11 @@ def main() -> None:
     ap.add_argument("--sigma", type=float, default=0.05, help="gaussian mutation, relative to the genome's RMS")
     ap.add_argument("--real-fraction", type=float, default=0.5, help="regimes, digits: fresh real share of each "
                     "generator's training set (the rest its own samples, the only way a child's parameters persist)")
+    ap.add_argument("--corpus", default="kjv", help="regimes, text: 'kjv' or a UTF-8 text file, one sequence per "
+                    "line (e.g. ../shared/data/wikitext-2/valid.txt)")
     a = ap.parse_args()
     if a.what == "regimes":
-        regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction)
+        regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus)
     else:
         round_cost(a.repeats)
 
