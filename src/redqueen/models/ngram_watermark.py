@@ -33,6 +33,199 @@ from redqueen.watermark.scheme import Watermark
 
 _UNMARKED = -1
 _BATCH = 8
+_BLOCK_BYTES = 32  # a green table's block: 256 tokens, 32 bytes of a packed green list
+_HASH_BLOCK = 1024  # hash inputs whose table rows are built together
+#: the most a :class:`GreenTable` may hold; above it the sampler proposes until green instead
+TABLE_BYTES = 64 * 2**20
+_PATTERN_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(bool)
+
+
+class GreenTable:
+    """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input.
+
+    Three levels, each an inverse CDF. (1) Per hash input ``h``, the cumulative green share of ``w`` over
+    blocks of 256 tokens (``ceil(V / 256)`` float64 per hash input, kept twice: as is, and offset by ``h`` for
+    one ``searchsorted`` over all hash inputs), built for 1,024 hash inputs at a time on first use;
+    :meth:`mass` is the green mass. (2) Within the block, its 32 bytes' green masses, each read from a table
+    of every byte's mass under each of the 256 bit patterns (``V / 8 x 256`` float64, shared by all hash
+    inputs). (3) Within the byte, its 8 weights times its green bits. Memory (:meth:`nbytes`): at V = 10,000
+    and 10,000 hash inputs (context 1) 6.4 MB + 2.6 MB; refused above :data:`TABLE_BYTES` (:meth:`fits`).
+    A draw is a function of ``(h, u)`` alone, so a table built earlier or later gives the same token. Exact
+    up to float64 round-off: a block's share is off by at most the spacing of ``h + share`` (4e-12 for hash
+    inputs under 16,384), a byte's or token's by a few ulps of the block's mass.
+    """
+
+    def __init__(self, greens, w: np.ndarray, n_hashes: int):
+        self.greens = greens
+        n_bytes = greens.bytes
+        self.n_blocks = n_bytes // _BLOCK_BYTES
+        self.n_hashes = int(n_hashes)
+        v = greens.vocab_size
+        padded = np.zeros(n_bytes * 8)
+        padded[:v] = w[:v]  # ids >= V (the end symbol) are never green
+        self.w8 = padded.reshape(n_bytes, 8)
+        # mass of byte i's tokens that a bit pattern marks green: (bytes, 256)
+        self.byte_mass = np.where(_PATTERN_BITS[None, :, :], self.w8[:, None, :], 0.0).sum(axis=2)
+        self.byte_mass_flat = self.byte_mass.reshape(-1)
+        self._at = np.arange(_BLOCK_BYTES)
+        self.share = np.zeros(0)  # (hashes * blocks,) cumulative share of each hash input's blocks
+        self.key = np.zeros(0)  # share + hash input: nondecreasing over the whole table
+        self.total = np.zeros(0)
+        self.last = np.zeros(0, np.int64)  # flat index of each hash input's last block with mass
+        self.built = np.zeros(0, bool)
+        self.complete = False
+
+    @staticmethod
+    def nbytes(vocab_size: int, n_hashes: int) -> int:
+        """Bytes of a table over ``vocab_size`` tokens for ``n_hashes`` hash inputs, all built."""
+        blocks = -(-vocab_size // 256)
+        return n_hashes * (blocks * 16 + 17) + blocks * 32 * 256 * 8
+
+    @classmethod
+    def fits(cls, vocab_size: int, n_hashes: int) -> bool:
+        return cls.nbytes(vocab_size, n_hashes) <= TABLE_BYTES
+
+    def _ensure(self, h: np.ndarray) -> None:
+        if self.complete:
+            return
+        hi = int(h.max()) + 1
+        top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
+        have = self.built.shape[0]
+        if top > have:
+            nb = self.n_blocks
+            self.share = np.concatenate([self.share, np.ones((top - have) * nb)])
+            self.key = np.concatenate([self.key, np.repeat(np.arange(have, top) + 1.0, nb)])
+            self.total = np.concatenate([self.total, np.zeros(top - have)])
+            self.last = np.concatenate([self.last, np.arange(have, top) * nb + nb - 1])
+            self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
+        need = h[~self.built[h]]
+        for b in np.unique(need // _HASH_BLOCK) if need.size else ():
+            part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
+            self._build(part[~self.built[part]])
+        self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
+
+    def _build(self, part: np.ndarray) -> None:
+        nb = self.n_blocks
+        packed = self.greens.packed(part)
+        block_mass = self.byte_mass[np.arange(packed.shape[1]), packed].reshape(part.size, nb, _BLOCK_BYTES).sum(axis=2)
+        cum = np.cumsum(block_mass, axis=1)
+        total = cum[:, -1]
+        share = cum / np.where(total > 0, total, 1.0)[:, None]
+        # from the last block with mass on, exactly 1: a draw u < 1 never lands past it
+        last = nb - 1 - np.argmax(block_mass[:, ::-1] > 0, axis=1)
+        share[np.arange(nb)[None, :] >= last[:, None]] = 1.0
+        flat = (part[:, None] * nb + np.arange(nb)).reshape(-1)
+        self.share[flat] = share.reshape(-1)
+        self.key[flat] = (share + part[:, None]).reshape(-1)
+        self.total[part], self.last[part], self.built[part] = total, part * nb + last, True
+
+    def mass(self, h: np.ndarray) -> np.ndarray:
+        """Green mass of ``w`` after each hash input ``h`` (m,), all >= 0."""
+        if h.size == 0:
+            return np.zeros(0)
+        self._ensure(h)
+        return self.total[h]
+
+    def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The token at fraction ``u`` in [0, 1) of ``w`` restricted to the green list of ``h`` (both (m,); mass > 0)."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        self._ensure(h)
+        # (1) the first block whose cumulative share exceeds u: it has mass (shares only grow where mass is)
+        at = np.minimum(np.searchsorted(self.key, h + u, side="right"), self.last[h])
+        b = at - h * self.n_blocks
+        lo = np.where(b > 0, self.share[at - 1], 0.0)
+        frac = (u - lo) / (self.share[at] - lo)
+        # (2) the byte: the block's 32 byte masses, laid end to end for all positions in one running sum
+        byte_at = (b * _BLOCK_BYTES)[:, None] + self._at
+        pattern = self.greens.packed(h, byte_at)
+        bm = np.take(self.byte_mass_flat, byte_at * 256 + pattern)
+        c = np.cumsum(bm.reshape(-1)).reshape(bm.shape)
+        end = c[:, -1]
+        start = np.concatenate([[0.0], end[:-1]])
+        target = start + np.clip(frac, 0.0, 1.0) * (end - start)
+        j = (c <= target[:, None]).sum(axis=1)
+        top = j >= _BLOCK_BYTES  # round-off at the top of the block: its last byte with mass
+        if top.any():
+            j[top] = _BLOCK_BYTES - 1 - np.argmax(bm[top][:, ::-1] > 0, axis=1)
+        rows = np.arange(h.size)
+        rest = target - np.where(j > 0, c[rows, np.maximum(j - 1, 0)], start)
+        # (3) the token within the byte
+        byte = byte_at[rows, j]
+        inside = np.where(_PATTERN_BITS[pattern[rows, j]], self.w8[byte], 0.0)
+        c8 = np.cumsum(inside, axis=1)
+        k = (c8 <= rest[:, None]).sum(axis=1)
+        top = k >= 8
+        if top.any():
+            k[top] = 7 - np.argmax(inside[top][:, ::-1] > 0, axis=1)
+        return byte * 8 + k
+
+
+_POPCOUNT = _PATTERN_BITS.sum(axis=1).astype(np.int64)
+_SELECT = np.array([np.append(np.flatnonzero(b), np.zeros(8 - b.sum(), np.int64)) for b in _PATTERN_BITS], np.int64)
+
+
+class GreenIds:
+    """Uniform draws of a green id after a hash input, exactly, in integers: the ``q``-th green id for ``q`` uniform.
+
+    Per hash input, the cumulative count of green ids over blocks of 256 tokens (``ceil(V / 256)`` int64 per hash
+    input, offset by ``h * (size + 1)`` for one ``searchsorted``: 320 bytes at V = 10,000, 3.2 MB for all 10,000
+    hash inputs of context 1), built for 1,024 hash inputs at a time on first use; within the block, byte
+    popcounts and a table of the ``r``-th set bit of each byte value. A draw is a function of ``(h, u)`` alone.
+    """
+
+    def __init__(self, greens, n_hashes: int):
+        self.greens = greens
+        self.size = greens.size
+        self.stride = self.size + 1
+        self.n_blocks = greens.bytes // _BLOCK_BYTES
+        self.n_hashes = int(n_hashes)
+        self._at = np.arange(_BLOCK_BYTES)
+        self.key = np.zeros(0, np.int64)
+        self.built = np.zeros(0, bool)
+        self.complete = False
+
+    @staticmethod
+    def nbytes(vocab_size: int, n_hashes: int) -> int:
+        return n_hashes * (-(-vocab_size // 256) * 8 + 1)
+
+    def _ensure(self, h: np.ndarray) -> None:
+        if self.complete:
+            return
+        hi = int(h.max()) + 1
+        top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
+        have = self.built.shape[0]
+        if top > have:
+            nb = self.n_blocks
+            self.key = np.concatenate([self.key, np.repeat(np.arange(have, top) * self.stride + self.size, nb)])
+            self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
+        need = h[~self.built[h]]
+        for b in np.unique(need // _HASH_BLOCK) if need.size else ():
+            part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
+            part = part[~self.built[part]]
+            counts = _POPCOUNT[self.greens.packed(part)].reshape(part.size, self.n_blocks, _BLOCK_BYTES).sum(axis=2)
+            flat = (part[:, None] * self.n_blocks + np.arange(self.n_blocks)).reshape(-1)
+            self.key[flat] = (np.cumsum(counts, axis=1) + part[:, None] * self.stride).reshape(-1)
+            self.built[part] = True
+        self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
+
+    def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The ``floor(u * size)``-th green id (ascending) after each hash input ``h``; ``u`` in [0, 1), both (m,)."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        self._ensure(h)
+        q = np.minimum((u * self.size).astype(np.int64), self.size - 1)
+        base = h * self.stride
+        at = np.searchsorted(self.key, base + q, side="right")  # the first block holding more than q green ids
+        b = at - h * self.n_blocks
+        r = q - np.where(b > 0, self.key[at - 1] - base, 0)
+        byte_at = (b * _BLOCK_BYTES)[:, None] + self._at
+        pattern = self.greens.packed(h, byte_at)
+        c = np.cumsum(_POPCOUNT[pattern], axis=1)
+        j = (c <= r[:, None]).sum(axis=1)
+        rows = np.arange(h.size)
+        r -= np.where(j > 0, c[rows, np.maximum(j - 1, 0)], 0)
+        return byte_at[rows, j] * 8 + _SELECT[pattern[rows, j], r]
 
 
 def supported(watermark: Watermark, order: int, kneser_ney: bool) -> str | None:
@@ -175,6 +368,20 @@ class WatermarkedNGram:
         self.unseen_green = np.concatenate([self._unseen_green(rh, green, row), [0.0]])
         self._r_unseen_ctx = int(m._n_unseen[-1])  # a context never seen: its first r outcomes are eligible
         self._unseen_ctx_green = np.full(0, np.nan)
+        # one draw per part: the part's cut points per row (a never-seen context's depend on the hash: per position),
+        # and uniform green ids from a GreenTable of ones, skipping the row's seen ones (proposing again: rare)
+        n_hashes = 2 if self.wm.context == 0 else self.wm.context * (self.v - 1) + 1
+        self.utable = GreenIds(self.greens, n_hashes) if GreenIds.nbytes(self.v, n_hashes) <= TABLE_BYTES else None
+        a = m._p_unseen
+        w = np.stack([self.picker.row_mass, a * m._n_unseen, self.extra * a * self.unseen_green])
+        z = w.sum(axis=0)
+        self._cut1, self._cut2 = w[0] / z, (w[0] + w[1]) / z
+        self._never_fixed = self._r_unseen_ctx >= self.v  # a never-seen context has every green id eligible
+        if self._never_fixed:  # ... and so one cut for all its (watermarked) hash inputs
+            w1 = a[-1] * m._n_unseen[-1]
+            self._cut2[-1] = w1 / (w1 + self.extra * a[-1] * self.greens.size)
+        self._every_unseen = m._n_unseen == self.radix - np.diff(np.concatenate([tab.indptr, [tab.indptr[-1]]]))
+        self._seen_key = row * self.radix + tab.cols
 
     def _unseen_green(self, rh: np.ndarray, green: np.ndarray, row: np.ndarray) -> np.ndarray:
         """How many of each real row's eligible unseen outcomes are green under its hash."""
@@ -238,6 +445,8 @@ class WatermarkedNGram:
             if g.size:
                 tok[g] = self._restricted(h[g], lambda idx, k: m._next(np.repeat(ctx[g][idx], k), rng).reshape(-1, k), rng)
             return tok
+        if self.utable is not None:
+            return self._next_additive_table(ctx, h, rng)
         rows, w = self._additive_parts(ctx, h)
         comp, frac = self._choose(w, rng)
         tok = np.empty(ctx.size, np.int64)
@@ -263,6 +472,62 @@ class WatermarkedNGram:
                 tok[at] = self._restricted(h[at], propose, rng)
         return tok
 
+    def _next_additive_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Row-fixed additive: seen entries reweighted, unseen plain, unseen given green; one uniform picks the part
+        and the outcome within it (the green unseen part: a uniform green id, proposed again where the row saw it)."""
+        m = self.m
+        tab = m.tables_[-1]
+        n_rows = tab.keys.size
+        rows = tab.rows(ctx)
+        u = rng.random(ctx.size)
+        cut1, cut2 = self._cut1[rows], self._cut2[rows]
+        # a never-seen context: its cut depends on the hash where top-k / top-p truncate it, or not watermarked
+        never = np.flatnonzero(rows == n_rows) if not self._never_fixed or (h < 0).any() else ()
+        if len(never):
+            a = m._p_unseen[n_rows]
+            w1 = a * m._n_unseen[n_rows]
+            w2 = self.extra * a * self._unseen_green_at(rows[never], h[never])
+            cut2[never] = w1 / (w1 + w2)
+        tok = np.empty(ctx.size, np.int64)
+        s = u < cut1
+        tok[s] = self.picker.pick(rows[s], u[s] / cut1[s] * self.picker.row_mass[rows[s]])
+        p = ~s & (u < cut2)
+        rp = rows[p]
+        j = np.floor((u[p] - cut1[p]) / (cut2[p] - cut1[p]) * m._n_unseen[rp]).astype(np.int64)
+        tok[p] = m._unseen_outcome(rp, np.clip(j, 0, m._n_unseen[rp] - 1))
+        g = np.flatnonzero(~s & ~p)
+        if g.size:
+            frac = np.clip((u[g] - cut2[g]) / (1.0 - cut2[g]), 0.0, np.nextafter(1.0, 0.0))
+            whole = self._every_unseen[rows[g]]
+            gw, gt = g[whole], g[~whole]
+            if gw.size:
+                tok[gw] = self._unseen_green_draw(rows[gw], h[gw], frac[whole], rng)
+            if gt.size:  # top-k / top-p: only the row's first r unseen outcomes are eligible
+                rt = rows[gt]
+
+                def propose(idx, k, rt=rt):
+                    rr = np.repeat(rt[idx], k)
+                    jj = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0, m._n_unseen[rr] - 1)
+                    real = rr < n_rows
+                    jj[real] = m._unseen_outcome(rr[real], jj[real])
+                    return jj.reshape(-1, k)
+
+                tok[gt] = self._restricted(h[gt], propose, rng)
+        return tok
+
+    def _unseen_green_draw(self, rows: np.ndarray, h: np.ndarray, u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A uniform green id after ``h`` that row ``rows`` has not seen: uniform green ids (the first from ``u``),
+        drawn again where seen."""
+        tok = self.utable.draw(h, u)
+        todo = np.flatnonzero(rows < self.m.tables_[-1].keys.size)  # a never-seen context has seen nothing
+        while todo.size:
+            key = rows[todo] * self.radix + tok[todo]
+            pos = np.searchsorted(self._seen_key, key)
+            seen = self._seen_key[np.minimum(pos, self._seen_key.size - 1)] == key
+            todo = todo[seen]
+            tok[todo] = self.utable.draw(h[todo], rng.random(todo.size))
+        return tok
+
     # -- Kneser-Ney ------------------------------------------------------------------------------------------------
     def _prepare_kn(self) -> None:
         m = self.m
@@ -278,6 +543,16 @@ class WatermarkedNGram:
             ratio = np.where(base.row_mass > 0, p.row_mass / np.where(base.row_mass > 0, base.row_mass, 1.0), 1.0)
             self.mass_ratio.append(ratio)
         self.uniform_share = self.greens.size / self.radix
+        # the unigram and uniform orders together: the dense bottom row u1 = (1 - gamma_1) x_1 + gamma_1 / (V + 1),
+        # whose green part is drawn in one step from a GreenTable (if it fits; else proposals, below)
+        n_hashes = 2 if self.wm.context == 0 else self.v
+        self.table = None
+        if GreenTable.fits(self.v, n_hashes):
+            unigram = m.tables_[0]
+            self.gamma1 = float(m._gamma[0][unigram.rows(np.zeros(1, np.int64))[0]])
+            u1 = (1.0 - self.gamma1) * self._dense_low_row() + self.gamma1 / self.radix
+            self.table = GreenTable(self.greens, u1, n_hashes)
+        self._stay = None
 
     def _dense_low_row(self) -> np.ndarray:
         """The row that does not determine its hash as a dense distribution over the V + 1 outcomes."""
@@ -312,8 +587,126 @@ class WatermarkedNGram:
         weights += [back, back * np.where(marked, self.extra * self.uniform_share, 0.0)]
         return rows_of, np.array(weights)
 
+    def _descent(self) -> list | None:
+        """Per order k >= 2, the probability of staying at each row: ``(1 - gamma_k) M_k / Z_k`` with ``Z_k`` the
+        row's watermarked normaliser (its hash is the row's own); ``Z_1`` per hash input at the end. Built on the
+        first draw (it needs the bottom row's green mass after every hash input: the whole table); ``None`` if a
+        seen row's suffix is not seen (a merged table), where :meth:`_next_kn_parts` is used instead."""
+        if self._stay is not None:
+            return self._stay or None
+        m = self.m
+        table = self.table
+        table.mass(np.arange(table.n_hashes))
+        z1 = np.append(1.0 + self.extra * table.total, 1.0)  # index -1: not watermarked
+        stay, z_below = [], None
+        for k in range(2, m.order + 1):
+            tab = m.tables_[k - 1]
+            rh = self._row_hashes(tab.keys)
+            gamma = m._gamma[k - 1][:-1]
+            if k == 2:
+                low = z1[rh]
+            else:
+                suffix = m.tables_[k - 2].rows(tab.keys % self.radix ** (k - 2))
+                if (suffix >= m.tables_[k - 2].keys.size).any():
+                    self._stay = []
+                    return None
+                low = z_below[suffix]
+            kept = (1.0 - gamma) * self.mass_ratio[k - 1][:-1]
+            z = kept + gamma * low
+            stay.append(np.append(kept / z, 0.0))  # row R (a context not seen): back off fully
+            z_below = z
+        self._stay = [None, None] + stay + [z1]
+        return self._stay
+
+    def _next_kn_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The plain sampler's descent of the orders, with each row's watermarked stay probability; at the bottom,
+        u1 plain with probability ``1 / Z_1(h)``, else u1 given green (one table draw). One uniform per position."""
+        m = self.m
+        stay = self._descent()
+        if stay is None:
+            return self._next_kn_parts(ctx, h, rng)
+        u = rng.random(ctx.size)
+        tok = np.empty(ctx.size, np.int64)
+        pending = np.arange(ctx.size)
+        for k in range(m.order, 1, -1):
+            picker = self.pickers[k - 1]
+            rows = m.tables_[k - 1].rows(ctx[pending] % self.radix ** (k - 1))
+            st, uu = stay[k][rows], u[pending]
+            s = uu < st
+            r = rows[s]
+            tok[pending[s]] = picker.pick(r, uu[s] / st[s] * picker.row_mass[r])
+            u[pending[~s]] = (uu[~s] - st[~s]) / (1.0 - st[~s])
+            pending = pending[~s]
+        hp, uu = h[pending], u[pending]
+        z1 = stay[-1][hp]
+        plain = uu * z1 < 1.0
+        at = pending[plain]
+        frac = np.minimum(uu[plain] * z1[plain], np.nextafter(1.0, 0.0))
+        uni = frac < 1.0 - self.gamma1
+        pick = self.pickers[0]
+        tok[at[uni]] = pick.pick(np.zeros(int(uni.sum()), np.int64), frac[uni] / (1.0 - self.gamma1) * pick.row_mass[0])
+        tok[at[~uni]] = np.minimum(((frac[~uni] - (1.0 - self.gamma1)) / self.gamma1 * self.radix).astype(np.int64),
+                                   self.v)
+        g = ~plain
+        if g.any():
+            frac = np.clip((uu[g] * z1[g] - 1.0) / (z1[g] - 1.0), 0.0, np.nextafter(1.0, 0.0))
+            tok[pending[g]] = self.table.draw(hp[g], frac)
+        return tok
+
+    def _next_kn_parts(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Parts: orders n..2 reweighted (one draw each), the bottom row u1 plain, u1 given green (one table draw).
+
+        One uniform per position picks the part (by descending the parts as the plain sampler descends orders)
+        and, rescaled, the token within it.
+        """
+        m = self.m
+        n = ctx.size
+        u = rng.random(n)
+        marked = h >= 0
+        green_low = np.zeros(n)
+        if marked.any():
+            green_low[marked] = self.extra * self.table.mass(h[marked])
+        weights, rows_of, back = [], [], np.ones(n)
+        for k in range(m.order, 1, -1):
+            rows = m.tables_[k - 1].rows(ctx % self.radix ** (k - 1))
+            gamma = m._gamma[k - 1][rows]
+            weights.append(back * (1.0 - gamma) * self.mass_ratio[k - 1][rows])
+            rows_of.append(rows)
+            back = back * gamma
+        weights += [back, back * green_low]
+        x = u * np.sum(weights, axis=0)
+        tok = np.empty(n, np.int64)
+        pending = np.arange(n)
+        last = len(weights) - 1
+        for c, w in enumerate(weights):
+            if not pending.size:
+                break
+            xp, wp = x[pending], w[pending]
+            take = xp < wp if c < last else np.ones(pending.size, bool)
+            if c < last and c == last - 1:  # the plain bottom row: not past it where the green part has no weight
+                take |= green_low[pending] <= 0
+            at = pending[take]
+            frac = np.clip(xp[take] / np.where(wp[take] > 0, wp[take], 1.0), 0.0, np.nextafter(1.0, 0.0))
+            if c < last - 1:  # orders n..2: one draw from the reweighted row
+                p, rows = self.pickers[m.order - c - 1], rows_of[c][at]
+                tok[at] = p.pick(rows, frac * p.row_mass[rows])
+            elif c == last - 1:  # u1 plain: the unigram row, or the uniform order
+                uni = frac < 1.0 - self.gamma1
+                pick = self.pickers[0]
+                tok[at[uni]] = pick.pick(np.zeros(int(uni.sum()), np.int64),
+                                         frac[uni] / (1.0 - self.gamma1) * pick.row_mass[0])
+                f = (frac[~uni] - (1.0 - self.gamma1)) / self.gamma1
+                tok[at[~uni]] = np.minimum((f * self.radix).astype(np.int64), self.v)
+            else:
+                tok[at] = self.table.draw(h[at], frac)
+            x[pending[~take]] -= wp[~take]
+            pending = pending[~take]
+        return tok
+
     def _next_kn(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         m = self.m
+        if self.table is not None:
+            return self._next_kn_table(ctx, h, rng)
         rows_of, w = self._kn_parts(ctx, h)
         comp, frac = self._choose(w, rng)
         tok = np.empty(ctx.size, np.int64)

@@ -206,7 +206,7 @@ class GreenLists:
         self.gamma = float(gamma)
         self.vocab_size = int(vocab_size)
         self.size = int(self.vocab_size * self.gamma)
-        self._bytes = (self.vocab_size + 7) // 8
+        self._bytes = -(-self.vocab_size // 256) * 32  # whole blocks of 256 tokens per list, for :meth:`packed`
         self._bits = np.zeros((0, self._bytes), np.uint8)
         self._row_of = np.full(0, -1, np.int64)
 
@@ -237,7 +237,7 @@ class GreenLists:
         packed = []
         for s in range(0, seeds.shape[0], chunk):
             ids = randperm_prefix(seeds[s:s + chunk], self.vocab_size, self.size)
-            mask = np.zeros((ids.shape[0], self.vocab_size), bool)
+            mask = np.zeros((ids.shape[0], self._bytes * 8), bool)
             np.put_along_axis(mask, ids, True, axis=1)
             packed.append(np.packbits(mask, axis=1, bitorder="little"))
         start = self._bits.shape[0]
@@ -264,6 +264,21 @@ class GreenLists:
             out[:, : self.vocab_size] = np.unpackbits(
                 self._bits[rows], axis=1, count=self.vocab_size, bitorder="little").view(bool)
         return out
+
+    def packed(self, h: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+        """Packed green lists after hash inputs ``h`` (m,): byte ``i`` holds tokens ``8 i .. 8 i + 7``, bit ``k`` token
+        ``8 i + k`` (tokens at or above ``vocab_size`` are not green). All ``bytes`` bytes per list, uint8 (m, bytes),
+        a whole number of 256-token blocks; or the bytes ``at`` (m, k) of each."""
+        rows = self.rows(h)
+        if self._bits.shape[0] == 0:
+            return np.zeros((rows.shape[0], self._bytes if at is None else at.shape[1]), np.uint8)
+        if at is None:
+            return self._bits[rows]
+        return np.take(self._bits.reshape(-1), rows[:, None] * self._bytes + at)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
     def ids(self, h: int) -> np.ndarray:
         """The green token ids after one hash input, ascending; (size,) int64."""
