@@ -324,7 +324,7 @@ def test_green_tables_draw_the_green_restricted_weights():
         mixed = 0.9 * want + 0.1 * other / other.sum()  # a tenth of the mass on another list
         assert chisquare(obs[green], mixed[green] / mixed[green].sum() * obs.sum()).pvalue < 1e-8
     assert GreenTable.nbytes(10000, 10000) < 10 * 2**20 and GreenIds.nbytes(10000, 10000) < 4 * 2**20
-    assert not GreenTable.fits(40000, 40000) and GreenTable.nbytes(40000, 40000) > TABLE_BYTES
+    assert not GreenTable.fits(60000, 60000) and GreenTable.nbytes(60000, 60000) > TABLE_BYTES
 
 
 def test_ngram_watermark_is_detected_and_deterministic():

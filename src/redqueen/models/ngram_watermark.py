@@ -44,15 +44,13 @@ class GreenTable:
     """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input.
 
     Three levels, each an inverse CDF. (1) Per hash input ``h``, the cumulative green share of ``w`` over
-    blocks of 256 tokens (``ceil(V / 256)`` float64 per hash input, kept twice: as is, and offset by ``h`` for
-    one ``searchsorted`` over all hash inputs), built for 1,024 hash inputs at a time on first use;
-    :meth:`mass` is the green mass. (2) Within the block, its 32 bytes' green masses, each read from a table
-    of every byte's mass under each of the 256 bit patterns (``V / 8 x 256`` float64, shared by all hash
-    inputs). (3) Within the byte, its 8 weights times its green bits. Memory (:meth:`nbytes`): at V = 10,000
-    and 10,000 hash inputs (context 1) 6.4 MB + 2.6 MB; refused above :data:`TABLE_BYTES` (:meth:`fits`).
-    A draw is a function of ``(h, u)`` alone, so a table built earlier or later gives the same token. Exact
-    up to float64 round-off: a block's share is off by at most the spacing of ``h + share`` (4e-12 for hash
-    inputs under 16,384), a byte's or token's by a few ulps of the block's mass.
+    blocks of 256 tokens (``ceil(V / 256)`` float64 per hash input), built for 1,024 hash inputs at a time on
+    first use; :meth:`mass` is the green mass. (2) Within the block, its 32 bytes' green masses, each read
+    from a table of every byte's mass under each of the 256 bit patterns (``V / 8 x 256`` float64, shared by
+    all hash inputs). (3) Within the byte, its 8 weights times its green bits. Memory (:meth:`nbytes`): at
+    V = 10,000 and its 10,000 hash inputs (context 1), 3.3 MB + 2.6 MB; refused above :data:`TABLE_BYTES`
+    (:meth:`fits`), where the sampler proposes instead. A draw is a function of ``(h, u)`` alone, so a table
+    built earlier or later gives the same token. Exact up to float64 round-off (a few ulps of a share).
     """
 
     def __init__(self, greens, w: np.ndarray, n_hashes: int):
@@ -68,10 +66,8 @@ class GreenTable:
         self.byte_mass = np.where(_PATTERN_BITS[None, :, :], self.w8[:, None, :], 0.0).sum(axis=2)
         self.byte_mass_flat = self.byte_mass.reshape(-1)
         self._at = np.arange(_BLOCK_BYTES)
-        self.share = np.zeros(0)  # (hashes * blocks,) cumulative share of each hash input's blocks
-        self.key = np.zeros(0)  # share + hash input: nondecreasing over the whole table
+        self.share = np.ones((0, self.n_blocks))  # cumulative share of each hash input's blocks
         self.total = np.zeros(0)
-        self.last = np.zeros(0, np.int64)  # flat index of each hash input's last block with mass
         self.built = np.zeros(0, bool)
         self.complete = False
 
@@ -79,7 +75,7 @@ class GreenTable:
     def nbytes(vocab_size: int, n_hashes: int) -> int:
         """Bytes of a table over ``vocab_size`` tokens for ``n_hashes`` hash inputs, all built."""
         blocks = -(-vocab_size // 256)
-        return n_hashes * (blocks * 16 + 17) + blocks * 32 * 256 * 8
+        return n_hashes * (blocks * 8 + 9) + blocks * 32 * 256 * 8
 
     @classmethod
     def fits(cls, vocab_size: int, n_hashes: int) -> bool:
@@ -92,11 +88,8 @@ class GreenTable:
         top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
         have = self.built.shape[0]
         if top > have:
-            nb = self.n_blocks
-            self.share = np.concatenate([self.share, np.ones((top - have) * nb)])
-            self.key = np.concatenate([self.key, np.repeat(np.arange(have, top) + 1.0, nb)])
+            self.share = np.concatenate([self.share, np.ones((top - have, self.n_blocks))])
             self.total = np.concatenate([self.total, np.zeros(top - have)])
-            self.last = np.concatenate([self.last, np.arange(have, top) * nb + nb - 1])
             self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
         need = h[~self.built[h]]
         for b in np.unique(need // _HASH_BLOCK) if need.size else ():
@@ -114,10 +107,7 @@ class GreenTable:
         # from the last block with mass on, exactly 1: a draw u < 1 never lands past it
         last = nb - 1 - np.argmax(block_mass[:, ::-1] > 0, axis=1)
         share[np.arange(nb)[None, :] >= last[:, None]] = 1.0
-        flat = (part[:, None] * nb + np.arange(nb)).reshape(-1)
-        self.share[flat] = share.reshape(-1)
-        self.key[flat] = (share + part[:, None]).reshape(-1)
-        self.total[part], self.last[part], self.built[part] = total, part * nb + last, True
+        self.share[part], self.total[part], self.built[part] = share, total, True
 
     def mass(self, h: np.ndarray) -> np.ndarray:
         """Green mass of ``w`` after each hash input ``h`` (m,), all >= 0."""
@@ -132,13 +122,14 @@ class GreenTable:
             return np.zeros(0, np.int64)
         self._ensure(h)
         # (1) the first block whose cumulative share exceeds u: it has mass (shares only grow where mass is)
-        at = np.minimum(np.searchsorted(self.key, h + u, side="right"), self.last[h])
-        b = at - h * self.n_blocks
-        lo = np.where(b > 0, self.share[at - 1], 0.0)
-        frac = (u - lo) / (self.share[at] - lo)
+        share = self.share[h]
+        b = (share <= u[:, None]).sum(axis=1)
+        rows = np.arange(h.size)
+        lo = np.where(b > 0, share[rows, np.maximum(b - 1, 0)], 0.0)
+        frac = (u - lo) / (share[rows, b] - lo)
         # (2) the byte: the block's 32 byte masses, laid end to end for all positions in one running sum
         byte_at = (b * _BLOCK_BYTES)[:, None] + self._at
-        pattern = self.greens.packed(h, byte_at)
+        pattern = self.greens.packed(h, b)
         bm = np.take(self.byte_mass_flat, byte_at * 256 + pattern)
         c = np.cumsum(bm.reshape(-1)).reshape(bm.shape)
         end = c[:, -1]
@@ -148,7 +139,6 @@ class GreenTable:
         top = j >= _BLOCK_BYTES  # round-off at the top of the block: its last byte with mass
         if top.any():
             j[top] = _BLOCK_BYTES - 1 - np.argmax(bm[top][:, ::-1] > 0, axis=1)
-        rows = np.arange(h.size)
         rest = target - np.where(j > 0, c[rows, np.maximum(j - 1, 0)], start)
         # (3) the token within the byte
         byte = byte_at[rows, j]
@@ -168,26 +158,23 @@ _SELECT = np.array([np.append(np.flatnonzero(b), np.zeros(8 - b.sum(), np.int64)
 class GreenIds:
     """Uniform draws of a green id after a hash input, exactly, in integers: the ``q``-th green id for ``q`` uniform.
 
-    Per hash input, the cumulative count of green ids over blocks of 256 tokens (``ceil(V / 256)`` int64 per hash
-    input, offset by ``h * (size + 1)`` for one ``searchsorted``: 320 bytes at V = 10,000, 3.2 MB for all 10,000
-    hash inputs of context 1), built for 1,024 hash inputs at a time on first use; within the block, byte
+    Per hash input, the cumulative count of green ids over blocks of 256 tokens (``ceil(V / 256)`` int32 per hash
+    input: 160 bytes at V = 10,000, 1.6 MB for all 10,000 hash inputs of context 1), built for 1,024 hash inputs at a time on first use; within the block, byte
     popcounts and a table of the ``r``-th set bit of each byte value. A draw is a function of ``(h, u)`` alone.
     """
 
     def __init__(self, greens, n_hashes: int):
         self.greens = greens
         self.size = greens.size
-        self.stride = self.size + 1
         self.n_blocks = greens.bytes // _BLOCK_BYTES
         self.n_hashes = int(n_hashes)
-        self._at = np.arange(_BLOCK_BYTES)
-        self.key = np.zeros(0, np.int64)
+        self.count = np.zeros((0, self.n_blocks), np.int32)  # green ids in each hash input's blocks, cumulative
         self.built = np.zeros(0, bool)
         self.complete = False
 
     @staticmethod
     def nbytes(vocab_size: int, n_hashes: int) -> int:
-        return n_hashes * (-(-vocab_size // 256) * 8 + 1)
+        return n_hashes * (-(-vocab_size // 256) * 4 + 1)
 
     def _ensure(self, h: np.ndarray) -> None:
         if self.complete:
@@ -196,16 +183,14 @@ class GreenIds:
         top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
         have = self.built.shape[0]
         if top > have:
-            nb = self.n_blocks
-            self.key = np.concatenate([self.key, np.repeat(np.arange(have, top) * self.stride + self.size, nb)])
+            self.count = np.concatenate([self.count, np.zeros((top - have, self.n_blocks), np.int32)])
             self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
         need = h[~self.built[h]]
         for b in np.unique(need // _HASH_BLOCK) if need.size else ():
             part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
             part = part[~self.built[part]]
             counts = _POPCOUNT[self.greens.packed(part)].reshape(part.size, self.n_blocks, _BLOCK_BYTES).sum(axis=2)
-            flat = (part[:, None] * self.n_blocks + np.arange(self.n_blocks)).reshape(-1)
-            self.key[flat] = (np.cumsum(counts, axis=1) + part[:, None] * self.stride).reshape(-1)
+            self.count[part] = np.cumsum(counts, axis=1)
             self.built[part] = True
         self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
 
@@ -215,17 +200,17 @@ class GreenIds:
             return np.zeros(0, np.int64)
         self._ensure(h)
         q = np.minimum((u * self.size).astype(np.int64), self.size - 1)
-        base = h * self.stride
-        at = np.searchsorted(self.key, base + q, side="right")  # the first block holding more than q green ids
-        b = at - h * self.n_blocks
-        r = q - np.where(b > 0, self.key[at - 1] - base, 0)
-        byte_at = (b * _BLOCK_BYTES)[:, None] + self._at
-        pattern = self.greens.packed(h, byte_at)
-        c = np.cumsum(_POPCOUNT[pattern], axis=1)
-        j = (c <= r[:, None]).sum(axis=1)
+        count = self.count[h]
+        b = (count <= q[:, None]).sum(axis=1)  # the first block holding more than q green ids
         rows = np.arange(h.size)
-        r -= np.where(j > 0, c[rows, np.maximum(j - 1, 0)], 0)
-        return byte_at[rows, j] * 8 + _SELECT[pattern[rows, j], r]
+        r = q - np.where(b > 0, count[rows, np.maximum(b - 1, 0)], 0)
+        pattern = self.greens.packed(h, b)
+        # the blocks' byte popcounts laid end to end in one running sum (integers: exact)
+        c = np.cumsum(_POPCOUNT[pattern].reshape(-1)).reshape(pattern.shape)
+        start = np.concatenate([[0], c[:-1, -1]])
+        j = (c <= (start + r)[:, None]).sum(axis=1)
+        r -= np.where(j > 0, c[rows, np.maximum(j - 1, 0)], start) - start
+        return (b * _BLOCK_BYTES + j) * 8 + _SELECT[pattern[rows, j], r]
 
 
 def supported(watermark: Watermark, order: int, kneser_ney: bool) -> str | None:

@@ -265,16 +265,18 @@ class GreenLists:
                 self._bits[rows], axis=1, count=self.vocab_size, bitorder="little").view(bool)
         return out
 
-    def packed(self, h: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+    def packed(self, h: np.ndarray, block: np.ndarray | None = None) -> np.ndarray:
         """Packed green lists after hash inputs ``h`` (m,): byte ``i`` holds tokens ``8 i .. 8 i + 7``, bit ``k`` token
-        ``8 i + k`` (tokens at or above ``vocab_size`` are not green). All ``bytes`` bytes per list, uint8 (m, bytes),
-        a whole number of 256-token blocks; or the bytes ``at`` (m, k) of each."""
+        ``8 i + k`` (tokens at or above ``vocab_size`` are not green). All ``bytes`` bytes per list (a whole number of
+        256-token blocks), uint8 (m, bytes); or only the 32 bytes of 256-token block ``block`` (m,) of each."""
         rows = self.rows(h)
         if self._bits.shape[0] == 0:
-            return np.zeros((rows.shape[0], self._bytes if at is None else at.shape[1]), np.uint8)
-        if at is None:
+            return np.zeros((rows.shape[0], self._bytes if block is None else 32), np.uint8)
+        if block is None:
             return self._bits[rows]
-        return np.take(self._bits.reshape(-1), rows[:, None] * self._bytes + at)
+        words = self._bits.reshape(-1).view("<u8")  # four 64-bit words per block
+        at = (rows * (self._bytes // 8) + np.asarray(block, dtype=np.int64) * 4)[:, None] + np.arange(4)
+        return np.take(words, at).view(np.uint8)
 
     @property
     def bytes(self) -> int:
