@@ -323,6 +323,15 @@ def test_green_tables_draw_the_green_restricted_weights():
         other = np.where(g.mask(np.array([h + 1 if h < v - 1 else 0]))[0], w[:v], 0.0)
         mixed = 0.9 * want + 0.1 * other / other.sum()  # a tenth of the mass on another list
         assert chisquare(obs[green], mixed[green] / mixed[green].sum() * obs.sum()).pvalue < 1e-8
+    tilted = GreenTable(g, w, v, extra=np.expm1(2.0))  # the whole row, green ids times e^2
+    for h in (5, 599):
+        got = tilted.draw(np.full(100000, h), rng.random(100000))
+        want = w * np.exp(2.0 * np.append(g.mask(np.array([h]))[0], False))
+        assert np.isclose(tilted.mass(np.array([h]))[0], want.sum())
+        obs = np.bincount(got, minlength=v + 1)
+        assert chisquare(obs, want / want.sum() * obs.sum()).pvalue > 1e-4
+        wrong = w * np.exp(2.2 * np.append(g.mask(np.array([h]))[0], False))
+        assert chisquare(obs, wrong / wrong.sum() * obs.sum()).pvalue < 1e-8
     assert GreenTable.nbytes(10000, 10000) < 10 * 2**20 and GreenIds.nbytes(10000, 10000) < 4 * 2**20
     assert not GreenTable.fits(60000, 60000) and GreenTable.nbytes(60000, 60000) > TABLE_BYTES
 

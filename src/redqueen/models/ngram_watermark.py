@@ -41,7 +41,8 @@ _PATTERN_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, b
 
 
 class GreenTable:
-    """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input.
+    """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input
+    (or, given ``extra``, the whole of ``w`` with its green ids' weights times ``1 + extra``: the tilted row).
 
     Three levels, each an inverse CDF. (1) Per hash input ``h``, the cumulative green share of ``w`` over
     blocks of 256 tokens (``ceil(V / 256)`` float64 per hash input), built for 1,024 hash inputs at a time on
@@ -53,17 +54,22 @@ class GreenTable:
     built earlier or later gives the same token. Exact up to float64 round-off (a few ulps of a share).
     """
 
-    def __init__(self, greens, w: np.ndarray, n_hashes: int):
+    def __init__(self, greens, w: np.ndarray, n_hashes: int, extra: float | None = None):
         self.greens = greens
         n_bytes = greens.bytes
         self.n_blocks = n_bytes // _BLOCK_BYTES
         self.n_hashes = int(n_hashes)
         v = greens.vocab_size
         padded = np.zeros(n_bytes * 8)
-        padded[:v] = w[:v]  # ids >= V (the end symbol) are never green
+        if extra is None:  # green only: ids >= V (the end symbol) are never green
+            padded[:v] = w[:v]
+            self.factor = _PATTERN_BITS.astype(np.float64)
+        else:  # the whole tilted row: w (end symbol included) times 1 + extra on green ids
+            padded[:w.shape[0]] = w
+            self.factor = 1.0 + extra * _PATTERN_BITS
         self.w8 = padded.reshape(n_bytes, 8)
-        # mass of byte i's tokens that a bit pattern marks green: (bytes, 256)
-        self.byte_mass = np.where(_PATTERN_BITS[None, :, :], self.w8[:, None, :], 0.0).sum(axis=2)
+        # mass of byte i's tokens under each bit pattern (a green list's byte): (bytes, 256)
+        self.byte_mass = (self.factor[None, :, :] * self.w8[:, None, :]).sum(axis=2)
         self.byte_mass_flat = self.byte_mass.reshape(-1)
         self._at = np.arange(_BLOCK_BYTES)
         self.share = np.ones((0, self.n_blocks))  # cumulative share of each hash input's blocks
@@ -110,14 +116,15 @@ class GreenTable:
         self.share[part], self.total[part], self.built[part] = share, total, True
 
     def mass(self, h: np.ndarray) -> np.ndarray:
-        """Green mass of ``w`` after each hash input ``h`` (m,), all >= 0."""
+        """Green mass of ``w`` after each hash input ``h`` (m,), all >= 0 (tilted: the tilted row's total)."""
         if h.size == 0:
             return np.zeros(0)
         self._ensure(h)
         return self.total[h]
 
     def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """The token at fraction ``u`` in [0, 1) of ``w`` restricted to the green list of ``h`` (both (m,); mass > 0)."""
+        """The token at fraction ``u`` in [0, 1) of ``w`` restricted to the green list of ``h`` (or tilted by it); both
+        (m,), mass > 0."""
         if h.size == 0:
             return np.zeros(0, np.int64)
         self._ensure(h)
@@ -142,7 +149,7 @@ class GreenTable:
         rest = target - np.where(j > 0, c[rows, np.maximum(j - 1, 0)], start)
         # (3) the token within the byte
         byte = byte_at[rows, j]
-        inside = np.where(_PATTERN_BITS[pattern[rows, j]], self.w8[byte], 0.0)
+        inside = self.factor[pattern[rows, j]] * self.w8[byte]
         c8 = np.cumsum(inside, axis=1)
         k = (c8 <= rest[:, None]).sum(axis=1)
         top = k >= 8
@@ -536,7 +543,7 @@ class WatermarkedNGram:
             unigram = m.tables_[0]
             self.gamma1 = float(m._gamma[0][unigram.rows(np.zeros(1, np.int64))[0]])
             u1 = (1.0 - self.gamma1) * self._dense_low_row() + self.gamma1 / self.radix
-            self.table = GreenTable(self.greens, u1, n_hashes)
+            self.table = GreenTable(self.greens, u1, n_hashes, extra=self.extra)  # u1 tilted, in one draw
         self._stay = None
 
     def _dense_low_row(self) -> np.ndarray:
@@ -582,7 +589,7 @@ class WatermarkedNGram:
         m = self.m
         table = self.table
         table.mass(np.arange(table.n_hashes))
-        z1 = np.append(1.0 + self.extra * table.total, 1.0)  # index -1: not watermarked
+        z1 = np.append(table.total, 1.0)  # the tilted bottom row's normaliser; index -1: not watermarked
         stay, z_below = [], None
         for k in range(2, m.order + 1):
             tab = m.tables_[k - 1]
@@ -605,7 +612,7 @@ class WatermarkedNGram:
 
     def _next_kn_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The plain sampler's descent of the orders, with each row's watermarked stay probability; at the bottom,
-        u1 plain with probability ``1 / Z_1(h)``, else u1 given green (one table draw). One uniform per position."""
+        u1 tilted by the position's green list (one table draw). One uniform per position."""
         m = self.m
         stay = self._descent()
         if stay is None:
@@ -623,34 +630,27 @@ class WatermarkedNGram:
             u[pending[~s]] = (uu[~s] - st[~s]) / (1.0 - st[~s])
             pending = pending[~s]
         hp, uu = h[pending], u[pending]
-        z1 = stay[-1][hp]
-        plain = uu * z1 < 1.0
-        at = pending[plain]
-        frac = np.minimum(uu[plain] * z1[plain], np.nextafter(1.0, 0.0))
+        marked = hp >= 0
+        if marked.all():
+            tok[pending] = self.table.draw(hp, uu)
+            return tok
+        tok[pending[marked]] = self.table.draw(hp[marked], uu[marked])
+        at, frac = pending[~marked], uu[~marked]  # not watermarked: u1 as the plain sampler draws it
         uni = frac < 1.0 - self.gamma1
         pick = self.pickers[0]
         tok[at[uni]] = pick.pick(np.zeros(int(uni.sum()), np.int64), frac[uni] / (1.0 - self.gamma1) * pick.row_mass[0])
         tok[at[~uni]] = np.minimum(((frac[~uni] - (1.0 - self.gamma1)) / self.gamma1 * self.radix).astype(np.int64),
                                    self.v)
-        g = ~plain
-        if g.any():
-            frac = np.clip((uu[g] * z1[g] - 1.0) / (z1[g] - 1.0), 0.0, np.nextafter(1.0, 0.0))
-            tok[pending[g]] = self.table.draw(hp[g], frac)
         return tok
 
     def _next_kn_parts(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Parts: orders n..2 reweighted (one draw each), the bottom row u1 plain, u1 given green (one table draw).
-
-        One uniform per position picks the part (by descending the parts as the plain sampler descends orders)
-        and, rescaled, the token within it.
-        """
+        """As :meth:`_next_kn_table`, with the part weights computed per position (where a seen row's suffix is not)."""
         m = self.m
         n = ctx.size
-        u = rng.random(n)
         marked = h >= 0
-        green_low = np.zeros(n)
+        z1 = np.ones(n)
         if marked.any():
-            green_low[marked] = self.extra * self.table.mass(h[marked])
+            z1[marked] = self.table.mass(h[marked])
         weights, rows_of, back = [], [], np.ones(n)
         for k in range(m.order, 1, -1):
             rows = m.tables_[k - 1].rows(ctx % self.radix ** (k - 1))
@@ -658,34 +658,23 @@ class WatermarkedNGram:
             weights.append(back * (1.0 - gamma) * self.mass_ratio[k - 1][rows])
             rows_of.append(rows)
             back = back * gamma
-        weights += [back, back * green_low]
-        x = u * np.sum(weights, axis=0)
+        weights.append(back * z1)
+        comp, frac = self._choose(np.array(weights), rng)
         tok = np.empty(n, np.int64)
-        pending = np.arange(n)
-        last = len(weights) - 1
-        for c, w in enumerate(weights):
-            if not pending.size:
-                break
-            xp, wp = x[pending], w[pending]
-            take = xp < wp if c < last else np.ones(pending.size, bool)
-            if c < last and c == last - 1:  # the plain bottom row: not past it where the green part has no weight
-                take |= green_low[pending] <= 0
-            at = pending[take]
-            frac = np.clip(xp[take] / np.where(wp[take] > 0, wp[take], 1.0), 0.0, np.nextafter(1.0, 0.0))
-            if c < last - 1:  # orders n..2: one draw from the reweighted row
+        for c in range(len(weights)):
+            at = np.flatnonzero(comp == c)
+            if c < len(weights) - 1:  # orders n..2: one draw from the reweighted row
                 p, rows = self.pickers[m.order - c - 1], rows_of[c][at]
-                tok[at] = p.pick(rows, frac * p.row_mass[rows])
-            elif c == last - 1:  # u1 plain: the unigram row, or the uniform order
-                uni = frac < 1.0 - self.gamma1
-                pick = self.pickers[0]
-                tok[at[uni]] = pick.pick(np.zeros(int(uni.sum()), np.int64),
-                                         frac[uni] / (1.0 - self.gamma1) * pick.row_mass[0])
-                f = (frac[~uni] - (1.0 - self.gamma1)) / self.gamma1
-                tok[at[~uni]] = np.minimum((f * self.radix).astype(np.int64), self.v)
-            else:
-                tok[at] = self.table.draw(h[at], frac)
-            x[pending[~take]] -= wp[~take]
-            pending = pending[~take]
+                tok[at] = p.pick(rows, frac[at] * p.row_mass[rows])
+                continue
+            g = at[marked[at]]
+            tok[g] = self.table.draw(h[g], frac[g])
+            at, f = at[~marked[at]], frac[at[~marked[at]]]
+            uni = f < 1.0 - self.gamma1
+            tok[at[uni]] = self.pickers[0].pick(np.zeros(int(uni.sum()), np.int64),
+                                                f[uni] / (1.0 - self.gamma1) * self.pickers[0].row_mass[0])
+            tok[at[~uni]] = np.minimum(((f[~uni] - (1.0 - self.gamma1)) / self.gamma1 * self.radix).astype(np.int64),
+                                       self.v)
         return tok
 
     def _next_kn(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:

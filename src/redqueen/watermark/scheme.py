@@ -206,7 +206,8 @@ class GreenLists:
         self.gamma = float(gamma)
         self.vocab_size = int(vocab_size)
         self.size = int(self.vocab_size * self.gamma)
-        self._bytes = -(-self.vocab_size // 256) * 32  # whole blocks of 256 tokens per list, for :meth:`packed`
+        # whole blocks of 256 ids per list (for :meth:`packed`), with room for one id past the vocabulary (an end symbol)
+        self._bytes = -(-(self.vocab_size + 1) // 256) * 32
         self._bits = np.zeros((0, self._bytes), np.uint8)
         self._row_of = np.full(0, -1, np.int64)
 
