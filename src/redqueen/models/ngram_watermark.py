@@ -201,12 +201,31 @@ class GreenIds:
             self.built[part] = True
         self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
 
+    def rank(self, h: np.ndarray, tok: np.ndarray) -> np.ndarray:
+        """How many green ids after ``h`` lie below each green ``tok`` (its 0-based rank among them); both (m,)."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        self._ensure(h)
+        rows = np.arange(h.size)
+        b, byte, bit = tok // 256, (tok % 256) // 8, tok % 8
+        pattern = self.greens.packed(h, b)
+        c = np.cumsum(_POPCOUNT[pattern], axis=1)
+        before = np.where(b > 0, self.count[h, np.maximum(b - 1, 0)], 0)
+        before = before + np.where(byte > 0, c[rows, np.maximum(byte - 1, 0)], 0)
+        return before + _POPCOUNT[pattern[rows, byte] & ((1 << bit) - 1).astype(np.uint8)]
+
     def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
         """The ``floor(u * size)``-th green id (ascending) after each hash input ``h``; ``u`` in [0, 1), both (m,)."""
         if h.size == 0:
             return np.zeros(0, np.int64)
         self._ensure(h)
-        q = np.minimum((u * self.size).astype(np.int64), self.size - 1)
+        return self.draw_rank(h, np.minimum((u * self.size).astype(np.int64), self.size - 1))
+
+    def draw_rank(self, h: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """The ``q``-th green id (ascending, 0-based, ``q < size``) after each hash input ``h``; both (m,)."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        self._ensure(h)
         count = self.count[h]
         b = (count <= q[:, None]).sum(axis=1)  # the first block holding more than q green ids
         rows = np.arange(h.size)
@@ -373,7 +392,7 @@ class WatermarkedNGram:
             w1 = a[-1] * m._n_unseen[-1]
             self._cut2[-1] = w1 / (w1 + self.extra * a[-1] * self.greens.size)
         self._every_unseen = m._n_unseen == self.radix - np.diff(np.concatenate([tab.indptr, [tab.indptr[-1]]]))
-        self._seen_key = row * self.radix + tab.cols
+        self._green_gap = None  # built with the first green unseen draw (it needs the green ranks)
 
     def _unseen_green(self, rh: np.ndarray, green: np.ndarray, row: np.ndarray) -> np.ndarray:
         """How many of each real row's eligible unseen outcomes are green under its hash."""
@@ -493,7 +512,7 @@ class WatermarkedNGram:
             whole = self._every_unseen[rows[g]]
             gw, gt = g[whole], g[~whole]
             if gw.size:
-                tok[gw] = self._unseen_green_draw(rows[gw], h[gw], frac[whole], rng)
+                tok[gw] = self._unseen_green_draw(rows[gw], h[gw], frac[whole])
             if gt.size:  # top-k / top-p: only the row's first r unseen outcomes are eligible
                 rt = rows[gt]
 
@@ -507,18 +526,31 @@ class WatermarkedNGram:
                 tok[gt] = self._restricted(h[gt], propose, rng)
         return tok
 
-    def _unseen_green_draw(self, rows: np.ndarray, h: np.ndarray, u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A uniform green id after ``h`` that row ``rows`` has not seen: uniform green ids (the first from ``u``),
-        drawn again where seen."""
-        tok = self.utable.draw(h, u)
-        todo = np.flatnonzero(rows < self.m.tables_[-1].keys.size)  # a never-seen context has seen nothing
-        while todo.size:
-            key = rows[todo] * self.radix + tok[todo]
-            pos = np.searchsorted(self._seen_key, key)
-            seen = self._seen_key[np.minimum(pos, self._seen_key.size - 1)] == key
-            todo = todo[seen]
-            tok[todo] = self.utable.draw(h[todo], rng.random(todo.size))
-        return tok
+    def _unseen_green_draw(self, rows: np.ndarray, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The green id after ``h`` at fraction ``u`` of those row ``rows`` has not seen (all of them eligible): the
+        ``q``-th unseen green id is the ``q + s``-th green id, ``s`` the row's seen green ids ranked before it."""
+        if self._green_gap is None:
+            self._prepare_green_gaps()
+        n_rows = self.m.tables_[-1].keys.size
+        n_green = np.where(rows < n_rows, self.unseen_green[rows], self.greens.size)
+        q = np.minimum((u * n_green).astype(np.int64), n_green.astype(np.int64) - 1)
+        stride = self.greens.size + 1
+        before = np.searchsorted(self._green_gap, rows * stride + q, side="right") - self._green_gap_start[rows]
+        return self.utable.draw_rank(h, q + before)
+
+    def _prepare_green_gaps(self) -> None:
+        """Per row, its seen green ids' green ranks minus their order among them (sorted, offset by row)."""
+        m = self.m
+        tab = m.tables_[-1]
+        n_rows = tab.keys.size
+        row = np.repeat(np.arange(n_rows), np.diff(tab.indptr))
+        rh = self._row_hashes(tab.keys)[row]
+        e = np.flatnonzero(self._green(rh, tab.cols))
+        r = row[e]
+        rank = self.utable.rank(rh[e], tab.cols[e]) if e.size else np.zeros(0, np.int64)
+        start = np.searchsorted(r, np.arange(n_rows + 1))
+        self._green_gap = r * (self.greens.size + 1) + rank - (np.arange(e.size) - start[r])
+        self._green_gap_start = start
 
     # -- Kneser-Ney ------------------------------------------------------------------------------------------------
     def _prepare_kn(self) -> None:
