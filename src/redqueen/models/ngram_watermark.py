@@ -40,6 +40,11 @@ TABLE_BYTES = 64 * 2**20
 _PATTERN_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(bool)
 
 
+def _count(flags: np.ndarray) -> np.ndarray:
+    """How many flags are set in each row of a bool (m, k) array; int64 (m,)."""
+    return flags.view(np.uint8).sum(axis=1, dtype=np.int64)
+
+
 class GreenTable:
     """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input
     (or, given ``extra``, the whole of ``w`` with its green ids' weights times ``1 + extra``: the tilted row).
@@ -130,7 +135,7 @@ class GreenTable:
         self._ensure(h)
         # (1) the first block whose cumulative share exceeds u: it has mass (shares only grow where mass is)
         share = self.share[h]
-        b = (share <= u[:, None]).sum(axis=1)
+        b = _count(share <= u[:, None])
         rows = np.arange(h.size)
         lo = np.where(b > 0, share[rows, np.maximum(b - 1, 0)], 0.0)
         frac = (u - lo) / (share[rows, b] - lo)
@@ -142,7 +147,7 @@ class GreenTable:
         end = c[:, -1]
         start = np.concatenate([[0.0], end[:-1]])
         target = start + np.clip(frac, 0.0, 1.0) * (end - start)
-        j = (c <= target[:, None]).sum(axis=1)
+        j = _count(c <= target[:, None])
         top = j >= _BLOCK_BYTES  # round-off at the top of the block: its last byte with mass
         if top.any():
             j[top] = _BLOCK_BYTES - 1 - np.argmax(bm[top][:, ::-1] > 0, axis=1)
@@ -151,7 +156,7 @@ class GreenTable:
         byte = byte_at[rows, j]
         inside = self.factor[pattern[rows, j]] * self.w8[byte]
         c8 = np.cumsum(inside, axis=1)
-        k = (c8 <= rest[:, None]).sum(axis=1)
+        k = _count(c8 <= rest[:, None])
         top = k >= 8
         if top.any():
             k[top] = 7 - np.argmax(inside[top][:, ::-1] > 0, axis=1)
@@ -227,14 +232,14 @@ class GreenIds:
             return np.zeros(0, np.int64)
         self._ensure(h)
         count = self.count[h]
-        b = (count <= q[:, None]).sum(axis=1)  # the first block holding more than q green ids
+        b = _count(count <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
         rows = np.arange(h.size)
         r = q - np.where(b > 0, count[rows, np.maximum(b - 1, 0)], 0)
         pattern = self.greens.packed(h, b)
         # the blocks' byte popcounts laid end to end in one running sum (integers: exact)
         c = np.cumsum(_POPCOUNT[pattern].reshape(-1)).reshape(pattern.shape)
         start = np.concatenate([[0], c[:-1, -1]])
-        j = (c <= (start + r)[:, None]).sum(axis=1)
+        j = _count(c <= (start + r)[:, None])
         r -= np.where(j > 0, c[rows, np.maximum(j - 1, 0)], start) - start
         return (b * _BLOCK_BYTES + j) * 8 + _SELECT[pattern[rows, j], r]
 
@@ -256,6 +261,8 @@ def position_hashes(watermark: Watermark, out: np.ndarray, rows: np.ndarray, t: 
         return np.ones(rows.shape[0], np.int64)
     if t < h:
         return np.full(rows.shape[0], _UNMARKED, np.int64)
+    if h == 1:
+        return out[rows, t - 1].astype(np.int64)
     return out[rows, t - h:t].astype(np.int64).sum(axis=1)
 
 
