@@ -81,6 +81,7 @@ class GreenTable:
         self.total = np.zeros(0)
         self.built = np.zeros(0, bool)
         self.complete = False
+        self.list_row = None
 
     @staticmethod
     def nbytes(vocab_size: int, n_hashes: int) -> int:
@@ -107,6 +108,8 @@ class GreenTable:
             part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
             self._build(part[~self.built[part]])
         self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
+        if self.complete:  # every list is known: where each lies, looked up once
+            self.list_row = self.greens.rows(np.arange(self.built.shape[0]))
 
     def _build(self, part: np.ndarray) -> None:
         nb = self.n_blocks
@@ -141,7 +144,7 @@ class GreenTable:
         frac = (u - lo) / (share[rows, b] - lo)
         # (2) the byte: the block's 32 byte masses, laid end to end for all positions in one running sum
         byte_at = (b * _BLOCK_BYTES)[:, None] + self._at
-        pattern = self.greens.packed(h, b)
+        pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
         bm = np.take(self.byte_mass_flat, byte_at * 256 + pattern)
         c = np.cumsum(bm.reshape(-1)).reshape(bm.shape)
         end = c[:, -1]
@@ -183,6 +186,7 @@ class GreenIds:
         self.count = np.zeros((0, self.n_blocks), np.int32)  # green ids in each hash input's blocks, cumulative
         self.built = np.zeros(0, bool)
         self.complete = False
+        self.list_row = None
 
     @staticmethod
     def nbytes(vocab_size: int, n_hashes: int) -> int:
@@ -205,6 +209,8 @@ class GreenIds:
             self.count[part] = np.cumsum(counts, axis=1)
             self.built[part] = True
         self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
+        if self.complete:  # every list is known: where each lies, looked up once
+            self.list_row = self.greens.rows(np.arange(self.built.shape[0]))
 
     def rank(self, h: np.ndarray, tok: np.ndarray) -> np.ndarray:
         """How many green ids after ``h`` lie below each green ``tok`` (its 0-based rank among them); both (m,)."""
@@ -235,7 +241,7 @@ class GreenIds:
         b = _count(count <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
         rows = np.arange(h.size)
         r = q - np.where(b > 0, count[rows, np.maximum(b - 1, 0)], 0)
-        pattern = self.greens.packed(h, b)
+        pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
         # the blocks' byte popcounts laid end to end in one running sum (integers: exact)
         c = np.cumsum(_POPCOUNT[pattern].reshape(-1)).reshape(pattern.shape)
         start = np.concatenate([[0], c[:-1, -1]])

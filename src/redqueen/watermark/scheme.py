@@ -266,11 +266,12 @@ class GreenLists:
                 self._bits[rows], axis=1, count=self.vocab_size, bitorder="little").view(bool)
         return out
 
-    def packed(self, h: np.ndarray, block: np.ndarray | None = None) -> np.ndarray:
+    def packed(self, h: np.ndarray, block: np.ndarray | None = None, rows: np.ndarray | None = None) -> np.ndarray:
         """Packed green lists after hash inputs ``h`` (m,): byte ``i`` holds tokens ``8 i .. 8 i + 7``, bit ``k`` token
         ``8 i + k`` (tokens at or above ``vocab_size`` are not green). All ``bytes`` bytes per list (a whole number of
-        256-token blocks), uint8 (m, bytes); or only the 32 bytes of 256-token block ``block`` (m,) of each."""
-        rows = self.rows(h)
+        256-token blocks), uint8 (m, bytes); or only the 32 bytes of 256-token block ``block`` (m,) of each.
+        ``rows``: what :meth:`rows` gave for ``h`` earlier (the lists stay where they are), to skip looking again."""
+        rows = self.rows(h) if rows is None else rows
         if self._bits.shape[0] == 0:
             return np.zeros((rows.shape[0], self._bytes if block is None else 32), np.uint8)
         if block is None:
