@@ -13,12 +13,28 @@ and the unseen outcomes), so the watermarked distribution is the mixture of the
 reweighted parts with weights ``B_k (1 + (e^delta - 1) G_k)``, and each draw
 first picks a part by its exact weight. A part whose table row determines the
 hash input (the row's context holds the last ``context`` tokens) is reweighted
-once, here: one draw as before. A part that does not (the unigram and uniform
-orders of Kneser-Ney, unseen outcomes, an order-1 model's only row) is split as
-``x e^(delta g) = x + (e^delta - 1) x g``: the plain part ``x`` is drawn as
-before, and the green part ``x | green`` by proposing from ``x`` until a green
-token comes (exact; ``_BATCH`` proposals per position a round). ``G_k`` of a
-row that does not determine the hash is computed per hash input on demand.
+once, here: one draw as before. The parts whose rows do not determine it are
+drawn in one step too, from tables over the green lists (:class:`GreenTable`,
+:class:`GreenIds`; memory stated there, at most :data:`TABLE_BYTES`):
+
+* Kneser-Ney descends the orders as the plain sampler does, staying at a row
+  with its watermarked probability ``(1 - gamma_k) M_k / Z_k`` (``M_k`` the
+  row's reweighted mass, ``Z_k`` its normaliser; per row, built on the first
+  draw); at the bottom, the unigram and uniform orders together
+  (``u1 = (1 - gamma_1) x_1 + gamma_1 / (V + 1)``, dense) are drawn tilted by
+  the position's green list from a :class:`GreenTable`.
+* Additive: seen entries reweighted, unseen outcomes plain (the ``j``-th, as
+  before), or unseen outcomes given green: the ``q``-th green id not seen in
+  the row, found from the green ids' ranks (:class:`GreenIds`); one uniform
+  per position picks the part and the outcome. An order-1 model's only row:
+  tilted, in one :class:`GreenTable` draw.
+
+Where a table would exceed :data:`TABLE_BYTES`, and for rows that top-k / top-p
+truncate and never-seen contexts under truncation, a part's green side ``x | green`` is drawn by proposing from ``x``
+until a green token comes (exact; ``_BATCH`` proposals per position a round),
+its green mass computed per hash input on demand. Every draw is a function of
+the generator's numbers alone, never of which tables were built before: the
+same seed gives the same samples.
 
 Other combinations (additive ``1 <= order - 1 < context``, Kneser-Ney
 ``context >= 2``) would need the green mass of every (row, hash) pair and are
@@ -381,7 +397,10 @@ class WatermarkedNGram:
         m = self.m
         tab = m.tables_[-1]
         self.row_fixed = self.wm.context == 0 or m.order - 1 >= self.wm.context
-        if not self.row_fixed:  # order 1: one row, hash from the sequence
+        if not self.row_fixed:  # order 1: one row, hash from the sequence: its tilted row, per hash, in one draw
+            n_hashes = 2 if self.wm.context == 0 else self.wm.context * (self.v - 1) + 1
+            self.table = (GreenTable(self.greens, self._dense_low_row(), n_hashes, extra=self.extra)
+                          if GreenTable.fits(self.v, n_hashes) else None)
             return
         self.picker, green = self._reweighted(tab, m._p_seen)
         n_rows = tab.keys.size
@@ -459,6 +478,13 @@ class WatermarkedNGram:
 
     def _next_additive(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         m = self.m
+        if not self.row_fixed and self.table is not None:
+            marked = h >= 0
+            tok = np.empty(ctx.size, np.int64)
+            tok[marked] = self.table.draw(h[marked], rng.random(int(marked.sum())))
+            if not marked.all():
+                tok[~marked] = m._next(ctx[~marked], rng)
+            return tok
         if not self.row_fixed:  # one row whose hash comes from the sequence: plain row, or the row given green
             marked = h >= 0
             share = np.zeros(ctx.size)
