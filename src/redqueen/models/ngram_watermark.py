@@ -92,8 +92,8 @@ class GreenTable:
         # mass of byte i's tokens under each bit pattern (a green list's byte): (bytes, 256)
         self.byte_mass = (self.factor[None, :, :] * self.w8[:, None, :]).sum(axis=2)
         self.byte_mass_flat = self.byte_mass.reshape(-1)
-        self._at = np.arange(_BLOCK_BYTES)
-        self.share = np.ones((0, self.n_blocks))  # cumulative share of each hash input's blocks
+        self._at = np.arange(_BLOCK_BYTES) * 256  # a block's bytes' rows in the flat byte-mass table
+        self.share = np.ones((0, self.n_blocks + 1))  # cumulative share of each hash input's blocks, 0 first
         self.total = np.zeros(0)
         self.built = np.zeros(0, bool)
         self.complete = False
@@ -116,7 +116,7 @@ class GreenTable:
         top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
         have = self.built.shape[0]
         if top > have:
-            self.share = np.concatenate([self.share, np.ones((top - have, self.n_blocks))])
+            self.share = np.concatenate([self.share, np.ones((top - have, self.n_blocks + 1))])
             self.total = np.concatenate([self.total, np.zeros(top - have)])
             self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
         need = h[~self.built[h]]
@@ -137,7 +137,8 @@ class GreenTable:
         # from the last block with mass on, exactly 1: a draw u < 1 never lands past it
         last = nb - 1 - np.argmax(block_mass[:, ::-1] > 0, axis=1)
         share[np.arange(nb)[None, :] >= last[:, None]] = 1.0
-        self.share[part], self.total[part], self.built[part] = share, total, True
+        self.share[part, 0], self.share[part, 1:] = 0.0, share
+        self.total[part], self.built[part] = total, True
 
     def mass(self, h: np.ndarray) -> np.ndarray:
         """Green mass of ``w`` after each hash input ``h`` (m,), all >= 0 (tilted: the tilted row's total)."""
@@ -152,36 +153,37 @@ class GreenTable:
         if h.size == 0:
             return np.zeros(0, np.int64)
         self._ensure(h)
+        u = np.minimum(u, _BELOW_ONE)  # a uniform rescaled by the caller may round up to 1
         # (1) the first block whose cumulative share exceeds u: it has mass (shares only grow where mass is)
         share = self.share[h]
-        b = _count(share <= u[:, None])
-        rows = np.arange(h.size)
-        lo = np.where(b > 0, share[rows, np.maximum(b - 1, 0)], 0.0)
-        frac = (u - lo) / (share[rows, b] - lo)
-        # (2) the byte: the block's 32 byte masses, laid end to end for all positions in one running sum
-        byte_at = (b * _BLOCK_BYTES)[:, None] + self._at
+        m = h.size
+        b = _count(share[:, 1:] <= u[:, None])
+        rows = np.arange(m)
+        lo = share[rows, b]
+        frac = (u - lo) / (share[rows, b + 1] - lo)
+        # (2) the byte: the blocks' 32 byte masses laid end to end, one running sum from 0
         pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
-        bm = np.take(self.byte_mass_flat, byte_at * 256 + pattern)
-        c = np.cumsum(bm.reshape(-1)).reshape(bm.shape)
-        end = c[:, -1]
-        start = np.concatenate([[0.0], end[:-1]])
-        target = start + np.clip(frac, 0.0, 1.0) * (end - start)
-        j = _count(c <= target[:, None])
-        top = j >= _BLOCK_BYTES  # round-off at the top of the block: its last byte with mass
-        if top.any():
-            j[top] = _BLOCK_BYTES - 1 - np.argmax(bm[top][:, ::-1] > 0, axis=1)
-        rest = target - np.where(j > 0, c[rows, np.maximum(j - 1, 0)], start)
+        bm = np.take(self.byte_mass_flat, (b * (_BLOCK_BYTES * 256))[:, None] + self._at + pattern)
+        c = np.zeros(m * _BLOCK_BYTES + 1)
+        np.cumsum(bm.reshape(-1), out=c[1:])
+        first = rows * _BLOCK_BYTES
+        start = c[first]
+        target = start + frac * (c[first + _BLOCK_BYTES] - start)
+        j = np.minimum(_count(c[1:].reshape(m, _BLOCK_BYTES) <= target[:, None]), _BLOCK_BYTES - 1)
+        rest = target - c[first + j]
         # (3) the token within the byte
-        byte = byte_at[rows, j]
+        byte = b * _BLOCK_BYTES + j
         inside = self.factor[pattern[rows, j]] * self.w8[byte]
-        c8 = np.cumsum(inside, axis=1)
-        k = _count(c8 <= rest[:, None])
-        top = k >= 8
+        k = _count(np.cumsum(inside, axis=1) <= rest[:, None])
+        top = k >= 8  # round-off at the top of the block: its last token with weight
         if top.any():
-            k[top] = 7 - np.argmax(inside[top][:, ::-1] > 0, axis=1)
+            jj = _BLOCK_BYTES - 1 - np.argmax(bm[top][:, ::-1] > 0, axis=1)
+            byte[top] = b[top] * _BLOCK_BYTES + jj
+            k[top] = 7 - np.argmax((self.factor[pattern[top, jj]] * self.w8[byte[top]])[:, ::-1] > 0, axis=1)
         return byte * 8 + k
 
 
+_BELOW_ONE = np.nextafter(1.0, 0.0)
 _POPCOUNT = _PATTERN_BITS.sum(axis=1).astype(np.int64)
 _SELECT = np.array([np.append(np.flatnonzero(b), np.zeros(8 - b.sum(), np.int64)) for b in _PATTERN_BITS], np.int64)
 
@@ -199,7 +201,7 @@ class GreenIds:
         self.size = greens.size
         self.n_blocks = greens.bytes // _BLOCK_BYTES
         self.n_hashes = int(n_hashes)
-        self.count = np.zeros((0, self.n_blocks), np.int32)  # green ids in each hash input's blocks, cumulative
+        self.count = np.zeros((0, self.n_blocks + 1), np.int32)  # green ids in each hash input's blocks, cumulative
         self.built = np.zeros(0, bool)
         self.complete = False
         self.list_row = None
@@ -215,14 +217,14 @@ class GreenIds:
         top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
         have = self.built.shape[0]
         if top > have:
-            self.count = np.concatenate([self.count, np.zeros((top - have, self.n_blocks), np.int32)])
+            self.count = np.concatenate([self.count, np.zeros((top - have, self.n_blocks + 1), np.int32)])
             self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
         need = h[~self.built[h]]
         for b in np.unique(need // _HASH_BLOCK) if need.size else ():
             part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
             part = part[~self.built[part]]
             counts = _POPCOUNT[self.greens.packed(part)].reshape(part.size, self.n_blocks, _BLOCK_BYTES).sum(axis=2)
-            self.count[part] = np.cumsum(counts, axis=1)
+            self.count[part, 1:] = np.cumsum(counts, axis=1)
             self.built[part] = True
         self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
         if self.complete:  # every list is known: where each lies, looked up once
@@ -237,8 +239,7 @@ class GreenIds:
         b, byte, bit = tok // 256, (tok % 256) // 8, tok % 8
         pattern = self.greens.packed(h, b)
         c = np.cumsum(_POPCOUNT[pattern], axis=1)
-        before = np.where(b > 0, self.count[h, np.maximum(b - 1, 0)], 0)
-        before = before + np.where(byte > 0, c[rows, np.maximum(byte - 1, 0)], 0)
+        before = self.count[h, b] + np.where(byte > 0, c[rows, np.maximum(byte - 1, 0)], 0)
         return before + _POPCOUNT[pattern[rows, byte] & ((1 << bit) - 1).astype(np.uint8)]
 
     def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -254,15 +255,17 @@ class GreenIds:
             return np.zeros(0, np.int64)
         self._ensure(h)
         count = self.count[h]
-        b = _count(count <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
+        b = _count(count[:, 1:] <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
         rows = np.arange(h.size)
-        r = q - np.where(b > 0, count[rows, np.maximum(b - 1, 0)], 0)
+        r = q - count[rows, b]
         pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
-        # the blocks' byte popcounts laid end to end in one running sum (integers: exact)
-        c = np.cumsum(_POPCOUNT[pattern].reshape(-1)).reshape(pattern.shape)
-        start = np.concatenate([[0], c[:-1, -1]])
-        j = _count(c <= (start + r)[:, None])
-        r -= np.where(j > 0, c[rows, np.maximum(j - 1, 0)], start) - start
+        # the blocks' byte popcounts laid end to end, one running sum from 0 (integers: exact)
+        c = np.zeros(pattern.size + 1, np.int64)
+        np.cumsum(_POPCOUNT[pattern].reshape(-1), out=c[1:])
+        first = rows * _BLOCK_BYTES
+        r += c[first]
+        j = _count(c[1:].reshape(pattern.shape) <= r[:, None])
+        r -= c[first + j]
         return (b * _BLOCK_BYTES + j) * 8 + _SELECT[pattern[rows, j], r]
 
 
