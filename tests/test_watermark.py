@@ -244,26 +244,29 @@ SAMPLERS = [dict(order=2, smoothing="kneser_ney"), dict(order=3, smoothing="knes
             dict(order=3, alpha=0.05), dict(order=2, alpha=0.05, top_k=12), dict(order=1, alpha=0.05)]
 
 
-@pytest.mark.parametrize("path", ["tables", "proposals", "parts"])
+@pytest.mark.parametrize("path", ["tables", "proposals", "descent", "parts"])
 @pytest.mark.parametrize("kw", SAMPLERS, ids=lambda kw: "-".join(f"{k}{v}" for k, v in kw.items()))
 def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path, monkeypatch):
     """60,000 draws of the sampler itself at fixed contexts (seen, and never seen) against the dense tilted row.
 
     Power: the same draws against the rows tilted with delta 2.2 instead of 2, or with another key's green
     lists, fail at p < 1e-8 (the five contexts' statistics summed). ``proposals`` refuses every table
-    (:data:`TABLE_BYTES` = 0): the fallback above the limit; ``parts``: Kneser-Ney's per-position part weights
-    (used where a seen row's suffix is not seen, as in some merged tables) instead of the per-row descent.
+    (:data:`TABLE_BYTES` = 0): the fallback above the limit. Kneser-Ney only: ``descent``, the orders descended
+    with per-row stay probabilities (what a bigram's one row per context replaces); ``parts``, per-position part
+    weights (used where a seen row's suffix is not seen, as in some merged tables).
     """
     from redqueen.models import ngram_watermark
 
     capped = path == "proposals"
-    if path == "parts" and kw.get("smoothing") != "kneser_ney":
+    if path in ("descent", "parts") and kw.get("smoothing") != "kneser_ney":
         pytest.skip("the per-position parts are Kneser-Ney's")
     if capped:
         monkeypatch.setattr(ngram_watermark, "TABLE_BYTES", 0)
     data = _zipf_corpus()
     wm = Watermark(gamma=0.25, delta=2.0, key=7)
     model = NGramFamily(**kw, watermark=wm).fit(data)
+    if path in ("descent", "parts"):
+        model._wm._flat = False
     if path == "parts":
         model._wm._stay = []
     base = NGramFamily(**kw).fit(data)

@@ -160,9 +160,19 @@ class GreenTable:
         b = _count(share[:, 1:] <= u[:, None])
         rows = np.arange(m)
         lo = share[rows, b]
-        frac = (u - lo) / (share[rows, b + 1] - lo)
-        # (2) the byte: the blocks' 32 byte masses laid end to end, one running sum from 0
-        pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
+        return self.within(h, b, (u - lo) / (share[rows, b + 1] - lo))
+
+    def within(self, h: np.ndarray, b: np.ndarray, frac: np.ndarray) -> np.ndarray:
+        """The token at fraction ``frac`` of block ``b`` (levels 2 and 3), all (m,); ``h < 0``: not watermarked."""
+        m = h.size
+        rows = np.arange(m)
+        if (h >= 0).all():
+            pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
+        else:
+            pattern = np.zeros((m, _BLOCK_BYTES), np.uint8)
+            on = h >= 0
+            pattern[on] = self.greens.packed(h[on], b[on])
+        # the blocks' 32 byte masses laid end to end, one running sum from 0
         bm = np.take(self.byte_mass_flat, (b * (_BLOCK_BYTES * 256))[:, None] + self._at + pattern)
         c = np.zeros(m * _BLOCK_BYTES + 1)
         np.cumsum(bm.reshape(-1), out=c[1:])
@@ -619,6 +629,12 @@ class WatermarkedNGram:
             u1 = (1.0 - self.gamma1) * self._dense_low_row() + self.gamma1 / self.radix
             self.table = GreenTable(self.greens, u1, n_hashes, extra=self.extra)  # u1 tilted, in one draw
         self._stay = None
+        # a bigram under context 1: one row per context (its hash); built on the first draw, if it fits
+        bigram = m.order == 2 and self.wm.context == 1 and self.table is not None
+        if bigram:
+            entries = (self.v + 1) * self.table.n_blocks + m.tables_[1].cols.size
+            bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= TABLE_BYTES
+        self._flat = None if bigram else False
 
     def _dense_low_row(self) -> np.ndarray:
         """The row that does not determine its hash as a dense distribution over the V + 1 outcomes."""
@@ -684,10 +700,72 @@ class WatermarkedNGram:
         self._stay = [None, None] + stay + [z1]
         return self._stay
 
+    def _bigram_rows(self) -> None:
+        """A Kneser-Ney bigram under context 1: each context's whole watermarked row as one picker row, its seen
+        entries reweighted (weight ``(1 - gamma) x_rw``) then the tilted bottom row's 256-token blocks (weight
+        ``gamma`` times each block's mass), normalised; indexed by context code (the previous token, V: the
+        start). ``(V + 1) * ceil(V / 256) + nnz`` entries of 24 bytes (11 MB at V = 10,000); a pick that lands
+        in a block finishes inside it (:meth:`GreenTable.within`)."""
+        m, table, v, nb = self.m, self.table, self.v, self.table.n_blocks
+        table.mass(np.arange(table.n_hashes))
+        tab, rw = m.tables_[1], self.pickers[1]
+        n_rows = tab.keys.size
+        codes = np.arange(v + 1)
+        rows = tab.rows(codes)
+        gamma = m._gamma[1][rows]
+        base = m._pickers[1].row_mass[rows]
+        n_a = np.where(rows < n_rows, np.diff(rw.indptr)[np.minimum(rows, n_rows)], 0)
+        length = n_a + nb
+        start = np.concatenate([[0], np.cumsum(length)])
+        total = int(start[-1])
+        ctx_of = np.repeat(codes, length)
+        local = np.arange(total) - start[ctx_of]
+        is_a = local < n_a[ctx_of]
+        entry = rw.indptr[np.minimum(rows, n_rows)][ctx_of] + local  # seen entries: their index in the table
+        w_entry = np.diff(np.concatenate([[0.0], rw.cum]))
+        weight = np.empty(total)
+        kind = np.empty(total, np.int64)
+        ea = entry[is_a]
+        weight[is_a] = w_entry[ea] * ((1.0 - gamma) / np.where(base > 0, base, 1.0))[ctx_of[is_a]]
+        kind[is_a] = rw.cols[ea]
+        blocks = np.empty((v + 1, nb))
+        blocks[:v] = np.diff(table.share[:v], axis=1) * table.total[:v, None]
+        blocks[v] = table.byte_mass[:, 0].reshape(nb, _BLOCK_BYTES).sum(axis=1)  # the start: not watermarked
+        nb_local = local[~is_a] - n_a[ctx_of[~is_a]]
+        weight[~is_a] = (blocks * gamma[:, None])[ctx_of[~is_a], nb_local]
+        kind[~is_a] = -1 - nb_local
+        cum = np.cumsum(weight)
+        row_before = np.concatenate([[0.0], cum])[start[:-1]]
+        z = np.concatenate([[0.0], cum])[start[1:]] - row_before
+        share = (cum - row_before[ctx_of]) / z[ctx_of]
+        idx = np.where(weight > 0, np.arange(total), -1)
+        last = np.maximum.reduceat(idx, start[:-1])  # each row's last entry with weight
+        share[np.arange(total) >= last[ctx_of]] = 1.0  # from there on exactly 1: u < 1 never lands past it
+        self._flat = dict(key=share + ctx_of, share=share, kind=kind, start=start[:-1], last=last)
+
+    def _next_kn_bigram(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One ``searchsorted`` per position into its context's whole watermarked row (:meth:`_bigram_rows`)."""
+        if self._flat is None:
+            self._bigram_rows()
+        f = self._flat
+        u = np.minimum(rng.random(ctx.size), _BELOW_ONE)
+        lo_at = f["start"][ctx]
+        idx = np.clip(np.searchsorted(f["key"], ctx + u, side="right"), lo_at, f["last"][ctx])
+        tok = f["kind"][idx]
+        at = np.flatnonzero(tok < 0)
+        if at.size:
+            i = idx[at]
+            lo = np.where(i > lo_at[at], f["share"][i - 1], 0.0)
+            frac = (u[at] - lo) / (f["share"][i] - lo)
+            tok[at] = self.table.within(np.where(ctx[at] < self.v, h[at], -1), -1 - tok[at], frac)
+        return tok
+
     def _next_kn_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The plain sampler's descent of the orders, with each row's watermarked stay probability; at the bottom,
         u1 tilted by the position's green list (one table draw). One uniform per position."""
         m = self.m
+        if self._flat is not False:
+            return self._next_kn_bigram(ctx, h, rng)
         stay = self._descent()
         if stay is None:
             return self._next_kn_parts(ctx, h, rng)
