@@ -61,6 +61,46 @@ def _count(flags: np.ndarray) -> np.ndarray:
     return flags.view(np.uint8).sum(axis=1, dtype=np.int64)
 
 
+def _merged_rows(n_a: np.ndarray, a_weight: np.ndarray, a_kind: np.ndarray, extra: np.ndarray) -> dict:
+    """Picker rows, each its ``n_a`` entries (weights and kinds >= 0, rows concatenated) then ``k`` more (weights
+    ``extra`` (n, k), kinds ``-1 .. -k``), normalised per row; for one ``searchsorted`` of ``row + u`` over all rows.
+
+    ``share``: each entry's cumulative share of its row, exactly 1 from the row's last entry with weight on (a
+    ``u < 1`` never lands past it); ``key = row + share`` (placed to within the spacing of ``row + share``, 2e-12
+    for rows under 10,000); ``start``, ``last``: each row's first entry and its last with weight."""
+    n, k = extra.shape
+    length = n_a + k
+    start = np.concatenate([[0], np.cumsum(length)])
+    total = int(start[-1])
+    row_of = np.repeat(np.arange(n), length)
+    local = np.arange(total) - start[row_of]
+    is_a = local < n_a[row_of]
+    weight = np.empty(total)
+    kind = np.empty(total, np.int64)
+    weight[is_a], kind[is_a] = a_weight, a_kind
+    j = local[~is_a] - n_a[row_of[~is_a]]
+    weight[~is_a], kind[~is_a] = extra[row_of[~is_a], j], -1 - j
+    cum = np.concatenate([[0.0], np.cumsum(weight)])
+    before = cum[start[:-1]]
+    z = cum[start[1:]] - before
+    share = (cum[1:] - before[row_of]) / np.where(z > 0, z, 1.0)[row_of]
+    last = np.maximum.reduceat(np.where(weight > 0, np.arange(total), -1), start[:-1])
+    share[np.arange(total) >= np.maximum(last, start[:-1])[row_of]] = 1.0
+    return dict(key=share + row_of, share=share, kind=kind, start=start[:-1], last=np.maximum(last, start[:-1]))
+
+
+def _merged_pick(f: dict, rows: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each position: the entry of its row at ``u`` (kind, and the flat index), and ``u``'s fraction within it."""
+    lo_at = f["start"][rows]
+    idx = np.clip(np.searchsorted(f["key"], rows + u, side="right"), lo_at, f["last"][rows])
+    return f["kind"][idx], idx, lo_at
+
+
+def _fraction(f: dict, idx: np.ndarray, lo_at: np.ndarray, u: np.ndarray) -> np.ndarray:
+    lo = np.where(idx > lo_at, f["share"][idx - 1], 0.0)
+    return np.clip((u - lo) / (f["share"][idx] - lo), 0.0, _BELOW_ONE)
+
+
 class GreenTable:
     """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input
     (or, given ``extra``, the whole of ``w`` with its green ids' weights times ``1 + extra``: the tilted row).
@@ -438,6 +478,15 @@ class WatermarkedNGram:
             self._cut2[-1] = w1 / (w1 + self.extra * a[-1] * self.greens.size)
         self._every_unseen = m._n_unseen == self.radix - np.diff(np.concatenate([tab.indptr, [tab.indptr[-1]]]))
         self._green_gap = None  # built with the first green unseen draw (it needs the green ranks)
+        # each row's seen entries reweighted, then its unseen outcomes plain and given green, as one picker row
+        self._flat = None
+        n_entries = tab.cols.size + 2 * (n_rows + 1)
+        if (self.utable is not None and self._never_fixed
+                and GreenIds.nbytes(self.v, n_hashes) + 24 * n_entries <= TABLE_BYTES):
+            unseen_green = self.unseen_green.copy()
+            unseen_green[-1] = self.greens.size
+            self._flat = _merged_rows(np.append(np.diff(tab.indptr), 0), np.diff(np.concatenate([[0.0], self.picker.cum])),
+                                      tab.cols, np.stack([a * m._n_unseen, self.extra * a * unseen_green], axis=1))
 
     def _unseen_green(self, rh: np.ndarray, green: np.ndarray, row: np.ndarray) -> np.ndarray:
         """How many of each real row's eligible unseen outcomes are green under its hash."""
@@ -508,6 +557,8 @@ class WatermarkedNGram:
             if g.size:
                 tok[g] = self._restricted(h[g], lambda idx, k: m._next(np.repeat(ctx[g][idx], k), rng).reshape(-1, k), rng)
             return tok
+        if self._flat is not None and (h >= 0).all():
+            return self._next_additive_flat(ctx, h, rng)
         if self.utable is not None:
             return self._next_additive_table(ctx, h, rng)
         rows, w = self._additive_parts(ctx, h)
@@ -533,6 +584,40 @@ class WatermarkedNGram:
                     return j.reshape(-1, k)
 
                 tok[at] = self._restricted(h[at], propose, rng)
+        return tok
+
+    def _next_additive_flat(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Row-fixed additive, every position watermarked: one ``searchsorted`` into the row's merged picker row
+        picks a seen entry, or the unseen outcomes (plain: the ``j``-th; given green: :meth:`_unseen_green_draw`)."""
+        m = self.m
+        rows = m.tables_[-1].rows(ctx)
+        u = np.minimum(rng.random(ctx.size), _BELOW_ONE)
+        tok, idx, lo_at = _merged_pick(self._flat, rows, u)
+        p = np.flatnonzero(tok == -1)
+        if p.size:
+            rp = rows[p]
+            j = np.floor(_fraction(self._flat, idx[p], lo_at[p], u[p]) * m._n_unseen[rp]).astype(np.int64)
+            tok[p] = m._unseen_outcome(rp, np.clip(j, 0, m._n_unseen[rp] - 1))
+        g = np.flatnonzero(tok == -2)
+        if g.size:
+            frac = _fraction(self._flat, idx[g], lo_at[g], u[g])
+            rg = rows[g]
+            whole = self._every_unseen[rg]
+            if whole.all():
+                tok[g] = self._unseen_green_draw(rg, h[g], frac)
+            else:
+                tok[g[whole]] = self._unseen_green_draw(rg[whole], h[g[whole]], frac[whole])
+                gt, rt = g[~whole], rg[~whole]
+                n_rows = m.tables_[-1].keys.size
+
+                def propose(idx, k, rt=rt):
+                    rr = np.repeat(rt[idx], k)
+                    jj = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0, m._n_unseen[rr] - 1)
+                    real = rr < n_rows
+                    jj[real] = m._unseen_outcome(rr[real], jj[real])
+                    return jj.reshape(-1, k)
+
+                tok[gt] = self._restricted(h[gt], propose, rng)
         return tok
 
     def _next_additive_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -710,53 +795,28 @@ class WatermarkedNGram:
         table.mass(np.arange(table.n_hashes))
         tab, rw = m.tables_[1], self.pickers[1]
         n_rows = tab.keys.size
-        codes = np.arange(v + 1)
-        rows = tab.rows(codes)
+        rows = tab.rows(np.arange(v + 1))
         gamma = m._gamma[1][rows]
         base = m._pickers[1].row_mass[rows]
         n_a = np.where(rows < n_rows, np.diff(rw.indptr)[np.minimum(rows, n_rows)], 0)
-        length = n_a + nb
-        start = np.concatenate([[0], np.cumsum(length)])
-        total = int(start[-1])
-        ctx_of = np.repeat(codes, length)
-        local = np.arange(total) - start[ctx_of]
-        is_a = local < n_a[ctx_of]
-        entry = rw.indptr[np.minimum(rows, n_rows)][ctx_of] + local  # seen entries: their index in the table
-        w_entry = np.diff(np.concatenate([[0.0], rw.cum]))
-        weight = np.empty(total)
-        kind = np.empty(total, np.int64)
-        ea = entry[is_a]
-        weight[is_a] = w_entry[ea] * ((1.0 - gamma) / np.where(base > 0, base, 1.0))[ctx_of[is_a]]
-        kind[is_a] = rw.cols[ea]
+        first = rw.indptr[np.minimum(rows, n_rows)]
+        entry = np.repeat(first - np.concatenate([[0], np.cumsum(n_a)])[:-1], n_a) + np.arange(int(n_a.sum()))
+        scale = np.repeat((1.0 - gamma) / np.where(base > 0, base, 1.0), n_a)
         blocks = np.empty((v + 1, nb))
         blocks[:v] = np.diff(table.share[:v], axis=1) * table.total[:v, None]
         blocks[v] = table.byte_mass[:, 0].reshape(nb, _BLOCK_BYTES).sum(axis=1)  # the start: not watermarked
-        nb_local = local[~is_a] - n_a[ctx_of[~is_a]]
-        weight[~is_a] = (blocks * gamma[:, None])[ctx_of[~is_a], nb_local]
-        kind[~is_a] = -1 - nb_local
-        cum = np.cumsum(weight)
-        row_before = np.concatenate([[0.0], cum])[start[:-1]]
-        z = np.concatenate([[0.0], cum])[start[1:]] - row_before
-        share = (cum - row_before[ctx_of]) / z[ctx_of]
-        idx = np.where(weight > 0, np.arange(total), -1)
-        last = np.maximum.reduceat(idx, start[:-1])  # each row's last entry with weight
-        share[np.arange(total) >= last[ctx_of]] = 1.0  # from there on exactly 1: u < 1 never lands past it
-        self._flat = dict(key=share + ctx_of, share=share, kind=kind, start=start[:-1], last=last)
+        w_entry = np.diff(np.concatenate([[0.0], rw.cum]))
+        self._flat = _merged_rows(n_a, w_entry[entry] * scale, rw.cols[entry], blocks * gamma[:, None])
 
     def _next_kn_bigram(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One ``searchsorted`` per position into its context's whole watermarked row (:meth:`_bigram_rows`)."""
         if self._flat is None:
             self._bigram_rows()
-        f = self._flat
         u = np.minimum(rng.random(ctx.size), _BELOW_ONE)
-        lo_at = f["start"][ctx]
-        idx = np.clip(np.searchsorted(f["key"], ctx + u, side="right"), lo_at, f["last"][ctx])
-        tok = f["kind"][idx]
+        tok, idx, lo_at = _merged_pick(self._flat, ctx, u)
         at = np.flatnonzero(tok < 0)
         if at.size:
-            i = idx[at]
-            lo = np.where(i > lo_at[at], f["share"][i - 1], 0.0)
-            frac = (u[at] - lo) / (f["share"][i] - lo)
+            frac = _fraction(self._flat, idx[at], lo_at[at], u[at])
             tok[at] = self.table.within(np.where(ctx[at] < self.v, h[at], -1), -1 - tok[at], frac)
         return tok
 
