@@ -251,24 +251,22 @@ def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path,
 
     Power: the same draws against the rows tilted with delta 2.2 instead of 2, or with another key's green
     lists, fail at p < 1e-8 (the five contexts' statistics summed). ``proposals`` refuses every table
-    (:data:`TABLE_BYTES` = 0): the fallback above the limit. ``descent``: not one merged picker row per context
-    (Kneser-Ney: the orders descended with per-row stay probabilities; additive: per-row part cuts, also used at
-    unwatermarked positions); ``parts`` (Kneser-Ney): per-position part weights (used where a seen row's suffix is
-    not seen, as in some merged tables).
+    (:data:`TABLE_BYTES` = 0): the fallback above the limit. Kneser-Ney only: ``descent``, the orders descended
+    with per-row stay probabilities (what a bigram's one merged row per context replaces); ``parts``, per-position
+    part weights (used where a seen row's suffix is not seen, as in some merged tables).
     """
     from redqueen.models import ngram_watermark
 
     capped = path == "proposals"
-    kn = kw.get("smoothing") == "kneser_ney"
-    if path == "parts" and not kn:
-        pytest.skip("the per-position parts are Kneser-Ney's")
+    if path in ("descent", "parts") and kw.get("smoothing") != "kneser_ney":
+        pytest.skip("the descent and the per-position parts are Kneser-Ney's")
     if capped:
         monkeypatch.setattr(ngram_watermark, "TABLE_BYTES", 0)
     data = _zipf_corpus()
     wm = Watermark(gamma=0.25, delta=2.0, key=7)
     model = NGramFamily(**kw, watermark=wm).fit(data)
-    if path in ("descent", "parts"):  # not the one merged row per context (additive: the part cuts per row)
-        model._wm._flat = False if kn else None
+    if path in ("descent", "parts"):  # not the one merged picker row per context
+        model._wm._flat = False
     if path == "parts":
         model._wm._stay = []
     base = NGramFamily(**kw).fit(data)

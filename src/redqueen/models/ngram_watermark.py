@@ -478,15 +478,6 @@ class WatermarkedNGram:
             self._cut2[-1] = w1 / (w1 + self.extra * a[-1] * self.greens.size)
         self._every_unseen = m._n_unseen == self.radix - np.diff(np.concatenate([tab.indptr, [tab.indptr[-1]]]))
         self._green_gap = None  # built with the first green unseen draw (it needs the green ranks)
-        # each row's seen entries reweighted, then its unseen outcomes plain and given green, as one picker row
-        self._flat = None
-        n_entries = tab.cols.size + 2 * (n_rows + 1)
-        if (self.utable is not None and self._never_fixed
-                and GreenIds.nbytes(self.v, n_hashes) + 24 * n_entries <= TABLE_BYTES):
-            unseen_green = self.unseen_green.copy()
-            unseen_green[-1] = self.greens.size
-            self._flat = _merged_rows(np.append(np.diff(tab.indptr), 0), np.diff(np.concatenate([[0.0], self.picker.cum])),
-                                      tab.cols, np.stack([a * m._n_unseen, self.extra * a * unseen_green], axis=1))
 
     def _unseen_green(self, rh: np.ndarray, green: np.ndarray, row: np.ndarray) -> np.ndarray:
         """How many of each real row's eligible unseen outcomes are green under its hash."""
@@ -557,8 +548,6 @@ class WatermarkedNGram:
             if g.size:
                 tok[g] = self._restricted(h[g], lambda idx, k: m._next(np.repeat(ctx[g][idx], k), rng).reshape(-1, k), rng)
             return tok
-        if self._flat is not None and (h >= 0).all():
-            return self._next_additive_flat(ctx, h, rng)
         if self.utable is not None:
             return self._next_additive_table(ctx, h, rng)
         rows, w = self._additive_parts(ctx, h)
@@ -584,40 +573,6 @@ class WatermarkedNGram:
                     return j.reshape(-1, k)
 
                 tok[at] = self._restricted(h[at], propose, rng)
-        return tok
-
-    def _next_additive_flat(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Row-fixed additive, every position watermarked: one ``searchsorted`` into the row's merged picker row
-        picks a seen entry, or the unseen outcomes (plain: the ``j``-th; given green: :meth:`_unseen_green_draw`)."""
-        m = self.m
-        rows = m.tables_[-1].rows(ctx)
-        u = np.minimum(rng.random(ctx.size), _BELOW_ONE)
-        tok, idx, lo_at = _merged_pick(self._flat, rows, u)
-        p = np.flatnonzero(tok == -1)
-        if p.size:
-            rp = rows[p]
-            j = np.floor(_fraction(self._flat, idx[p], lo_at[p], u[p]) * m._n_unseen[rp]).astype(np.int64)
-            tok[p] = m._unseen_outcome(rp, np.clip(j, 0, m._n_unseen[rp] - 1))
-        g = np.flatnonzero(tok == -2)
-        if g.size:
-            frac = _fraction(self._flat, idx[g], lo_at[g], u[g])
-            rg = rows[g]
-            whole = self._every_unseen[rg]
-            if whole.all():
-                tok[g] = self._unseen_green_draw(rg, h[g], frac)
-            else:
-                tok[g[whole]] = self._unseen_green_draw(rg[whole], h[g[whole]], frac[whole])
-                gt, rt = g[~whole], rg[~whole]
-                n_rows = m.tables_[-1].keys.size
-
-                def propose(idx, k, rt=rt):
-                    rr = np.repeat(rt[idx], k)
-                    jj = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0, m._n_unseen[rr] - 1)
-                    real = rr < n_rows
-                    jj[real] = m._unseen_outcome(rr[real], jj[real])
-                    return jj.reshape(-1, k)
-
-                tok[gt] = self._restricted(h[gt], propose, rng)
         return tok
 
     def _next_additive_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
