@@ -277,7 +277,8 @@ def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path,
     wrong_stat, wrong_dof = np.zeros(2), 0
     for ctx in ([1, 0], [5, 3], [2, 10], [0, 45], [44, 46]):  # 45, 46: never used, so never-seen contexts
         order = kw["order"]
-        code = sum(s * (v + 1) ** k for k, s in enumerate(reversed(([v] * (order - 1) + ctx)[len(ctx):]))) if order > 1 else 0
+        hist = ([v] * (order - 1) + ctx)[len(ctx):] if order > 1 else []
+        code = sum(s * (v + 1) ** k for k, s in enumerate(reversed(hist)))
         got = model._wm.next(np.full(n, code, np.int64), np.full(n, ctx[-1], np.int64), rng)
         obs = np.bincount(got, minlength=v + 1)
         want = _tilted(base, wm, ctx)

@@ -110,7 +110,7 @@ class GreenTable:
     first use; :meth:`mass` is the green mass. (2) Within the block, its 32 bytes' green masses, each read
     from a table of every byte's mass under each of the 256 bit patterns (``V / 8 x 256`` float64, shared by
     all hash inputs). (3) Within the byte, its 8 weights times its green bits. Memory (:meth:`nbytes`): at
-    V = 10,000 and its 10,000 hash inputs (context 1), 3.3 MB + 2.6 MB; refused above :data:`TABLE_BYTES`
+    V = 10,000 and its 10,000 hash inputs (context 1), 3.4 MB + 2.6 MB; refused above :data:`TABLE_BYTES`
     (:meth:`fits`), where the sampler proposes instead. A draw is a function of ``(h, u)`` alone, so a table
     built earlier or later gives the same token. Exact up to float64 round-off (a few ulps of a share).
     """
@@ -142,8 +142,8 @@ class GreenTable:
     @staticmethod
     def nbytes(vocab_size: int, n_hashes: int) -> int:
         """Bytes of a table over ``vocab_size`` tokens for ``n_hashes`` hash inputs, all built."""
-        blocks = -(-vocab_size // 256)
-        return n_hashes * (blocks * 8 + 9) + blocks * 32 * 256 * 8
+        blocks = -(-(vocab_size + 1) // 256)  # as the green lists pack them, with room for the end symbol
+        return n_hashes * ((blocks + 1) * 8 + 9) + blocks * 32 * 256 * 8
 
     @classmethod
     def fits(cls, vocab_size: int, n_hashes: int) -> bool:
@@ -242,8 +242,10 @@ class GreenIds:
     """Uniform draws of a green id after a hash input, exactly, in integers: the ``q``-th green id for ``q`` uniform.
 
     Per hash input, the cumulative count of green ids over blocks of 256 tokens (``ceil(V / 256)`` int32 per hash
-    input: 160 bytes at V = 10,000, 1.6 MB for all 10,000 hash inputs of context 1), built for 1,024 hash inputs at a time on first use; within the block, byte
-    popcounts and a table of the ``r``-th set bit of each byte value. A draw is a function of ``(h, u)`` alone.
+    input, and a leading 0: 164 bytes at V = 10,000, 1.6 MB for all 10,000 hash inputs of context 1), built for
+    1,024 hash inputs at a time on first use; within the block, byte popcounts and a table of the ``r``-th set
+    bit of each byte value. A draw is a function of ``(h, u)`` alone. :meth:`nbytes` is its memory, counted
+    against :data:`TABLE_BYTES` by the sampler.
     """
 
     def __init__(self, greens, n_hashes: int):
@@ -258,7 +260,7 @@ class GreenIds:
 
     @staticmethod
     def nbytes(vocab_size: int, n_hashes: int) -> int:
-        return n_hashes * (-(-vocab_size // 256) * 4 + 1)
+        return n_hashes * ((-(-(vocab_size + 1) // 256) + 1) * 4 + 1)
 
     def _ensure(self, h: np.ndarray) -> None:
         if self.complete:
@@ -610,7 +612,8 @@ class WatermarkedNGram:
 
                 def propose(idx, k, rt=rt):
                     rr = np.repeat(rt[idx], k)
-                    jj = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0, m._n_unseen[rr] - 1)
+                    jj = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0,
+                                 m._n_unseen[rr] - 1)
                     real = rr < n_rows
                     jj[real] = m._unseen_outcome(rr[real], jj[real])
                     return jj.reshape(-1, k)

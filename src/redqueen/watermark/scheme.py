@@ -206,7 +206,7 @@ class GreenLists:
         self.gamma = float(gamma)
         self.vocab_size = int(vocab_size)
         self.size = int(self.vocab_size * self.gamma)
-        # whole blocks of 256 ids per list (for :meth:`packed`), with room for one id past the vocabulary (an end symbol)
+        # whole blocks of 256 ids per list (for :meth:`packed`), with room for one id past the vocabulary (an end)
         self._bytes = -(-(self.vocab_size + 1) // 256) * 32
         self._bits = np.zeros((0, self._bytes), np.uint8)
         self._row_of = np.full(0, -1, np.int64)
