@@ -467,7 +467,7 @@ class WatermarkedNGram:
         self._r_unseen_ctx = int(m._n_unseen[-1])  # a context never seen: its first r outcomes are eligible
         self._unseen_ctx_green = np.full(0, np.nan)
         # one draw per part: the part's cut points per row (a never-seen context's depend on the hash: per position),
-        # and uniform green ids from a GreenTable of ones, skipping the row's seen ones (proposing again: rare)
+        # and the green unseen ids from GreenIds, by their green ranks (:meth:`_unseen_green_draw`)
         n_hashes = 2 if self.wm.context == 0 else self.wm.context * (self.v - 1) + 1
         self.utable = GreenIds(self.greens, n_hashes) if GreenIds.nbytes(self.v, n_hashes) <= TABLE_BYTES else None
         a = m._p_unseen
@@ -479,6 +479,11 @@ class WatermarkedNGram:
             w1 = a[-1] * m._n_unseen[-1]
             self._cut2[-1] = w1 / (w1 + self.extra * a[-1] * self.greens.size)
         self._every_unseen = m._n_unseen == self.radix - np.diff(np.concatenate([tab.indptr, [tab.indptr[-1]]]))
+        self._all_every = bool(self._every_unseen.all())
+        # per row: u -> offset into the reweighted seen entries, and u - cut1 -> index among the unseen outcomes
+        self._seen_scale = np.where(self._cut1 > 0, self.picker.row_mass / np.where(self._cut1 > 0, self._cut1, 1.0), 0.0)
+        gap = self._cut2 - self._cut1
+        self._unseen_scale = np.where(gap > 0, m._n_unseen / np.where(gap > 0, gap, 1.0), 0.0)
         self._green_gap = None  # built with the first green unseen draw (it needs the green ranks)
 
     def _unseen_green(self, rh: np.ndarray, green: np.ndarray, row: np.ndarray) -> np.ndarray:
@@ -579,7 +584,8 @@ class WatermarkedNGram:
 
     def _next_additive_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Row-fixed additive: seen entries reweighted, unseen plain, unseen given green; one uniform picks the part
-        and the outcome within it (the green unseen part: a uniform green id, proposed again where the row saw it)."""
+        and the outcome within it (the green unseen part: :meth:`_unseen_green_draw`; rows that top-k / top-p
+        truncate: proposals)."""
         m = self.m
         tab = m.tables_[-1]
         n_rows = tab.keys.size
@@ -595,14 +601,21 @@ class WatermarkedNGram:
             cut2[never] = w1 / (w1 + w2)
         tok = np.empty(ctx.size, np.int64)
         s = u < cut1
-        tok[s] = self.picker.pick(rows[s], u[s] / cut1[s] * self.picker.row_mass[rows[s]])
-        p = ~s & (u < cut2)
+        rs = rows[s]
+        tok[s] = self.picker.pick(rs, u[s] * self._seen_scale[rs])
+        p = ~s & (u < cut2)  # cut1 <= cut2: the rest, u >= cut2, is the green part
         rp = rows[p]
-        j = np.floor((u[p] - cut1[p]) / (cut2[p] - cut1[p]) * m._n_unseen[rp]).astype(np.int64)
+        scale = self._unseen_scale[rp]
+        if len(never):
+            scale = np.where(rp == n_rows, m._n_unseen[n_rows] / np.maximum(cut2[p] - cut1[p], 1e-300), scale)
+        j = np.floor((u[p] - cut1[p]) * scale).astype(np.int64)
         tok[p] = m._unseen_outcome(rp, np.clip(j, 0, m._n_unseen[rp] - 1))
-        g = np.flatnonzero(~s & ~p)
+        g = np.flatnonzero(u >= cut2)
         if g.size:
             frac = np.clip((u[g] - cut2[g]) / (1.0 - cut2[g]), 0.0, np.nextafter(1.0, 0.0))
+            if self._all_every:
+                tok[g] = self._unseen_green_draw(rows[g], h[g], frac)
+                return tok
             whole = self._every_unseen[rows[g]]
             gw, gt = g[whole], g[~whole]
             if gw.size:
