@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest, chisquare
+from scipy.stats import binomtest, chi2, chisquare
 
 from redqueen.data import Counts, Sequences, Vocabulary
 from redqueen.models import CategoricalFamily
@@ -214,6 +214,136 @@ def test_ngram_watermarked_samples_follow_their_probabilities(kw):
     keep = p1 > 0
     assert obs[~keep].sum() == 0
     assert chisquare(obs[keep], p1[keep] * obs.sum()).pvalue > 1e-4
+
+
+def _zipf_corpus(v: int = 48, n: int = 400, seed: int = 1) -> Sequences:
+    """Sequences over ``v`` tokens (Zipf-like unigrams, a bigram habit, the top 8 ids never used)."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, v - 7) ** 1.1
+    p /= p.sum()
+    seqs = []
+    for _ in range(n):
+        s = [int(rng.choice(v - 8, p=p))]
+        for _ in range(int(rng.integers(0, 9))):
+            s.append(int((s[-1] * 7 + 3) % (v - 8)) if rng.random() < 0.5 else int(rng.choice(v - 8, p=p)))
+        seqs.append(s)
+    return Sequences.from_list(seqs, _vocab(v))
+
+
+def _tilted(base, wm, ctx, delta=None, key=None):
+    """The exact watermarked row, densely: the plain row times e^delta on the green ids, renormalised."""
+    q = base.probs(ctx)
+    h = 1 if wm.context == 0 else sum(ctx[len(ctx) - wm.context:])
+    green = np.append(Watermark(gamma=wm.gamma, key=wm.key if key is None else key).greens(q.size - 1)
+                      .mask(np.array([h]))[0], False)
+    w = q * np.exp((wm.delta if delta is None else delta) * green)
+    return w / w.sum()
+
+
+SAMPLERS = [dict(order=2, smoothing="kneser_ney"), dict(order=3, smoothing="kneser_ney"), dict(order=2, alpha=0.05),
+            dict(order=3, alpha=0.05), dict(order=2, alpha=0.05, top_k=12), dict(order=1, alpha=0.05)]
+
+
+@pytest.mark.parametrize("path", ["tables", "proposals", "descent", "parts"])
+@pytest.mark.parametrize("kw", SAMPLERS, ids=lambda kw: "-".join(f"{k}{v}" for k, v in kw.items()))
+def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path, monkeypatch):
+    """60,000 draws of the sampler itself at fixed contexts (seen, and never seen) against the dense tilted row.
+
+    Power: the same draws against the rows tilted with delta 2.2 instead of 2, or with another key's green
+    lists, fail at p < 1e-8 (the five contexts' statistics summed). ``proposals`` refuses every table
+    (:data:`TABLE_BYTES` = 0): the fallback above the limit. Kneser-Ney only: ``descent``, the orders descended
+    with per-row stay probabilities (what a bigram's one merged row per context replaces); ``parts``, per-position
+    part weights (used where a seen row's suffix is not seen, as in some merged tables).
+    """
+    from redqueen.models import ngram_watermark
+
+    capped = path == "proposals"
+    if path in ("descent", "parts") and kw.get("smoothing") != "kneser_ney":
+        pytest.skip("the descent and the per-position parts are Kneser-Ney's")
+    if capped:
+        monkeypatch.setattr(ngram_watermark, "TABLE_BYTES", 0)
+    data = _zipf_corpus()
+    wm = Watermark(gamma=0.25, delta=2.0, key=7)
+    model = NGramFamily(**kw, watermark=wm).fit(data)
+    if path in ("descent", "parts"):  # not the one merged picker row per context
+        model._wm._flat = False
+    if path == "parts":
+        model._wm._stay = []
+    base = NGramFamily(**kw).fit(data)
+    tables = [getattr(model._wm, name, None) for name in ("table", "utable")]
+    assert any(t is not None for t in tables) != capped or kw["order"] == 1 or kw.get("top_k")
+    n, v = 60000, 48
+    rng = np.random.default_rng(3)
+    wrong_stat, wrong_dof = np.zeros(2), 0
+    for ctx in ([1, 0], [5, 3], [2, 10], [0, 45], [44, 46]):  # 45, 46: never used, so never-seen contexts
+        order = kw["order"]
+        hist = ([v] * (order - 1) + ctx)[len(ctx):] if order > 1 else []
+        code = sum(s * (v + 1) ** k for k, s in enumerate(reversed(hist)))
+        got = model._wm.next(np.full(n, code, np.int64), np.full(n, ctx[-1], np.int64), rng)
+        obs = np.bincount(got, minlength=v + 1)
+        want = _tilted(base, wm, ctx)
+        np.testing.assert_allclose(model.probs(ctx), want, atol=1e-12)
+        keep = want > 0
+        assert obs[~keep].sum() == 0
+        assert chisquare(obs[keep], want[keep] * n).pvalue > 1e-4, ctx
+        for i, wrong in enumerate((_tilted(base, wm, ctx, delta=2.2), _tilted(base, wm, ctx, key=8))):
+            ok = keep & (wrong > 0)
+            wrong_stat[i] += chisquare(obs[ok], wrong[ok] / wrong[ok].sum() * obs[ok].sum()).statistic
+        wrong_dof += int(keep.sum()) - 1
+    assert (chi2.sf(wrong_stat, wrong_dof) < 1e-8).all(), wrong_stat  # all five contexts together
+
+
+@pytest.mark.parametrize("kw", SAMPLERS[:3], ids=["kn2", "kn3", "additive"])
+def test_ngram_watermarked_samples_repeat_with_the_seed_whatever_was_built_before(kw):
+    """Same seed, same samples: twice on one model, and on a fresh model whose tables are not built yet."""
+    data = _zipf_corpus()
+    wm = Watermark(gamma=0.25, delta=2.0, key=7)
+    a = NGramFamily(**kw, max_len=30, watermark=wm).fit(data)
+    first = a.sample(2000, np.random.default_rng(11))
+    np.testing.assert_array_equal(first.tokens, a.sample(2000, np.random.default_rng(11)).tokens)
+    fresh = NGramFamily(**kw, max_len=30, watermark=wm).fit(data)
+    np.testing.assert_array_equal(first.tokens, fresh.sample(2000, np.random.default_rng(11)).tokens)
+    assert not np.array_equal(first.tokens, a.sample(2000, np.random.default_rng(12)).tokens)
+
+
+def test_green_tables_draw_the_green_restricted_weights():
+    """GreenIds: the q-th green id, every q, several vocabularies. GreenTable: chi-square against the dense row
+    restricted to green (power: against another hash input's list, p < 1e-8); memory stated and refused above."""
+    from redqueen.models.ngram_watermark import TABLE_BYTES, GreenIds, GreenTable
+
+    for v in (40, 300, 1000):
+        g = Watermark(gamma=0.25, key=7).greens(v)
+        ids = GreenIds(g, v)
+        for h in (0, 3, v - 1):
+            q = np.arange(g.size)
+            np.testing.assert_array_equal(ids.draw(np.full(q.size, h), (q + 0.5) / g.size), g.ids(h))
+    v = 600
+    g = Watermark(gamma=0.25, key=7).greens(v)
+    rng = np.random.default_rng(0)
+    w = rng.random(v + 1) ** 4
+    table = GreenTable(g, w, v)
+    for h in (5, 599):
+        got = table.draw(np.full(100000, h), rng.random(100000))
+        green = g.mask(np.array([h]))[0]
+        assert np.isclose(table.mass(np.array([h]))[0], w[:v][green].sum())
+        want = np.where(green, w[:v], 0.0) / w[:v][green].sum()
+        obs = np.bincount(got, minlength=v)
+        assert obs[~green].sum() == 0
+        assert chisquare(obs[green], want[green] * obs.sum()).pvalue > 1e-4
+        other = np.where(g.mask(np.array([h + 1 if h < v - 1 else 0]))[0], w[:v], 0.0)
+        mixed = 0.9 * want + 0.1 * other / other.sum()  # a tenth of the mass on another list
+        assert chisquare(obs[green], mixed[green] / mixed[green].sum() * obs.sum()).pvalue < 1e-8
+    tilted = GreenTable(g, w, v, extra=np.expm1(2.0))  # the whole row, green ids times e^2
+    for h in (5, 599):
+        got = tilted.draw(np.full(100000, h), rng.random(100000))
+        want = w * np.exp(2.0 * np.append(g.mask(np.array([h]))[0], False))
+        assert np.isclose(tilted.mass(np.array([h]))[0], want.sum())
+        obs = np.bincount(got, minlength=v + 1)
+        assert chisquare(obs, want / want.sum() * obs.sum()).pvalue > 1e-4
+        wrong = w * np.exp(2.2 * np.append(g.mask(np.array([h]))[0], False))
+        assert chisquare(obs, wrong / wrong.sum() * obs.sum()).pvalue < 1e-8
+    assert GreenTable.nbytes(10000, 10000) < 10 * 2**20 and GreenIds.nbytes(10000, 10000) < 4 * 2**20
+    assert not GreenTable.fits(60000, 60000) and GreenTable.nbytes(60000, 60000) > TABLE_BYTES
 
 
 def test_ngram_watermark_is_detected_and_deterministic():

@@ -13,12 +13,28 @@ and the unseen outcomes), so the watermarked distribution is the mixture of the
 reweighted parts with weights ``B_k (1 + (e^delta - 1) G_k)``, and each draw
 first picks a part by its exact weight. A part whose table row determines the
 hash input (the row's context holds the last ``context`` tokens) is reweighted
-once, here: one draw as before. A part that does not (the unigram and uniform
-orders of Kneser-Ney, unseen outcomes, an order-1 model's only row) is split as
-``x e^(delta g) = x + (e^delta - 1) x g``: the plain part ``x`` is drawn as
-before, and the green part ``x | green`` by proposing from ``x`` until a green
-token comes (exact; ``_BATCH`` proposals per position a round). ``G_k`` of a
-row that does not determine the hash is computed per hash input on demand.
+once, here: one draw as before. The parts whose rows do not determine it are
+drawn in one step too, from tables over the green lists (:class:`GreenTable`,
+:class:`GreenIds`; memory stated there, at most :data:`TABLE_BYTES`):
+
+* Kneser-Ney descends the orders as the plain sampler does, staying at a row
+  with its watermarked probability ``(1 - gamma_k) M_k / Z_k`` (``M_k`` the
+  row's reweighted mass, ``Z_k`` its normaliser; per row, built on the first
+  draw); at the bottom, the unigram and uniform orders together
+  (``u1 = (1 - gamma_1) x_1 + gamma_1 / (V + 1)``, dense) are drawn tilted by
+  the position's green list from a :class:`GreenTable`.
+* Additive: seen entries reweighted, unseen outcomes plain (the ``j``-th, as
+  before), or unseen outcomes given green: the ``q``-th green id not seen in
+  the row, found from the green ids' ranks (:class:`GreenIds`); one uniform
+  per position picks the part and the outcome. An order-1 model's only row:
+  tilted, in one :class:`GreenTable` draw.
+
+Where a table would exceed :data:`TABLE_BYTES`, and for rows that top-k / top-p
+truncate and never-seen contexts under truncation, a part's green side ``x | green`` is drawn by proposing from ``x``
+until a green token comes (exact; ``_BATCH`` proposals per position a round),
+its green mass computed per hash input on demand. Every draw is a function of
+the generator's numbers alone, never of which tables were built before: the
+same seed gives the same samples.
 
 Other combinations (additive ``1 <= order - 1 < context``, Kneser-Ney
 ``context >= 2``) would need the green mass of every (row, hash) pair and are
@@ -33,6 +49,276 @@ from redqueen.watermark.scheme import Watermark
 
 _UNMARKED = -1
 _BATCH = 8
+_BLOCK_BYTES = 32  # a green table's block: 256 tokens, 32 bytes of a packed green list
+_HASH_BLOCK = 1024  # hash inputs whose table rows are built together
+#: the most a :class:`GreenTable` may hold; above it the sampler proposes until green instead
+TABLE_BYTES = 64 * 2**20
+_PATTERN_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(bool)
+
+
+def _count(flags: np.ndarray) -> np.ndarray:
+    """How many flags are set in each row of a bool (m, k) array; int64 (m,)."""
+    return flags.view(np.uint8).sum(axis=1, dtype=np.int64)
+
+
+def _merged_rows(n_a: np.ndarray, a_weight: np.ndarray, a_kind: np.ndarray, extra: np.ndarray) -> dict:
+    """Picker rows, each its ``n_a`` entries (weights and kinds >= 0, rows concatenated) then ``k`` more (weights
+    ``extra`` (n, k), kinds ``-1 .. -k``), normalised per row; for one ``searchsorted`` of ``row + u`` over all rows.
+
+    ``share``: each entry's cumulative share of its row, exactly 1 from the row's last entry with weight on (a
+    ``u < 1`` never lands past it); ``key = row + share`` (placed to within the spacing of ``row + share``, 2e-12
+    for rows under 10,000); ``start``, ``last``: each row's first entry and its last with weight."""
+    n, k = extra.shape
+    length = n_a + k
+    start = np.concatenate([[0], np.cumsum(length)])
+    total = int(start[-1])
+    row_of = np.repeat(np.arange(n), length)
+    local = np.arange(total) - start[row_of]
+    is_a = local < n_a[row_of]
+    weight = np.empty(total)
+    kind = np.empty(total, np.int64)
+    weight[is_a], kind[is_a] = a_weight, a_kind
+    j = local[~is_a] - n_a[row_of[~is_a]]
+    weight[~is_a], kind[~is_a] = extra[row_of[~is_a], j], -1 - j
+    cum = np.concatenate([[0.0], np.cumsum(weight)])
+    before = cum[start[:-1]]
+    z = cum[start[1:]] - before
+    share = (cum[1:] - before[row_of]) / np.where(z > 0, z, 1.0)[row_of]
+    last = np.maximum.reduceat(np.where(weight > 0, np.arange(total), -1), start[:-1])
+    share[np.arange(total) >= np.maximum(last, start[:-1])[row_of]] = 1.0
+    return dict(key=share + row_of, share=share, kind=kind, start=start[:-1], last=np.maximum(last, start[:-1]))
+
+
+def _merged_pick(f: dict, rows: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each position: the entry of its row at ``u`` (kind, and the flat index), and ``u``'s fraction within it."""
+    lo_at = f["start"][rows]
+    idx = np.clip(np.searchsorted(f["key"], rows + u, side="right"), lo_at, f["last"][rows])
+    return f["kind"][idx], idx, lo_at
+
+
+def _fraction(f: dict, idx: np.ndarray, lo_at: np.ndarray, u: np.ndarray) -> np.ndarray:
+    lo = np.where(idx > lo_at, f["share"][idx - 1], 0.0)
+    return np.clip((u - lo) / (f["share"][idx] - lo), 0.0, _BELOW_ONE)
+
+
+class GreenTable:
+    """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input
+    (or, given ``extra``, the whole of ``w`` with its green ids' weights times ``1 + extra``: the tilted row).
+
+    Three levels, each an inverse CDF. (1) Per hash input ``h``, the cumulative green share of ``w`` over
+    blocks of 256 tokens (``ceil(V / 256)`` float64 per hash input), built for 1,024 hash inputs at a time on
+    first use; :meth:`mass` is the green mass. (2) Within the block, its 32 bytes' green masses, each read
+    from a table of every byte's mass under each of the 256 bit patterns (``V / 8 x 256`` float64, shared by
+    all hash inputs). (3) Within the byte, its 8 weights times its green bits. Memory (:meth:`nbytes`): at
+    V = 10,000 and its 10,000 hash inputs (context 1), 3.4 MB + 2.6 MB; refused above :data:`TABLE_BYTES`
+    (:meth:`fits`), where the sampler proposes instead. A draw is a function of ``(h, u)`` alone, so a table
+    built earlier or later gives the same token. Exact up to float64 round-off (a few ulps of a share).
+    """
+
+    def __init__(self, greens, w: np.ndarray, n_hashes: int, extra: float | None = None):
+        self.greens = greens
+        n_bytes = greens.bytes
+        self.n_blocks = n_bytes // _BLOCK_BYTES
+        self.n_hashes = int(n_hashes)
+        v = greens.vocab_size
+        padded = np.zeros(n_bytes * 8)
+        if extra is None:  # green only: ids >= V (the end symbol) are never green
+            padded[:v] = w[:v]
+            self.factor = _PATTERN_BITS.astype(np.float64)
+        else:  # the whole tilted row: w (end symbol included) times 1 + extra on green ids
+            padded[:w.shape[0]] = w
+            self.factor = 1.0 + extra * _PATTERN_BITS
+        self.w8 = padded.reshape(n_bytes, 8)
+        # mass of byte i's tokens under each bit pattern (a green list's byte): (bytes, 256)
+        self.byte_mass = (self.factor[None, :, :] * self.w8[:, None, :]).sum(axis=2)
+        self.byte_mass_flat = self.byte_mass.reshape(-1)
+        self._at = np.arange(_BLOCK_BYTES) * 256  # a block's bytes' rows in the flat byte-mass table
+        self.share = np.ones((0, self.n_blocks + 1))  # cumulative share of each hash input's blocks, 0 first
+        self.total = np.zeros(0)
+        self.built = np.zeros(0, bool)
+        self.complete = False
+        self.list_row = None
+
+    @staticmethod
+    def nbytes(vocab_size: int, n_hashes: int) -> int:
+        """Bytes of a table over ``vocab_size`` tokens for ``n_hashes`` hash inputs, all built."""
+        blocks = -(-(vocab_size + 1) // 256)  # as the green lists pack them, with room for the end symbol
+        return n_hashes * ((blocks + 1) * 8 + 9) + blocks * 32 * 256 * 8
+
+    @classmethod
+    def fits(cls, vocab_size: int, n_hashes: int) -> bool:
+        return cls.nbytes(vocab_size, n_hashes) <= TABLE_BYTES
+
+    def _ensure(self, h: np.ndarray) -> None:
+        if self.complete:
+            return
+        hi = int(h.max()) + 1
+        top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
+        have = self.built.shape[0]
+        if top > have:
+            self.share = np.concatenate([self.share, np.ones((top - have, self.n_blocks + 1))])
+            self.total = np.concatenate([self.total, np.zeros(top - have)])
+            self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
+        need = h[~self.built[h]]
+        for b in np.unique(need // _HASH_BLOCK) if need.size else ():
+            part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
+            self._build(part[~self.built[part]])
+        self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
+        if self.complete:  # every list is known: where each lies, looked up once
+            self.list_row = self.greens.rows(np.arange(self.built.shape[0]))
+
+    def _build(self, part: np.ndarray) -> None:
+        nb = self.n_blocks
+        packed = self.greens.packed(part)
+        block_mass = self.byte_mass[np.arange(packed.shape[1]), packed].reshape(part.size, nb, _BLOCK_BYTES).sum(axis=2)
+        cum = np.cumsum(block_mass, axis=1)
+        total = cum[:, -1]
+        share = cum / np.where(total > 0, total, 1.0)[:, None]
+        # from the last block with mass on, exactly 1: a draw u < 1 never lands past it
+        last = nb - 1 - np.argmax(block_mass[:, ::-1] > 0, axis=1)
+        share[np.arange(nb)[None, :] >= last[:, None]] = 1.0
+        self.share[part, 0], self.share[part, 1:] = 0.0, share
+        self.total[part], self.built[part] = total, True
+
+    def mass(self, h: np.ndarray) -> np.ndarray:
+        """Green mass of ``w`` after each hash input ``h`` (m,), all >= 0 (tilted: the tilted row's total)."""
+        if h.size == 0:
+            return np.zeros(0)
+        self._ensure(h)
+        return self.total[h]
+
+    def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The token at fraction ``u`` in [0, 1) of ``w`` restricted to the green list of ``h`` (or tilted by it); both
+        (m,), mass > 0."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        self._ensure(h)
+        u = np.minimum(u, _BELOW_ONE)  # a uniform rescaled by the caller may round up to 1
+        # (1) the first block whose cumulative share exceeds u: it has mass (shares only grow where mass is)
+        share = self.share[h]
+        m = h.size
+        b = _count(share[:, 1:] <= u[:, None])
+        rows = np.arange(m)
+        lo = share[rows, b]
+        return self.within(h, b, (u - lo) / (share[rows, b + 1] - lo))
+
+    def within(self, h: np.ndarray, b: np.ndarray, frac: np.ndarray) -> np.ndarray:
+        """The token at fraction ``frac`` of block ``b`` (levels 2 and 3), all (m,); ``h < 0``: not watermarked."""
+        m = h.size
+        rows = np.arange(m)
+        if (h >= 0).all():
+            pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
+        else:
+            pattern = np.zeros((m, _BLOCK_BYTES), np.uint8)
+            on = h >= 0
+            pattern[on] = self.greens.packed(h[on], b[on])
+        # the blocks' 32 byte masses laid end to end, one running sum from 0
+        bm = np.take(self.byte_mass_flat, (b * (_BLOCK_BYTES * 256))[:, None] + self._at + pattern)
+        c = np.zeros(m * _BLOCK_BYTES + 1)
+        np.cumsum(bm.reshape(-1), out=c[1:])
+        first = rows * _BLOCK_BYTES
+        start = c[first]
+        target = start + frac * (c[first + _BLOCK_BYTES] - start)
+        j = np.minimum(_count(c[1:].reshape(m, _BLOCK_BYTES) <= target[:, None]), _BLOCK_BYTES - 1)
+        rest = target - c[first + j]
+        # (3) the token within the byte
+        byte = b * _BLOCK_BYTES + j
+        inside = self.factor[pattern[rows, j]] * self.w8[byte]
+        k = _count(np.cumsum(inside, axis=1) <= rest[:, None])
+        top = k >= 8  # round-off at the top of the block: its last token with weight
+        if top.any():
+            jj = _BLOCK_BYTES - 1 - np.argmax(bm[top][:, ::-1] > 0, axis=1)
+            byte[top] = b[top] * _BLOCK_BYTES + jj
+            k[top] = 7 - np.argmax((self.factor[pattern[top, jj]] * self.w8[byte[top]])[:, ::-1] > 0, axis=1)
+        return byte * 8 + k
+
+
+_BELOW_ONE = np.nextafter(1.0, 0.0)
+_POPCOUNT = _PATTERN_BITS.sum(axis=1).astype(np.int64)
+_SELECT = np.array([np.append(np.flatnonzero(b), np.zeros(8 - b.sum(), np.int64)) for b in _PATTERN_BITS], np.int64)
+
+
+class GreenIds:
+    """Uniform draws of a green id after a hash input, exactly, in integers: the ``q``-th green id for ``q`` uniform.
+
+    Per hash input, the cumulative count of green ids over blocks of 256 tokens (``ceil(V / 256)`` int32 per hash
+    input, and a leading 0: 164 bytes at V = 10,000, 1.6 MB for all 10,000 hash inputs of context 1), built for
+    1,024 hash inputs at a time on first use; within the block, byte popcounts and a table of the ``r``-th set
+    bit of each byte value. A draw is a function of ``(h, u)`` alone. :meth:`nbytes` is its memory, counted
+    against :data:`TABLE_BYTES` by the sampler.
+    """
+
+    def __init__(self, greens, n_hashes: int):
+        self.greens = greens
+        self.size = greens.size
+        self.n_blocks = greens.bytes // _BLOCK_BYTES
+        self.n_hashes = int(n_hashes)
+        self.count = np.zeros((0, self.n_blocks + 1), np.int32)  # green ids in each hash input's blocks, cumulative
+        self.built = np.zeros(0, bool)
+        self.complete = False
+        self.list_row = None
+
+    @staticmethod
+    def nbytes(vocab_size: int, n_hashes: int) -> int:
+        return n_hashes * ((-(-(vocab_size + 1) // 256) + 1) * 4 + 1)
+
+    def _ensure(self, h: np.ndarray) -> None:
+        if self.complete:
+            return
+        hi = int(h.max()) + 1
+        top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
+        have = self.built.shape[0]
+        if top > have:
+            self.count = np.concatenate([self.count, np.zeros((top - have, self.n_blocks + 1), np.int32)])
+            self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
+        need = h[~self.built[h]]
+        for b in np.unique(need // _HASH_BLOCK) if need.size else ():
+            part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
+            part = part[~self.built[part]]
+            counts = _POPCOUNT[self.greens.packed(part)].reshape(part.size, self.n_blocks, _BLOCK_BYTES).sum(axis=2)
+            self.count[part, 1:] = np.cumsum(counts, axis=1)
+            self.built[part] = True
+        self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
+        if self.complete:  # every list is known: where each lies, looked up once
+            self.list_row = self.greens.rows(np.arange(self.built.shape[0]))
+
+    def rank(self, h: np.ndarray, tok: np.ndarray) -> np.ndarray:
+        """How many green ids after ``h`` lie below each green ``tok`` (its 0-based rank among them); both (m,)."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        self._ensure(h)
+        rows = np.arange(h.size)
+        b, byte, bit = tok // 256, (tok % 256) // 8, tok % 8
+        pattern = self.greens.packed(h, b)
+        c = np.cumsum(_POPCOUNT[pattern], axis=1)
+        before = self.count[h, b] + np.where(byte > 0, c[rows, np.maximum(byte - 1, 0)], 0)
+        return before + _POPCOUNT[pattern[rows, byte] & ((1 << bit) - 1).astype(np.uint8)]
+
+    def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The ``floor(u * size)``-th green id (ascending) after each hash input ``h``; ``u`` in [0, 1), both (m,)."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        self._ensure(h)
+        return self.draw_rank(h, np.minimum((u * self.size).astype(np.int64), self.size - 1))
+
+    def draw_rank(self, h: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """The ``q``-th green id (ascending, 0-based, ``q < size``) after each hash input ``h``; both (m,)."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        self._ensure(h)
+        count = self.count[h]
+        b = _count(count[:, 1:] <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
+        rows = np.arange(h.size)
+        r = q - count[rows, b]
+        pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
+        # the blocks' byte popcounts laid end to end, one running sum from 0 (integers: exact)
+        c = np.zeros(pattern.size + 1, np.int64)
+        np.cumsum(_POPCOUNT[pattern].reshape(-1), out=c[1:])
+        first = rows * _BLOCK_BYTES
+        r += c[first]
+        j = _count(c[1:].reshape(pattern.shape) <= r[:, None])
+        r -= c[first + j]
+        return (b * _BLOCK_BYTES + j) * 8 + _SELECT[pattern[rows, j], r]
 
 
 def supported(watermark: Watermark, order: int, kneser_ney: bool) -> str | None:
@@ -52,6 +338,8 @@ def position_hashes(watermark: Watermark, out: np.ndarray, rows: np.ndarray, t: 
         return np.ones(rows.shape[0], np.int64)
     if t < h:
         return np.full(rows.shape[0], _UNMARKED, np.int64)
+    if h == 1:
+        return out[rows, t - 1].astype(np.int64)
     return out[rows, t - h:t].astype(np.int64).sum(axis=1)
 
 
@@ -164,7 +452,10 @@ class WatermarkedNGram:
         m = self.m
         tab = m.tables_[-1]
         self.row_fixed = self.wm.context == 0 or m.order - 1 >= self.wm.context
-        if not self.row_fixed:  # order 1: one row, hash from the sequence
+        if not self.row_fixed:  # order 1: one row, hash from the sequence: its tilted row, per hash, in one draw
+            n_hashes = 2 if self.wm.context == 0 else self.wm.context * (self.v - 1) + 1
+            self.table = (GreenTable(self.greens, self._dense_low_row(), n_hashes, extra=self.extra)
+                          if GreenTable.fits(self.v, n_hashes) else None)
             return
         self.picker, green = self._reweighted(tab, m._p_seen)
         n_rows = tab.keys.size
@@ -175,6 +466,25 @@ class WatermarkedNGram:
         self.unseen_green = np.concatenate([self._unseen_green(rh, green, row), [0.0]])
         self._r_unseen_ctx = int(m._n_unseen[-1])  # a context never seen: its first r outcomes are eligible
         self._unseen_ctx_green = np.full(0, np.nan)
+        # one draw per part: the part's cut points per row (a never-seen context's depend on the hash: per position),
+        # and the green unseen ids from GreenIds, by their green ranks (:meth:`_unseen_green_draw`)
+        n_hashes = 2 if self.wm.context == 0 else self.wm.context * (self.v - 1) + 1
+        self.utable = GreenIds(self.greens, n_hashes) if GreenIds.nbytes(self.v, n_hashes) <= TABLE_BYTES else None
+        a = m._p_unseen
+        w = np.stack([self.picker.row_mass, a * m._n_unseen, self.extra * a * self.unseen_green])
+        z = w.sum(axis=0)
+        self._cut1, self._cut2 = w[0] / z, (w[0] + w[1]) / z
+        self._never_fixed = self._r_unseen_ctx >= self.v  # a never-seen context has every green id eligible
+        if self._never_fixed:  # ... and so one cut for all its (watermarked) hash inputs
+            w1 = a[-1] * m._n_unseen[-1]
+            self._cut2[-1] = w1 / (w1 + self.extra * a[-1] * self.greens.size)
+        self._every_unseen = m._n_unseen == self.radix - np.diff(np.concatenate([tab.indptr, [tab.indptr[-1]]]))
+        self._all_every = bool(self._every_unseen.all())
+        # per row: u -> offset into the reweighted seen entries, and u - cut1 -> index among the unseen outcomes
+        self._seen_scale = np.where(self._cut1 > 0, self.picker.row_mass / np.where(self._cut1 > 0, self._cut1, 1.0), 0.0)
+        gap = self._cut2 - self._cut1
+        self._unseen_scale = np.where(gap > 0, m._n_unseen / np.where(gap > 0, gap, 1.0), 0.0)
+        self._green_gap = None  # built with the first green unseen draw (it needs the green ranks)
 
     def _unseen_green(self, rh: np.ndarray, green: np.ndarray, row: np.ndarray) -> np.ndarray:
         """How many of each real row's eligible unseen outcomes are green under its hash."""
@@ -228,6 +538,13 @@ class WatermarkedNGram:
 
     def _next_additive(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         m = self.m
+        if not self.row_fixed and self.table is not None:
+            marked = h >= 0
+            tok = np.empty(ctx.size, np.int64)
+            tok[marked] = self.table.draw(h[marked], rng.random(int(marked.sum())))
+            if not marked.all():
+                tok[~marked] = m._next(ctx[~marked], rng)
+            return tok
         if not self.row_fixed:  # one row whose hash comes from the sequence: plain row, or the row given green
             marked = h >= 0
             share = np.zeros(ctx.size)
@@ -238,6 +555,8 @@ class WatermarkedNGram:
             if g.size:
                 tok[g] = self._restricted(h[g], lambda idx, k: m._next(np.repeat(ctx[g][idx], k), rng).reshape(-1, k), rng)
             return tok
+        if self.utable is not None:
+            return self._next_additive_table(ctx, h, rng)
         rows, w = self._additive_parts(ctx, h)
         comp, frac = self._choose(w, rng)
         tok = np.empty(ctx.size, np.int64)
@@ -263,6 +582,84 @@ class WatermarkedNGram:
                 tok[at] = self._restricted(h[at], propose, rng)
         return tok
 
+    def _next_additive_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Row-fixed additive: seen entries reweighted, unseen plain, unseen given green; one uniform picks the part
+        and the outcome within it (the green unseen part: :meth:`_unseen_green_draw`; rows that top-k / top-p
+        truncate: proposals)."""
+        m = self.m
+        tab = m.tables_[-1]
+        n_rows = tab.keys.size
+        rows = tab.rows(ctx)
+        u = rng.random(ctx.size)
+        cut1, cut2 = self._cut1[rows], self._cut2[rows]
+        # a never-seen context: its cut depends on the hash where top-k / top-p truncate it, or not watermarked
+        never = np.flatnonzero(rows == n_rows) if not self._never_fixed or (h < 0).any() else ()
+        if len(never):
+            a = m._p_unseen[n_rows]
+            w1 = a * m._n_unseen[n_rows]
+            w2 = self.extra * a * self._unseen_green_at(rows[never], h[never])
+            cut2[never] = w1 / (w1 + w2)
+        tok = np.empty(ctx.size, np.int64)
+        s = u < cut1
+        rs = rows[s]
+        tok[s] = self.picker.pick(rs, u[s] * self._seen_scale[rs])
+        p = ~s & (u < cut2)  # cut1 <= cut2: the rest, u >= cut2, is the green part
+        rp = rows[p]
+        scale = self._unseen_scale[rp]
+        if len(never):
+            scale = np.where(rp == n_rows, m._n_unseen[n_rows] / np.maximum(cut2[p] - cut1[p], 1e-300), scale)
+        j = np.floor((u[p] - cut1[p]) * scale).astype(np.int64)
+        tok[p] = m._unseen_outcome(rp, np.clip(j, 0, m._n_unseen[rp] - 1))
+        g = np.flatnonzero(u >= cut2)
+        if g.size:
+            frac = np.clip((u[g] - cut2[g]) / (1.0 - cut2[g]), 0.0, np.nextafter(1.0, 0.0))
+            if self._all_every:
+                tok[g] = self._unseen_green_draw(rows[g], h[g], frac)
+                return tok
+            whole = self._every_unseen[rows[g]]
+            gw, gt = g[whole], g[~whole]
+            if gw.size:
+                tok[gw] = self._unseen_green_draw(rows[gw], h[gw], frac[whole])
+            if gt.size:  # top-k / top-p: only the row's first r unseen outcomes are eligible
+                rt = rows[gt]
+
+                def propose(idx, k, rt=rt):
+                    rr = np.repeat(rt[idx], k)
+                    jj = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0,
+                                 m._n_unseen[rr] - 1)
+                    real = rr < n_rows
+                    jj[real] = m._unseen_outcome(rr[real], jj[real])
+                    return jj.reshape(-1, k)
+
+                tok[gt] = self._restricted(h[gt], propose, rng)
+        return tok
+
+    def _unseen_green_draw(self, rows: np.ndarray, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The green id after ``h`` at fraction ``u`` of those row ``rows`` has not seen (all of them eligible): the
+        ``q``-th unseen green id is the ``q + s``-th green id, ``s`` the row's seen green ids ranked before it."""
+        if self._green_gap is None:
+            self._prepare_green_gaps()
+        n_rows = self.m.tables_[-1].keys.size
+        n_green = np.where(rows < n_rows, self.unseen_green[rows], self.greens.size)
+        q = np.minimum((u * n_green).astype(np.int64), n_green.astype(np.int64) - 1)
+        stride = self.greens.size + 1
+        before = np.searchsorted(self._green_gap, rows * stride + q, side="right") - self._green_gap_start[rows]
+        return self.utable.draw_rank(h, q + before)
+
+    def _prepare_green_gaps(self) -> None:
+        """Per row, its seen green ids' green ranks minus their order among them (sorted, offset by row)."""
+        m = self.m
+        tab = m.tables_[-1]
+        n_rows = tab.keys.size
+        row = np.repeat(np.arange(n_rows), np.diff(tab.indptr))
+        rh = self._row_hashes(tab.keys)[row]
+        e = np.flatnonzero(self._green(rh, tab.cols))
+        r = row[e]
+        rank = self.utable.rank(rh[e], tab.cols[e]) if e.size else np.zeros(0, np.int64)
+        start = np.searchsorted(r, np.arange(n_rows + 1))
+        self._green_gap = r * (self.greens.size + 1) + rank - (np.arange(e.size) - start[r])
+        self._green_gap_start = start
+
     # -- Kneser-Ney ------------------------------------------------------------------------------------------------
     def _prepare_kn(self) -> None:
         m = self.m
@@ -278,6 +675,22 @@ class WatermarkedNGram:
             ratio = np.where(base.row_mass > 0, p.row_mass / np.where(base.row_mass > 0, base.row_mass, 1.0), 1.0)
             self.mass_ratio.append(ratio)
         self.uniform_share = self.greens.size / self.radix
+        # the unigram and uniform orders together: the dense bottom row u1 = (1 - gamma_1) x_1 + gamma_1 / (V + 1),
+        # whose green part is drawn in one step from a GreenTable (if it fits; else proposals, below)
+        n_hashes = 2 if self.wm.context == 0 else self.v
+        self.table = None
+        if GreenTable.fits(self.v, n_hashes):
+            unigram = m.tables_[0]
+            self.gamma1 = float(m._gamma[0][unigram.rows(np.zeros(1, np.int64))[0]])
+            u1 = (1.0 - self.gamma1) * self._dense_low_row() + self.gamma1 / self.radix
+            self.table = GreenTable(self.greens, u1, n_hashes, extra=self.extra)  # u1 tilted, in one draw
+        self._stay = None
+        # a bigram under context 1: one row per context (its hash); built on the first draw, if it fits
+        bigram = m.order == 2 and self.wm.context == 1 and self.table is not None
+        if bigram:
+            entries = (self.v + 1) * self.table.n_blocks + m.tables_[1].cols.size
+            bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= TABLE_BYTES
+        self._flat = None if bigram else False
 
     def _dense_low_row(self) -> np.ndarray:
         """The row that does not determine its hash as a dense distribution over the V + 1 outcomes."""
@@ -312,8 +725,145 @@ class WatermarkedNGram:
         weights += [back, back * np.where(marked, self.extra * self.uniform_share, 0.0)]
         return rows_of, np.array(weights)
 
+    def _descent(self) -> list | None:
+        """Per order k >= 2, the probability of staying at each row: ``(1 - gamma_k) M_k / Z_k`` with ``Z_k`` the
+        row's watermarked normaliser (its hash is the row's own); ``Z_1`` per hash input at the end. Built on the
+        first draw (it needs the bottom row's green mass after every hash input: the whole table); ``None`` if a
+        seen row's suffix is not seen (a merged table), where :meth:`_next_kn_parts` is used instead."""
+        if self._stay is not None:
+            return self._stay or None
+        m = self.m
+        table = self.table
+        table.mass(np.arange(table.n_hashes))
+        z1 = np.append(table.total, 1.0)  # the tilted bottom row's normaliser; index -1: not watermarked
+        stay, z_below = [], None
+        for k in range(2, m.order + 1):
+            tab = m.tables_[k - 1]
+            rh = self._row_hashes(tab.keys)
+            gamma = m._gamma[k - 1][:-1]
+            if k == 2:
+                low = z1[rh]
+            else:
+                suffix = m.tables_[k - 2].rows(tab.keys % self.radix ** (k - 2))
+                if (suffix >= m.tables_[k - 2].keys.size).any():
+                    self._stay = []
+                    return None
+                low = z_below[suffix]
+            kept = (1.0 - gamma) * self.mass_ratio[k - 1][:-1]
+            z = kept + gamma * low
+            stay.append(np.append(kept / z, 0.0))  # row R (a context not seen): back off fully
+            z_below = z
+        self._stay = [None, None] + stay + [z1]
+        return self._stay
+
+    def _bigram_rows(self) -> None:
+        """A Kneser-Ney bigram under context 1: each context's whole watermarked row as one picker row, its seen
+        entries reweighted (weight ``(1 - gamma) x_rw``) then the tilted bottom row's 256-token blocks (weight
+        ``gamma`` times each block's mass), normalised; indexed by context code (the previous token, V: the
+        start). ``(V + 1) * ceil(V / 256) + nnz`` entries of 24 bytes (11 MB at V = 10,000); a pick that lands
+        in a block finishes inside it (:meth:`GreenTable.within`)."""
+        m, table, v, nb = self.m, self.table, self.v, self.table.n_blocks
+        table.mass(np.arange(table.n_hashes))
+        tab, rw = m.tables_[1], self.pickers[1]
+        n_rows = tab.keys.size
+        rows = tab.rows(np.arange(v + 1))
+        gamma = m._gamma[1][rows]
+        base = m._pickers[1].row_mass[rows]
+        n_a = np.where(rows < n_rows, np.diff(rw.indptr)[np.minimum(rows, n_rows)], 0)
+        first = rw.indptr[np.minimum(rows, n_rows)]
+        entry = np.repeat(first - np.concatenate([[0], np.cumsum(n_a)])[:-1], n_a) + np.arange(int(n_a.sum()))
+        scale = np.repeat((1.0 - gamma) / np.where(base > 0, base, 1.0), n_a)
+        blocks = np.empty((v + 1, nb))
+        blocks[:v] = np.diff(table.share[:v], axis=1) * table.total[:v, None]
+        blocks[v] = table.byte_mass[:, 0].reshape(nb, _BLOCK_BYTES).sum(axis=1)  # the start: not watermarked
+        w_entry = np.diff(np.concatenate([[0.0], rw.cum]))
+        self._flat = _merged_rows(n_a, w_entry[entry] * scale, rw.cols[entry], blocks * gamma[:, None])
+
+    def _next_kn_bigram(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One ``searchsorted`` per position into its context's whole watermarked row (:meth:`_bigram_rows`)."""
+        if self._flat is None:
+            self._bigram_rows()
+        u = np.minimum(rng.random(ctx.size), _BELOW_ONE)
+        tok, idx, lo_at = _merged_pick(self._flat, ctx, u)
+        at = np.flatnonzero(tok < 0)
+        if at.size:
+            frac = _fraction(self._flat, idx[at], lo_at[at], u[at])
+            tok[at] = self.table.within(np.where(ctx[at] < self.v, h[at], -1), -1 - tok[at], frac)
+        return tok
+
+    def _next_kn_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The plain sampler's descent of the orders, with each row's watermarked stay probability; at the bottom,
+        u1 tilted by the position's green list (one table draw). One uniform per position."""
+        m = self.m
+        if self._flat is not False:
+            return self._next_kn_bigram(ctx, h, rng)
+        stay = self._descent()
+        if stay is None:
+            return self._next_kn_parts(ctx, h, rng)
+        u = rng.random(ctx.size)
+        tok = np.empty(ctx.size, np.int64)
+        pending = np.arange(ctx.size)
+        for k in range(m.order, 1, -1):
+            picker = self.pickers[k - 1]
+            rows = m.tables_[k - 1].rows(ctx[pending] % self.radix ** (k - 1))
+            st, uu = stay[k][rows], u[pending]
+            s = uu < st
+            r = rows[s]
+            tok[pending[s]] = picker.pick(r, uu[s] / st[s] * picker.row_mass[r])
+            u[pending[~s]] = (uu[~s] - st[~s]) / (1.0 - st[~s])
+            pending = pending[~s]
+        hp, uu = h[pending], u[pending]
+        marked = hp >= 0
+        if marked.all():
+            tok[pending] = self.table.draw(hp, uu)
+            return tok
+        tok[pending[marked]] = self.table.draw(hp[marked], uu[marked])
+        at, frac = pending[~marked], uu[~marked]  # not watermarked: u1 as the plain sampler draws it
+        uni = frac < 1.0 - self.gamma1
+        pick = self.pickers[0]
+        tok[at[uni]] = pick.pick(np.zeros(int(uni.sum()), np.int64), frac[uni] / (1.0 - self.gamma1) * pick.row_mass[0])
+        tok[at[~uni]] = np.minimum(((frac[~uni] - (1.0 - self.gamma1)) / self.gamma1 * self.radix).astype(np.int64),
+                                   self.v)
+        return tok
+
+    def _next_kn_parts(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """As :meth:`_next_kn_table`, with the part weights computed per position (where a seen row's suffix is not)."""
+        m = self.m
+        n = ctx.size
+        marked = h >= 0
+        z1 = np.ones(n)
+        if marked.any():
+            z1[marked] = self.table.mass(h[marked])
+        weights, rows_of, back = [], [], np.ones(n)
+        for k in range(m.order, 1, -1):
+            rows = m.tables_[k - 1].rows(ctx % self.radix ** (k - 1))
+            gamma = m._gamma[k - 1][rows]
+            weights.append(back * (1.0 - gamma) * self.mass_ratio[k - 1][rows])
+            rows_of.append(rows)
+            back = back * gamma
+        weights.append(back * z1)
+        comp, frac = self._choose(np.array(weights), rng)
+        tok = np.empty(n, np.int64)
+        for c in range(len(weights)):
+            at = np.flatnonzero(comp == c)
+            if c < len(weights) - 1:  # orders n..2: one draw from the reweighted row
+                p, rows = self.pickers[m.order - c - 1], rows_of[c][at]
+                tok[at] = p.pick(rows, frac[at] * p.row_mass[rows])
+                continue
+            g = at[marked[at]]
+            tok[g] = self.table.draw(h[g], frac[g])
+            at, f = at[~marked[at]], frac[at[~marked[at]]]
+            uni = f < 1.0 - self.gamma1
+            tok[at[uni]] = self.pickers[0].pick(np.zeros(int(uni.sum()), np.int64),
+                                                f[uni] / (1.0 - self.gamma1) * self.pickers[0].row_mass[0])
+            tok[at[~uni]] = np.minimum(((f[~uni] - (1.0 - self.gamma1)) / self.gamma1 * self.radix).astype(np.int64),
+                                       self.v)
+        return tok
+
     def _next_kn(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         m = self.m
+        if self.table is not None:
+            return self._next_kn_table(ctx, h, rng)
         rows_of, w = self._kn_parts(ctx, h)
         comp, frac = self._choose(w, rng)
         tok = np.empty(ctx.size, np.int64)

@@ -206,7 +206,8 @@ class GreenLists:
         self.gamma = float(gamma)
         self.vocab_size = int(vocab_size)
         self.size = int(self.vocab_size * self.gamma)
-        self._bytes = (self.vocab_size + 7) // 8
+        # whole blocks of 256 ids per list (for :meth:`packed`), with room for one id past the vocabulary (an end)
+        self._bytes = -(-(self.vocab_size + 1) // 256) * 32
         self._bits = np.zeros((0, self._bytes), np.uint8)
         self._row_of = np.full(0, -1, np.int64)
 
@@ -237,7 +238,7 @@ class GreenLists:
         packed = []
         for s in range(0, seeds.shape[0], chunk):
             ids = randperm_prefix(seeds[s:s + chunk], self.vocab_size, self.size)
-            mask = np.zeros((ids.shape[0], self.vocab_size), bool)
+            mask = np.zeros((ids.shape[0], self._bytes * 8), bool)
             np.put_along_axis(mask, ids, True, axis=1)
             packed.append(np.packbits(mask, axis=1, bitorder="little"))
         start = self._bits.shape[0]
@@ -264,6 +265,24 @@ class GreenLists:
             out[:, : self.vocab_size] = np.unpackbits(
                 self._bits[rows], axis=1, count=self.vocab_size, bitorder="little").view(bool)
         return out
+
+    def packed(self, h: np.ndarray, block: np.ndarray | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """Packed green lists after hash inputs ``h`` (m,): byte ``i`` holds tokens ``8 i .. 8 i + 7``, bit ``k`` token
+        ``8 i + k`` (tokens at or above ``vocab_size`` are not green). All ``bytes`` bytes per list (a whole number of
+        256-token blocks), uint8 (m, bytes); or only the 32 bytes of 256-token block ``block`` (m,) of each.
+        ``rows``: what :meth:`rows` gave for ``h`` earlier (the lists stay where they are), to skip looking again."""
+        rows = self.rows(h) if rows is None else rows
+        if self._bits.shape[0] == 0:
+            return np.zeros((rows.shape[0], self._bytes if block is None else 32), np.uint8)
+        if block is None:
+            return self._bits[rows]
+        words = self._bits.reshape(-1).view("<u8")  # four 64-bit words per block
+        at = (rows * (self._bytes // 8) + np.asarray(block, dtype=np.int64) * 4)[:, None] + np.arange(4)
+        return np.take(words, at).view(np.uint8)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
     def ids(self, h: int) -> np.ndarray:
         """The green token ids after one hash input, ascending; (size,) int64."""
