@@ -255,13 +255,13 @@ def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path,
     with per-row stay probabilities (what a bigram's one merged row per context replaces); ``parts``, per-position
     part weights (used where a seen row's suffix is not seen, as in some merged tables).
     """
-    from redqueen.models import ngram_watermark
+    from redqueen.watermark import green_tables
 
     capped = path == "proposals"
     if path in ("descent", "parts") and kw.get("smoothing") != "kneser_ney":
         pytest.skip("the descent and the per-position parts are Kneser-Ney's")
     if capped:
-        monkeypatch.setattr(ngram_watermark, "TABLE_BYTES", 0)
+        monkeypatch.setattr(green_tables, "TABLE_BYTES", 0)
     data = _zipf_corpus()
     wm = Watermark(gamma=0.25, delta=2.0, key=7)
     model = NGramFamily(**kw, watermark=wm).fit(data)
@@ -309,7 +309,7 @@ def test_ngram_watermarked_samples_repeat_with_the_seed_whatever_was_built_befor
 def test_green_tables_draw_the_green_restricted_weights():
     """GreenIds: the q-th green id, every q, several vocabularies. GreenTable: chi-square against the dense row
     restricted to green (power: against another hash input's list, p < 1e-8); memory stated and refused above."""
-    from redqueen.models.ngram_watermark import TABLE_BYTES, GreenIds, GreenTable
+    from redqueen.watermark.green_tables import TABLE_BYTES, GreenIds, GreenTable
 
     for v in (40, 300, 1000):
         g = Watermark(gamma=0.25, key=7).greens(v)

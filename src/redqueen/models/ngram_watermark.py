@@ -15,7 +15,7 @@ first picks a part by its exact weight. A part whose table row determines the
 hash input (the row's context holds the last ``context`` tokens) is reweighted
 once, here: one draw as before. The parts whose rows do not determine it are
 drawn in one step too, from tables over the green lists (:class:`GreenTable`,
-:class:`GreenIds`; memory stated there, at most :data:`TABLE_BYTES`):
+:class:`GreenIds`; memory stated there, at most :data:`~redqueen.watermark.green_tables.TABLE_BYTES`):
 
 * Kneser-Ney descends the orders as the plain sampler does, staying at a row
   with its watermarked probability ``(1 - gamma_k) M_k / Z_k`` (``M_k`` the
@@ -29,7 +29,7 @@ drawn in one step too, from tables over the green lists (:class:`GreenTable`,
   per position picks the part and the outcome. An order-1 model's only row:
   tilted, in one :class:`GreenTable` draw.
 
-Where a table would exceed :data:`TABLE_BYTES`, and for rows that top-k / top-p
+Where a table would exceed :data:`~redqueen.watermark.green_tables.TABLE_BYTES`, and for rows that top-k / top-p
 truncate and never-seen contexts under truncation, a part's green side ``x | green`` is drawn by proposing from ``x``
 until a green token comes (exact; ``_BATCH`` proposals per position a round),
 its green mass computed per hash input on demand. Every draw is a function of
@@ -45,20 +45,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from redqueen.watermark.green_tables import BELOW_ONE as _BELOW_ONE
+from redqueen.watermark.green_tables import BLOCK_BYTES as _BLOCK_BYTES
+from redqueen.watermark import green_tables as _tables  # its TABLE_BYTES read at use: one cap, patchable
+from redqueen.watermark.green_tables import GreenIds, GreenTable
 from redqueen.watermark.scheme import Watermark
 
 _UNMARKED = -1
 _BATCH = 8
-_BLOCK_BYTES = 32  # a green table's block: 256 tokens, 32 bytes of a packed green list
-_HASH_BLOCK = 1024  # hash inputs whose table rows are built together
-#: the most a :class:`GreenTable` may hold; above it the sampler proposes until green instead
-TABLE_BYTES = 64 * 2**20
-_PATTERN_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(bool)
-
-
-def _count(flags: np.ndarray) -> np.ndarray:
-    """How many flags are set in each row of a bool (m, k) array; int64 (m,)."""
-    return flags.view(np.uint8).sum(axis=1, dtype=np.int64)
 
 
 def _merged_rows(n_a: np.ndarray, a_weight: np.ndarray, a_kind: np.ndarray, extra: np.ndarray) -> dict:
@@ -99,226 +93,6 @@ def _merged_pick(f: dict, rows: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, 
 def _fraction(f: dict, idx: np.ndarray, lo_at: np.ndarray, u: np.ndarray) -> np.ndarray:
     lo = np.where(idx > lo_at, f["share"][idx - 1], 0.0)
     return np.clip((u - lo) / (f["share"][idx] - lo), 0.0, _BELOW_ONE)
-
-
-class GreenTable:
-    """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input
-    (or, given ``extra``, the whole of ``w`` with its green ids' weights times ``1 + extra``: the tilted row).
-
-    Three levels, each an inverse CDF. (1) Per hash input ``h``, the cumulative green share of ``w`` over
-    blocks of 256 tokens (``ceil(V / 256)`` float64 per hash input), built for 1,024 hash inputs at a time on
-    first use; :meth:`mass` is the green mass. (2) Within the block, its 32 bytes' green masses, each read
-    from a table of every byte's mass under each of the 256 bit patterns (``V / 8 x 256`` float64, shared by
-    all hash inputs). (3) Within the byte, its 8 weights times its green bits. Memory (:meth:`nbytes`): at
-    V = 10,000 and its 10,000 hash inputs (context 1), 3.4 MB + 2.6 MB; refused above :data:`TABLE_BYTES`
-    (:meth:`fits`), where the sampler proposes instead. A draw is a function of ``(h, u)`` alone, so a table
-    built earlier or later gives the same token. Exact up to float64 round-off (a few ulps of a share).
-    """
-
-    def __init__(self, greens, w: np.ndarray, n_hashes: int, extra: float | None = None):
-        self.greens = greens
-        n_bytes = greens.bytes
-        self.n_blocks = n_bytes // _BLOCK_BYTES
-        self.n_hashes = int(n_hashes)
-        v = greens.vocab_size
-        padded = np.zeros(n_bytes * 8)
-        if extra is None:  # green only: ids >= V (the end symbol) are never green
-            padded[:v] = w[:v]
-            self.factor = _PATTERN_BITS.astype(np.float64)
-        else:  # the whole tilted row: w (end symbol included) times 1 + extra on green ids
-            padded[:w.shape[0]] = w
-            self.factor = 1.0 + extra * _PATTERN_BITS
-        self.w8 = padded.reshape(n_bytes, 8)
-        # mass of byte i's tokens under each bit pattern (a green list's byte): (bytes, 256)
-        self.byte_mass = (self.factor[None, :, :] * self.w8[:, None, :]).sum(axis=2)
-        self.byte_mass_flat = self.byte_mass.reshape(-1)
-        self._at = np.arange(_BLOCK_BYTES) * 256  # a block's bytes' rows in the flat byte-mass table
-        self.share = np.ones((0, self.n_blocks + 1))  # cumulative share of each hash input's blocks, 0 first
-        self.total = np.zeros(0)
-        self.built = np.zeros(0, bool)
-        self.complete = False
-        self.list_row = None
-
-    @staticmethod
-    def nbytes(vocab_size: int, n_hashes: int) -> int:
-        """Bytes of a table over ``vocab_size`` tokens for ``n_hashes`` hash inputs, all built."""
-        blocks = -(-(vocab_size + 1) // 256)  # as the green lists pack them, with room for the end symbol
-        return n_hashes * ((blocks + 1) * 8 + 9) + blocks * 32 * 256 * 8
-
-    @classmethod
-    def fits(cls, vocab_size: int, n_hashes: int) -> bool:
-        return cls.nbytes(vocab_size, n_hashes) <= TABLE_BYTES
-
-    def _ensure(self, h: np.ndarray) -> None:
-        if self.complete:
-            return
-        hi = int(h.max()) + 1
-        top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
-        have = self.built.shape[0]
-        if top > have:
-            self.share = np.concatenate([self.share, np.ones((top - have, self.n_blocks + 1))])
-            self.total = np.concatenate([self.total, np.zeros(top - have)])
-            self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
-        need = h[~self.built[h]]
-        for b in np.unique(need // _HASH_BLOCK) if need.size else ():
-            part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
-            self._build(part[~self.built[part]])
-        self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
-        if self.complete:  # every list is known: where each lies, looked up once
-            self.list_row = self.greens.rows(np.arange(self.built.shape[0]))
-
-    def _build(self, part: np.ndarray) -> None:
-        nb = self.n_blocks
-        packed = self.greens.packed(part)
-        block_mass = self.byte_mass[np.arange(packed.shape[1]), packed].reshape(part.size, nb, _BLOCK_BYTES).sum(axis=2)
-        cum = np.cumsum(block_mass, axis=1)
-        total = cum[:, -1]
-        share = cum / np.where(total > 0, total, 1.0)[:, None]
-        # from the last block with mass on, exactly 1: a draw u < 1 never lands past it
-        last = nb - 1 - np.argmax(block_mass[:, ::-1] > 0, axis=1)
-        share[np.arange(nb)[None, :] >= last[:, None]] = 1.0
-        self.share[part, 0], self.share[part, 1:] = 0.0, share
-        self.total[part], self.built[part] = total, True
-
-    def mass(self, h: np.ndarray) -> np.ndarray:
-        """Green mass of ``w`` after each hash input ``h`` (m,), all >= 0 (tilted: the tilted row's total)."""
-        if h.size == 0:
-            return np.zeros(0)
-        self._ensure(h)
-        return self.total[h]
-
-    def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """The token at fraction ``u`` in [0, 1) of ``w`` restricted to the green list of ``h`` (or tilted by it); both
-        (m,), mass > 0."""
-        if h.size == 0:
-            return np.zeros(0, np.int64)
-        self._ensure(h)
-        u = np.minimum(u, _BELOW_ONE)  # a uniform rescaled by the caller may round up to 1
-        # (1) the first block whose cumulative share exceeds u: it has mass (shares only grow where mass is)
-        share = self.share[h]
-        m = h.size
-        b = _count(share[:, 1:] <= u[:, None])
-        rows = np.arange(m)
-        lo = share[rows, b]
-        return self.within(h, b, (u - lo) / (share[rows, b + 1] - lo))
-
-    def within(self, h: np.ndarray, b: np.ndarray, frac: np.ndarray) -> np.ndarray:
-        """The token at fraction ``frac`` of block ``b`` (levels 2 and 3), all (m,); ``h < 0``: not watermarked."""
-        m = h.size
-        rows = np.arange(m)
-        if (h >= 0).all():
-            pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
-        else:
-            pattern = np.zeros((m, _BLOCK_BYTES), np.uint8)
-            on = h >= 0
-            pattern[on] = self.greens.packed(h[on], b[on])
-        # the blocks' 32 byte masses laid end to end, one running sum from 0
-        bm = np.take(self.byte_mass_flat, (b * (_BLOCK_BYTES * 256))[:, None] + self._at + pattern)
-        c = np.zeros(m * _BLOCK_BYTES + 1)
-        np.cumsum(bm.reshape(-1), out=c[1:])
-        first = rows * _BLOCK_BYTES
-        start = c[first]
-        target = start + frac * (c[first + _BLOCK_BYTES] - start)
-        j = np.minimum(_count(c[1:].reshape(m, _BLOCK_BYTES) <= target[:, None]), _BLOCK_BYTES - 1)
-        rest = target - c[first + j]
-        # (3) the token within the byte
-        byte = b * _BLOCK_BYTES + j
-        inside = self.factor[pattern[rows, j]] * self.w8[byte]
-        k = _count(np.cumsum(inside, axis=1) <= rest[:, None])
-        top = k >= 8  # round-off at the top of the block: its last token with weight
-        if top.any():
-            jj = _BLOCK_BYTES - 1 - np.argmax(bm[top][:, ::-1] > 0, axis=1)
-            byte[top] = b[top] * _BLOCK_BYTES + jj
-            k[top] = 7 - np.argmax((self.factor[pattern[top, jj]] * self.w8[byte[top]])[:, ::-1] > 0, axis=1)
-        return byte * 8 + k
-
-
-_BELOW_ONE = np.nextafter(1.0, 0.0)
-_POPCOUNT = _PATTERN_BITS.sum(axis=1).astype(np.int64)
-_SELECT = np.array([np.append(np.flatnonzero(b), np.zeros(8 - b.sum(), np.int64)) for b in _PATTERN_BITS], np.int64)
-
-
-class GreenIds:
-    """Uniform draws of a green id after a hash input, exactly, in integers: the ``q``-th green id for ``q`` uniform.
-
-    Per hash input, the cumulative count of green ids over blocks of 256 tokens (``ceil(V / 256)`` int32 per hash
-    input, and a leading 0: 164 bytes at V = 10,000, 1.6 MB for all 10,000 hash inputs of context 1), built for
-    1,024 hash inputs at a time on first use; within the block, byte popcounts and a table of the ``r``-th set
-    bit of each byte value. A draw is a function of ``(h, u)`` alone. :meth:`nbytes` is its memory, counted
-    against :data:`TABLE_BYTES` by the sampler.
-    """
-
-    def __init__(self, greens, n_hashes: int):
-        self.greens = greens
-        self.size = greens.size
-        self.n_blocks = greens.bytes // _BLOCK_BYTES
-        self.n_hashes = int(n_hashes)
-        self.count = np.zeros((0, self.n_blocks + 1), np.int32)  # green ids in each hash input's blocks, cumulative
-        self.built = np.zeros(0, bool)
-        self.complete = False
-        self.list_row = None
-
-    @staticmethod
-    def nbytes(vocab_size: int, n_hashes: int) -> int:
-        return n_hashes * ((-(-(vocab_size + 1) // 256) + 1) * 4 + 1)
-
-    def _ensure(self, h: np.ndarray) -> None:
-        if self.complete:
-            return
-        hi = int(h.max()) + 1
-        top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
-        have = self.built.shape[0]
-        if top > have:
-            self.count = np.concatenate([self.count, np.zeros((top - have, self.n_blocks + 1), np.int32)])
-            self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
-        need = h[~self.built[h]]
-        for b in np.unique(need // _HASH_BLOCK) if need.size else ():
-            part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
-            part = part[~self.built[part]]
-            counts = _POPCOUNT[self.greens.packed(part)].reshape(part.size, self.n_blocks, _BLOCK_BYTES).sum(axis=2)
-            self.count[part, 1:] = np.cumsum(counts, axis=1)
-            self.built[part] = True
-        self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
-        if self.complete:  # every list is known: where each lies, looked up once
-            self.list_row = self.greens.rows(np.arange(self.built.shape[0]))
-
-    def rank(self, h: np.ndarray, tok: np.ndarray) -> np.ndarray:
-        """How many green ids after ``h`` lie below each green ``tok`` (its 0-based rank among them); both (m,)."""
-        if h.size == 0:
-            return np.zeros(0, np.int64)
-        self._ensure(h)
-        rows = np.arange(h.size)
-        b, byte, bit = tok // 256, (tok % 256) // 8, tok % 8
-        pattern = self.greens.packed(h, b)
-        c = np.cumsum(_POPCOUNT[pattern], axis=1)
-        before = self.count[h, b] + np.where(byte > 0, c[rows, np.maximum(byte - 1, 0)], 0)
-        return before + _POPCOUNT[pattern[rows, byte] & ((1 << bit) - 1).astype(np.uint8)]
-
-    def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """The ``floor(u * size)``-th green id (ascending) after each hash input ``h``; ``u`` in [0, 1), both (m,)."""
-        if h.size == 0:
-            return np.zeros(0, np.int64)
-        self._ensure(h)
-        return self.draw_rank(h, np.minimum((u * self.size).astype(np.int64), self.size - 1))
-
-    def draw_rank(self, h: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """The ``q``-th green id (ascending, 0-based, ``q < size``) after each hash input ``h``; both (m,)."""
-        if h.size == 0:
-            return np.zeros(0, np.int64)
-        self._ensure(h)
-        count = self.count[h]
-        b = _count(count[:, 1:] <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
-        rows = np.arange(h.size)
-        r = q - count[rows, b]
-        pattern = self.greens.packed(h, b, None if self.list_row is None else self.list_row[h])
-        # the blocks' byte popcounts laid end to end, one running sum from 0 (integers: exact)
-        c = np.zeros(pattern.size + 1, np.int64)
-        np.cumsum(_POPCOUNT[pattern].reshape(-1), out=c[1:])
-        first = rows * _BLOCK_BYTES
-        r += c[first]
-        j = _count(c[1:].reshape(pattern.shape) <= r[:, None])
-        r -= c[first + j]
-        return (b * _BLOCK_BYTES + j) * 8 + _SELECT[pattern[rows, j], r]
 
 
 def supported(watermark: Watermark, order: int, kneser_ney: bool) -> str | None:
@@ -469,7 +243,7 @@ class WatermarkedNGram:
         # one draw per part: the part's cut points per row (a never-seen context's depend on the hash: per position),
         # and the green unseen ids from GreenIds, by their green ranks (:meth:`_unseen_green_draw`)
         n_hashes = 2 if self.wm.context == 0 else self.wm.context * (self.v - 1) + 1
-        self.utable = GreenIds(self.greens, n_hashes) if GreenIds.nbytes(self.v, n_hashes) <= TABLE_BYTES else None
+        self.utable = GreenIds(self.greens, n_hashes) if GreenIds.nbytes(self.v, n_hashes) <= _tables.TABLE_BYTES else None
         a = m._p_unseen
         w = np.stack([self.picker.row_mass, a * m._n_unseen, self.extra * a * self.unseen_green])
         z = w.sum(axis=0)
@@ -689,7 +463,7 @@ class WatermarkedNGram:
         bigram = m.order == 2 and self.wm.context == 1 and self.table is not None
         if bigram:
             entries = (self.v + 1) * self.table.n_blocks + m.tables_[1].cols.size
-            bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= TABLE_BYTES
+            bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= _tables.TABLE_BYTES
         self._flat = None if bigram else False
 
     def _dense_low_row(self) -> np.ndarray:
