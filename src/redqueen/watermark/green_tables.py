@@ -20,6 +20,27 @@ def _count(flags: np.ndarray) -> np.ndarray:
     return flags.view(np.uint8).sum(axis=1, dtype=np.int64)
 
 
+def _ensure_rows(table, h: np.ndarray) -> None:
+    """Build ``table``'s rows for the hash inputs ``h`` on first use, :data:`_HASH_BLOCK` at a time: ``table`` has
+    ``built`` (bool per hash input so far), ``n_hashes``, ``complete``, ``greens``, ``_grow(more)`` (extend its arrays
+    by ``more`` hash inputs) and ``_build(part)`` (fill the rows ``part``, set ``built``)."""
+    if table.complete:
+        return
+    hi = int(h.max()) + 1
+    top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, table.n_hashes), hi)
+    have = table.built.shape[0]
+    if top > have:
+        table._grow(top - have)
+        table.built = np.concatenate([table.built, np.zeros(top - have, bool)])
+    need = h[~table.built[h]]
+    for b in np.unique(need // _HASH_BLOCK) if need.size else ():
+        part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, table.built.shape[0]))
+        table._build(part[~table.built[part]])
+    table.complete = table.built.shape[0] >= table.n_hashes and bool(table.built.all())
+    if table.complete:  # every list is known: where each lies, looked up once
+        table.list_row = table.greens.rows(np.arange(table.built.shape[0]))
+
+
 class GreenTable:
     """One-draw sampling from a fixed weight vector ``w`` over the tokens, restricted to the green list of a hash input
     (or, given ``extra``, the whole of ``w`` with its green ids' weights times ``1 + extra``: the tilted row).
@@ -69,22 +90,11 @@ class GreenTable:
         return cls.nbytes(vocab_size, n_hashes) <= TABLE_BYTES
 
     def _ensure(self, h: np.ndarray) -> None:
-        if self.complete:
-            return
-        hi = int(h.max()) + 1
-        top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
-        have = self.built.shape[0]
-        if top > have:
-            self.share = np.concatenate([self.share, np.ones((top - have, self.n_blocks + 1))])
-            self.total = np.concatenate([self.total, np.zeros(top - have)])
-            self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
-        need = h[~self.built[h]]
-        for b in np.unique(need // _HASH_BLOCK) if need.size else ():
-            part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
-            self._build(part[~self.built[part]])
-        self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
-        if self.complete:  # every list is known: where each lies, looked up once
-            self.list_row = self.greens.rows(np.arange(self.built.shape[0]))
+        _ensure_rows(self, h)
+
+    def _grow(self, more: int) -> None:
+        self.share = np.concatenate([self.share, np.ones((more, self.n_blocks + 1))])
+        self.total = np.concatenate([self.total, np.zeros(more)])
 
     def _build(self, part: np.ndarray) -> None:
         nb = self.n_blocks
@@ -182,24 +192,15 @@ class GreenIds:
         return n_hashes * ((-(-(vocab_size + 1) // 256) + 1) * 4 + 1)
 
     def _ensure(self, h: np.ndarray) -> None:
-        if self.complete:
-            return
-        hi = int(h.max()) + 1
-        top = max(min(-(-hi // _HASH_BLOCK) * _HASH_BLOCK, self.n_hashes), hi)
-        have = self.built.shape[0]
-        if top > have:
-            self.count = np.concatenate([self.count, np.zeros((top - have, self.n_blocks + 1), np.int32)])
-            self.built = np.concatenate([self.built, np.zeros(top - have, bool)])
-        need = h[~self.built[h]]
-        for b in np.unique(need // _HASH_BLOCK) if need.size else ():
-            part = np.arange(b * _HASH_BLOCK, min((b + 1) * _HASH_BLOCK, self.built.shape[0]))
-            part = part[~self.built[part]]
-            counts = _POPCOUNT[self.greens.packed(part)].reshape(part.size, self.n_blocks, BLOCK_BYTES).sum(axis=2)
-            self.count[part, 1:] = np.cumsum(counts, axis=1)
-            self.built[part] = True
-        self.complete = self.built.shape[0] >= self.n_hashes and bool(self.built.all())
-        if self.complete:  # every list is known: where each lies, looked up once
-            self.list_row = self.greens.rows(np.arange(self.built.shape[0]))
+        _ensure_rows(self, h)
+
+    def _grow(self, more: int) -> None:
+        self.count = np.concatenate([self.count, np.zeros((more, self.n_blocks + 1), np.int32)])
+
+    def _build(self, part: np.ndarray) -> None:
+        counts = _POPCOUNT[self.greens.packed(part)].reshape(part.size, self.n_blocks, BLOCK_BYTES).sum(axis=2)
+        self.count[part, 1:] = np.cumsum(counts, axis=1)
+        self.built[part] = True
 
     def rank(self, h: np.ndarray, tok: np.ndarray) -> np.ndarray:
         """How many green ids after ``h`` lie below each green ``tok`` (its 0-based rank among them); both (m,)."""
