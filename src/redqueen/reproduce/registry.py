@@ -8,7 +8,7 @@ loop/filters.py) and Sakana's M2N2 figures (evolution now runs on the same runti
 
 from __future__ import annotations
 
-from redqueen.reproduce import alemohammad, bertrand, gerstgrasser, kazdan, shumailov, suresh
+from redqueen.reproduce import abrantes, alemohammad, bertrand, feng, gerstgrasser, kazdan, shumailov, suresh
 
 REGISTRY = {
     r.name: r
@@ -22,5 +22,8 @@ REGISTRY = {
         suresh.SURESH,
         bertrand.BERTRAND,
         alemohammad.MAD,
+        feng.FENG,
+        abrantes.SCRATCH_REP,
+        abrantes.PRETRAINED_REP,
     )
 }
