@@ -85,9 +85,10 @@ def run(ctx: Context) -> Outcome:
               f"({WORLD_LOGLIK:.3f})", f"{YI}; {PAPER} (the verifier selects for its own notion of quality)",
               at_least(0.0), published="> 0, up to 1/2 at the mode").row(
             X.mean_of(loglik[STRONG][:, -1] - WORLD_LOGLIK), ctx.scale),
-        Claim("weak_centres_slower", f"verifier 60% against 90%: the fitted variance at generation {T}, difference",
-              f"{YI} (a weaker verifier converges more slowly)", at_least(0.0), published="> 0").row(
-            X.mean_of(var[WEAK][:, -1] - var[STRONG][:, -1]), ctx.scale),
+        Claim("weak_centres_slower", f"verifier 60% against 90%: the fitted variance averaged over generations "
+              f"1-{T}, difference", f"{YI} (a weaker verifier converges more slowly)", at_least(0.0),
+              published="> 0").row(X.mean_of(var[WEAK][:, 1:].mean(axis=1) - var[STRONG][:, 1:].mean(axis=1)),
+                                   ctx.scale),
     ]
     t = np.arange(T + 1)
     fig_err = figures.lines({k: (t, v.mean(axis=0)) for k, v in err.items()}, xlabel="generation",
