@@ -88,4 +88,4 @@ PRETRAINED_REP = Reproduction(
     name="m2n2-pretrained", paper=PAPER, run=run_pretrained,
     summary="M2N2 merging two pre-trained digit models against its ablations, MAP-Elites and the GA: the order at 10,000 passes",
     claims=("M2N2 ≈ 0.685 > no matchmaker ≈ 0.66 > MAP-Elites ≈ 0.62 > no split point ≈ 0.577 > GA ≈ 0.52",),
-    minutes={"quick": 0.2, "paper": 25})
+    minutes={"quick": 0.2, "paper": 12})

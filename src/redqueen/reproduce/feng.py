@@ -107,4 +107,4 @@ FENG = Reproduction(
             "knowledge centre; a weaker verifier helps less",
     claims=("without verification the model collapses", "a verifier prevents it", "a weaker verifier helps less",
             "the model converges to the verifier's knowledge centre"),
-    minutes={"quick": 0.1, "paper": 3})
+    minutes={"quick": 0.1, "paper": 2})
