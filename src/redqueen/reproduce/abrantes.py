@@ -83,7 +83,7 @@ SCRATCH_REP = Reproduction(
     name="m2n2-scratch", paper=PAPER, run=run_scratch,
     summary="M2N2 from scratch on digits against its ablations, the GA, MAP-Elites and CMA-ES: the order at 50,000 passes",
     claims=("M2N2 ≈ 0.87 > CMA-ES ≈ 0.86 > no crossover ≈ 0.77 > GA without crossover ≈ 0.71 > GA ≈ 0.68 > "
-            "MAP-Elites ≈ 0.60",), minutes={"quick": 0.2, "paper": 120})
+            "MAP-Elites ≈ 0.60",), minutes={"quick": 0.2, "paper": 76})
 PRETRAINED_REP = Reproduction(
     name="m2n2-pretrained", paper=PAPER, run=run_pretrained,
     summary="M2N2 merging two pre-trained digit models against its ablations, MAP-Elites and the GA: the order at 10,000 passes",
