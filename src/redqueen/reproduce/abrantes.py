@@ -9,8 +9,9 @@ the budget, its mean and standard error over seeds (the config's replicates; ``-
 seeds instead, one run each). The published numbers are read off the paper's figure (about a point
 of precision); the claim to meet is their order, checked pair by pair down the published ranking
 (each gap at least 0, widened by 2.58 standard errors), and at paper scale each arm's value within
-5 points. Quick scale runs a few hundred passes, where the ranking has not formed yet (BENCHMARKS.md
-§3: from scratch M2N2 passes the GA only after ~3,000), so it checks what holds that early: M2N2 from scratch
+5 points. Quick scale runs a few hundred passes, where the ranking has not formed yet (from scratch
+the GA was ahead at 2,000 passes in a 3-seed trial, 0.53 against 0.45; BENCHMARKS.md §3 has M2N2
+ahead by 5,000), so it checks what holds that early: M2N2 from scratch
 learns (test accuracy well above chance 0.1), and merging the two pre-trained models (each knows half
 the digits) passes 0.6 within a few hundred children; the quick order rows (M2N2 against no
 crossover, against the GA) are printed too, but with 2-3 seeds their standard errors (0.06-0.09)
