@@ -95,3 +95,32 @@ def test_verify_tier_writes_one_page(tmp_path, capsys):
     assert "pass" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         verify.main(["--scale", "0"])
+
+
+def test_verified_variance_closed_form():
+    """The verifier's truncation of N(0, v): a coin-flip verifier changes nothing, a perfect one gives the
+    truncated normal's variance, and a Monte Carlo of the same selection agrees to its error."""
+    import numpy as np
+    from scipy.stats import truncnorm
+
+    from redqueen.reproduce.feng import verified_variance
+
+    assert verified_variance(1.0, accuracy=0.5, quantile=0.1) == pytest.approx(1.0)
+    r = 1.6448536269514722
+    assert verified_variance(1.0, accuracy=1.0, quantile=0.1) == pytest.approx(truncnorm(-r, r).var(), rel=1e-9)
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, np.sqrt(0.7), 400_000)
+    keep = rng.random(x.size) < np.where(np.abs(x) <= r, 0.9, 0.1)
+    assert x[keep].var() == pytest.approx(verified_variance(0.7, accuracy=0.9, quantile=0.1), abs=0.006)  # ~4 sd
+    assert verified_variance(0.7, accuracy=0.9, quantile=0.1) < verified_variance(0.7, accuracy=0.6, quantile=0.1) < 0.7
+
+
+def test_m2n2_seeds_run_one_replicate_each(monkeypatch):
+    """``--seeds`` for the M2N2 reproductions lists the seeds of the published runs: one replicate each."""
+    from redqueen.reproduce import abrantes
+
+    seen = []
+    monkeypatch.setattr(X, "run", lambda ctx, exp: seen.append((ctx.seeds, exp.replicates)) or [])
+    with pytest.raises((ValueError, IndexError)):  # nothing ran, so there is nothing to measure
+        abrantes.run_pretrained(Context(seeds=(3, 4)))
+    assert seen == [((3, 4), 1)]

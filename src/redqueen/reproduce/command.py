@@ -49,8 +49,6 @@ def print_list(console) -> None:
         mins = " / ".join(f"{r.minutes[s]:g}" if s in r.minutes else "-" for s in SCALES)
         table.add_row(r.name, r.paper, r.summary, mins, ", ".join(r.needs) or "-")
     console.print(table)
-    console.print("Not yet packaged: Feng et al. 2024 / Yi et al. 2026 (needs the provenance verifier) and "
-                  "Sakana's M2N2 figures (see `redqueen evolve` and BENCHMARKS.md §3).")
 
 
 def reproduce(name: str, *, scale: str = "quick", seeds: tuple[int, ...] | None = None, data: Path | None = None,
