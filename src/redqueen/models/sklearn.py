@@ -130,6 +130,19 @@ class SklearnDensity:
         self.fit_x_ = None
         return self
 
+    def warm_from(self, previous: "SklearnDensity") -> "SklearnDensity":
+        """An unfitted copy whose EM starts from ``previous``'s weights, means and precisions (a Gaussian
+        mixture's warm start: what a child's parameters were survives the next fit, not only its samples);
+        ``TypeError`` for other estimators."""
+        est = self.estimator
+        fitted = getattr(previous, "estimator_", None)
+        if not all(hasattr(est, k) for k in ("weights_init", "means_init", "precisions_init")) or fitted is None:
+            raise TypeError(f"{type(est).__name__} cannot warm start: only Gaussian mixtures start EM from a fit")
+        warm = est.get_params()
+        warm.update(weights_init=fitted.weights_, means_init=fitted.means_, precisions_init=fitted.precisions_,
+                    init_params="random_from_data")  # the inits replace what init_params draws: skip k-means
+        return SklearnDensity(estimator=type(est)(**warm), plugin=self.plugin)
+
     # -- merging -------------------------------------------------------------------------------------------
 
     def cannot_merge(self) -> str | None:

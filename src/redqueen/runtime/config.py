@@ -171,6 +171,8 @@ class GmmFamily(_Strict):
     max_iter: int = Field(100, ge=1, le=100_000, description="EM iterations at most")
     tol: float = Field(1e-3, gt=0, description="EM convergence tolerance")
     n_init: int = Field(1, ge=1, le=1000, description="EM restarts")
+    warm_start: bool = Field(False, description="start each generation's EM from the previous generation's fit "
+                             "(weights, means, precisions) instead of k-means")
 
 
 class KdeFamily(_Strict):
