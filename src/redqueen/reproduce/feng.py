@@ -29,8 +29,9 @@ from redqueen.reproduce import experiments as X
 from redqueen.reproduce import figures
 from redqueen.reproduce.base import Claim, Context, Measured, Outcome, Reproduction, at_least, at_most, close
 
-PAPER = "Feng et al. 2024, Beyond model collapse: scaling up with synthesized data requires verification"
-YI = "Yi et al. 2026"
+PAPER = ("Feng et al. 2024, Beyond model collapse: scaling up with synthesized data requires verification "
+         "(arXiv:2406.07515)")
+YI = "Yi, Liu, Cheng & Xu, Escaping model collapse via synthetic data verification (arXiv:2510.16657, 2026), Sec. 4"
 NONE, STRONG, WEAK = "no verifier", "verifier 90%", "verifier 60%"
 WORLD_LOGLIK = -0.5 * math.log(2 * math.pi * math.e)  # E log N(X; 0, 1), X ~ N(0, 1)
 
