@@ -26,7 +26,7 @@ from redqueen.reproduce import experiments as X
 from redqueen.reproduce import figures
 from redqueen.reproduce.base import Claim, Context, Measured, Outcome, Reproduction, at_least, close
 
-PAPER = "Abrantes, Lange & Tang 2025, M2N2 (GECCO 2025)"
+PAPER = "Abrantes, Lange & Tang 2025, Competition and attraction improve model fusion (M2N2, arXiv:2508.16204)"
 #: arm -> published test accuracy at the paper's budget, best first (issue 13, read off the figures)
 SCRATCH = {"M2N2": 0.87, "CMA-ES": 0.86, "no crossover": 0.77, "GA without crossover": 0.71, "GA": 0.68,
            "MAP-Elites": 0.60}
