@@ -58,11 +58,15 @@ def _digest(a: np.ndarray) -> dict:
 
 
 def _fingerprint() -> dict:
+    """Library versions and the CPU's vector extensions (the same versions round some reductions differently on
+    AVX2 and AVX-512: see tests/golden.py)."""
     import platform
 
     import scipy
+    from numpy._core._multiarray_umath import __cpu_features__
 
-    return {"numpy": np.__version__, "scipy": scipy.__version__, "machine": platform.machine()}
+    return {"numpy": np.__version__, "scipy": scipy.__version__, "machine": platform.machine(),
+            "cpu": ",".join(sorted(k for k, on in __cpu_features__.items() if on))}
 
 
 def test_categorical_and_ngram_genomes_are_as_before():
@@ -149,12 +153,6 @@ def test_mutated_gaussian_genomes_are_positive_definite():
         assert np.all(np.isfinite(child.log_prob(Points(x)))), sigma
 
 
-if __name__ == "__main__":
-    DIGESTS.write_text(json.dumps({"fingerprint": _fingerprint(),
-                                   "arrays": {k: _digest(v) for k, v in _arrays().items()}}, indent=1) + "\n")
-    print(f"wrote {DIGESTS}", file=sys.stderr)
-
-
 def test_gmm_warm_start_starts_em_from_the_previous_fit_and_survives_a_checkpoint():
     """One EM step from the previous fit stays next to it; a cold fit (k-means, other seed) lands elsewhere;
     a model restored from its state warm-starts the same fit; kernel density refuses in one line."""
@@ -184,3 +182,9 @@ def test_gmm_warm_start_starts_em_from_the_previous_fit_and_survives_a_checkpoin
     with pytest.raises(C.ConfigError, match="warm_start"):
         C.validate({"name": "k", "world": {"kind": "digits"}, "family": {"kind": "kde", "warm_start": True},
                     "arms": [{"name": "replace"}]})
+
+
+if __name__ == "__main__":
+    DIGESTS.write_text(json.dumps({"fingerprint": _fingerprint(),
+                                   "arrays": {k: _digest(v) for k, v in _arrays().items()}}, indent=1) + "\n")
+    print(f"wrote {DIGESTS}", file=sys.stderr)
