@@ -2,7 +2,7 @@
 
     python benchmarks/bench_arena.py regimes --world text  --replicates 5 [--corpus ../shared/data/wikitext-2/valid.txt]
     python benchmarks/bench_arena.py regimes --world digits --replicates 5 [--mutation gaussian --sigma 0.05]
-        [--generations 12] [--real-fraction 0.5] [--warm-start]
+        [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
     python benchmarks/bench_arena.py round --repeats 7
 
 ``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
@@ -46,10 +46,11 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="
                       "couplings": [arena]}]}
 
 
-def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False):
-    arena = {"kind": "arena", "regime": regime, "samples": 200, "children": 2, "heldout": 2, "reference": 200,
+def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
+                  hidden=32):
+    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 200,
              "mutation": mutation, "sigma": sigma, "web": 400,
-             "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [32], "max_iter": 200}}}
+             "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
             "family": {"kind": "gmm", "components": 10, "covariance_type": "diag", "warm_start": warm},
@@ -65,9 +66,11 @@ def interval(x) -> str:
 
 
 def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
-            real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False) -> None:
+            real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False, samples: int = 200,
+            hidden: int = 32) -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
-    setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}" if world == "digits"
+    setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}, "
+                f"detector MLP {hidden} on {samples} + {samples}" if world == "digits"
                else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
           f"load average {os.getloadavg()}")
@@ -75,7 +78,7 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
           f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
     for regime in REGIMES:
         cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
-                                                                                         real_fraction, warm)
+                                                                                         real_fraction, warm, samples, hidden)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -143,9 +146,13 @@ def main() -> None:
                     "line (e.g. ../shared/data/wikitext-2/valid.txt)")
     ap.add_argument("--warm-start", action="store_true", help="regimes, digits: each generator's EM starts from its "
                     "last model (a merged or mutated child's parameters persist), not k-means")
+    ap.add_argument("--samples", type=int, default=200, help="regimes, digits: items per generator and per side of "
+                    "each detector fit")
+    ap.add_argument("--hidden", type=int, default=32, help="regimes, digits: the MLP detector's hidden units")
     a = ap.parse_args()
     if a.what == "regimes":
-        regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start)
+        regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
+                a.samples, a.hidden)
     else:
         round_cost(a.repeats)
 
