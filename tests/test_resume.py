@@ -199,7 +199,8 @@ members = 4
 couplings = [{ kind = "merge", children = 1, mutation = "gaussian", sigma = 0.05 },
              { kind = "niches", children = 1, reference = 200 }, { kind = "quality_diversity", children = 1, reference = 200 }]
 """
-POPULATION_GENERATIONS = 150  # each arm lasts several flushes of the serial runner (FLUSH_SECONDS)
+POPULATION_GENERATIONS = 400  # each arm lasts several flushes of the serial runner (FLUSH_SECONDS); at 150 an idle
+# AVX-512 machine ran the first arm in 0.6 s, one flush, and the kill could only land after its end
 
 
 def test_population_sigkill_during_each_coupling_then_resume_equals_uninterrupted(tmp_path):
