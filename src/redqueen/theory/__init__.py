@@ -95,8 +95,8 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     if any(not isinstance(c, Noise) for c in steps):
         return None
     fam = _family(family)
-    if mixed:
-        return _filtered(metric, fam, regime, steps, tuple(mixed), world, n, t, h0, members)
+    if mixed and not isinstance(fam, CategoricalFamily):  # a mixed-stage filter's closed form is categorical
+        return None
     if metric in ("pool_heterozygosity", "fst") and members < 2:
         return None
     if isinstance(fam, LinearRegressionFamily):
@@ -115,6 +115,8 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
         probs = world.type_probs() if hasattr(world, "type_probs") else None
         if probs is None or not hasattr(world, "k"):
             return None
+        if mixed:
+            return _filtered(metric, probs, fam, regime, steps, tuple(mixed), n, t, h0, members)
         if members > 1 and migration is not None:
             if not isinstance(regime, Replace) or steps or fam.alpha:
                 return None
@@ -160,25 +162,22 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     return None
 
 
-def _filtered(metric, fam, regime, steps, mixed, world, n, t, h0, members) -> np.ndarray | None:
-    """:func:`predict` for an arm with mixed-stage curation: the ideal filter's closed form, else ``None``."""
+def _filtered(metric, probs, fam, regime, steps, mixed, n, t, h0, members) -> np.ndarray | None:
+    """:func:`predict`'s categorical branch for an arm with mixed-stage curation (world and sampling bias already
+    checked there): the ideal filter's closed form, else ``None``."""
     from redqueen.loop.filters import Ideal
     from redqueen.loop.regimes import Fresh
 
     if (metric not in ("heterozygosity", "inbreeding") or members > 1 or steps or len(mixed) != 1
-            or not isinstance(mixed[0], Ideal) or not isinstance(fam, CategoricalFamily)
-            or not isinstance(regime, Fresh) or regime.source != "world"
-            or fam.alpha or fam.temperature != 1.0 or fam.top_k or fam.top_p < 1.0
-            or not (hasattr(world, "type_probs") and hasattr(world, "k"))):
+            or not isinstance(mixed[0], Ideal) or not isinstance(regime, Fresh) or regime.source != "world"
+            or fam.alpha):
         return None
     f = mixed[0]
     tt = np.concatenate([[0], t.ravel()])
     try:
-        h = filtered_fresh_heterozygosity(tt, world_probs=world.type_probs(), n=n, fraction=regime.fraction,
-                                          recall=f.recall, fpr=f.fpr, h0=h0)
+        h = filtered_fresh_heterozygosity(tt, world_probs=probs, n=n, fraction=regime.fraction, recall=f.recall,
+                                          fpr=f.fpr, h0=h0)
     except ValueError:  # the filter removes every item: no process to predict
         return None
     out = h[1:] if metric == "heterozygosity" else 1.0 - h[1:] / h[0]
     return out.reshape(t.shape)
-
-
