@@ -17,6 +17,7 @@ from redqueen.runtime.build import make_population, make_world, plan_arms
 from redqueen.runtime.runner import run_experiment
 from redqueen.runtime.store import Store
 from test_resume import _cli, assert_same_records, kill_at_random_then_finish  # killable runs, compared
+from pages import embedded_pngs  # every embedded image a PNG that decodes
 
 
 def _text_config(regime: str, *, reps=4, gens=6, corpus="kjv", vocab=2000, n=1000, samples=200, web=0):
@@ -128,7 +129,7 @@ def test_checkpoint_restores_the_arena_bit_for_bit(tmp_path):
     m = ciao_matrix(recs, "history")
     assert m.shape == (5, 5) and np.all(np.isfinite(m[3:, :])) and np.all(np.isfinite(m[:, 3:]))
     section = arena_html(recs, exp.model_dump(mode="json"))
-    assert section.count("data:image/png;base64,") == 2
+    assert len(embedded_pngs(section)) == 2
     assert arena_html(recs, exp.model_dump(mode="json")) == section  # two renders of one run: the same pictures
     # the CIAO row and column are a heat map, not per-item values: no histograms of them
     from redqueen.report import _distributions

@@ -94,7 +94,8 @@ def p1_substance(folder: Path) -> dict:
 
 def test_a_p1_run_reports_as_before_populations(tmp_path):
     """tests/data/report_p1.json was written by `python tests/test_population_report.py write` on the report
-    before populations were reported (main at 40b8f48): the HTML and every plotted number are the same."""
+    before populations were reported (main at 40b8f48): the HTML and every plotted number are the same. Rewritten once
+    since, for one added note (hill1's band cut at the axes, 2026-12-02); the figures' lines unchanged."""
     want = json.loads(GOLDEN.read_text())
     got = p1_substance(tmp_path)
     assert got["figures"] == want["figures"]

@@ -12,6 +12,7 @@ from redqueen import report
 from redqueen.loop.record import GenerationRecord
 from redqueen.report import summarize, write_report
 from redqueen.runtime.store import Store
+from pages import embedded_pngs  # every embedded image a PNG that decodes
 
 N_GEN = 6
 
@@ -63,6 +64,7 @@ def test_report_is_one_self_contained_html_file(store, tmp_path):
     assert rid in text and "collapse demo" in text
     assert "replace" in text and "accumulate" in text
     assert len(re.findall(r"<img [^>]*src='data:image/png;base64,[A-Za-z0-9+/=]{100,}'", text)) == 2  # one per metric
+    assert len(embedded_pngs(text)) == 2
     assert not re.search(r"https?://", text)
     assert not re.search(r"""(src|href)\s*=\s*['"](?!data:|#)""", text)
     assert "<details><summary>config</summary>" in text and "&quot;world&quot;" in text
@@ -233,7 +235,10 @@ def test_report_bands_are_the_theory_checks_intervals_and_infinite_means_are_not
     lows = band.get_paths()[0].vertices[:, 1]
     h = np.array([[0.9 * 0.8**g + 0.01 * rep for g in range(N_GEN)] for rep in range(2)])
     rows = compare(h, h.mean(axis=0), 0.99)
-    assert min(lows) == pytest.approx(min(r.ci_low for r in rows))  # far wider than +-1 SE with 2 replicates
+    assert min(r.ci_low for r in rows) < 0 < 1 < max(r.ci_high for r in rows)  # far wider than +-1 SE with 2 replicates
+    assert min(lows) == 0 and max(lows) == 1  # ... and clipped to heterozygosity's [0, 1]
+    inside = [r.ci_low for r in rows if 0 < r.ci_low]
+    assert all(any(np.isclose(v, lows)) for v in inside)  # where the interval is inside, it is drawn as it is
     kl = next(f for f in figures if f.axes[0].get_title() == "kl").axes[0]
     assert all(np.isnan(line.get_ydata()[3]) for line in kl.get_lines())  # kl = inf at generation 3: a gap
     assert "kl is infinite at generation 3 (not drawn)" in text
@@ -270,3 +275,22 @@ def test_text_the_font_cannot_draw_does_not_warn(store, tmp_path):
         warnings.simplefilter("error", UserWarning)  # matplotlib: "Glyph ... missing from font"
         text = write_report(store, rid, tmp_path / "g.html").read_text()
     assert "模型 arm" in text  # the HTML keeps the name; only the plot's label is simplified
+
+
+def test_bands_cut_at_the_axes_and_labels_not_drawn(store, tmp_path, figures):
+    """A nearly flat line with a band hundreds of times its range: the axis follows the line (with a note), not
+    the band; a member label (arena_heldout) is not drawn as a metric."""
+    rid = store.create_run(name="wide", kind="collapse", config={}, seed=1, arms=[("replace", {})])
+    recs = [GenerationRecord("replace", rep, g, {"w1": 1.0 + 0.001 * g + 0.05 * rep, "arena_heldout": 0.25},
+                             (), 0.1, 10) for rep in range(2) for g in range(40)]
+    store.append(rid, recs)
+    store.finish(rid)
+    text = write_report(store, rid, tmp_path / "r.html").read_text()
+    titles = [f.axes[0].get_title() for f in figures]
+    assert "w1" in titles and "arena_heldout" not in titles
+    ax = figures[titles.index("w1")].axes[0]
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    lo, hi = ax.get_ylim()
+    assert band.min() >= 0 and band.min() < lo  # clipped to w1 >= 0, and reaching beyond the axis
+    assert hi - lo < 0.5 * (band.max() - band.min())
+    assert "cut at the axes, in w1:" in text

@@ -11,6 +11,7 @@ from redqueen.cli import main
 from redqueen.reproduce import REGISTRY, Context, ReproductionError, reproduce
 from redqueen.reproduce import experiments as X
 from redqueen.reproduce.base import Measured, at_most, between, close
+from pages import embedded_pngs  # every embedded image a PNG that decodes
 
 
 def _missing(rep) -> str | None:
@@ -91,7 +92,7 @@ def test_verify_tier_writes_one_page(tmp_path, capsys):
 
     assert verify.main(["--out", str(tmp_path), "--scale", "0.05", "--only", "wright-fisher"]) == 0
     page = (tmp_path / "verify.html").read_text()
-    assert "wright-fisher" in page and "data:image/png;base64," in page
+    assert "wright-fisher" in page and embedded_pngs(page)
     assert "pass" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         verify.main(["--scale", "0"])

@@ -1,8 +1,8 @@
 """Matplotlib figures of any metric against generation, theory overlaid, for notebooks.
 
 ``redqueen.plot.metric(result, "heterozygosity")`` returns a ``matplotlib.figure.Figure`` (object
-API, no pyplot state touched): one line per arm (mean over replicates, a +-1 standard-error band,
-as in the report) and, where :mod:`redqueen.theory` has a closed form for the arm and metric, the
+API, no pyplot state touched): one line per arm (mean over replicates, a +-1 standard-error band
+clipped to the metric's support; the report draws the simultaneous 99% interval instead) and, where :mod:`redqueen.theory` has a closed form for the arm and metric, the
 prediction dashed in the same colour. The source is a :class:`~redqueen.runtime.runner.RunResult`,
 a ``(Store, run id)`` pair, or an :class:`~redqueen.audit.Audit` (its folds are the replicates).
 Theory needs the experiment: it is read from the store, or passed as ``experiment``. A population's
@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from redqueen.report import COLORS, _series, member_means, summarize
+from redqueen.runtime.display import support
 
 
 def _source(source):
@@ -70,7 +71,7 @@ def metric(source, name: str, *, arms: list[str] | None = None, theory: bool = T
         x, mean, se, n = summarize(_series(records, arm, name))
         ax.plot(x, mean, color=color, lw=1.6, label=arm)
         if np.any(n > 1):
-            ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
+            ax.fill_between(x, *np.clip([mean - se, mean + se], *support(name)), color=color, alpha=0.2, lw=0)
         if predict is not None:
             h0 = [r.metrics.get("heterozygosity") for r in records if r.arm == arm and r.generation == 0]
             h0 = float(np.nanmean(h0)) if h0 and any(v is not None for v in h0) else None

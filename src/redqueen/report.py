@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from redqueen.runtime.display import LEVEL, fmt, glossary, replicate_stats, replicates_note
+from redqueen.runtime.display import LEVEL, fmt, glossary, replicate_stats, replicates_note, support
 from redqueen.runtime.store import RunInfo, Store
 
 if TYPE_CHECKING:
@@ -120,8 +120,13 @@ def _stack(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
     return grid, stack
 
 
+#: stored with a member's metrics but a label, not a measurement (whether the arena holds the member out of the
+#: detector's training): its mean over members is the held-out share, the same every generation, so not drawn
+LABELS = frozenset({"arena_heldout"})
+
+
 def _metric_names(records: list[GenerationRecord]) -> list[str]:
-    names = {n for r in records for n in r.metrics}
+    names = {n for r in records for n in r.metrics} - LABELS
     known = [m for m in METRIC_ORDER if m in names]
     return known + sorted(names - set(known))
 
@@ -178,8 +183,10 @@ def _font_chars() -> frozenset[int]:
     return frozenset(FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
 
 
-def _band(x: np.ndarray, stack: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The simultaneous ``LEVEL`` interval of each point's mean: what ``redqueen theory`` tests against."""
+def _band(x: np.ndarray, stack: np.ndarray, mean: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The simultaneous ``LEVEL`` interval of each point's mean (what ``redqueen theory`` tests against), clipped to
+    the metric's support (:func:`~redqueen.runtime.display.support`: few replicates over many generations make
+    t-intervals that reach below 0 for a count or above 1 for a share, which the mean cannot)."""
     from redqueen.theory.check import compare
 
     ok = np.isfinite(mean)
@@ -188,17 +195,39 @@ def _band(x: np.ndarray, stack: np.ndarray, mean: np.ndarray) -> tuple[np.ndarra
     rows = compare(stack[:, ok], mean[ok], LEVEL)
     lo, hi = np.full(len(x), np.nan), np.full(len(x), np.nan)
     lo[ok], hi[ok] = [r.ci_low for r in rows], [r.ci_high for r in rows]
-    return lo, hi
+    floor, ceiling = support(metric)
+    return np.clip(lo, floor, ceiling), np.clip(hi, floor, ceiling)
 
 
-def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[str, bool, list[str]]:
-    """One metric's plot: ``(png, theory drawn, notes)``; a note names each arm's points left out as infinite."""
+#: the y-axis shows the lines (means, theory) padded by this many times their range; a band reaching further is cut
+#: at the axes, with a note, so that one wide band does not flatten every line of the plot
+BAND_REACH = 1.0
+
+
+def _limit_axis(ax, lines: list[float], bands: list[np.ndarray]) -> bool:
+    """Cut the y-axis at the lines' range padded by :data:`BAND_REACH` when a band reaches beyond it; whether it did."""
+    band = np.concatenate([b[np.isfinite(b)] for b in bands]) if bands else np.zeros(0)
+    if not lines or not band.size or ax.get_yscale() == "log":
+        return False
+    lo, hi = min(lines), max(lines)
+    pad = BAND_REACH * ((hi - lo) or (abs(hi) * 0.1 or 1.0))
+    low, high = max(band.min(), lo - pad), min(band.max(), hi + pad)
+    if band.min() >= lo - pad and band.max() <= hi + pad:
+        return False
+    margin = 0.05 * (high - low)
+    ax.set_ylim(low - margin, high + margin)
+    return True
+
+
+def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[str, bool, list[str], bool]:
+    """One metric's plot: ``(png, theory drawn, notes, bands cut at the axes)``; a note names each arm's points left
+    out as infinite."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(5.2, 3.3), layout="constrained")
     ax = fig.add_subplot()
-    finite_values, notes, drew_theory = [], [], False
+    finite_values, notes, drew_theory, bands = [], [], False, []
     gens_all = np.unique([r.generation for r in records]) if records else np.zeros(0, int)
     for i, arm in enumerate(arms):
         color = COLORS[i % len(COLORS)]
@@ -207,9 +236,10 @@ def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[s
         if len(x):
             shown = np.where(np.isfinite(mean), mean, np.nan)
             ax.plot(x, shown, color=color, lw=1.6, label=_drawable(arm), marker="o" if len(x) < 3 else None, ms=3)
-            band = _band(x, _stack(series)[1], mean) if np.any(n > 1) else None
+            band = _band(x, _stack(series)[1], mean, metric) if np.any(n > 1) else None
             if band is not None:
                 ax.fill_between(x, *band, color=color, alpha=0.2, lw=0)
+                bands.extend(band)
             finite_values.extend(mean[np.isfinite(mean)])
             if np.isinf(mean).any():
                 where = x[np.isinf(mean)]
@@ -228,6 +258,7 @@ def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[s
         lo, hi = min(finite_values), max(finite_values)
         if lo > 0 and hi / lo > 1e3:
             ax.set_yscale("log")
+    cut = _limit_axis(ax, finite_values, bands)
     if len(gens_all) and np.all(gens_all == np.round(gens_all)):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
@@ -236,7 +267,7 @@ def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[s
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, frameon=False)
-    return _png(fig), drew_theory, notes
+    return _png(fig), drew_theory, notes, cut
 
 
 def _ranges(values: np.ndarray) -> str:
@@ -527,16 +558,21 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
         for i, (a, d) in enumerate(info.arms)
     )
     config = html.escape(json.dumps(info.config, indent=2, sort_keys=True, default=str))
-    figures, notes, any_theory = [], [], False
+    figures, notes, any_theory, cuts = [], [], False, []
     for m in metrics:
-        png, drew, why = _plot(info, records, arms, m, theory, keys, xlabel)
+        png, drew, why, cut = _plot(info, records, arms, m, theory, keys, xlabel)
         any_theory |= drew
         notes.extend(why)
+        cuts += [m] if cut else []
         figures.append(f"<figure><img alt='{html.escape(m)} against {xlabel}' src='data:image/png;base64,{png}'></figure>")
     replicates = max((len({r.replicate for r in records if r.arm == a}) for a in arms), default=0)
     band = ("Lines: mean over replicates" + (f"; band: the simultaneous {LEVEL:.0%} interval of the mean (Bonferroni over "
             "the points of a curve), the one <code>redqueen theory</code> tests against" if replicates > 1 else
             " (one replicate: no band)") + ("; dashed: theory." if any_theory else "."))
+    if cuts:
+        notes.append(f"Bands reaching far beyond the lines are cut at the axes, in {', '.join(cuts)}: a simultaneous "
+                     "interval from few replicates over many points is wide (each band is also clipped to what its "
+                     "metric can take, e.g. [0, 1] for a share).")
     if notes:
         band += "<br>" + "<br>".join(html.escape(n) for n in notes)
     terms = glossary(metrics)
@@ -575,7 +611,7 @@ def _population_section(store: Store, info: RunInfo, raw, arms, populations, the
              + f"</tr></thead><tbody>{body}</tbody></table>"]
     records = member_means(raw)
     if any(POPULATION_METRIC in r.metrics for r in records):
-        png, drew, why = _plot(info, records, arms, POPULATION_METRIC, theory, keys, "generation")  # arms' colours
+        png, drew, why, _ = _plot(info, records, arms, POPULATION_METRIC, theory, keys, "generation")  # arms' colours
         text = ("F_ST = (H_T - H_S) / H_T across the members of each population: mean over replicates"
                 + ("; dashed: Wright's island model, the exact expectation for this migration matrix "
                    "(redqueen.theory.islands; it covers migration-only populations of the categorical family under "
@@ -695,7 +731,7 @@ def profile_section(records) -> str:
 
 def audit_html(audit) -> str:
     """One section for a :class:`redqueen.audit.Audit`: inputs, the per-generation table with fold
-    intervals, plots of every metric against generation (mean over folds, +-1 standard error), the profile."""
+    intervals, plots of every metric against generation (mean over folds, the report's simultaneous band), the profile."""
     inputs = _html_table(["generation", "role", "path", "kind", "items", "sampled", "sha256"],
                          [[str(d["generation"]), d["role"], d["path"], d["kind"], f"{d['items']:,}", f"{d['sampled']:,}",
                            d["sha256"][:16]] for d in audit.inputs], cls="facts")
@@ -713,11 +749,12 @@ def audit_html(audit) -> str:
             cells.append(cell)
         rows.append([name] + cells)
     records = audit.records()
-    plots = "".join(
-        f"<figure><img alt='{html.escape(m)} against generation' src='data:image/png;base64,"
-        f"{_plot(None, records, ['audit'], m, None, {}, 'generation')}'></figure>"
-        for m in audit.names() if m in audit.folds
-    )
+    drawn = {m: _plot(None, records, ["audit"], m, None, {}, "generation") for m in audit.names() if m in audit.folds}
+    plots = "".join(f"<figure><img alt='{html.escape(m)} against generation' src='data:image/png;base64,{p[0]}'></figure>"
+                    for m, p in drawn.items())
+    cuts = [m for m, p in drawn.items() if p[3]]
+    cut_note = (f" Bands reaching far beyond the line are cut at the axes, in {', '.join(cuts)}: with few folds a "
+                "simultaneous interval is wide." if cuts else "")
     ne = f"N_e = {audit.n_e:.4g} (95% interval from the folds: {audit.n_e_interval[0]:.4g} to {audit.n_e_interval[1]:.4g})"
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in audit.notes)
     options = html.escape(json.dumps(audit.options, indent=2, sort_keys=True, default=str))
@@ -729,7 +766,9 @@ def audit_html(audit) -> str:
             "between the two sizes. "
             f"{html.escape(ne)}.</p>{_html_table(head, rows)}"
             f"{profile_html({'audit': audit.profile})}"
-            f"<h3>Metrics against generation</h3><p class='note'>Mean over folds; band: &plusmn;1 standard error.</p>"
+            f"<h3>Metrics against generation</h3><p class='note'>Mean over folds; band: the simultaneous {LEVEL:.0%} "
+            "interval of the mean (Bonferroni over the points of a curve), clipped to what the metric can take."
+            f"{html.escape(cut_note)}</p>"
             f"<div class='plots'>{plots}</div></section>")
 
 

@@ -184,6 +184,33 @@ GLOSSARY = {
 }
 
 
+#: the values a metric can take (its support), where the metric fixes one: a band of the mean is clipped to it
+#: (the mean of a share lies in [0, 1] whatever a t-quantile says). Metrics not named here are not clipped;
+#: ``nll_real`` / ``loglik`` / ``fidelity`` are densities' logarithms for continuous families and can have any sign;
+#: the ``filter_*`` ratios too (importance resampling draws with replacement, so it can "remove" a negative amount).
+_UNIT = (0.0, 1.0)
+_NONNEGATIVE = (0.0, np.inf)
+RANGES = {
+    **{m: _UNIT for m in ("heterozygosity", "tv", "distinct_1", "distinct_2", "distinct_3", "distinct_4",
+                          "self_bleu", "test_acc", "train_acc", "best_test_acc", "best_train_acc", "accepted",
+                          "new_cells", "fst", "pool_heterozygosity", "det_auc", "det_auc_heldout", "det_tpr1",
+                          "det_tpr1_heldout", "det_generality", "evasion_rate", "evasion_rate_heldout",
+                          "arena_evasion", "train_synthetic_share", "web_synthetic_share", "radioactivity_green_share",
+                          "radioactivity_p", "coverage")},
+    **{m: _NONNEGATIVE for m in ("types_lost", "hill0", "hill1", "hill2", "entropy", "kl", "js", "tail_mass_kept",
+                                 "var_ratio", "fitted_var_ratio", "w1", "mean_sq_error", "fitted_mean_sq_error",
+                                 "ppl_real", "ppl_gen0", "vendi", "pool_types_lost", "pool_hill0", "pool_hill1",
+                                 "pool_kl", "pool_tail_mass_kept", "train_size", "train_real_items",
+                                 "train_synthetic_items", "train_sequences", "forward_passes")},
+    "inbreeding": (-np.inf, 1.0),
+}
+
+
+def support(metric: str) -> tuple[float, float]:
+    """``(low, high)``: the values ``metric`` can take (``(-inf, inf)`` for a metric :data:`RANGES` does not name)."""
+    return RANGES.get(metric, (-np.inf, np.inf))
+
+
 def glossary(terms) -> list[tuple[str, str]]:
     """``(term, definition)`` for the given terms that have one, in the given order."""
     return [(t, GLOSSARY[t]) for t in dict.fromkeys(terms) if t in GLOSSARY]
