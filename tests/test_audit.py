@@ -192,3 +192,20 @@ def test_the_readme_example_runs_and_reads_as_it_says(capsys):
     rows = {r["name"]: r for r in doc["profile"]["rows"]}
     assert rows["tails"]["holds"] and rows["error"]["holds"] and rows["perplexity"]["holds"]
     assert rows["diversity"]["holds"] is False
+
+
+def test_a_cell_reads_its_interval_against_the_number_it_brackets(text_files):
+    """The interval is the fold mean's; a size-dependent value on all items (hill0 on 600 items against folds of
+    120) lies outside it, so the cell names the fold mean it brackets; a value inside shows the interval alone."""
+    from redqueen.runtime.display import fmt
+
+    a = run_audit(text_files / "real.txt", [text_files / "gen1.txt"], AuditOptions(vendi=False, sample=1200, seed=1))
+    lo, hi = (float(x[0]) for x in a.interval("hill0"))
+    assert not lo <= a.metrics[0]["hill0"] <= hi  # richness on 5x the items: far above the folds' interval
+    mean = float(np.mean(a.folds["hill0"][:, 0]))
+    assert a.cell("hill0", 0) == f"{fmt(a.metrics[0]['hill0'])} (folds: {fmt(mean)} [{fmt(lo)}, {fmt(hi)}])"
+    inside = [(n, g) for n in a.folds for g in range(2)
+              if (lambda lo_hi: lo_hi[0][g] <= a.metrics[g][n] <= lo_hi[1][g] and lo_hi[1][g] > lo_hi[0][g])(a.interval(n))]
+    assert inside  # heterozygosity, say: the same on either size
+    n, g = inside[0]
+    assert "(folds:" not in a.cell(n, g) and a.cell(n, g).endswith("]")

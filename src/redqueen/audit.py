@@ -126,6 +126,24 @@ class Audit:
         half = stats.t.ppf(0.5 + level / 2, x.shape[0] - 1) * np.std(x, axis=0, ddof=1) / math.sqrt(x.shape[0])
         return np.mean(x, axis=0) - half, np.mean(x, axis=0) + half
 
+    def cell(self, metric: str, generation: int) -> str:
+        """A table cell: the value on all ``m`` items, then the fold mean's 95% interval; where the value lies outside
+        that interval (a size-dependent metric: richness, types lost, KL, ... read otherwise on the smaller folds),
+        the fold mean is written before it, so the interval is read against the number it brackets."""
+        from redqueen.runtime.display import fmt
+
+        v = self.metrics[generation].get(metric, math.nan)
+        cell = fmt(v)
+        if metric not in self.folds:
+            return cell
+        lo, hi = (float(a[generation]) for a in self.interval(metric))
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+            return cell
+        mean = float(np.mean(self.folds[metric][:, generation]))
+        inside = v is not None and math.isfinite(v) and lo <= v <= hi
+        interval = f"[{fmt(lo)}, {fmt(hi)}]"
+        return cell + (f" {interval}" if inside else f" (folds: {fmt(mean)} {interval})")
+
     def records(self):
         """The folds as :class:`~redqueen.loop.record.GenerationRecord` s (arm ``"audit"``, replicate = fold),
         the shape the report's plots read."""

@@ -738,16 +738,7 @@ def audit_html(audit) -> str:
     head = ["metric"] + ["real (baseline)" if g == 0 else f"gen {g}" for g in range(audit.generations + 1)]
     rows = []
     for name in audit.names():
-        cells = []
-        for g, m in enumerate(audit.metrics):
-            v = m.get(name, math.nan)
-            cell = "-" if v is None or not math.isfinite(v) else f"{v:.4g}"
-            if name in audit.folds:
-                lo, hi = (a[g] for a in audit.interval(name))
-                if math.isfinite(lo) and math.isfinite(hi):
-                    cell += f" [{lo:.3g}, {hi:.3g}]"
-            cells.append(cell)
-        rows.append([name] + cells)
+        rows.append([name] + [audit.cell(name, g) for g in range(audit.generations + 1)])
     records = audit.records()
     drawn = {m: _plot(None, records, ["audit"], m, None, {}, "generation") for m in audit.names() if m in audit.folds}
     plots = "".join(f"<figure><img alt='{html.escape(m)} against generation' src='data:image/png;base64,{p[0]}'></figure>"
@@ -762,8 +753,8 @@ def audit_html(audit) -> str:
             f"generation(s), {audit.m:,} items each</span></h2><h3>Inputs</h3>{inputs}<ul class='note'>{notes}</ul>"
             f"<details><summary>options</summary><pre>{options}</pre></details>"
             f"<h3>By generation</h3><p class='note'>Value on all {audit.m:,} items, then [the 95% t-interval of the mean over the "
-            f"{audit.options['folds']} folds]; size-dependent metrics (types_lost, hill0, kl, recall, ...) differ "
-            "between the two sizes. "
+            f"{audit.options['folds']} folds]; where the value lies outside it, (folds: their mean [interval]): "
+            "size-dependent metrics (types_lost, hill0, kl, recall, ...) differ between the two sizes. "
             f"{html.escape(ne)}.</p>{_html_table(head, rows)}"
             f"{profile_html({'audit': audit.profile})}"
             f"<h3>Metrics against generation</h3><p class='note'>Mean over folds; band: the simultaneous {LEVEL:.0%} "

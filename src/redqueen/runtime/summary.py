@@ -360,19 +360,12 @@ def print_audit(console, audit) -> None:
                       f"{', ' + str(d['tokens']) + ' tokens' if 'tokens' in d else ''}, sha256 {d['sha256'][:12]}"))
     table = Table("metric", *["real (baseline)" if g == 0 else f"gen {g}" for g in range(audit.generations + 1)],
                   title=escape(f"audit: the value on all {audit.m:,} items of each generation, then [the 95% interval of the mean "
-                        f"over {audit.options['folds']} folds of {audit.m // audit.options['folds']:,}] (size-dependent "
-                        "metrics such as types_lost, hill0, kl, recall read lower or higher on the smaller folds)"),
+                        f"over {audit.options['folds']} folds of {audit.m // audit.options['folds']:,}]; where the value "
+                        "lies outside it, (folds: their mean [interval]): size-dependent metrics such as types_lost, hill0, kl, "
+                        "recall read lower or higher on the smaller folds"),
                   title_justify="left")
     for name in audit.names():
-        cells = []
-        for g, m in enumerate(audit.metrics):
-            cell = fmt(m.get(name, math.nan))
-            if name in audit.folds:
-                lo, hi = (a[g] for a in audit.interval(name))
-                if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
-                    cell += f" [{lo:.3g}, {hi:.3g}]"
-            cells.append(cell)
-        table.add_row(name, *map(escape, cells))
+        table.add_row(name, *(escape(audit.cell(name, g)) for g in range(audit.generations + 1)))
     console.print(table)
     if audit.generations >= 1:
         console.print(f"N_e (drift-equivalent population size) = {fmt(audit.n_e)}, 95% interval "
