@@ -212,3 +212,38 @@ def test_filter_quality_counts_against_provenance():
     w = filter_quality(np.array([1, 0], bool), np.array([1, 1], bool), weights=np.array([3, 1]))
     assert (w.precision, w.recall) == (1.0, 0.75) and np.isnan(w.false_positive_rate)
     assert np.isnan(filter_quality(np.zeros(3, bool), np.ones(3, bool)).precision)
+
+
+def test_a_classifier_that_stops_at_its_limit_says_so_once_in_its_state_not_on_stderr(monkeypatch):
+    """An MLP stopped by max_iter: no ConvergenceWarning escapes (an arena fits one a round), converged_ is False and
+    survives state/load_state; a converged fit says True; other warnings still pass through."""
+    import warnings
+
+    import redqueen.models.detectors.classifier as classifier
+
+    rng = np.random.default_rng(0)
+    real, fake = Points(rng.normal(size=(200, 3))), Points(rng.normal(0.5, 1.0, size=(200, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        short = ClassifierDetector(params={"hidden_layer_sizes": [8], "max_iter": 2}).fit(real, fake, rng)
+    assert short.converged_ is False
+    assert ClassifierDetector().load_state(short.state()).converged_ is False
+    logistic = ClassifierDetector(estimator="sklearn.linear_model:LogisticRegression", params={}).fit(real, fake, rng)
+    assert logistic.converged_ is True
+
+    class Loud:
+        def __init__(self, **kw):
+            pass
+
+        def get_params(self, deep=False):
+            return {}
+
+        def fit(self, x, y):
+            warnings.warn("passes through", UserWarning)
+            self.classes_ = np.array([0, 1])
+            return self
+
+    monkeypatch.setattr(classifier, "resolve_classifier", lambda spec: Loud)
+    with pytest.warns(UserWarning, match="passes through"):
+        det = ClassifierDetector(estimator="x:Loud", params={}).fit(real, fake, rng)
+    assert det.converged_ is True

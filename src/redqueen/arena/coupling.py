@@ -190,6 +190,8 @@ class Arena(Coupling):
             "fidelity": float(np.mean(fidelity[self.trained_])),
             "fidelity_cost": self.fid0_ - float(np.mean(fidelity[self.trained_])),
         }
+        if hasattr(det, "converged_"):  # a classifier that stopped at its iteration limit says so here, not on stderr
+            shared["det_converged"] = float(det.converged_)
         if self.held_.size:
             held = np.concatenate([scores[i] for i in self.held_])
             shared["det_auc_heldout"] = auc(s_real, held)

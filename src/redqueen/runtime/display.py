@@ -181,6 +181,8 @@ GLOSSARY = {
     "pool_hill1": "Hill number q=1 of the pooled distribution (the members' mean)",
     "pool_kl": "KL(pooled || world): the members' mean distribution against the world",
     "pool_heterozygosity": "H_T, the heterozygosity of the pooled distribution (the members' mean)",
+    "det_converged": "1 when the arena's classifier detector scoring this round converged in its fit, 0 when it "
+                     "stopped at its iteration limit (scikit-learn's ConvergenceWarning, recorded instead of printed)",
 }
 
 
@@ -195,7 +197,7 @@ RANGES = {
                           "self_bleu", "test_acc", "train_acc", "best_test_acc", "best_train_acc", "accepted",
                           "new_cells", "fst", "pool_heterozygosity", "det_auc", "det_auc_heldout", "det_tpr1",
                           "det_tpr1_heldout", "det_generality", "evasion_rate", "evasion_rate_heldout",
-                          "arena_evasion", "train_synthetic_share", "web_synthetic_share", "radioactivity_green_share",
+                          "arena_evasion", "det_converged", "train_synthetic_share", "web_synthetic_share", "radioactivity_green_share",
                           "radioactivity_p", "coverage")},
     **{m: _NONNEGATIVE for m in ("types_lost", "hill0", "hill1", "hill2", "entropy", "kl", "js", "tail_mass_kept",
                                  "var_ratio", "fitted_var_ratio", "w1", "mean_sq_error", "fitted_mean_sq_error",

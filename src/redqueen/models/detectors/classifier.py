@@ -4,7 +4,9 @@ The classifier is named ``"package.module:Class"`` with keyword ``params``
 (default ``sklearn.neural_network:MLPClassifier``, one hidden layer of 64);
 ``standardize`` scales features by the training set's mean and standard
 deviation first. ``score`` is the classifier's ``predict_proba`` for the
-synthetic class.
+synthetic class. A scikit-learn ``ConvergenceWarning`` during ``fit`` (an MLP
+stopping at ``max_iter``) is not printed: ``converged_`` records it (False), and
+the arena stores it per round as ``det_converged``; other warnings pass through.
 
 Fitted state without pickle: the estimator's public fitted attributes
 (``name_``) that are numeric arrays, lists of them (an MLP's ``coefs_``) or
@@ -20,6 +22,7 @@ restored detector scores bit for bit as the fitted one.
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 
@@ -128,7 +131,15 @@ class ClassifierDetector:
             raise ValueError(f"classifier {self.estimator!r} rejected its parameters: {e}") from None
         if "random_state" in est.get_params():
             est.set_params(random_state=seed_from(rng))
-        self.estimator_ = est.fit(self._scale(x), y)
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings(record=True) as caught:  # recorded, not printed once per round of a run
+            warnings.simplefilter("always", ConvergenceWarning)
+            self.estimator_ = est.fit(self._scale(x), y)
+        for w in caught:  # anything else is the user's to see
+            if not issubclass(w.category, ConvergenceWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.converged_ = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         self._synthetic_column = int(np.flatnonzero(np.asarray(est.classes_) == 1)[0])
         return self
 
@@ -141,13 +152,14 @@ class ClassifierDetector:
     def state(self) -> dict[str, np.ndarray]:
         """Scaling arrays, the estimator's fitted arrays (``estimator.*``) and metadata; ``ValueError`` if unsaveable."""
         arrays, meta = estimator_state(self.estimator_)
-        meta.update(estimator=self.estimator, standardize=self.standardize)
+        meta.update(estimator=self.estimator, standardize=self.standardize, converged=self.converged_)
         return {"mean": self.mean_, "scale": self.scale_, "meta": pack_meta(meta),
                 **{f"estimator.{k}": v for k, v in arrays.items()}}
 
     def load_state(self, state: dict[str, np.ndarray]) -> "ClassifierDetector":
         meta = unpack_meta(state["meta"])
         self.estimator, self.standardize = meta["estimator"], meta["standardize"]
+        self.converged_ = bool(meta.get("converged", True))
         self.params = meta["params"]
         arrays = {k[len("estimator."):]: np.asarray(v) for k, v in state.items() if k.startswith("estimator.")}
         self.estimator_ = estimator_from_state(resolve_classifier(self.estimator), arrays, meta)
