@@ -52,3 +52,19 @@ def test_evolve_bad_input(tmp_path, capsys):
     ok.write_text('method = "m2n2"\nbudget = 100\n')
     assert main(["evolve", str(ok), "--seeds", "1,x", "-o", str(tmp_path / "runs")]) == 2
     assert main(["evolve", str(ok), str(ok), "-o", str(tmp_path / "runs")]) == 2
+
+
+def test_a_config_given_to_the_other_command_names_the_right_one(tmp_path, capsys):
+    """An evolve config given to run / sweep / theory, and an experiment config given to evolve: one line naming
+    the command that reads it (before: "world: required key is missing (and 8 more problem(s))")."""
+    evo = tmp_path / "evo.toml"
+    evo.write_text('method = "cma"\nbudget = 100\n')
+    exp = tmp_path / "exp.toml"
+    exp.write_text('[world]\nkind = "zipf"\nk = 20\n[family]\nkind = "categorical"\n[[arms]]\nname = "replace"\n')
+    for command in ("run", "sweep", "theory"):
+        assert main([command, str(evo)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "`redqueen evolve FILE`" in err and "\n" not in err, (command, err)
+    assert main(["evolve", str(exp), "-o", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"`redqueen run {exp}`" in err and "\n" not in err

@@ -488,6 +488,9 @@ def evolve(
     loaded = []
     for path in configs:
         data = C.read_toml(path)
+        if "evolve" not in data and ("world" in data or "arms" in data):
+            raise UserError(f"{path}: this is an experiment config (it sets world or arms, not method); run it with "
+                            f"`redqueen run {path}`")
         loaded.append(C.validate_as(EvolveConfig, data.get("evolve", data), prefix=str(path)))
     try:
         seed_list = [int(s) for s in seeds.split(",")] if seeds else None

@@ -808,6 +808,9 @@ def validate(data: dict) -> Experiment:
     """A validated :class:`Experiment` from a plain dict; raises :class:`ConfigError`."""
     from redqueen.runtime import memory
 
+    if isinstance(data, dict) and "method" in data and "world" not in data and "arms" not in data:
+        raise ConfigError("config: this is a `redqueen evolve` config (it sets method, not world and arms); "
+                          "run it with `redqueen evolve FILE`")
     exp = validate_as(Experiment, data)
     for arm in exp.arms:
         exp.arm_family(arm)
