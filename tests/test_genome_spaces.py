@@ -70,19 +70,26 @@ def _fingerprint() -> dict:
 
 
 def test_categorical_and_ngram_genomes_are_as_before():
-    """Bitwise (same library versions) the genomes, mutated children and their built states main's code wrote;
-    elsewhere the same shapes and dtypes and sums to 1e-9 relative."""
+    """Bitwise (same library versions and CPU features) the genomes, mutated children and their built states main's
+    code wrote; elsewhere the same shapes and dtypes and sums to 1e-9 relative (TIES children: dtypes; see below)."""
     want = json.loads(DIGESTS.read_text())
     got = {k: _digest(v) for k, v in _arrays().items()}
     assert got.keys() == want["arrays"].keys()
     same = want["fingerprint"] == _fingerprint()
     for k, w in want["arrays"].items():
         g = got[k]
-        assert (g["dtype"], g["shape"]) == (w["dtype"], w["shape"]), k
+        assert g["dtype"] == w["dtype"], k
+        if same or ".ties." not in k:
+            assert g["shape"] == w["shape"], k
         if same:
             assert g["sha256"] == w["sha256"], k
-        else:
+        elif ".ties." not in k:
             assert math.isclose(float.fromhex(g["sum"]), float.fromhex(w["sum"]), rel_tol=1e-9, abs_tol=1e-12), k
+        # else: TIES trims by magnitude, and these genomes hold many exactly tied magnitudes (equal counts); the fits
+        # differ by an ulp between AVX2 and AVX-512 (categorical probs sum to 1 - 1 ulp on one, 1 on the other), which
+        # flips which tied entries survive the trim, so off the writing machine a TIES child differs by ~0.1-0.2% of
+        # its sum (measured on an AVX2 EPYC, 2026-12-02), and a sparse n-gram state built from it has a few more or
+        # fewer entries; its dtype is still checked above
 
 
 DIGITS = {"kind": "digits", "scale": True}

@@ -47,9 +47,10 @@ def make_world(cfg):
             from redqueen.evolve.digits import DigitsTask
 
             return DigitsTask.load(scale=cfg.scale)
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as e:  # e.g. a covariance that overflows
-        raise C.ConfigError(f"world: {type(e).__name__ + ': ' if not isinstance(e, ValueError) else ''}{e}; "
-                            "choose smaller values") from None
+    except ValueError as e:  # the world's own one-line reason, with its fix (a missing corpus file, say)
+        raise C.ConfigError(f"world: {e}") from None
+    except (ArithmeticError, np.linalg.LinAlgError) as e:  # e.g. a covariance that overflows
+        raise C.ConfigError(f"world: {type(e).__name__}: {e}; choose smaller values") from None
     raise C.ConfigError(f"world.kind: {cfg.kind!r} is not buildable")  # unreachable after validation
 
 
