@@ -9,9 +9,15 @@ hashed n-gram detector, keep-high-perplexity.
 ``python benchmarks/bench_web.py sweeps --seeds 5`` -- the same text setup, collapse against one knob at a time:
 watermark strength delta (watermark filter z > 2, delta of the generators' watermark), token substitution rate
 before the watermark filter (delta 2), and the recall of a filter of known error rates (``ideal``, fpr 0.05).
+``--family transformer`` (``text`` and ``sweeps``): the same web, watermark and filters on a small causal
+transformer trained from scratch every generation (benchmarks/cures_transformer.toml's model), shrunk to fit about
+an hour on one core for both tables (``TRANSFORMER_SIZE``: 2,000 words, verses <= 24 tokens, n = 500, 200 real
+verses a generation, 4 generations); its tables add ``types_lost`` (a transformer can lose words) and leave out
+the rows the other table already has (``GRIDS``) and the paraphrase arm.
 
-Each table: mean and 95% t-interval over seeds (one lineage per seed) at the last generation, and the web's
-synthetic share by generation. Prints the load average before and after (the machine is shared).
+Each table: mean and 95% t-interval over seeds (one lineage per seed) at the last generation, and the synthetic
+share by generation of the training set (each arm) and of the web. Prints the load average before and after (the
+machine is shared).
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ def table(world, family, arms, metrics, **kw):
         cells = [ci([f.get(k, np.nan) for f in finals]) for k in KEYS + metrics]
         print(f"| {name} | " + " | ".join(cells) + f" | {time.perf_counter() - t0:.0f} |", flush=True)
         by_gen[name] = shares
-    print("\ntraining-set synthetic share by generation (mean over seeds; web: the scrape's share):")
+    print("\ntraining-set synthetic share by generation (mean over seeds; last line: the web's own synthetic share):")
     for name, shares in by_gen.items():
         print(f"  {name:28s} " + _row(shares[0]))
     name, shares = next(iter(by_gen.items()))
