@@ -168,8 +168,8 @@ def text(seeds, family="ngram"):
             ("keep high perplexity", (make_curation("perplexity", keep=0.5),))]
     if family == "transformer":  # time: the paraphrase arm is the n-gram table's alone
         arms = [a for a in arms if not a[0].startswith("paraphrase")]
-    table(world, make, arms, ("types_lost", "ppl_real", "radioactivity_z") if family == "ngram" else TRANSFORMER_METRICS,
-          seeds=seeds, **kw)
+    metrics = ("types_lost", "ppl_real", "radioactivity_z") if family == "ngram" else TRANSFORMER_METRICS
+    table(world, make, arms, metrics, seeds=seeds, **kw)
 
 
 def main() -> None:
