@@ -93,7 +93,9 @@ def categorical(seeds):
           generations=10, seeds=seeds)
 
 
-TRANSFORMER_SIZE = dict(n=500, rate=200, generations=4, radioactivity=200, vocab=2000, epochs=4.0)
+# steps None: 4 epochs over whatever the filter kept (fewer steps for a smaller training set); --steps N fixes
+# every fit's AdamW steps instead (45 = 4 epochs over 500 unfiltered verses), equal compute in every arm
+TRANSFORMER_SIZE = dict(n=500, rate=200, generations=4, radioactivity=200, vocab=2000, epochs=4.0, steps=None)
 
 # types_lost is 0 throughout: additive smoothing gives every word mass, so KL, ppl_real and distinct-2 measure the damage
 TEXT_METRICS = ("kl", "ppl_real", "distinct_2", "tail_mass_kept", "radioactivity_z")
@@ -132,7 +134,8 @@ def _text_setup(delta: float = 2.0, family: str = "ngram"):
 
     size = TRANSFORMER_SIZE
     make = partial(TransformerLMFamily, d_model=64, n_layers=2, n_heads=2, context=32, epochs=size["epochs"],
-                   batch_size=32, lr=3e-3, prompt_len=0, max_new_tokens=24, decoding="sample", watermark=wm)
+                   steps=size["steps"], batch_size=32, lr=3e-3, prompt_len=0, max_new_tokens=24, decoding="sample",
+                   watermark=wm)
     kw = dict(n=size["n"], rate=size["rate"], generations=size["generations"], radioactivity=size["radioactivity"],
               reference_size=300)
     return TextWorld(vocab_size=size["vocab"], max_len=24), make, wm, kw
@@ -180,9 +183,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--family", choices=["ngram", "transformer"], default="ngram",
                     help="the text tables' model (the categorical table has one)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="transformer only: AdamW steps per fit (default: 4 epochs over the kept training set)")
     args = ap.parse_args()
     if args.which == "categorical" and args.family != "ngram":
         ap.error("--family applies to text and sweeps; categorical has its own family")
+    if args.steps is not None:
+        if args.family != "transformer" or args.steps < 1:
+            ap.error("--steps N (N >= 1) applies to --family transformer only")
+        TRANSFORMER_SIZE["steps"] = args.steps
     print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.perf_counter()
     seeds = list(range(args.seeds))
