@@ -14,6 +14,7 @@ transformer trained from scratch every generation (benchmarks/cures_transformer.
 an hour on one core for both tables (``TRANSFORMER_SIZE``: 2,000 words, verses <= 24 tokens, n = 500, 200 real
 verses a generation, 4 generations); its tables add ``types_lost`` (a transformer can lose words) and leave out
 the rows the other table already has (``GRIDS``) and the paraphrase arm.
+``--steps N`` fixes every transformer fit's AdamW steps (equal compute whatever a filter keeps).
 
 Each table: mean and 95% t-interval over seeds (one lineage per seed) at the last generation, and the synthetic
 share by generation of the training set (each arm) and of the web. Prints the load average before and after (the
