@@ -9,9 +9,16 @@ hashed n-gram detector, keep-high-perplexity.
 ``python benchmarks/bench_web.py sweeps --seeds 5`` -- the same text setup, collapse against one knob at a time:
 watermark strength delta (watermark filter z > 2, delta of the generators' watermark), token substitution rate
 before the watermark filter (delta 2), and the recall of a filter of known error rates (``ideal``, fpr 0.05).
+``--family transformer`` (``text`` and ``sweeps``): the same web, watermark and filters on a small causal
+transformer trained from scratch every generation (benchmarks/cures_transformer.toml's model), shrunk to fit about
+an hour on one core for both tables (``TRANSFORMER_SIZE``: 2,000 words, verses <= 24 tokens, n = 500, 200 real
+verses a generation, 4 generations); its tables add ``types_lost`` (a transformer can lose words) and leave out
+the rows the other table already has (``GRIDS``) and the paraphrase arm.
+``--steps N`` fixes every transformer fit's AdamW steps (equal compute whatever a filter keeps).
 
-Each table: mean and 95% t-interval over seeds (one lineage per seed) at the last generation, and the web's
-synthetic share by generation. Prints the load average before and after (the machine is shared).
+Each table: mean and 95% t-interval over seeds (one lineage per seed) at the last generation, and the synthetic
+share by generation of the training set (each arm) and of the web. Prints the load average before and after (the
+machine is shared).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ def ci(values) -> str:
 
 
 def run_arm(world, family, steps, *, n, rate, generations, seeds, extra=(), **kw):
-    finals, shares = [], []
+    finals, shares, web = [], [], []
     for seed in seeds:
         lin = Lineage(world=world, make_family=family, regime=Web(real_rate=rate), n=n, seed=seed,
                       curation=tuple(s for s in steps if s.name in ("substitute", "paraphrase")),
@@ -48,7 +55,8 @@ def run_arm(world, family, steps, *, n, rate, generations, seeds, extra=(), **kw
         recs = [lin.step() for _ in range(generations + 1)]
         finals.append(recs[-1].metrics)
         shares.append([r.metrics.get("train_synthetic_share", np.nan) for r in recs])
-    return finals, np.array(shares)
+        web.append([r.metrics.get("pool_synthetic_share", np.nan) for r in recs])
+    return finals, (np.array(shares), np.array(web))
 
 
 def table(world, family, arms, metrics, **kw):
@@ -59,11 +67,18 @@ def table(world, family, arms, metrics, **kw):
         t0 = time.perf_counter()
         finals, shares = run_arm(world, family, steps, **kw)
         cells = [ci([f.get(k, np.nan) for f in finals]) for k in KEYS + metrics]
-        print(f"| {name} | " + " | ".join(cells) + f" | {time.perf_counter() - t0:.0f} |")
+        print(f"| {name} | " + " | ".join(cells) + f" | {time.perf_counter() - t0:.0f} |", flush=True)
         by_gen[name] = shares
-    print("\ntraining-set synthetic share by generation (mean over seeds):")
+    print("\ntraining-set synthetic share by generation (mean over seeds; last line: the web's own synthetic share):")
     for name, shares in by_gen.items():
-        print(f"  {name:28s} " + " ".join(f"{x:.2f}" for x in np.nanmean(shares, axis=0)))
+        print(f"  {name:28s} " + _row(shares[0]))
+    name, shares = next(iter(by_gen.items()))
+    print(f"  {'web (' + name + ')':28s} " + _row(shares[1]), flush=True)
+
+
+def _row(shares) -> str:
+    """Mean over seeds by generation; '-' where a generation has no value (the web before generation 1)."""
+    return " ".join("-" if np.isnan(col).all() else f"{np.nanmean(col):.2f}" for col in np.asarray(shares, float).T)
 
 
 def categorical(seeds):
@@ -79,58 +94,113 @@ def categorical(seeds):
           generations=10, seeds=seeds)
 
 
+# steps None: 4 epochs over whatever the filter kept (fewer steps for a smaller training set); --steps N fixes
+# every fit's AdamW steps instead (45 = 4 epochs over 500 unfiltered verses), equal compute in every arm
+TRANSFORMER_SIZE = dict(n=500, rate=200, generations=4, radioactivity=200, vocab=2000, epochs=4.0, steps=None)
+
 # types_lost is 0 throughout: additive smoothing gives every word mass, so KL, ppl_real and distinct-2 measure the damage
 TEXT_METRICS = ("kl", "ppl_real", "distinct_2", "tail_mass_kept", "radioactivity_z")
 
 
-def _text_setup(delta: float = 2.0):
-    from redqueen.models.ngram import NGramFamily
+# the transformer can lose words (it samples, no smoothing floor), so types_lost is a collapse number there
+TRANSFORMER_METRICS = ("types_lost",) + TEXT_METRICS
+# Per family: the sweeps' grids. The transformer's leave out the rows its ``text`` table already has with the
+# same seeds and setup (delta 2 = "watermark z>2", substitution 60%, open web) and recall 0.75 (time).
+GRIDS = {"ngram": dict(delta=(0.5, 1.0, 2.0, 4.0), substitute=(0.0, 0.2, 0.4, 0.6, 0.8),
+                       recall=(0.25, 0.5, 0.75, 0.9, 1.0), open_web=True),
+         "transformer": dict(delta=(0.5, 1.0, 4.0), substitute=(0.2, 0.4, 0.8), recall=(0.25, 0.5, 0.9, 1.0),
+                             open_web=False)}
+
+
+def _text_setup(delta: float = 2.0, family: str = "ngram"):
+    """``(world, make_family, watermark, run_arm keywords)``: the King James web, one model family.
+
+    ``ngram``: word bigram, additive alpha 0.1, 5,000 words, verses <= 32 tokens, n = 1,000, 400 real a generation.
+    ``transformer``: benchmarks/cures_transformer.toml's model (d_model 64, 2 blocks, 2 heads, context 32, AdamW
+    3e-3, batch 32, 4 epochs, sampling 24 new tokens from BOS), 3,000 words, verses <= 24 tokens, shrunk to fit
+    about an hour on one core for both tables (see ``TRANSFORMER_SIZE``). The same watermark on every model's output.
+    """
     from redqueen.worlds.text import TextWorld
 
     wm = dict(gamma=0.25, delta=delta, key=15485863, context=1)
-    family = lambda: NGramFamily(order=2, smoothing="additive", alpha=0.1, watermark=wm)  # noqa: E731
-    kw = dict(n=1000, rate=400, generations=4, radioactivity=200, reference_size=300)
-    return TextWorld(vocab_size=5000, max_len=32), family, wm, kw
+    if family == "ngram":
+        from redqueen.models.ngram import NGramFamily
+
+        make = lambda: NGramFamily(order=2, smoothing="additive", alpha=0.1, watermark=wm)  # noqa: E731
+        kw = dict(n=1000, rate=400, generations=4, radioactivity=200, reference_size=300)
+        return TextWorld(vocab_size=5000, max_len=32), make, wm, kw
+    from functools import partial
+
+    from redqueen.models.neural import TransformerLMFamily
+
+    size = TRANSFORMER_SIZE
+    make = partial(TransformerLMFamily, d_model=64, n_layers=2, n_heads=2, context=32, epochs=size["epochs"],
+                   steps=size["steps"], batch_size=32, lr=3e-3, prompt_len=0, max_new_tokens=24, decoding="sample",
+                   watermark=wm)
+    kw = dict(n=size["n"], rate=size["rate"], generations=size["generations"], radioactivity=size["radioactivity"],
+              reference_size=300)
+    return TextWorld(vocab_size=size["vocab"], max_len=24), make, wm, kw
 
 
-def sweeps(seeds):
-    """Collapse against delta, attack rate and filter recall, one knob at a time (each row its own arm)."""
-    world, _, _, kw = _text_setup()
+def sweeps(seeds, family="ngram"):
+    """Collapse against delta, filter recall and attack rate, one knob at a time (each row its own arm)."""
+    grid, metrics = GRIDS[family], TEXT_METRICS if family == "ngram" else TRANSFORMER_METRICS
+    world, _, _, kw = _text_setup(family=family)
     print("### watermark strength delta (watermark filter z > 2)\n")
-    for delta in (0.5, 1.0, 2.0, 4.0):
-        _, family, wm, _ = _text_setup(delta)
-        table(world, family, [(f"delta {delta}", (make_curation("watermark", z=2.0, watermark=wm),))],
-              TEXT_METRICS, seeds=seeds, **kw)
-    _, family, wm, _ = _text_setup(2.0)
+    for delta in grid["delta"]:
+        _, make, wm, _ = _text_setup(delta, family)
+        table(world, make, [(f"delta {delta}", (make_curation("watermark", z=2.0, watermark=wm),))],
+              metrics, seeds=seeds, **kw)
+    _, make, wm, _ = _text_setup(2.0, family)
+    print("\n### recall of a filter of known error rates (ideal, fpr 0.05)\n")
+    arms = ([("open web", ())] if grid["open_web"] else []) + [
+        (f"recall {r}", (make_curation("ideal", recall=r, fpr=0.05),)) for r in grid["recall"]]
+    table(world, make, arms, metrics, seeds=seeds, **kw)
     print("\n### substitution rate before the watermark filter (delta 2, z > 2)\n")
     arms = [(f"substitute {rate:.0%}", ((make_curation("substitute", rate=rate),) if rate else ())
-             + (make_curation("watermark", z=2.0, watermark=wm),)) for rate in (0.0, 0.2, 0.4, 0.6, 0.8)]
-    table(world, family, arms, TEXT_METRICS, seeds=seeds, **kw)
-    print("\n### recall of a filter of known error rates (ideal, fpr 0.05)\n")
-    arms = [("open web", ())] + [(f"recall {r}", (make_curation("ideal", recall=r, fpr=0.05),))
-                                 for r in (0.25, 0.5, 0.75, 0.9, 1.0)]
-    table(world, family, arms, TEXT_METRICS, seeds=seeds, **kw)
+             + (make_curation("watermark", z=2.0, watermark=wm),)) for rate in grid["substitute"]]
+    table(world, make, arms, metrics, seeds=seeds, **kw)
 
 
-def text(seeds):
-    world, family, wm, kw = _text_setup()
+def text(seeds, family="ngram"):
+    world, make, wm, kw = _text_setup(family=family)
     water = make_curation("watermark", z=2.0, watermark=wm)
     arms = [("open web", ()), ("watermark z>2", (water,)),
             ("substitute 60% + watermark", (make_curation("substitute", rate=0.6), water)),
             ("paraphrase 50% + watermark", (make_curation("paraphrase", fraction=0.5), water)),
             ("hashed n-gram detector", (make_curation("detector"),)),
             ("keep high perplexity", (make_curation("perplexity", keep=0.5),))]
-    table(world, family, arms, ("types_lost", "ppl_real", "radioactivity_z"), seeds=seeds, **kw)
+    if family == "transformer":  # time: the paraphrase arm is the n-gram table's alone
+        arms = [a for a in arms if not a[0].startswith("paraphrase")]
+    metrics = ("types_lost", "ppl_real", "radioactivity_z") if family == "ngram" else TRANSFORMER_METRICS
+    table(world, make, arms, metrics, seeds=seeds, **kw)
 
 
 def main() -> None:
+    from redqueen.runtime import threads
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("which", choices=["categorical", "text", "sweeps"])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--family", choices=["ngram", "transformer"], default="ngram",
+                    help="the text tables' model (the categorical table has one)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="transformer only: AdamW steps per fit (default: 4 epochs over the kept training set)")
     args = ap.parse_args()
-    print(f"load average before: {os.getloadavg()[0]:.1f}")
+    if args.which == "categorical" and args.family != "ngram":
+        ap.error("--family applies to text and sweeps; categorical has its own family")
+    if args.steps is not None:
+        if args.family != "transformer" or args.steps < 1:
+            ap.error("--steps N (N >= 1) applies to --family transformer only")
+        TRANSFORMER_SIZE["steps"] = args.steps
+    print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.perf_counter()
-    {"categorical": categorical, "text": text, "sweeps": sweeps}[args.which](list(range(args.seeds)))
+    seeds = list(range(args.seeds))
+    with threads.limited():  # the runtime's thread policy: one BLAS/torch thread unless REDQUEEN_THREADS says more
+        if args.which == "categorical":
+            categorical(seeds)
+        else:
+            {"text": text, "sweeps": sweeps}[args.which](seeds, args.family)
     print(f"\n{time.perf_counter() - t0:.0f} s; load average after: {os.getloadavg()[0]:.1f}")
 
 
