@@ -3,6 +3,7 @@
     python benchmarks/bench_arena.py regimes --world text  --replicates 5 [--corpus ../shared/data/wikitext-2/valid.txt]
     python benchmarks/bench_arena.py regimes --world digits --replicates 5 [--mutation gaussian --sigma 0.05]
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
+        [--genes temperature,weight_temperature] [--gene-sigma 0.1]
     python benchmarks/bench_arena.py round --repeats 7
 
 ``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
@@ -47,9 +48,9 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="
 
 
 def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
-                  hidden=32):
+                  hidden=32, genes=(), gene_sigma=0.1):
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 200,
-             "mutation": mutation, "sigma": sigma, "web": 400,
+             "mutation": mutation, "sigma": sigma, "web": 400, "genes": list(genes), "gene_sigma": gene_sigma,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
@@ -67,10 +68,11 @@ def interval(x) -> str:
 
 def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
             real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False, samples: int = 200,
-            hidden: int = 32) -> None:
+            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1) -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
     setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}, "
-                f"detector MLP {hidden} on {samples} + {samples}" if world == "digits"
+                f"detector MLP {hidden} on {samples} + {samples}, genes {list(genes)} (sigma {gene_sigma})"
+               if world == "digits"
                else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
           f"load average {os.getloadavg()}")
@@ -78,7 +80,8 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
           f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
     for regime in REGIMES:
         cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
-                                                                                         real_fraction, warm, samples, hidden)
+                                                                                         real_fraction, warm, samples, hidden,
+                                                                                         genes, gene_sigma)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -92,6 +95,10 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
             fid = res.trajectory(regime, "arena_fidelity")
             print(f"{'':9s} fidelity (mean log-likelihood of real digits) gen 0 {interval(fid[:, 0])}, last "
                   f"{interval(fid[:, -1])}; load average {os.getloadavg()}")
+            for gene in genes:  # where selection took each sampling gene: the trained-on generators' mean, per round
+                v = res.trajectory(regime, f"arena_{gene}")
+                print(f"{'':9s} {gene} by round (mean over replicates and all members): "
+                      f"{' '.join(f'{x:.3f}' for x in v.mean(axis=0))}; last {interval(v[:, -1])}")
         print(f"{'':9s} TPR@1% by round (mean over replicates): {' '.join(f'{v:.3f}' for v in tpr.mean(axis=0))}")
         sys.stdout.flush()
 
@@ -149,10 +156,13 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200, help="regimes, digits: items per generator and per side of "
                     "each detector fit")
     ap.add_argument("--hidden", type=int, default=32, help="regimes, digits: the MLP detector's hidden units")
+    ap.add_argument("--genes", default="", help="regimes, digits: comma-separated sampling genes of the mixtures "
+                    "(temperature: every standard deviation times T; weight_temperature: weights w^(1/S))")
+    ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes, digits: log-normal mutation of the genes")
     a = ap.parse_args()
     if a.what == "regimes":
         regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
-                a.samples, a.hidden)
+                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma)
     else:
         round_cost(a.repeats)
 
