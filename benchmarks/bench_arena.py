@@ -3,7 +3,7 @@
     python benchmarks/bench_arena.py regimes --world text  --replicates 5 [--corpus ../shared/data/wikitext-2/valid.txt]
     python benchmarks/bench_arena.py regimes --world digits --replicates 5 [--mutation gaussian --sigma 0.05]
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
-        [--genes temperature,weight_temperature] [--gene-sigma 0.1]
+        [--genes temperature,weight_temperature] [--gene-sigma 0.1] [--slack 1.0]
     python benchmarks/bench_arena.py round --repeats 7
 
 ``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
@@ -48,9 +48,10 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="
 
 
 def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
-                  hidden=32, genes=(), gene_sigma=0.1):
+                  hidden=32, genes=(), gene_sigma=0.1, slack=1.0):
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 200,
              "mutation": mutation, "sigma": sigma, "web": 400, "genes": list(genes), "gene_sigma": gene_sigma,
+             "slack": slack,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
@@ -68,10 +69,11 @@ def interval(x) -> str:
 
 def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
             real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False, samples: int = 200,
-            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1) -> None:
+            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1, slack: float = 1.0) -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
     setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}, "
-                f"detector MLP {hidden} on {samples} + {samples}, genes {list(genes)} (sigma {gene_sigma})"
+                f"detector MLP {hidden} on {samples} + {samples}, genes {list(genes)} (sigma {gene_sigma}), "
+                f"slack {slack} nats"
                if world == "digits"
                else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
@@ -81,7 +83,7 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
     for regime in REGIMES:
         cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
                                                                                          real_fraction, warm, samples, hidden,
-                                                                                         genes, gene_sigma)
+                                                                                         genes, gene_sigma, slack)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -159,10 +161,12 @@ def main() -> None:
     ap.add_argument("--genes", default="", help="regimes, digits: comma-separated sampling genes of the mixtures "
                     "(temperature: every standard deviation times T; weight_temperature: weights w^(1/S))")
     ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes, digits: log-normal mutation of the genes")
+    ap.add_argument("--slack", type=float, default=1.0, help="regimes, digits: the fidelity constraint, nats per image "
+                    "below generation 0's mean log-likelihood of real digits (text's 1.0 is per token)")
     a = ap.parse_args()
     if a.what == "regimes":
         regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
-                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma)
+                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack)
     else:
         round_cost(a.repeats)
 
