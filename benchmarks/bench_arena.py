@@ -5,12 +5,19 @@
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
         [--genes temperature,weight_temperature] [--gene-sigma 0.1] [--slack 1.0]
     python benchmarks/bench_arena.py round --repeats 7
+    python benchmarks/bench_arena.py tempering [--samples 400 --hidden 32]
 
 ``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
 from it) and prints, per regime, the mean and 95% t-interval over replicates of: the detector's AUC and
 TPR at 1% FPR against the current generators at the last round (and the slope of TPR over rounds), its
 AUC against the held-out generators (generality), the mean CIAO column (the last detector against every
 round's generators), and the web model's ppl_real (text) or w1 (digits).
+
+``tempering`` asks what a sampling gene can buy against a frozen detector, outside the arena: one diagonal
+Gaussian mixture (10 components) fitted on 600 real digits, an MLP detector fitted once on its untempered
+samples against real ones, then, per temperature (and per weight temperature), that detector's TPR at 1% FPR
+and AUC on the tempered model's samples and the tempered model's fidelity (mean log-likelihood of held-out
+real digits); replicates are seeds.
 
 ``round`` times one arena round on text (King James bigrams, 6 generators, 2 held out) against its parts measured
 bare, side by side and interleaved: a population step without the arena (generator fit + sample + the
@@ -105,6 +112,34 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
         sys.stdout.flush()
 
 
+def tempering(samples: int, hidden: int, reps: int) -> None:
+    from redqueen.arena.genes import apply
+    from redqueen.metrics.detection import auc, tpr_at_fpr
+    from redqueen.runtime.build import make_family
+
+    cfg = C.validate(digits_config("frozen", 1))
+    world = make_world(cfg.world)
+    make = make_family(cfg.family)
+    values = (0.5, 0.7, 0.85, 1.0, 1.2)
+    rows = {(g, v): [] for g in ("temperature", "weight_temperature") for v in values}
+    for seed in range(reps):
+        rng = np.random.default_rng(seed)
+        model = make().fit(world.sample(600, rng), rng)
+        det = make_detector("classifier", params={"hidden_layer_sizes": [hidden], "max_iter": 200})
+        det = det.fit(world.sample(samples, rng), model.sample(samples, rng), rng)
+        real = (getattr(world, "heldout", None) or world.sample)(samples, rng)
+        s_real = det.score(real)
+        for (gene, v), out in rows.items():
+            m = apply(make, model, (gene,), np.array([v]))
+            s = det.score(m.sample(samples, rng))
+            out.append((tpr_at_fpr(s_real, s, 0.01), auc(s_real, s), float(np.mean(m.log_prob(real)))))
+    print(f"tempering: MLP {hidden} on {samples} + {samples}, fitted once on the untempered model; {reps} seeds, "
+          f"mean [95% t-interval]; load average {os.getloadavg()}")
+    for (gene, v), out in rows.items():
+        a = np.array(out)
+        print(f"{gene:18s} {v:5.2f}  TPR@1% {interval(a[:, 0])}  AUC {interval(a[:, 1])}  fidelity {interval(a[:, 2])}")
+
+
 def round_cost(repeats: int) -> None:
     exp = C.validate(text_config("adapting", 1, gens=50, web=0))
     plain = C.validate({**text_config("adapting", 1, gens=50, web=0),
@@ -142,7 +177,7 @@ def round_cost(repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["regimes", "round"])
+    ap.add_argument("what", choices=["regimes", "round", "tempering"])
     ap.add_argument("--world", choices=["text", "digits"], default="text")
     ap.add_argument("--replicates", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=7)
@@ -167,6 +202,8 @@ def main() -> None:
     if a.what == "regimes":
         regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
                 a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack)
+    elif a.what == "tempering":
+        tempering(a.samples, a.hidden, a.replicates)
     else:
         round_cost(a.repeats)
 
