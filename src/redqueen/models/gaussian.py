@@ -16,9 +16,9 @@ class GaussianFamily:
     surely. ``min_var`` is added to the diagonal to keep sampling defined.
 
     ``temperature`` ``T`` is a sampling parameter (an arena gene, :mod:`redqueen.arena.genes`): the model
-    emits and scores under ``N(mean, T^2 cov)`` -- every standard deviation times ``T``, the convention of
-    Kingma and Dhariwal's Glow (``p^(1/T)`` renormalised would scale the covariance by ``T``, not ``T^2``;
-    the two are the same family of distributions, reparametrised). The fit is not tempered: ``mean_`` /
+    emits and scores under ``N(mean, T^2 cov)`` -- every standard deviation times ``T`` (``p^(1/T)``
+    renormalised would scale the covariance by ``T``, not ``T^2``; the two are the same family of
+    distributions, reparametrised). The fit is not tempered: ``mean_`` /
     ``cov_`` (and ``state``) are the maximum-likelihood fit, ``log_prob`` and ``sample`` use ``T^2 cov_``
     exactly, so the fidelity of a tempered model is measured under the distribution it samples from.
     """
