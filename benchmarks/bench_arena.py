@@ -3,13 +3,21 @@
     python benchmarks/bench_arena.py regimes --world text  --replicates 5 [--corpus ../shared/data/wikitext-2/valid.txt]
     python benchmarks/bench_arena.py regimes --world digits --replicates 5 [--mutation gaussian --sigma 0.05]
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
+        [--genes temperature,weight_temperature] [--gene-sigma 0.1] [--slack 1.0]
     python benchmarks/bench_arena.py round --repeats 7
+    python benchmarks/bench_arena.py tempering [--samples 400 --hidden 32]
 
 ``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
 from it) and prints, per regime, the mean and 95% t-interval over replicates of: the detector's AUC and
 TPR at 1% FPR against the current generators at the last round (and the slope of TPR over rounds), its
 AUC against the held-out generators (generality), the mean CIAO column (the last detector against every
 round's generators), and the web model's ppl_real (text) or w1 (digits).
+
+``tempering`` asks what a sampling gene can buy against a frozen detector, outside the arena: one diagonal
+Gaussian mixture (10 components) fitted on 600 real digits, an MLP detector fitted once on its untempered
+samples against real ones, then, per temperature (and per weight temperature), that detector's TPR at 1% FPR
+and AUC on the tempered model's samples and the tempered model's fidelity (mean log-likelihood of held-out
+real digits); replicates are seeds.
 
 ``round`` times one arena round on text (King James bigrams, 6 generators, 2 held out) against its parts measured
 bare, side by side and interleaved: a population step without the arena (generator fit + sample + the
@@ -47,9 +55,10 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="
 
 
 def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
-                  hidden=32):
+                  hidden=32, genes=(), gene_sigma=0.1, slack=1.0):
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 200,
-             "mutation": mutation, "sigma": sigma, "web": 400,
+             "mutation": mutation, "sigma": sigma, "web": 400, "genes": list(genes), "gene_sigma": gene_sigma,
+             "slack": slack,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
@@ -67,10 +76,12 @@ def interval(x) -> str:
 
 def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
             real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False, samples: int = 200,
-            hidden: int = 32) -> None:
+            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1, slack: float = 1.0) -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
     setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}, "
-                f"detector MLP {hidden} on {samples} + {samples}" if world == "digits"
+                f"detector MLP {hidden} on {samples} + {samples}, genes {list(genes)} (sigma {gene_sigma}), "
+                f"slack {slack} nats"
+               if world == "digits"
                else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
           f"load average {os.getloadavg()}")
@@ -78,7 +89,8 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
           f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
     for regime in REGIMES:
         cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
-                                                                                         real_fraction, warm, samples, hidden)
+                                                                                         real_fraction, warm, samples, hidden,
+                                                                                         genes, gene_sigma, slack)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -92,8 +104,40 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
             fid = res.trajectory(regime, "arena_fidelity")
             print(f"{'':9s} fidelity (mean log-likelihood of real digits) gen 0 {interval(fid[:, 0])}, last "
                   f"{interval(fid[:, -1])}; load average {os.getloadavg()}")
+            for gene in genes:  # where selection took each sampling gene: the trained-on generators' mean, per round
+                v = res.trajectory(regime, f"arena_{gene}")
+                print(f"{'':9s} {gene} by round (mean over replicates and all members): "
+                      f"{' '.join(f'{x:.3f}' for x in v.mean(axis=0))}; last {interval(v[:, -1])}")
         print(f"{'':9s} TPR@1% by round (mean over replicates): {' '.join(f'{v:.3f}' for v in tpr.mean(axis=0))}")
         sys.stdout.flush()
+
+
+def tempering(samples: int, hidden: int, reps: int) -> None:
+    from redqueen.arena.genes import apply
+    from redqueen.metrics.detection import auc, tpr_at_fpr
+    from redqueen.runtime.build import make_family
+
+    cfg = C.validate(digits_config("frozen", 1))
+    world = make_world(cfg.world)
+    make = make_family(cfg.family)
+    values = (0.5, 0.7, 0.85, 1.0, 1.2)
+    rows = {(g, v): [] for g in ("temperature", "weight_temperature") for v in values}
+    for seed in range(reps):
+        rng = np.random.default_rng(seed)
+        model = make().fit(world.sample(600, rng), rng)
+        det = make_detector("classifier", params={"hidden_layer_sizes": [hidden], "max_iter": 200})
+        det = det.fit(world.sample(samples, rng), model.sample(samples, rng), rng)
+        real = (getattr(world, "heldout", None) or world.sample)(samples, rng)
+        s_real = det.score(real)
+        for (gene, v), out in rows.items():
+            m = apply(make, model, (gene,), np.array([v]))
+            s = det.score(m.sample(samples, rng))
+            out.append((tpr_at_fpr(s_real, s, 0.01), auc(s_real, s), float(np.mean(m.log_prob(real)))))
+    print(f"tempering: MLP {hidden} on {samples} + {samples}, fitted once on the untempered model; {reps} seeds, "
+          f"mean [95% t-interval]; load average {os.getloadavg()}")
+    for (gene, v), out in rows.items():
+        a = np.array(out)
+        print(f"{gene:18s} {v:5.2f}  TPR@1% {interval(a[:, 0])}  AUC {interval(a[:, 1])}  fidelity {interval(a[:, 2])}")
 
 
 def round_cost(repeats: int) -> None:
@@ -133,7 +177,7 @@ def round_cost(repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["regimes", "round"])
+    ap.add_argument("what", choices=["regimes", "round", "tempering"])
     ap.add_argument("--world", choices=["text", "digits"], default="text")
     ap.add_argument("--replicates", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=7)
@@ -149,10 +193,17 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200, help="regimes, digits: items per generator and per side of "
                     "each detector fit")
     ap.add_argument("--hidden", type=int, default=32, help="regimes, digits: the MLP detector's hidden units")
+    ap.add_argument("--genes", default="", help="regimes, digits: comma-separated sampling genes of the mixtures "
+                    "(temperature: every standard deviation times T; weight_temperature: weights w^(1/S))")
+    ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes, digits: log-normal mutation of the genes")
+    ap.add_argument("--slack", type=float, default=1.0, help="regimes, digits: the fidelity constraint, nats per image "
+                    "below generation 0's mean log-likelihood of real digits (text's 1.0 is per token)")
     a = ap.parse_args()
     if a.what == "regimes":
         regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
-                a.samples, a.hidden)
+                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack)
+    elif a.what == "tempering":
+        tempering(a.samples, a.hidden, a.replicates)
     else:
         round_cost(a.repeats)
 

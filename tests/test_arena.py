@@ -210,7 +210,10 @@ EXTRA
 @pytest.mark.parametrize("world,family,members,extra,smooth,needle", [
     ("gaussian", "gaussian", 3, 'detector = { kind = "hashed_ngram" }', "", "detector 'hashed_ngram' cannot read points"),
     ("gaussian", "gaussian", 3, 'detector = { kind = "magic" }', "", "arena detector needs kind = one of"),
-    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\ngenes = ["temperature"]', "", "genes ['temperature'] need"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\ngenes = ["weight_temperature"]', "",
+     "gene 'weight_temperature' needs a family that samples with it (gmm"),
+    ("gaussian", "kde", 3, 'detector = { kind = "classifier" }\ngenes = ["temperature"]', "",
+     "gene 'temperature' needs a family that samples with it"),
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nheldout = 3', "", "heldout = 3 leaves no generator"),
     ("gaussian", "gaussian", 1, 'detector = { kind = "classifier" }', "", "couplings need a population"),
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nregime = "sometimes"', "", "regime"),

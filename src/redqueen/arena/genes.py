@@ -1,7 +1,9 @@
-"""Sampling parameters as evolvable genes: temperature and top-p, per generator.
+"""Sampling parameters as evolvable genes: temperature, top-p and a mixture's weight temperature, per generator.
 
 A family that samples with a temperature or a nucleus (categorical, n-gram with additive
-smoothing, transformer, Hugging Face) keeps them as constructor parameters; a generator's genes
+smoothing, transformer, Hugging Face; a temperature for the Gaussian and the Gaussian mixtures,
+which scales every standard deviation by ``T``, and for the mixtures a weight temperature,
+``w^(1/S)``) keeps them as constructor parameters; a generator's genes
 are applied by building a fresh family object with the gene values and loading the fitted model's
 state into it (the public ``state`` / ``load_state``), so the family's own code decides what a
 temperature means. The biased distribution is the model's: it emits, is measured and scores real
@@ -12,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-GENES = ("temperature", "top_p")
-BOUNDS = {"temperature": (0.25, 4.0), "top_p": (0.2, 1.0)}
+GENES = ("temperature", "top_p", "weight_temperature")
+BOUNDS = {"temperature": (0.25, 4.0), "top_p": (0.2, 1.0), "weight_temperature": (0.25, 4.0)}
 
 
 def initial(make_family, genes: tuple[str, ...], members: int) -> np.ndarray:

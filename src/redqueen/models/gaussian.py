@@ -14,11 +14,19 @@ class GaussianFamily:
     ``ddof=0`` is the MLE (variance shrinks by ``(N-1)/N`` in expectation
     every generation); ``ddof=1`` is unbiased but still collapses almost
     surely. ``min_var`` is added to the diagonal to keep sampling defined.
+
+    ``temperature`` ``T`` is a sampling parameter (an arena gene, :mod:`redqueen.arena.genes`): the model
+    emits and scores under ``N(mean, T^2 cov)`` -- every standard deviation times ``T`` (``p^(1/T)``
+    renormalised would scale the covariance by ``T``, not ``T^2``; the two are the same family of
+    distributions, reparametrised). The fit is not tempered: ``mean_`` /
+    ``cov_`` (and ``state``) are the maximum-likelihood fit, ``log_prob`` and ``sample`` use ``T^2 cov_``
+    exactly, so the fidelity of a tempered model is measured under the distribution it samples from.
     """
 
-    def __init__(self, *, ddof: int = 0, min_var: float = 0.0):
+    def __init__(self, *, ddof: int = 0, min_var: float = 0.0, temperature: float = 1.0):
         self.ddof = ddof
         self.min_var = min_var
+        self.temperature = temperature
 
     def fit(self, data: Points, rng: np.random.Generator | None = None) -> "GaussianFamily":
         x = data.x
@@ -31,11 +39,12 @@ class GaussianFamily:
         d = self.mean_.shape[0]
         # eigh-based factor tolerates a singular (collapsed) covariance
         w, v = np.linalg.eigh(self.cov_)
-        factor = v * np.sqrt(np.clip(w, 0, None))
+        factor = v * (float(self.temperature) * np.sqrt(np.clip(w, 0, None)))
         return Points(self.mean_ + rng.standard_normal((n, d)) @ factor.T)
 
     def log_prob(self, data: Points) -> np.ndarray:
-        return multivariate_normal(self.mean_, self.cov_, allow_singular=True).logpdf(data.x).reshape(len(data))
+        cov = self.cov_ * float(self.temperature) ** 2
+        return multivariate_normal(self.mean_, cov, allow_singular=True).logpdf(data.x).reshape(len(data))
 
     def genome_space(self, models: list["GaussianFamily"]):
         """The natural-parameter genome (float64, ``d + d(d+1)/2`` numbers; :func:`to_precision_genome`): the mean
@@ -55,7 +64,7 @@ class GaussianFamily:
 
         def build(vec: np.ndarray) -> "GaussianFamily":
             vec = np.asarray(vec, dtype=np.float64)
-            child = GaussianFamily(ddof=template.ddof, min_var=template.min_var)
+            child = GaussianFamily(ddof=template.ddof, min_var=template.min_var, temperature=template.temperature)
             child.mean_, child.cov_, _ = from_precision_genome(vec[:d], vec[d:])
             return child
 

@@ -46,11 +46,48 @@ def _guarded(spec: str | None, what: str, fn, *args, **kwargs):
 
 
 class SklearnDensity:
-    """Wraps an unfitted estimator; each ``fit`` works on a fresh clone of it."""
+    """Wraps an unfitted estimator; each ``fit`` works on a fresh clone of it.
 
-    def __init__(self, *, estimator, plugin: str | None = None):
+    Two sampling parameters (the arena's genes, :mod:`redqueen.arena.genes`) act on a fitted Gaussian
+    mixture: ``temperature`` ``T`` scales every component's covariance by ``T^2`` (every standard
+    deviation by ``T``, as :class:`redqueen.models.gaussian.GaussianFamily`), ``weight_temperature``
+    ``S`` tempers the mixing weights, ``w_k^(1/S)`` renormalised (``S < 1`` sharpens towards the heaviest
+    components, as a text temperature sharpens towards the likeliest tokens). The fit is not tempered
+    (``estimator_`` and ``state`` hold EM's parameters); ``sample`` and ``log_prob`` both use the tempered
+    mixture exactly, so a tempered model's fidelity is the likelihood under what it emits. At 1 and 1 the
+    estimator is used as fitted (bitwise the untempered model); other estimators refuse a value other
+    than 1 with ``ValueError``.
+    """
+
+    def __init__(self, *, estimator, plugin: str | None = None, temperature: float = 1.0,
+                 weight_temperature: float = 1.0):
         self.estimator = estimator
         self.plugin = plugin  # the "module:Class" of a plug-in: its exceptions are reported as PluginError
+        self.temperature = temperature
+        self.weight_temperature = weight_temperature
+
+    def _tempered(self):
+        """The fitted estimator with the sampling parameters in force (a shallow copy when they are not 1)."""
+        import copy
+
+        est = self.estimator_
+        t, s = float(self.temperature), float(self.weight_temperature)
+        if t == 1.0 and s == 1.0:
+            return est
+        if not all(hasattr(est, k) for k in ("weights_", "covariances_", "precisions_cholesky_")):
+            raise ValueError(f"temperature / weight_temperature need a Gaussian mixture; {type(est).__name__} "
+                             "has no components to temper (set them to 1)")
+        out = copy.copy(est)
+        if t != 1.0:
+            out.covariances_ = est.covariances_ * t**2
+            out.precisions_cholesky_ = est.precisions_cholesky_ / t
+            if hasattr(est, "precisions_"):
+                out.precisions_ = est.precisions_ / t**2
+        if s != 1.0:
+            logw = np.log(np.clip(est.weights_, 1e-300, None)) / s
+            w = np.exp(logw - logw.max())
+            out.weights_ = w / w.sum()
+        return out
 
     def _fresh(self, seed: int | None):
         from sklearn.base import clone  # imported late: scikit-learn takes a second to import
@@ -67,7 +104,7 @@ class SklearnDensity:
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> Points:
-        est = self.estimator_
+        est = self._tempered()
         seed = int(rng.integers(_SEED_MAX))
         if "random_state" in inspect.signature(est.sample).parameters:
             out = _guarded(self.plugin, "sample", est.sample, n, random_state=seed)
@@ -79,7 +116,7 @@ class SklearnDensity:
         return Points(np.asarray(x, dtype=np.float64).reshape(n, -1))
 
     def log_prob(self, data: Points) -> np.ndarray:
-        return np.asarray(_guarded(self.plugin, "score_samples", self.estimator_.score_samples, data.x),
+        return np.asarray(_guarded(self.plugin, "score_samples", self._tempered().score_samples, data.x),
                           dtype=np.float64)
 
     def _fitted(self) -> dict[str, Any] | None:
@@ -141,7 +178,8 @@ class SklearnDensity:
         warm = est.get_params()
         warm.update(weights_init=fitted.weights_, means_init=fitted.means_, precisions_init=fitted.precisions_,
                     init_params="random_from_data")  # the inits replace what init_params draws: skip k-means
-        return SklearnDensity(estimator=type(est)(**warm), plugin=self.plugin)
+        return SklearnDensity(estimator=type(est)(**warm), plugin=self.plugin, temperature=self.temperature,
+                              weight_temperature=self.weight_temperature)
 
     # -- merging -------------------------------------------------------------------------------------------
 
@@ -193,7 +231,8 @@ class SklearnDensity:
             est.precisions_ = _precisions(est.precisions_cholesky_, kind)
             est.converged_ = True  # no EM ran: lower_bound_ and n_iter_ stay unset
             est.n_features_in_ = d
-            child = SklearnDensity(estimator=template.estimator, plugin=template.plugin)
+            child = SklearnDensity(estimator=template.estimator, plugin=template.plugin,
+                                   temperature=template.temperature, weight_temperature=template.weight_temperature)
             child.seed_, child.fit_x_, child.estimator_ = template.seed_, None, est
             return child
 
@@ -244,12 +283,12 @@ def _precisions(prec_chol: np.ndarray, kind: str) -> np.ndarray:
 
 
 def gmm(*, components: int = 10, covariance_type: str = "full", max_iter: int = 100, tol: float = 1e-3, n_init: int = 1,
-        init_params: str = "kmeans") -> SklearnDensity:
+        init_params: str = "kmeans", temperature: float = 1.0, weight_temperature: float = 1.0) -> SklearnDensity:
     from sklearn.mixture import GaussianMixture
 
     return SklearnDensity(estimator=GaussianMixture(
         n_components=components, covariance_type=covariance_type, max_iter=max_iter, tol=tol, n_init=n_init,
-        init_params=init_params))
+        init_params=init_params), temperature=temperature, weight_temperature=weight_temperature)
 
 
 def kde(*, bandwidth: float | str = 1.0, kernel: str = "gaussian") -> SklearnDensity:

@@ -160,6 +160,8 @@ class GaussianFamily(_Strict):
     kind: Literal["gaussian"]
     ddof: Literal[0, 1] = Field(0, description="0 = maximum likelihood, 1 = unbiased covariance")
     min_var: float = Field(0.0, ge=0, description="added to the covariance diagonal")
+    temperature: float = Field(1.0, gt=0, le=100, description="sampling temperature T: samples and scores "
+                               "under covariance T^2 cov (the fit is not tempered)")
 
 
 class GmmFamily(_Strict):
@@ -173,6 +175,10 @@ class GmmFamily(_Strict):
     n_init: int = Field(1, ge=1, le=1000, description="EM restarts")
     warm_start: bool = Field(False, description="start each generation's EM from the previous generation's fit "
                              "(weights, means, precisions) instead of k-means")
+    temperature: float = Field(1.0, gt=0, le=100, description="sampling temperature T: every component's "
+                               "covariance times T^2 when sampling and scoring (the fit is not tempered)")
+    weight_temperature: float = Field(1.0, gt=0, le=100, description="mixing weights tempered to w^(1/S), "
+                                      "renormalised, when sampling and scoring")
 
 
 class KdeFamily(_Strict):
@@ -551,8 +557,9 @@ class ArenaCoupling(_Breeding):
                          "evolve among themselves, so use 2 or more (a group of one is never replaced)")
     slack: float = Field(1.0, ge=0, le=1e6, description="fidelity constraint: nats (per token for text) below "
                          "generation 0's mean log-likelihood of real data a generator may fall")
-    genes: list[Literal["temperature", "top_p"]] = Field(default_factory=list, description="sampling parameters "
-                                                          "that evolve per generator")
+    genes: list[Literal["temperature", "top_p", "weight_temperature"]] = Field(
+        default_factory=list, description="sampling parameters that evolve per generator: temperature (text "
+        "families; gaussian, gmm: standard deviations times T), top_p (text families), weight_temperature (gmm)")
     gene_sigma: float = Field(0.1, ge=0, le=10, description="log-normal mutation of the genes")
     web: int = Field(0, ge=0, le=100_000_000, description="collapse coupling: real items in the web model's "
                      "training set beside what passed the detector (0 = no web model)")
@@ -562,7 +569,7 @@ class ArenaCoupling(_Breeding):
     @classmethod
     def _distinct_genes(cls, genes):
         if len(set(genes)) != len(genes):
-            raise ValueError("genes lists a gene twice; name each of temperature, top_p at most once")
+            raise ValueError("genes lists a gene twice; name each of temperature, top_p, weight_temperature at most once")
         return genes
 
 
@@ -576,8 +583,11 @@ STRATEGIES = ("m2n2", "ga", "map_elites", "cma")
 #: couplings that recombine models in weight space (the family needs a genome)
 MERGING = ("merge", "niches", "quality_diversity", "arena")
 #: what each detector kind reads (redqueen.models.detectors)
-#: families that sample with a temperature and a nucleus (the arena's genes)
+#: families that sample with a temperature and a nucleus
 DECODING_FAMILIES = ("categorical", "ngram", "transformer", "hf")
+#: the families that sample with each of the arena's genes (redqueen.arena.genes)
+GENE_FAMILIES = {"temperature": DECODING_FAMILIES + ("gaussian", "gmm"), "top_p": DECODING_FAMILIES,
+                 "weight_temperature": ("gmm",)}
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
 MATRIX_GENOMES = ("gmm", "transformer", "vae")
 
@@ -641,9 +651,11 @@ def _check_arena(arm, c: ArenaCoupling, data: str, family, members: int) -> None
         raise ValueError(f"{where}: detector '{kind}' cannot read {data}; use one of {', '.join(fits)}")
     if data == "counts":
         raise ValueError(f"{where}: the arena needs items (text or points), not a categorical world")
-    if c.genes and (family.kind not in DECODING_FAMILIES or getattr(family, "smoothing", "") == "kneser_ney"):
-        raise ValueError(f"{where}: genes {c.genes} need a family that samples with them ({', '.join(DECODING_FAMILIES)}"
-                         "; ngram with smoothing = 'additive'); remove genes or change the family")
+    for gene in c.genes:
+        if family.kind not in GENE_FAMILIES[gene] or getattr(family, "smoothing", "") == "kneser_ney":
+            raise ValueError(f"{where}: gene {gene!r} needs a family that samples with it "
+                             f"({', '.join(GENE_FAMILIES[gene])}; ngram with smoothing = 'additive'), not "
+                             f"{family.kind!r}; remove it from genes or change the family")
     if c.heldout >= members:
         raise ValueError(f"{where}: heldout = {c.heldout} leaves no generator for the detector to train on "
                          f"(members = {members}); lower heldout or raise members")

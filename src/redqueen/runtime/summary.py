@@ -90,7 +90,8 @@ def _not_drift(config: dict, arm: str) -> str:
     family = {**(config.get("family") or {}), **(spec.get("family") or {})}
     if family.get("alpha"):
         return "smoothing"
-    if family.get("temperature", 1.0) != 1.0 or family.get("top_k") or family.get("top_p", 1.0) < 1.0:
+    if (family.get("temperature", 1.0) != 1.0 or family.get("weight_temperature", 1.0) != 1.0 or family.get("top_k")
+            or family.get("top_p", 1.0) < 1.0):
         return "sampling bias"
     return ""
 
