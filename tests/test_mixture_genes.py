@@ -124,7 +124,7 @@ def _digits_config(seed=12):
             "arms": [{"name": "a", "members": 3, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning:sklearn.neural_network")  # recorded
 def test_mixture_genes_evolve_in_the_arena_on_digits_and_replay():
     """A tiny digits arena: the genes start at the family's 1.0 and move (a child's genes are interpolated and
     mutated), and the same seed replays every record."""
@@ -133,6 +133,7 @@ def test_mixture_genes_evolve_in_the_arena_on_digits_and_replay():
         last = [r.metrics[f"arena_{gene}"] for r in first.records if r.generation == 3]
         start = [r.metrics[f"arena_{gene}"] for r in first.records if r.generation == 0]
         assert start == [1.0] * 3 and any(v != 1.0 for v in last), (gene, last)
+    assert {r.metrics["det_converged"] for r in first.records} == {0.0}  # max_iter 50: recorded, not printed
     again = run_experiment(C.validate(_digits_config()), checkpoints=False)
     key = lambda r: (r.member, r.generation)  # noqa: E731
     a, b = sorted(first.records, key=key), sorted(again.records, key=key)
