@@ -100,26 +100,33 @@ def _corpus(tmp_path) -> str:
     return str(path)
 
 
-def test_checkpoint_restores_the_arena_bit_for_bit(tmp_path):
-    """Save after round 2, load into a fresh population, and the next two rounds equal the uninterrupted ones."""
-    cfg = _text_config("history", reps=1, gens=4, corpus=_corpus(tmp_path), vocab=300, n=300, samples=60, web=100)
-    cfg["arms"][0]["couplings"][0]["heldout"] = 1
-    exp = C.validate(cfg)
+def restored_steps_equal(exp, tmp_path, before: int, after: int = 2):
+    """Step a fresh population ``before`` times, checkpoint it, step ``after`` more; load the checkpoint into another
+    fresh population and step it ``after`` times: every record equal (NaN = NaN). Returns the records, path."""
     world = make_world(exp.world)
     plan = plan_arms(exp, world)[0]
     pop = make_population(exp, world, plan, 0)
-    for _ in range(3):
+    for _ in range(before):
         pop.step()
     path = checkpoint.save(pop, tmp_path / "a.safetensors")
-    want = [pop.step() for _ in range(2)]
+    want = [pop.step() for _ in range(after)]
     again = make_population(exp, world, plan, 0)
     checkpoint.load(again, path)
-    got = [again.step() for _ in range(2)]
+    got = [again.step() for _ in range(after)]
     for w, g in zip(want, got):
         for a, b in zip(w, g):
             assert a.metrics.keys() == b.metrics.keys()
             assert all(np.array_equal(a.metrics[k], b.metrics[k], equal_nan=True) for k in a.metrics)
             assert a.distributions == b.distributions and a.parents == b.parents
+    return want, path
+
+
+def test_checkpoint_restores_the_arena_bit_for_bit(tmp_path):
+    """Save after round 2, load into a fresh population, and the next two rounds equal the uninterrupted ones."""
+    cfg = _text_config("history", reps=1, gens=4, corpus=_corpus(tmp_path), vocab=300, n=300, samples=60, web=100)
+    cfg["arms"][0]["couplings"][0]["heldout"] = 1
+    exp = C.validate(cfg)
+    want, path = restored_steps_equal(exp, tmp_path, before=3)
     assert "web_ppl_real" in want[-1][0].metrics and "det_auc_heldout" in want[-1][0].metrics
     # the report's arena section: the CIAO heat map (assembled from stored rows and columns) and the graph
     from redqueen.arena import ciao_matrix

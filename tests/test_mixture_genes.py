@@ -144,22 +144,7 @@ def test_mixture_genes_evolve_in_the_arena_on_digits_and_replay():
 def test_checkpoint_restores_tempered_mixtures_bit_for_bit(tmp_path):
     """Save after round 1 of the digits arena with genes, load into a fresh population, and the next two rounds
     equal the uninterrupted ones (the genes are arena state; the models' states are untempered)."""
-    from redqueen.runtime import checkpoint
-    from redqueen.runtime.build import make_population, make_world, plan_arms
+    from test_arena import restored_steps_equal
 
-    exp = C.validate(_digits_config(seed=5))
-    world = make_world(exp.world)
-    plan = plan_arms(exp, world)[0]
-    pop = make_population(exp, world, plan, 0)
-    for _ in range(2):
-        pop.step()
-    path = checkpoint.save(pop, tmp_path / "a.safetensors")
-    want = [pop.step() for _ in range(2)]
-    again = make_population(exp, world, plan, 0)
-    checkpoint.load(again, path)
-    got = [again.step() for _ in range(2)]
-    for w, g in zip(want, got):
-        for a, b in zip(w, g):
-            assert a.metrics.keys() == b.metrics.keys()
-            assert all(np.array_equal(a.metrics[k], b.metrics[k], equal_nan=True) for k in a.metrics)
+    want, _ = restored_steps_equal(C.validate(_digits_config(seed=5)), tmp_path, before=2)
     assert any(r.metrics["arena_temperature"] != 1.0 for r in want[-1])
