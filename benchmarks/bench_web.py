@@ -117,7 +117,7 @@ def _text_setup(delta: float = 2.0, family: str = "ngram"):
 
     ``ngram``: word bigram, additive alpha 0.1, 5,000 words, verses <= 32 tokens, n = 1,000, 400 real a generation.
     ``transformer``: benchmarks/cures_transformer.toml's model (d_model 64, 2 blocks, 2 heads, context 32, AdamW
-    3e-3, batch 32, 4 epochs, sampling 24 new tokens from BOS), 3,000 words, verses <= 24 tokens, shrunk to fit
+    3e-3, batch 32, 4 epochs, sampling 24 new tokens from BOS), 2,000 words, verses <= 24 tokens, shrunk to fit
     about an hour on one core for both tables (see ``TRANSFORMER_SIZE``). The same watermark on every model's output.
     """
     from redqueen.worlds.text import TextWorld

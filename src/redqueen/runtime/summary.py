@@ -351,8 +351,6 @@ def print_profile(console, title: str, profile) -> None:
 
 def print_audit(console, audit) -> None:
     """Everything `redqueen audit` prints: inputs, the metric-by-generation table (fold intervals), N_e, the profile."""
-    import math
-
     from rich.markup import escape
     from rich.table import Table
 
