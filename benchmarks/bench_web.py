@@ -96,7 +96,8 @@ def categorical(seeds):
 
 # steps None: 4 epochs over whatever the filter kept (fewer steps for a smaller training set); --steps N fixes
 # every fit's AdamW steps instead (45 = 4 epochs over 500 unfiltered verses), equal compute in every arm
-TRANSFORMER_SIZE = dict(n=500, rate=200, generations=4, radioactivity=200, vocab=2000, epochs=4.0, steps=None)
+TRANSFORMER_SIZE = dict(n=500, rate=200, generations=4, radioactivity=200, vocab=2000, epochs=4.0, steps=None,
+                        end_token=False)
 
 # types_lost is 0 throughout: additive smoothing gives every word mass, so KL, ppl_real and distinct-2 measure the damage
 TEXT_METRICS = ("kl", "ppl_real", "distinct_2", "tail_mass_kept", "radioactivity_z")
@@ -136,7 +137,7 @@ def _text_setup(delta: float = 2.0, family: str = "ngram"):
     size = TRANSFORMER_SIZE
     make = partial(TransformerLMFamily, d_model=64, n_layers=2, n_heads=2, context=32, epochs=size["epochs"],
                    steps=size["steps"], batch_size=32, lr=3e-3, prompt_len=0, max_new_tokens=24, decoding="sample",
-                   watermark=wm)
+                   watermark=wm, end_token=size["end_token"])
     kw = dict(n=size["n"], rate=size["rate"], generations=size["generations"], radioactivity=size["radioactivity"],
               reference_size=300)
     return TextWorld(vocab_size=size["vocab"], max_len=24), make, wm, kw
@@ -186,7 +187,14 @@ def main() -> None:
                     help="the text tables' model (the categorical table has one)")
     ap.add_argument("--steps", type=int, default=None,
                     help="transformer only: AdamW steps per fit (default: 4 epochs over the kept training set)")
+    ap.add_argument("--end-token", action="store_true",
+                    help="transformer only: samples end where the model predicts the end of a verse (default: all 24 "
+                         "tokens long)")
     args = ap.parse_args()
+    if args.end_token:
+        if args.family != "transformer":
+            ap.error("--end-token applies to --family transformer only")
+        TRANSFORMER_SIZE["end_token"] = True
     if args.which == "categorical" and args.family != "ngram":
         ap.error("--family applies to text and sweeps; categorical has its own family")
     if args.steps is not None:

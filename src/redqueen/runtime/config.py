@@ -235,6 +235,8 @@ class TransformerFamily(_Decoding):
     prompt_len: int = Field(64, ge=0, le=8192, description="prompt tokens taken from real text when sampling")
     max_new_tokens: int = Field(64, ge=1, le=8192, description="tokens generated per sample")
     keep_prompt: bool = Field(False, description="samples include their prompt")
+    end_token: bool = Field(False, description="samples end where the model predicts the end of a sequence (as real "
+                            "text does; at most max_new_tokens); false: every sample runs to max_new_tokens")
     prompts: Literal["world", "none"] = Field("world", description="prompts from the world's real text, or none")
     decoding: Literal["sample", "greedy", "beam"] = Field("sample", description="how continuations are decoded")
     num_beams: int = Field(5, ge=1, le=64, description="beam width for decoding = 'beam'")
@@ -251,6 +253,9 @@ class TransformerFamily(_Decoding):
     def _heads_divide(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads = {self.n_heads} must divide d_model = {self.d_model}")
+        if self.end_token and self.decoding == "beam":
+            raise ValueError("end_token = true needs decoding = 'sample' or 'greedy' (beam search keeps fixed-length "
+                             "beams); set end_token = false or change decoding")
         return self
 
 

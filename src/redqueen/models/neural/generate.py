@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import weakref
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -199,6 +198,7 @@ def generate(
     use_cache: bool = True,
     watermark=None,
     watermark_vocab: int | None = None,
+    stop: int | None = None,
 ) -> torch.Tensor:
     """Continue each prompt row by ``max_new_tokens`` tokens.
 
@@ -206,11 +206,15 @@ def generate(
     (the continuation only). ``banned`` token ids are never produced. ``watermark``
     (a :class:`~redqueen.watermark.Watermark`) draws its green lists over the first
     ``watermark_vocab`` token ids (default: all of the model's).
+    ``stop`` (sample and greedy only): a row that emits this id has ended; decoding stops
+    once every row has (the rest of the output is ``stop``, so a row ends at its first one).
     Raises ``ValueError`` for an unknown strategy or if ``P + max_new_tokens``
     exceeds the model's context.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown decoding strategy {strategy!r}; use one of {STRATEGIES}")
+    if stop is not None and strategy == "beam":
+        raise ValueError("stop needs strategy 'sample' or 'greedy' (beam search keeps fixed-length beams)")
     b, p = prompts.shape
     total = p + max_new_tokens
     if total > model.context + 1:
@@ -225,12 +229,13 @@ def generate(
             v = model.tok.weight.shape[0]
             wm = _WatermarkBias(watermark, v if watermark_vocab is None else watermark_vocab, v, prompts)
         return _decode(model, prompts, max_new_tokens, strategy, temperature, top_k, top_p, repetition_penalty,
-                       num_beams if strategy == "beam" else 1, banned, generator, use_cache, wm)
+                       num_beams if strategy == "beam" else 1, banned, generator, use_cache, wm, stop)
     finally:
         model.train(was_training)
 
 
-def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty, k, banned, gen, use_cache, wm):
+def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty, k, banned, gen, use_cache, wm,
+            stop=None):
     b, p = prompts.shape
     v = model.tok.weight.shape[0]
     stepper = _Stepper(model, prompts, p + n_new - 1, use_cache)
@@ -244,6 +249,7 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
         ban = torch.zeros(v, dtype=torch.bool)
         ban[list(banned)] = True
     out = torch.empty(b * k, n_new, dtype=torch.long)
+    done = torch.zeros(b * k, dtype=torch.bool)  # rows that emitted ``stop``
     beam = strategy == "beam"
     if beam:
         stepper.expand(k)
@@ -286,6 +292,11 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
         out[:, i] = tok
         if track:
             seen.scatter_(1, tok.view(-1, 1), True)
+        if stop is not None:
+            done |= tok == stop
+            if bool(done.all()):
+                out[:, i + 1:] = stop
+                break
         if i + 1 < n_new:
             logits = stepper.advance(tok)
     if beam:  # topk returns beams sorted by score: beam 0 of each prompt is the best

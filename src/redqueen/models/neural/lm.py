@@ -6,6 +6,17 @@ every sequence as ``[BOS] + tokens`` concatenated into one stream and cut
 into random windows of ``context + 1`` tokens; ``log_prob`` scores each
 sequence after a ``BOS``; generation never emits ``BOS``.
 
+``end_token``: the ``BOS`` that follows every training sequence in the stream
+is also its end, so the model learns where sequences stop. With
+``end_token=True`` generation may emit it, and a sample ends there (at most
+``max_new_tokens`` tokens, as the n-gram family's ``max_len``): samples have the
+real data's varying lengths. ``log_prob`` then scores the end event too, except
+after a sequence of the cut length or more (sampling cuts it there, so it never
+ends by the model's choice), exactly as the n-gram family scores its end
+symbol; perplexities stay per token. With ``end_token=False`` (the default, as
+Shumailov et al.'s fixed 64-token continuations) every sample runs to
+``max_new_tokens`` and ``BOS`` has probability 0 everywhere.
+
 Sampling follows the paper's setup: each new item is a continuation of
 ``max_new_tokens`` tokens of a ``prompt_len``-token prompt (the first tokens
 of a sequence of the ``prompts`` hyperparameter when given, as the paper's
@@ -114,10 +125,12 @@ class TransformerLMFamily:
         prompt_len: int = 64, max_new_tokens: int = 64, keep_prompt: bool = False, prompts: Sequences | None = None,
         decoding: str = "sample", num_beams: int = 5, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
         repetition_penalty: float = 1.0, sample_batch_size: int = 64, eval_batch_size: int = 64,
-        init_state: dict[str, np.ndarray] | None = None, watermark=None,
+        init_state: dict[str, np.ndarray] | None = None, watermark=None, end_token: bool = False,
     ):
         if decoding not in STRATEGIES:
             raise ValueError(f"decoding={decoding!r} is not one of {STRATEGIES}")
+        if end_token and decoding == "beam":
+            raise ValueError("end_token needs decoding 'sample' or 'greedy' (beam search keeps fixed-length beams)")
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -145,12 +158,13 @@ class TransformerLMFamily:
         self.eval_batch_size = eval_batch_size
         self.init_state = init_state
         self.watermark = watermark
+        self.end_token = end_token
 
     _PARAMS = (
         "d_model", "n_layers", "n_heads", "d_ff", "context", "dropout", "steps", "epochs", "batch_size", "lr",
         "weight_decay", "warmup", "grad_clip", "prompt_len", "max_new_tokens", "keep_prompt", "prompts", "decoding",
         "num_beams", "temperature", "top_k", "top_p", "repetition_penalty", "sample_batch_size", "eval_batch_size",
-        "init_state", "watermark",
+        "init_state", "watermark", "end_token",
     )
 
     def get_params(self) -> dict:
@@ -239,7 +253,8 @@ class TransformerLMFamily:
         return losses
 
     def sample(self, n: int, rng: np.random.Generator) -> Sequences:
-        """``n`` continuations of ``max_new_tokens`` tokens (``prompt_len`` more with ``keep_prompt``)."""
+        """``n`` continuations of ``max_new_tokens`` tokens (``prompt_len`` more with ``keep_prompt``); with
+        ``end_token``, each ends where the model emits the end (``BOS``), at most ``max_new_tokens`` tokens."""
         gen = T.generator(T.draw_seed(rng))
         pool = self.prompts_
         if pool.shape[0] and pool.shape[1]:
@@ -254,12 +269,24 @@ class TransformerLMFamily:
             cont = generate(
                 self.model_, p, self.max_new_tokens, strategy=self.decoding, temperature=self.temperature,
                 top_k=self.top_k, top_p=self.top_p, repetition_penalty=self.repetition_penalty,
-                num_beams=self.num_beams, banned=(self.bos_,), generator=gen, watermark=wm, watermark_vocab=self.bos_,
+                num_beams=self.num_beams, banned=() if self.end_token else (self.bos_,), generator=gen, watermark=wm,
+                watermark_vocab=self.bos_, stop=self.bos_ if self.end_token else None,
             )
             outs.append(torch.cat([p[:, 1:], cont], dim=1) if self.keep_prompt else cont)
         toks = torch.cat(outs).numpy() if outs else np.zeros((0, self.max_new_tokens), np.int64)
         width = toks.shape[1]
-        return Sequences(toks.reshape(-1), np.arange(n + 1, dtype=np.int64) * width, self.vocab_)
+        if not self.end_token:
+            return Sequences(toks.reshape(-1), np.arange(n + 1, dtype=np.int64) * width, self.vocab_)
+        ended = toks == self.bos_
+        ended[:, : width - self.max_new_tokens] = False  # (a kept prompt never holds BOS; belt and braces)
+        lengths = np.where(ended.any(axis=1), ended.argmax(axis=1), width)
+        keep = np.arange(width)[None, :] < lengths[:, None]
+        return Sequences(toks[keep], np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), self.vocab_)
+
+    def _cut(self) -> int:
+        """The longest sample :meth:`sample` emits: ``max_new_tokens``, plus the prompt's length when it is kept."""
+        pool = self.prompts_
+        return self.max_new_tokens + (pool.shape[1] if self.keep_prompt and pool.shape[0] else 0)
 
     def next_tokens(self, prefixes: Sequences, rng: np.random.Generator) -> np.ndarray:
         """One sampled next token after each of ``prefixes`` (its last ``context - 1`` tokens after BOS); (n,) int64.
@@ -289,8 +316,10 @@ class TransformerLMFamily:
     def log_prob(self, data: Sequences) -> np.ndarray:
         """Total natural-log probability of each sequence given ``BOS``; shape ``(n,)``, float64.
 
-        Next-token distributions exclude ``BOS`` (which sampling never emits), so
-        over all sequences of one length the probabilities sum to 1.
+        Without ``end_token``, next-token distributions exclude ``BOS`` (which sampling never emits), so
+        over all sequences of one length the probabilities sum to 1. With it, the end event after
+        the last token is scored too (not after sequences of :meth:`_cut` tokens or more, which
+        sampling cuts), so over all sequences the probabilities sum to 1.
 
         Sequences longer than the context are scored with a sliding window
         (half-context stride, each token scored once with at least half a
@@ -300,26 +329,30 @@ class TransformerLMFamily:
         model.eval()
         lengths = data.lengths()
         out = np.zeros(len(data), np.float64)
-        fits = np.flatnonzero(lengths <= self.context)
-        order = fits[np.argsort(lengths[fits], kind="stable")]
+        # events scored per sequence: its tokens, then (with end_token, below the cut) its end, the BOS after it
+        events = lengths + (lengths < self._cut()) if self.end_token else lengths
+        fits = np.flatnonzero(events <= self.context)
+        order = fits[np.argsort(events[fits], kind="stable")]
         for s in range(0, order.shape[0], self.eval_batch_size):
             rows = order[s : s + self.eval_batch_size]
-            lens = lengths[rows]
+            lens = events[rows]
             width = int(lens.max()) if rows.size else 0
             if width == 0:
                 continue
-            x = np.full((rows.size, width + 1), self.bos_, np.int64)
+            x = np.full((rows.size, width + 1), self.bos_, np.int64)  # the BOS after a sequence is its end
             mask = np.arange(width)[None, :] < lens[:, None]
             for j, r in enumerate(rows):
-                x[j, 1 : lens[j] + 1] = data[r]
+                x[j, 1 : lengths[r] + 1] = data[r]
             out[rows] = self._score(torch.from_numpy(x), torch.from_numpy(mask)).numpy()
-        for r in np.flatnonzero(lengths > self.context):
-            out[r] = self._score_long(np.concatenate([[self.bos_], data[r].astype(np.int64)]))
+        for r in np.flatnonzero(events > self.context):
+            end = np.asarray([self.bos_] if events[r] > lengths[r] else [], np.int64)
+            out[r] = self._score_long(np.concatenate([[self.bos_], data[r].astype(np.int64), end]))
         return out
 
     def _score(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         logits = self.model_(x[:, :-1]).float()
-        logits[..., self.bos_] = float("-inf")  # generation never emits BOS: score the distribution it samples
+        if not self.end_token:
+            logits[..., self.bos_] = float("-inf")  # generation never emits BOS: score the distribution it samples
         logp = F.log_softmax(logits, dim=-1)
         tok = logp.gather(-1, x[:, 1:, None]).squeeze(-1)
         return torch.where(mask, tok, 0.0).sum(dim=1).double()
