@@ -243,7 +243,10 @@ class WatermarkedNGram:
         # one draw per part: the part's cut points per row (a never-seen context's depend on the hash: per position),
         # and the green unseen ids from GreenIds, by their green ranks (:meth:`_unseen_green_draw`)
         n_hashes = 2 if self.wm.context == 0 else self.wm.context * (self.v - 1) + 1
-        self.utable = GreenIds(self.greens, n_hashes) if GreenIds.nbytes(self.v, n_hashes) <= _tables.TABLE_BYTES else None
+        self.utable = None
+        if GreenIds.nbytes(self.v, n_hashes) <= _tables.TABLE_BYTES:  # the ids themselves too, if they fit: one gather
+            dense = GreenIds.nbytes(self.v, n_hashes, self.wm.gamma) <= _tables.TABLE_BYTES
+            self.utable = GreenIds(self.greens, n_hashes, dense=dense)
         a = m._p_unseen
         w = np.stack([self.picker.row_mass, a * m._n_unseen, self.extra * a * self.unseen_green])
         z = w.sum(axis=0)
