@@ -244,7 +244,7 @@ SAMPLERS = [dict(order=2, smoothing="kneser_ney"), dict(order=3, smoothing="knes
             dict(order=3, alpha=0.05), dict(order=2, alpha=0.05, top_k=12), dict(order=1, alpha=0.05)]
 
 
-@pytest.mark.parametrize("path", ["tables", "proposals", "descent", "parts"])
+@pytest.mark.parametrize("path", ["tables", "proposals", "descent", "parts", "ranks"])
 @pytest.mark.parametrize("kw", SAMPLERS, ids=lambda kw: "-".join(f"{k}{v}" for k, v in kw.items()))
 def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path, monkeypatch):
     """60,000 draws of the sampler itself at fixed contexts (seen, and never seen) against the dense tilted row.
@@ -253,18 +253,25 @@ def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path,
     lists, fail at p < 1e-8 (the five contexts' statistics summed). ``proposals`` refuses every table
     (:data:`TABLE_BYTES` = 0): the fallback above the limit. Kneser-Ney only: ``descent``, the orders descended
     with per-row stay probabilities (what a bigram's one merged row per context replaces); ``parts``, per-position
-    part weights (used where a seen row's suffix is not seen, as in some merged tables).
+    part weights (used where a seen row's suffix is not seen, as in some merged tables). Additive only: ``ranks``,
+    the green ids found from their counts (the dense ``ids[h, q]`` table refused, as above the limit).
     """
     from redqueen.watermark import green_tables
 
     capped = path == "proposals"
     if path in ("descent", "parts") and kw.get("smoothing") != "kneser_ney":
         pytest.skip("the descent and the per-position parts are Kneser-Ney's")
+    if path == "ranks" and (kw.get("smoothing") == "kneser_ney" or kw["order"] == 1):
+        pytest.skip("the green ids by rank are the row-fixed additive sampler's")
     if capped:
         monkeypatch.setattr(green_tables, "TABLE_BYTES", 0)
+    if path == "ranks":  # room for the counts, not for the ids themselves
+        monkeypatch.setattr(green_tables, "TABLE_BYTES", green_tables.GreenIds.nbytes(48, 48))
     data = _zipf_corpus()
     wm = Watermark(gamma=0.25, delta=2.0, key=7)
     model = NGramFamily(**kw, watermark=wm).fit(data)
+    if kw.get("smoothing") != "kneser_ney" and kw["order"] > 1 and not capped:
+        assert (model._wm.utable.ids is None) == (path == "ranks")
     if path in ("descent", "parts"):  # not the one merged picker row per context
         model._wm._flat = False
     if path == "parts":
@@ -304,6 +311,36 @@ def test_ngram_watermarked_samples_repeat_with_the_seed_whatever_was_built_befor
     fresh = NGramFamily(**kw, max_len=30, watermark=wm).fit(data)
     np.testing.assert_array_equal(first.tokens, fresh.sample(2000, np.random.default_rng(11)).tokens)
     assert not np.array_equal(first.tokens, a.sample(2000, np.random.default_rng(12)).tokens)
+
+
+@pytest.mark.parametrize("kw", [dict(order=2, alpha=0.05), dict(order=3, alpha=0.05), dict(order=3, alpha=0.0005)],
+                         ids=["bigram", "trigram", "trigram-sparse"])
+def test_ngram_watermarked_green_ids_dense_or_by_rank_give_the_same_samples(kw, monkeypatch):
+    """The dense green-id table (``ids[h, q]``, one gather) is the rank walk's ``q``-th green id: same samples bit for
+    bit, on models whose draws reach the green unseen part often (checked: thousands of draws there)."""
+    from redqueen.watermark import green_tables
+
+    cap = green_tables.TABLE_BYTES
+    data = _zipf_corpus()
+    wm = Watermark(gamma=0.25, delta=2.0, key=7)
+    dense = NGramFamily(**kw, max_len=30, watermark=wm).fit(data)
+    assert dense._wm.utable.ids is not None
+    calls = []
+    draw = green_tables.GreenIds.draw_rank
+    monkeypatch.setattr(green_tables.GreenIds, "draw_rank", lambda self, h, q: calls.append(h.size) or draw(self, h, q))
+    a = dense.sample(3000, np.random.default_rng(4))
+    monkeypatch.setattr(green_tables, "TABLE_BYTES", green_tables.GreenIds.nbytes(48, 48))
+    ranks = NGramFamily(**kw, max_len=30, watermark=wm).fit(data)
+    assert ranks._wm.utable.ids is None
+    np.testing.assert_array_equal(a.offsets, ranks.sample(3000, np.random.default_rng(4)).offsets)
+    np.testing.assert_array_equal(a.tokens, ranks.sample(3000, np.random.default_rng(4)).tokens)
+    assert sum(calls) > 1000
+    g = wm.greens(48)
+    table = green_tables.GreenIds(g, 48, dense=True)
+    h = np.repeat(np.arange(48), g.size)
+    q = np.tile(np.arange(g.size), 48)
+    np.testing.assert_array_equal(table.draw_rank(h, q), np.concatenate([g.ids(x) for x in range(48)]))
+    assert green_tables.GreenIds.nbytes(10000, 10000, 0.25) <= cap  # the King James case fits
 
 
 def test_green_tables_draw_the_green_restricted_weights():

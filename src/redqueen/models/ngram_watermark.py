@@ -416,9 +416,8 @@ class WatermarkedNGram:
         ``q``-th unseen green id is the ``q + s``-th green id, ``s`` the row's seen green ids ranked before it."""
         if self._green_gap is None:
             self._prepare_green_gaps()
-        n_rows = self.m.tables_[-1].keys.size
-        n_green = np.where(rows < n_rows, self.unseen_green[rows], self.greens.size)
-        q = np.minimum((u * n_green).astype(np.int64), n_green.astype(np.int64) - 1)
+        n_green = self._n_green[rows]
+        q = np.minimum((u * n_green).astype(np.int64), n_green - 1)
         stride = self.greens.size + 1
         before = np.searchsorted(self._green_gap, rows * stride + q, side="right") - self._green_gap_start[rows]
         return self.utable.draw_rank(h, q + before)
@@ -436,6 +435,8 @@ class WatermarkedNGram:
         start = np.searchsorted(r, np.arange(n_rows + 1))
         self._green_gap = r * (self.greens.size + 1) + rank - (np.arange(e.size) - start[r])
         self._green_gap_start = start
+        # eligible unseen green ids per row (integers); a never-seen context (row R): every green id
+        self._n_green = np.append(self.unseen_green[:n_rows].astype(np.int64), self.greens.size)
 
     # -- Kneser-Ney ------------------------------------------------------------------------------------------------
     def _prepare_kn(self) -> None:

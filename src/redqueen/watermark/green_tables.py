@@ -243,7 +243,7 @@ class GreenIds:
             return np.zeros(0, np.int64)
         self._ensure(h)
         if self.ids is not None:
-            return self.ids[h, q].astype(np.int64)
+            return np.take(self.ids.reshape(-1), h * self.size + q).astype(np.int64)
         count = self.count[h]
         b = _count(count[:, 1:] <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
         rows = np.arange(h.size)
