@@ -48,7 +48,7 @@ import numpy as np
 from redqueen.watermark.green_tables import BELOW_ONE as _BELOW_ONE
 from redqueen.watermark.green_tables import BLOCK_BYTES as _BLOCK_BYTES
 from redqueen.watermark import green_tables as _tables  # its TABLE_BYTES read at use: one cap, patchable
-from redqueen.watermark.green_tables import GreenIds, GreenTable
+from redqueen.watermark.green_tables import GreenChunks, GreenIds, GreenTable
 from redqueen.watermark.scheme import Watermark
 
 _UNMARKED = -1
@@ -246,7 +246,7 @@ class WatermarkedNGram:
         self.utable = None
         if GreenIds.nbytes(self.v, n_hashes) <= _tables.TABLE_BYTES:  # the ids themselves too, if they fit: one gather
             dense = GreenIds.nbytes(self.v, n_hashes, self.wm.gamma) <= _tables.TABLE_BYTES
-            self.utable = GreenIds(self.greens, n_hashes, dense=dense)
+            self.utable = _tables.shared_ids(self.greens, n_hashes, dense)
         a = m._p_unseen
         w = np.stack([self.picker.row_mass, a * m._n_unseen, self.extra * a * self.unseen_green])
         z = w.sum(axis=0)
@@ -463,11 +463,19 @@ class WatermarkedNGram:
             u1 = (1.0 - self.gamma1) * self._dense_low_row() + self.gamma1 / self.radix
             self.table = GreenTable(self.greens, u1, n_hashes, extra=self.extra)  # u1 tilted, in one draw
         self._stay = None
-        # a bigram under context 1: one row per context (its hash); built on the first draw, if it fits
+        # a bigram under context 1: one row per context (its hash); built on the first draw, if it fits: its seen
+        # entries, then u1 plain and u1 given green (from the dense green ids, :class:`GreenChunks`); or, where
+        # those do not fit, the tilted u1's blocks (:class:`GreenTable`)
         bigram = m.order == 2 and self.wm.context == 1 and self.table is not None
+        self.chunks = None
         if bigram:
-            entries = (self.v + 1) * self.table.n_blocks + m.tables_[1].cols.size
-            bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= _tables.TABLE_BYTES
+            rows = (self.v + 1) * 2 + m.tables_[1].cols.size
+            if GreenChunks.nbytes(self.v, n_hashes, self.wm.gamma) + 24 * rows <= _tables.TABLE_BYTES:
+                self.chunks = GreenChunks(_tables.shared_ids(self.greens, n_hashes, True), self.table.w8.reshape(-1))
+                self.u1_cum = np.cumsum(self.table.w8.reshape(-1)[:self.radix])
+            else:
+                entries = (self.v + 1) * self.table.n_blocks + m.tables_[1].cols.size
+                bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= _tables.TABLE_BYTES
         self._flat = None if bigram else False
 
     def _dense_low_row(self) -> np.ndarray:
@@ -541,7 +549,6 @@ class WatermarkedNGram:
         start). ``(V + 1) * ceil(V / 256) + nnz`` entries of 24 bytes (11 MB at V = 10,000); a pick that lands
         in a block finishes inside it (:meth:`GreenTable.within`)."""
         m, table, v, nb = self.m, self.table, self.v, self.table.n_blocks
-        table.mass(np.arange(table.n_hashes))
         tab, rw = m.tables_[1], self.pickers[1]
         n_rows = tab.keys.size
         rows = tab.rows(np.arange(v + 1))
@@ -551,9 +558,15 @@ class WatermarkedNGram:
         first = rw.indptr[np.minimum(rows, n_rows)]
         entry = np.repeat(first - np.concatenate([[0], np.cumsum(n_a)])[:-1], n_a) + np.arange(int(n_a.sum()))
         scale = np.repeat((1.0 - gamma) / np.where(base > 0, base, 1.0), n_a)
-        blocks = np.empty((v + 1, nb))
-        blocks[:v] = np.diff(table.share[:v], axis=1) * table.total[:v, None]
-        blocks[v] = table.byte_mass[:, 0].reshape(nb, _BLOCK_BYTES).sum(axis=1)  # the start: not watermarked
+        if self.chunks is not None:  # u1 plain (its mass 1), and u1 given green (its green mass; the start: none)
+            blocks = np.ones((v + 1, 2))
+            blocks[:v, 1] = self.extra * self.chunks.mass(np.arange(v))
+            blocks[v, 1] = 0.0
+        else:
+            table.mass(np.arange(table.n_hashes))
+            blocks = np.empty((v + 1, nb))
+            blocks[:v] = np.diff(table.share[:v], axis=1) * table.total[:v, None]
+            blocks[v] = table.byte_mass[:, 0].reshape(nb, _BLOCK_BYTES).sum(axis=1)  # the start: not watermarked
         w_entry = np.diff(np.concatenate([[0.0], rw.cum]))
         self._flat = _merged_rows(n_a, w_entry[entry] * scale, rw.cols[entry], blocks * gamma[:, None])
 
@@ -564,9 +577,17 @@ class WatermarkedNGram:
         u = np.minimum(rng.random(ctx.size), _BELOW_ONE)
         tok, idx, lo_at = _merged_pick(self._flat, ctx, u)
         at = np.flatnonzero(tok < 0)
-        if at.size:
-            frac = _fraction(self._flat, idx[at], lo_at[at], u[at])
+        if not at.size:
+            return tok
+        frac = _fraction(self._flat, idx[at], lo_at[at], u[at])
+        if self.chunks is None:
             tok[at] = self.table.within(np.where(ctx[at] < self.v, h[at], -1), -1 - tok[at], frac)
+            return tok
+        plain = tok[at] == -1  # u1 plain: one search of its cumulative; else u1 given green (never at the start)
+        cum = self.u1_cum
+        tok[at[plain]] = np.minimum(np.searchsorted(cum, frac[plain] * cum[-1], side="right"), self.v)
+        green = at[~plain]
+        tok[green] = self.chunks.draw(h[green], frac[~plain])
         return tok
 
     def _next_kn_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
