@@ -427,8 +427,11 @@ class WatermarkedNGram:
         n_green = self._n_green[rows]
         q = np.minimum((u * n_green).astype(np.int64), n_green - 1)
         stride = self.greens.size + 1
-        before = np.searchsorted(self._green_gap, rows * stride + q, side="right") - self._green_gap_start[rows]
-        return self.utable.draw_rank(h, q + before)
+        seen = np.flatnonzero(rows < self.m.tables_[-1].keys.size)  # a never-seen context has no seen ids to skip
+        if seen.size:
+            r = rows[seen]
+            q[seen] += np.searchsorted(self._green_gap, r * stride + q[seen], side="right") - self._green_gap_start[r]
+        return self.utable.draw_rank(h, q)
 
     def _prepare_green_gaps(self) -> None:
         """Per row, its seen green ids' green ranks minus their order among them (sorted, offset by row)."""
