@@ -22,12 +22,20 @@ drawn in one step too, from tables over the green lists (:class:`GreenTable`,
   row's reweighted mass, ``Z_k`` its normaliser; per row, built on the first
   draw); at the bottom, the unigram and uniform orders together
   (``u1 = (1 - gamma_1) x_1 + gamma_1 / (V + 1)``, dense) are drawn tilted by
-  the position's green list from a :class:`GreenTable`.
+  the position's green list from a :class:`GreenTable`. A bigram under
+  context 1 (the hash is the row's own context) keeps each context's whole
+  watermarked row as one merged picker row: its reweighted seen entries, then
+  u1 plain (weight ``gamma``) and u1 given green (weight ``gamma (e^delta - 1)
+  G``), the latter drawn from the dense green ids in chunks of 64
+  (:class:`GreenChunks`; where those do not fit, the tilted u1's 256-token
+  blocks instead).
 * Additive: seen entries reweighted, unseen outcomes plain (the ``j``-th, as
   before), or unseen outcomes given green: the ``q``-th green id not seen in
-  the row, found from the green ids' ranks (:class:`GreenIds`); one uniform
-  per position picks the part and the outcome. An order-1 model's only row:
-  tilted, in one :class:`GreenTable` draw.
+  the row, its rank shifted past the row's seen green ids, read from the
+  dense green-id table ``ids[h, q]`` (:class:`GreenIds`; from the ids' counts
+  where the table does not fit); one uniform per position picks the part and
+  the outcome. An order-1 model's only row: tilted, in one :class:`GreenTable`
+  draw.
 
 Where a table would exceed :data:`~redqueen.watermark.green_tables.TABLE_BYTES`, and for rows that top-k / top-p
 truncate and never-seen contexts under truncation, a part's green side ``x | green`` is drawn by proposing from ``x``
@@ -555,10 +563,13 @@ class WatermarkedNGram:
 
     def _bigram_rows(self) -> None:
         """A Kneser-Ney bigram under context 1: each context's whole watermarked row as one picker row, its seen
-        entries reweighted (weight ``(1 - gamma) x_rw``) then the tilted bottom row's 256-token blocks (weight
-        ``gamma`` times each block's mass), normalised; indexed by context code (the previous token, V: the
-        start). ``(V + 1) * ceil(V / 256) + nnz`` entries of 24 bytes (11 MB at V = 10,000); a pick that lands
-        in a block finishes inside it (:meth:`GreenTable.within`)."""
+        entries reweighted (weight ``(1 - gamma) x_rw``) then the bottom row u1 tilted, normalised; indexed by
+        context code (the previous token, V: the start). With :class:`GreenChunks` the bottom is two entries, u1
+        plain (weight ``gamma``) and u1 given green (``gamma (e^delta - 1) G``, none at the start): ``2 (V + 1) +
+        nnz`` entries of 24 bytes (1.9 MB at V = 10,000 on 5,000 verses), the chunks' 3.3 MB and the shared
+        dense ids' 51 MB. Without: the tilted u1's 256-token blocks (weight ``gamma`` times each block's mass),
+        ``(V + 1) * ceil(V / 256) + nnz`` entries (11 MB), a pick in a block finishing inside it
+        (:meth:`GreenTable.within`)."""
         m, table, v, nb = self.m, self.table, self.v, self.table.n_blocks
         tab, rw = m.tables_[1], self.pickers[1]
         n_rows = tab.keys.size
@@ -582,7 +593,8 @@ class WatermarkedNGram:
         self._flat = _merged_rows(n_a, w_entry[entry] * scale, rw.cols[entry], blocks * gamma[:, None])
 
     def _next_kn_bigram(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One ``searchsorted`` per position into its context's whole watermarked row (:meth:`_bigram_rows`)."""
+        """One ``searchsorted`` per position into its context's whole watermarked row (:meth:`_bigram_rows`); then,
+        for the ~22% that land in the bottom row, one search of u1's cumulative or one :class:`GreenChunks` draw."""
         if self._flat is None:
             self._bigram_rows()
         u = np.minimum(rng.random(ctx.size), _BELOW_ONE)

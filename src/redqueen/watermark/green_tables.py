@@ -1,6 +1,7 @@
 """Green-list sampling tables: one-draw inverse-CDF sampling from a weight vector restricted to (or tilted by) the
-green list of a Kirchenbauer hash input (:class:`GreenTable`), and the q-th green id of a hash input exactly, in
-integers (:class:`GreenIds`). Used by the n-gram family's watermarked sampler
+green list of a Kirchenbauer hash input (:class:`GreenTable` over 256-token blocks, :class:`GreenChunks` over the
+green ids themselves), and the q-th green id of a hash input exactly, in integers (:class:`GreenIds`, with the
+ids themselves as a table where they fit). Used by the n-gram family's watermarked sampler
 (:mod:`redqueen.models.ngram_watermark`); each states its memory, at most :data:`TABLE_BYTES`.
 """
 
@@ -167,10 +168,11 @@ class GreenTable:
 
 BELOW_ONE = np.nextafter(1.0, 0.0)
 _POPCOUNT = _PATTERN_BITS.sum(axis=1).astype(np.int64)
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)
 def shared_ids(greens, n_hashes: int, dense: bool) -> "GreenIds":
     """The process-wide :class:`GreenIds` of one set of green lists (they depend on nothing else): every watermarked
-    model of a key, gamma and vocabulary reads the same tables, built once (the dense ids are 51 MB at V = 10,000)."""
+    model of a key, gamma and vocabulary reads the same tables, built once (the dense ids are 51 MB at V = 10,000,
+    about 0.5 s to build; the 4 most recent sets kept)."""
     return GreenIds(greens, n_hashes, dense=dense)
 
 
