@@ -489,9 +489,11 @@ class WatermarkedNGram:
         self.chunks = None
         if bigram:
             rows = (self.v + 1) * 2 + m.tables_[1].cols.size
-            if GreenChunks.nbytes(self.v, n_hashes, self.wm.gamma) + 24 * rows <= _tables.TABLE_BYTES:
-                self.chunks = GreenChunks(_tables.shared_ids(self.greens, n_hashes, True), self.table.w8.reshape(-1))
-                self.u1_cum = np.cumsum(self.table.w8.reshape(-1)[:self.radix])
+            u1 = self.table.w8.reshape(-1)
+            if (GreenChunks.nbytes(self.v, n_hashes, self.wm.gamma) + 24 * rows <= _tables.TABLE_BYTES
+                    and (u1[:self.radix] > 0).all()):  # u1 > 0 (its uniform share): what the chunks need
+                self.chunks = GreenChunks(_tables.shared_ids(self.greens, n_hashes, True), u1)
+                self.u1_cum = np.cumsum(u1[:self.radix])
             else:
                 entries = (self.v + 1) * self.table.n_blocks + m.tables_[1].cols.size
                 bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= _tables.TABLE_BYTES
