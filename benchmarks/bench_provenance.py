@@ -3,6 +3,7 @@
     python benchmarks/bench_provenance.py hf [--sequences 1000]
     python benchmarks/bench_provenance.py fpr
     python benchmarks/bench_provenance.py speed [--repeats 7] [--only ngram|transformer] [--clock wall|cpu]
+                                                [--against /work/main/src]
     python benchmarks/bench_provenance.py detect [--n 10000] [--repeats 3]
 
 ``hf``: z-scores of Hugging Face's ``WatermarkDetector`` (lefthash, context 1) against ours on 200-token
@@ -20,6 +21,9 @@ with min-max; the King James Kneser-Ney and additive bigrams (5,000 verses), and
 transformer (1.3M parameters, 2,049-token vocabulary, 32 prompts of 64 tokens + 64 new: sample, greedy,
 5-beam with repetition penalty 3). The load average and a 1,024^2 float32 matmul's GFLOP/s are measured in
 the same run. One-time costs (green lists of a vocabulary, computed once per process) are reported apart.
+``--against SRC``: the n-gram rows only, this code and the ``redqueen`` package under ``SRC`` (copied to a
+temporary folder as ``redqueen_against``) in one process, each repeat timing both codes' plain then watermarked
+calls (the codes' order alternating); medians and interquartile ranges of the per-call ratios.
 
 ``detect``: fit + score of each text detector on ``n`` real King James verses against ``n`` samples of a
 Kneser-Ney bigram fitted on other verses; held-out AUC and TPR at 1% FPR on another ``n`` + ``n``.
@@ -226,6 +230,56 @@ def speed(reps: int, only: str | None = None) -> str:
     return "\n".join(rows)
 
 
+def speed_against(reps: int, src: str) -> str:
+    """The n-gram rows for this code and the package under ``src``, interleaved in one process."""
+    import importlib
+    import re
+    import shutil
+    import sys
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="redqueen-against-"))
+    shutil.copytree(Path(src) / "redqueen", tmp / "redqueen_against")
+    for f in (tmp / "redqueen_against").rglob("*.py"):
+        f.write_text(re.sub(r"\bredqueen\b", "redqueen_against", f.read_text(encoding="utf-8")), encoding="utf-8")
+    sys.path.insert(0, str(tmp))
+    other = {name: importlib.import_module(f"redqueen_against.{name}") for name in ("models.ngram", "watermark", "data")}
+    world = kjv()
+    data = world.sample(5000, np.random.default_rng(0))
+    codes = {"this": (NGramFamily, Watermark, data),
+             "against": (other["models.ngram"].NGramFamily, other["watermark"].Watermark,
+                         other["data"].Sequences(data.tokens, data.offsets, data.vocab))}
+    for _, wm_class, _ in codes.values():
+        wm_class().greens(len(world.vocab)).rows(np.arange(len(world.vocab)))
+    rows = [load_line(), "", f"against: {src}", "", "| sampler | code | plain ms | watermarked ms | ratio per call "
+            "(IQR) | ratio per token (IQR) | tokens plain / watermarked | first watermarked call s |",
+            "|---|---|---|---|---|---|---|---|"]
+    for label, kw in (("KJV Kneser-Ney bigram", dict(order=2, smoothing="kneser_ney")),
+                      ("KJV additive bigram (alpha 0.001)", dict(order=2, alpha=0.001)),
+                      ("KJV additive trigram (alpha 0.001)", dict(order=3, alpha=0.001))):
+        got = {}
+        for name, (ng, wm_class, d) in codes.items():
+            plain, marked = ng(**kw).fit(d), ng(**kw, watermark=wm_class()).fit(d)
+            first = _time(lambda: marked.sample(5000, np.random.default_rng(99)))
+            a = plain.sample(5000, np.random.default_rng(0)).tokens.size
+            b = marked.sample(5000, np.random.default_rng(0)).tokens.size
+            got[name] = dict(plain=plain, marked=marked, a=a, b=b, first=first, tp=[], tm=[])
+        for r in range(reps):
+            for name in (("this", "against") if r % 2 == 0 else ("against", "this")):
+                g = got[name]
+                g["tp"].append(_time(lambda: g["plain"].sample(5000, np.random.default_rng(r))))
+                g["tm"].append(_time(lambda: g["marked"].sample(5000, np.random.default_rng(r))))
+        for name in ("against", "this"):
+            g = got[name]
+            q1, q2, q3 = np.percentile(np.array(g["tm"]) / np.array(g["tp"]), [25, 50, 75])
+            per = g["a"] / g["b"]
+            rows.append(f"| {label} | {name} | {statistics.median(g['tp']) * 1e3:.0f} | "
+                        f"{statistics.median(g['tm']) * 1e3:.0f} | {q2:.2f}x ({q1:.2f}-{q3:.2f}) | {q2 * per:.2f}x "
+                        f"({q1 * per:.2f}-{q3 * per:.2f}) | {g['a']:,} / {g['b']:,} | {g['first']:.2f} |")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return "\n".join(rows + ["", load_line()])
+
+
 # -- detect -------------------------------------------------------------------------------------------------------
 def detectors(n: int, reps: int) -> str:
     from redqueen.models.detectors import HashedNGramDetector, LikelihoodRatioDetector, perplexity_detector
@@ -264,6 +318,8 @@ def main() -> None:
     sp.add_argument("--repeats", type=int, default=7)
     sp.add_argument("--only", choices=("ngram", "transformer"), help="time only the n-gram or the transformer rows")
     sp.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time, or this process's CPU time")
+    sp.add_argument("--against", metavar="SRC", help="n-gram rows only: also time the redqueen package under SRC, "
+                    "interleaved in this process")
     d = sub.add_parser("detect")
     d.add_argument("--n", type=int, default=10000)
     d.add_argument("--repeats", type=int, default=3)
@@ -277,7 +333,7 @@ def main() -> None:
             global CLOCK
             CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
             print(f"clock: {args.clock}")
-            print(speed(args.repeats, args.only))
+            print(speed_against(args.repeats, args.against) if args.against else speed(args.repeats, args.only))
         else:
             print(detectors(args.n, args.repeats))
 

@@ -244,7 +244,7 @@ SAMPLERS = [dict(order=2, smoothing="kneser_ney"), dict(order=3, smoothing="knes
             dict(order=3, alpha=0.05), dict(order=2, alpha=0.05, top_k=12), dict(order=1, alpha=0.05)]
 
 
-@pytest.mark.parametrize("path", ["tables", "proposals", "descent", "parts"])
+@pytest.mark.parametrize("path", ["tables", "proposals", "descent", "parts", "ranks", "blocks"])
 @pytest.mark.parametrize("kw", SAMPLERS, ids=lambda kw: "-".join(f"{k}{v}" for k, v in kw.items()))
 def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path, monkeypatch):
     """60,000 draws of the sampler itself at fixed contexts (seen, and never seen) against the dense tilted row.
@@ -253,22 +253,37 @@ def test_ngram_watermarked_draws_at_fixed_contexts_are_the_tilted_rows(kw, path,
     lists, fail at p < 1e-8 (the five contexts' statistics summed). ``proposals`` refuses every table
     (:data:`TABLE_BYTES` = 0): the fallback above the limit. Kneser-Ney only: ``descent``, the orders descended
     with per-row stay probabilities (what a bigram's one merged row per context replaces); ``parts``, per-position
-    part weights (used where a seen row's suffix is not seen, as in some merged tables).
+    part weights (used where a seen row's suffix is not seen, as in some merged tables); ``blocks``, a bigram's
+    merged rows over the tilted bottom row's 256-token blocks (where the dense green ids do not fit; ``tables``
+    draws u1 given green from them, :class:`GreenChunks`). Additive only: ``ranks``, the green ids found from
+    their counts (the dense ``ids[h, q]`` table refused, as above the limit).
     """
     from redqueen.watermark import green_tables
 
     capped = path == "proposals"
-    if path in ("descent", "parts") and kw.get("smoothing") != "kneser_ney":
-        pytest.skip("the descent and the per-position parts are Kneser-Ney's")
+    if path in ("descent", "parts", "blocks") and kw.get("smoothing") != "kneser_ney":
+        pytest.skip("the descent, the per-position parts and the blocks are Kneser-Ney's")
+    if path == "blocks" and kw["order"] != 2:
+        pytest.skip("the merged rows are a bigram's")
+    if path == "ranks" and (kw.get("smoothing") == "kneser_ney" or kw["order"] == 1):
+        pytest.skip("the green ids by rank are the row-fixed additive sampler's")
     if capped:
         monkeypatch.setattr(green_tables, "TABLE_BYTES", 0)
+    if path == "ranks":  # room for the counts, not for the ids themselves
+        monkeypatch.setattr(green_tables, "TABLE_BYTES", green_tables.GreenIds.nbytes(48, 48))
     data = _zipf_corpus()
     wm = Watermark(gamma=0.25, delta=2.0, key=7)
     model = NGramFamily(**kw, watermark=wm).fit(data)
+    if kw.get("smoothing") != "kneser_ney" and kw["order"] > 1 and not capped:
+        assert (model._wm.utable.ids is None) == (path == "ranks")
     if path in ("descent", "parts"):  # not the one merged picker row per context
         model._wm._flat = False
     if path == "parts":
         model._wm._stay = []
+    if kw.get("smoothing") == "kneser_ney" and kw["order"] == 2 and path in ("tables", "blocks"):
+        assert model._wm.chunks is not None  # the dense green ids fit here ...
+        if path == "blocks":
+            model._wm.chunks = None  # ... refused, as above the limit
     base = NGramFamily(**kw).fit(data)
     tables = [getattr(model._wm, name, None) for name in ("table", "utable")]
     assert any(t is not None for t in tables) != capped or kw["order"] == 1 or kw.get("top_k")
@@ -306,10 +321,40 @@ def test_ngram_watermarked_samples_repeat_with_the_seed_whatever_was_built_befor
     assert not np.array_equal(first.tokens, a.sample(2000, np.random.default_rng(12)).tokens)
 
 
+@pytest.mark.parametrize("kw", [dict(order=2, alpha=0.05), dict(order=3, alpha=0.05), dict(order=3, alpha=0.0005)],
+                         ids=["bigram", "trigram", "trigram-sparse"])
+def test_ngram_watermarked_green_ids_dense_or_by_rank_give_the_same_samples(kw, monkeypatch):
+    """The dense green-id table (``ids[h, q]``, one gather) is the rank walk's ``q``-th green id: same samples bit for
+    bit, on models whose draws reach the green unseen part often (checked: thousands of draws there)."""
+    from redqueen.watermark import green_tables
+
+    cap = green_tables.TABLE_BYTES
+    data = _zipf_corpus()
+    wm = Watermark(gamma=0.25, delta=2.0, key=7)
+    dense = NGramFamily(**kw, max_len=30, watermark=wm).fit(data)
+    assert dense._wm.utable.ids is not None
+    calls = []
+    draw = green_tables.GreenIds.draw_rank
+    monkeypatch.setattr(green_tables.GreenIds, "draw_rank", lambda self, h, q: calls.append(h.size) or draw(self, h, q))
+    a = dense.sample(3000, np.random.default_rng(4))
+    monkeypatch.setattr(green_tables, "TABLE_BYTES", green_tables.GreenIds.nbytes(48, 48))
+    ranks = NGramFamily(**kw, max_len=30, watermark=wm).fit(data)
+    assert ranks._wm.utable.ids is None
+    np.testing.assert_array_equal(a.offsets, ranks.sample(3000, np.random.default_rng(4)).offsets)
+    np.testing.assert_array_equal(a.tokens, ranks.sample(3000, np.random.default_rng(4)).tokens)
+    assert sum(calls) > 1000
+    g = wm.greens(48)
+    table = green_tables.GreenIds(g, 48, dense=True)
+    h = np.repeat(np.arange(48), g.size)
+    q = np.tile(np.arange(g.size), 48)
+    np.testing.assert_array_equal(table.draw_rank(h, q), np.concatenate([g.ids(x) for x in range(48)]))
+    assert green_tables.GreenIds.nbytes(10000, 10000, 0.25) <= cap  # the King James case fits
+
+
 def test_green_tables_draw_the_green_restricted_weights():
     """GreenIds: the q-th green id, every q, several vocabularies. GreenTable: chi-square against the dense row
     restricted to green (power: against another hash input's list, p < 1e-8); memory stated and refused above."""
-    from redqueen.watermark.green_tables import TABLE_BYTES, GreenIds, GreenTable
+    from redqueen.watermark.green_tables import TABLE_BYTES, GreenChunks, GreenIds, GreenTable
 
     for v in (40, 300, 1000):
         g = Watermark(gamma=0.25, key=7).greens(v)
@@ -342,7 +387,21 @@ def test_green_tables_draw_the_green_restricted_weights():
         assert chisquare(obs, want / want.sum() * obs.sum()).pvalue > 1e-4
         wrong = w * np.exp(2.2 * np.append(g.mask(np.array([h]))[0], False))
         assert chisquare(obs, wrong / wrong.sum() * obs.sum()).pvalue < 1e-8
+    chunks = GreenChunks(GreenIds(g, v, dense=True), w)  # the same, from the dense green ids in chunks of 64
+    for h in (5, 599):
+        got = chunks.draw(np.full(100000, h), rng.random(100000))
+        green = g.mask(np.array([h]))[0]
+        assert np.isclose(chunks.mass(np.array([h]))[0], w[:v][green].sum())
+        want = np.where(green, w[:v], 0.0) / w[:v][green].sum()
+        obs = np.bincount(got, minlength=v)
+        assert obs[~green].sum() == 0 and obs.sum() == 100000
+        assert chisquare(obs[green], want[green] * obs.sum()).pvalue > 1e-4
+        wrong = want * np.where(np.arange(v) < v // 2, 1.1, 1.0)  # ids in the lower half 10% heavier
+        assert chisquare(obs[green], wrong[green] / wrong[green].sum() * obs.sum()).pvalue < 1e-8
+    with pytest.raises(ValueError, match="weights > 0"):
+        GreenChunks(GreenIds(g, v, dense=True), np.where(np.arange(v + 1) == 3, 0.0, w))
     assert GreenTable.nbytes(10000, 10000) < 10 * 2**20 and GreenIds.nbytes(10000, 10000) < 4 * 2**20
+    assert GreenChunks.nbytes(10000, 10000, 0.25) + 24 * 2 * 10001 < TABLE_BYTES  # the King James bigram's fit
     assert not GreenTable.fits(60000, 60000) and GreenTable.nbytes(60000, 60000) > TABLE_BYTES
 
 

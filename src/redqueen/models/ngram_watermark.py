@@ -22,12 +22,20 @@ drawn in one step too, from tables over the green lists (:class:`GreenTable`,
   row's reweighted mass, ``Z_k`` its normaliser; per row, built on the first
   draw); at the bottom, the unigram and uniform orders together
   (``u1 = (1 - gamma_1) x_1 + gamma_1 / (V + 1)``, dense) are drawn tilted by
-  the position's green list from a :class:`GreenTable`.
+  the position's green list from a :class:`GreenTable`. A bigram under
+  context 1 (the hash is the row's own context) keeps each context's whole
+  watermarked row as one merged picker row: its reweighted seen entries, then
+  u1 plain (weight ``gamma``) and u1 given green (weight ``gamma (e^delta - 1)
+  G``), the latter drawn from the dense green ids in chunks of 64
+  (:class:`GreenChunks`; where those do not fit, the tilted u1's 256-token
+  blocks instead).
 * Additive: seen entries reweighted, unseen outcomes plain (the ``j``-th, as
   before), or unseen outcomes given green: the ``q``-th green id not seen in
-  the row, found from the green ids' ranks (:class:`GreenIds`); one uniform
-  per position picks the part and the outcome. An order-1 model's only row:
-  tilted, in one :class:`GreenTable` draw.
+  the row, its rank shifted past the row's seen green ids, read from the
+  dense green-id table ``ids[h, q]`` (:class:`GreenIds`; from the ids' counts
+  where the table does not fit); one uniform per position picks the part and
+  the outcome. An order-1 model's only row: tilted, in one :class:`GreenTable`
+  draw.
 
 Where a table would exceed :data:`~redqueen.watermark.green_tables.TABLE_BYTES`, and for rows that top-k / top-p
 truncate and never-seen contexts under truncation, a part's green side ``x | green`` is drawn by proposing from ``x``
@@ -48,11 +56,12 @@ import numpy as np
 from redqueen.watermark.green_tables import BELOW_ONE as _BELOW_ONE
 from redqueen.watermark.green_tables import BLOCK_BYTES as _BLOCK_BYTES
 from redqueen.watermark import green_tables as _tables  # its TABLE_BYTES read at use: one cap, patchable
-from redqueen.watermark.green_tables import GreenIds, GreenTable
+from redqueen.watermark.green_tables import GreenChunks, GreenIds, GreenTable
 from redqueen.watermark.scheme import Watermark
 
 _UNMARKED = -1
 _BATCH = 8
+_SORTED_SEARCH = 1024  # from this many positions, a merged-row search sorts them first
 
 
 def _merged_rows(n_a: np.ndarray, a_weight: np.ndarray, a_kind: np.ndarray, extra: np.ndarray) -> dict:
@@ -86,7 +95,14 @@ def _merged_rows(n_a: np.ndarray, a_weight: np.ndarray, a_kind: np.ndarray, extr
 def _merged_pick(f: dict, rows: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each position: the entry of its row at ``u`` (kind, and the flat index), and ``u``'s fraction within it."""
     lo_at = f["start"][rows]
-    idx = np.clip(np.searchsorted(f["key"], rows + u, side="right"), lo_at, f["last"][rows])
+    target = rows + u
+    if target.size >= _SORTED_SEARCH:  # sorted needles: numpy's search narrows from the last one (same result)
+        order = np.argsort(target)
+        found = np.empty(target.size, np.int64)
+        found[order] = np.searchsorted(f["key"], target[order], side="right")
+    else:
+        found = np.searchsorted(f["key"], target, side="right")
+    idx = np.clip(found, lo_at, f["last"][rows])
     return f["kind"][idx], idx, lo_at
 
 
@@ -243,7 +259,10 @@ class WatermarkedNGram:
         # one draw per part: the part's cut points per row (a never-seen context's depend on the hash: per position),
         # and the green unseen ids from GreenIds, by their green ranks (:meth:`_unseen_green_draw`)
         n_hashes = 2 if self.wm.context == 0 else self.wm.context * (self.v - 1) + 1
-        self.utable = GreenIds(self.greens, n_hashes) if GreenIds.nbytes(self.v, n_hashes) <= _tables.TABLE_BYTES else None
+        self.utable = None
+        if GreenIds.nbytes(self.v, n_hashes) <= _tables.TABLE_BYTES:  # the ids themselves too, if they fit: one gather
+            dense = GreenIds.nbytes(self.v, n_hashes, self.wm.gamma) <= _tables.TABLE_BYTES
+            self.utable = _tables.shared_ids(self.greens, n_hashes, dense)
         a = m._p_unseen
         w = np.stack([self.picker.row_mass, a * m._n_unseen, self.extra * a * self.unseen_green])
         z = w.sum(axis=0)
@@ -413,12 +432,14 @@ class WatermarkedNGram:
         ``q``-th unseen green id is the ``q + s``-th green id, ``s`` the row's seen green ids ranked before it."""
         if self._green_gap is None:
             self._prepare_green_gaps()
-        n_rows = self.m.tables_[-1].keys.size
-        n_green = np.where(rows < n_rows, self.unseen_green[rows], self.greens.size)
-        q = np.minimum((u * n_green).astype(np.int64), n_green.astype(np.int64) - 1)
+        n_green = self._n_green[rows]
+        q = np.minimum((u * n_green).astype(np.int64), n_green - 1)
         stride = self.greens.size + 1
-        before = np.searchsorted(self._green_gap, rows * stride + q, side="right") - self._green_gap_start[rows]
-        return self.utable.draw_rank(h, q + before)
+        seen = np.flatnonzero(rows < self.m.tables_[-1].keys.size)  # a never-seen context has no seen ids to skip
+        if seen.size:
+            r = rows[seen]
+            q[seen] += np.searchsorted(self._green_gap, r * stride + q[seen], side="right") - self._green_gap_start[r]
+        return self.utable.draw_rank(h, q)
 
     def _prepare_green_gaps(self) -> None:
         """Per row, its seen green ids' green ranks minus their order among them (sorted, offset by row)."""
@@ -433,6 +454,8 @@ class WatermarkedNGram:
         start = np.searchsorted(r, np.arange(n_rows + 1))
         self._green_gap = r * (self.greens.size + 1) + rank - (np.arange(e.size) - start[r])
         self._green_gap_start = start
+        # eligible unseen green ids per row (integers); a never-seen context (row R): every green id
+        self._n_green = np.append(self.unseen_green[:n_rows].astype(np.int64), self.greens.size)
 
     # -- Kneser-Ney ------------------------------------------------------------------------------------------------
     def _prepare_kn(self) -> None:
@@ -459,11 +482,21 @@ class WatermarkedNGram:
             u1 = (1.0 - self.gamma1) * self._dense_low_row() + self.gamma1 / self.radix
             self.table = GreenTable(self.greens, u1, n_hashes, extra=self.extra)  # u1 tilted, in one draw
         self._stay = None
-        # a bigram under context 1: one row per context (its hash); built on the first draw, if it fits
+        # a bigram under context 1: one row per context (its hash); built on the first draw, if it fits: its seen
+        # entries, then u1 plain and u1 given green (from the dense green ids, :class:`GreenChunks`); or, where
+        # those do not fit, the tilted u1's blocks (:class:`GreenTable`)
         bigram = m.order == 2 and self.wm.context == 1 and self.table is not None
+        self.chunks = None
         if bigram:
-            entries = (self.v + 1) * self.table.n_blocks + m.tables_[1].cols.size
-            bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= _tables.TABLE_BYTES
+            rows = (self.v + 1) * 2 + m.tables_[1].cols.size
+            u1 = self.table.w8.reshape(-1)
+            if (GreenChunks.nbytes(self.v, n_hashes, self.wm.gamma) + 24 * rows <= _tables.TABLE_BYTES
+                    and (u1[:self.radix] > 0).all()):  # u1 > 0 (its uniform share): what the chunks need
+                self.chunks = GreenChunks(_tables.shared_ids(self.greens, n_hashes, True), u1)
+                self.u1_cum = np.cumsum(u1[:self.radix])
+            else:
+                entries = (self.v + 1) * self.table.n_blocks + m.tables_[1].cols.size
+                bigram = GreenTable.nbytes(self.v, n_hashes) + 24 * entries <= _tables.TABLE_BYTES
         self._flat = None if bigram else False
 
     def _dense_low_row(self) -> np.ndarray:
@@ -532,12 +565,14 @@ class WatermarkedNGram:
 
     def _bigram_rows(self) -> None:
         """A Kneser-Ney bigram under context 1: each context's whole watermarked row as one picker row, its seen
-        entries reweighted (weight ``(1 - gamma) x_rw``) then the tilted bottom row's 256-token blocks (weight
-        ``gamma`` times each block's mass), normalised; indexed by context code (the previous token, V: the
-        start). ``(V + 1) * ceil(V / 256) + nnz`` entries of 24 bytes (11 MB at V = 10,000); a pick that lands
-        in a block finishes inside it (:meth:`GreenTable.within`)."""
+        entries reweighted (weight ``(1 - gamma) x_rw``) then the bottom row u1 tilted, normalised; indexed by
+        context code (the previous token, V: the start). With :class:`GreenChunks` the bottom is two entries, u1
+        plain (weight ``gamma``) and u1 given green (``gamma (e^delta - 1) G``, none at the start): ``2 (V + 1) +
+        nnz`` entries of 24 bytes (1.9 MB at V = 10,000 on 5,000 verses), the chunks' 3.3 MB and the shared
+        dense ids' 51 MB. Without: the tilted u1's 256-token blocks (weight ``gamma`` times each block's mass),
+        ``(V + 1) * ceil(V / 256) + nnz`` entries (11 MB), a pick in a block finishing inside it
+        (:meth:`GreenTable.within`)."""
         m, table, v, nb = self.m, self.table, self.v, self.table.n_blocks
-        table.mass(np.arange(table.n_hashes))
         tab, rw = m.tables_[1], self.pickers[1]
         n_rows = tab.keys.size
         rows = tab.rows(np.arange(v + 1))
@@ -547,22 +582,37 @@ class WatermarkedNGram:
         first = rw.indptr[np.minimum(rows, n_rows)]
         entry = np.repeat(first - np.concatenate([[0], np.cumsum(n_a)])[:-1], n_a) + np.arange(int(n_a.sum()))
         scale = np.repeat((1.0 - gamma) / np.where(base > 0, base, 1.0), n_a)
-        blocks = np.empty((v + 1, nb))
-        blocks[:v] = np.diff(table.share[:v], axis=1) * table.total[:v, None]
-        blocks[v] = table.byte_mass[:, 0].reshape(nb, _BLOCK_BYTES).sum(axis=1)  # the start: not watermarked
+        if self.chunks is not None:  # u1 plain (its mass 1), and u1 given green (its green mass; the start: none)
+            blocks = np.ones((v + 1, 2))
+            blocks[:v, 1] = self.extra * self.chunks.mass(np.arange(v))
+            blocks[v, 1] = 0.0
+        else:
+            table.mass(np.arange(table.n_hashes))
+            blocks = np.empty((v + 1, nb))
+            blocks[:v] = np.diff(table.share[:v], axis=1) * table.total[:v, None]
+            blocks[v] = table.byte_mass[:, 0].reshape(nb, _BLOCK_BYTES).sum(axis=1)  # the start: not watermarked
         w_entry = np.diff(np.concatenate([[0.0], rw.cum]))
         self._flat = _merged_rows(n_a, w_entry[entry] * scale, rw.cols[entry], blocks * gamma[:, None])
 
     def _next_kn_bigram(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One ``searchsorted`` per position into its context's whole watermarked row (:meth:`_bigram_rows`)."""
+        """One ``searchsorted`` per position into its context's whole watermarked row (:meth:`_bigram_rows`); then,
+        for the ~22% that land in the bottom row, one search of u1's cumulative or one :class:`GreenChunks` draw."""
         if self._flat is None:
             self._bigram_rows()
         u = np.minimum(rng.random(ctx.size), _BELOW_ONE)
         tok, idx, lo_at = _merged_pick(self._flat, ctx, u)
         at = np.flatnonzero(tok < 0)
-        if at.size:
-            frac = _fraction(self._flat, idx[at], lo_at[at], u[at])
+        if not at.size:
+            return tok
+        frac = _fraction(self._flat, idx[at], lo_at[at], u[at])
+        if self.chunks is None:
             tok[at] = self.table.within(np.where(ctx[at] < self.v, h[at], -1), -1 - tok[at], frac)
+            return tok
+        plain = tok[at] == -1  # u1 plain: one search of its cumulative; else u1 given green (never at the start)
+        cum = self.u1_cum
+        tok[at[plain]] = np.minimum(np.searchsorted(cum, frac[plain] * cum[-1], side="right"), self.v)
+        green = at[~plain]
+        tok[green] = self.chunks.draw(h[green], frac[~plain])
         return tok
 
     def _next_kn_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:

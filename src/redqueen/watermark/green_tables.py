@@ -1,15 +1,19 @@
 """Green-list sampling tables: one-draw inverse-CDF sampling from a weight vector restricted to (or tilted by) the
-green list of a Kirchenbauer hash input (:class:`GreenTable`), and the q-th green id of a hash input exactly, in
-integers (:class:`GreenIds`). Used by the n-gram family's watermarked sampler
+green list of a Kirchenbauer hash input (:class:`GreenTable` over 256-token blocks, :class:`GreenChunks` over the
+green ids themselves), and the q-th green id of a hash input exactly, in integers (:class:`GreenIds`, with the
+ids themselves as a table where they fit). Used by the n-gram family's watermarked sampler
 (:mod:`redqueen.models.ngram_watermark`); each states its memory, at most :data:`TABLE_BYTES`.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 BLOCK_BYTES = 32  # a green table's block: 256 tokens, 32 bytes of a packed green list
 _HASH_BLOCK = 1024  # hash inputs whose table rows are built together
+CHUNK = 64  # green ids per chunk of a :class:`GreenChunks` (and the dense green ids' padding)
 #: the most a :class:`GreenTable` may hold; above it the sampler proposes until green instead
 TABLE_BYTES = 64 * 2**20
 _PATTERN_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(bool)
@@ -164,6 +168,22 @@ class GreenTable:
 
 BELOW_ONE = np.nextafter(1.0, 0.0)
 _POPCOUNT = _PATTERN_BITS.sum(axis=1).astype(np.int64)
+@functools.lru_cache(maxsize=4)
+def shared_ids(greens, n_hashes: int, dense: bool) -> "GreenIds":
+    """The process-wide :class:`GreenIds` of one set of green lists (they depend on nothing else): every watermarked
+    model of a key, gamma and vocabulary reads the same tables, built once (the dense ids are 51 MB at V = 10,000,
+    about 0.5 s to build; the 4 most recent sets kept)."""
+    return GreenIds(greens, n_hashes, dense=dense)
+
+
+def _padded(size: int) -> int:
+    return -(-size // CHUNK) * CHUNK
+
+
+def _id_dtype(vocab_size: int):
+    return np.int16 if vocab_size <= np.iinfo(np.int16).max else np.int32
+
+
 _SELECT = np.array([np.append(np.flatnonzero(b), np.zeros(8 - b.sum(), np.int64)) for b in _PATTERN_BITS], np.int64)
 
 
@@ -175,9 +195,14 @@ class GreenIds:
     1,024 hash inputs at a time on first use; within the block, byte popcounts and a table of the ``r``-th set
     bit of each byte value. A draw is a function of ``(h, u)`` alone. :meth:`nbytes` is its memory, counted
     against :data:`TABLE_BYTES` by the sampler.
+
+    ``dense=True`` also keeps every hash input's green ids themselves, ascending (``ids[h, q]``: ``size`` int16
+    per hash input, int32 above 32,767 tokens, padded with V to a whole number of :data:`CHUNK` ids; 51 MB at
+    V = 10,000 and its 10,000 hash inputs), built with the counts: :meth:`draw_rank` is then one gather, the same
+    ids (the ``q``-th green id is the ``q``-th either way).
     """
 
-    def __init__(self, greens, n_hashes: int):
+    def __init__(self, greens, n_hashes: int, dense: bool = False):
         self.greens = greens
         self.size = greens.size
         self.n_blocks = greens.bytes // BLOCK_BYTES
@@ -186,10 +211,17 @@ class GreenIds:
         self.built = np.zeros(0, bool)
         self.complete = False
         self.list_row = None
+        # the green ids of every hash input, ascending (rows filled as their hash inputs are built)
+        self.width = _padded(self.size)
+        self.ids = np.empty((self.n_hashes, self.width), _id_dtype(greens.vocab_size)) if dense else None
 
     @staticmethod
-    def nbytes(vocab_size: int, n_hashes: int) -> int:
-        return n_hashes * ((-(-(vocab_size + 1) // 256) + 1) * 4 + 1)
+    def nbytes(vocab_size: int, n_hashes: int, gamma: float | None = None) -> int:
+        """Bytes for ``n_hashes`` hash inputs, all built; given the green share ``gamma``, with the dense ids."""
+        counts = n_hashes * ((-(-(vocab_size + 1) // 256) + 1) * 4 + 1)
+        if gamma is None:
+            return counts
+        return counts + n_hashes * _padded(int(vocab_size * gamma)) * np.dtype(_id_dtype(vocab_size)).itemsize
 
     def _ensure(self, h: np.ndarray) -> None:
         _ensure_rows(self, h)
@@ -200,6 +232,9 @@ class GreenIds:
     def _build(self, part: np.ndarray) -> None:
         counts = _POPCOUNT[self.greens.packed(part)].reshape(part.size, self.n_blocks, BLOCK_BYTES).sum(axis=2)
         self.count[part, 1:] = np.cumsum(counts, axis=1)
+        if self.ids is not None:  # each list holds exactly ``size`` ids, all below V: row-major nonzero is ascending
+            self.ids[part, : self.size] = np.nonzero(self.greens.mask(part))[1].reshape(part.size, self.size)
+            self.ids[part, self.size:] = self.greens.vocab_size
         self.built[part] = True
 
     def rank(self, h: np.ndarray, tok: np.ndarray) -> np.ndarray:
@@ -226,6 +261,8 @@ class GreenIds:
         if h.size == 0:
             return np.zeros(0, np.int64)
         self._ensure(h)
+        if self.ids is not None:
+            return np.take(self.ids.reshape(-1), h * self.width + q).astype(np.int64)
         count = self.count[h]
         b = _count(count[:, 1:] <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
         rows = np.arange(h.size)
@@ -239,3 +276,79 @@ class GreenIds:
         j = _count(c[1:].reshape(pattern.shape) <= r[:, None])
         r -= c[first + j]
         return (b * BLOCK_BYTES + j) * 8 + _SELECT[pattern[rows, j], r]
+
+
+class GreenChunks:
+    """One-draw sampling from a fixed positive weight vector ``w`` restricted to the green list of a hash input, over
+    that list's green ids themselves (a :class:`GreenIds` with ``dense=True``).
+
+    Two levels, each an inverse CDF. (1) Per hash input, the cumulative share of ``w`` over chunks of
+    :data:`CHUNK` consecutive green ids (ascending; ``ceil(size / 64) + 1`` float64 per hash input: 3.3 MB at
+    V = 10,000 and its 10,000 hash inputs), built for 1,024 hash inputs at a time on first use; :meth:`mass` is
+    the green mass. (2) The chunk's 64 ids (one contiguous read of the id table) and their weights, one running
+    sum. Against :class:`GreenTable` (256-token blocks, then bytes, then bits): two gathers and one sum per draw
+    instead of three levels of gathers. ``w`` must be positive on every id below V (then every chunk has mass).
+    :meth:`nbytes` counts this table and the dense ids. A draw is a function of ``(h, u)`` alone. Exact up to
+    float64 round-off (a few ulps of a share).
+    """
+
+    def __init__(self, ids: GreenIds, w: np.ndarray):
+        if ids.ids is None:
+            raise ValueError("GreenChunks needs the dense green ids (GreenIds(dense=True))")
+        if not (w[: ids.greens.vocab_size] > 0).all():
+            raise ValueError("GreenChunks needs weights > 0 on every id below the vocabulary size")
+        self.ids, self.greens, self.n_hashes = ids, ids.greens, ids.n_hashes
+        self.size = ids.size
+        self.n_chunks = -(-self.size // CHUNK)
+        self.w = np.zeros(max(w.shape[0], ids.greens.vocab_size + 1))
+        self.w[: ids.greens.vocab_size] = w[: ids.greens.vocab_size]  # id V (the padding): weight 0
+        self.chunk_ids = ids.ids.reshape(-1, CHUNK)  # row h * n_chunks + c: chunk c of hash input h
+        self.share = np.ones((0, self.n_chunks + 1))
+        self.total = np.zeros(0)
+        self.built = np.zeros(0, bool)
+        self.complete = False
+        self.list_row = None
+
+    @staticmethod
+    def nbytes(vocab_size: int, n_hashes: int, gamma: float) -> int:
+        """Bytes of the chunk shares and the dense ids (:meth:`GreenIds.nbytes`) for ``n_hashes`` hash inputs."""
+        chunks = -(-int(vocab_size * gamma) // CHUNK)
+        return n_hashes * ((chunks + 1) * 8 + 9) + GreenIds.nbytes(vocab_size, n_hashes, gamma) + 8 * (vocab_size + 1)
+
+    def _grow(self, more: int) -> None:
+        self.share = np.concatenate([self.share, np.ones((more, self.n_chunks + 1))])
+        self.total = np.concatenate([self.total, np.zeros(more)])
+
+    def _build(self, part: np.ndarray) -> None:
+        self.ids._ensure(part)
+        w = self.w[self.ids.ids[part]]  # the padding's weight is 0
+        cum = np.cumsum(w.reshape(part.size, self.n_chunks, CHUNK).sum(axis=2), axis=1)
+        total = cum[:, -1]
+        share = cum / total[:, None]
+        share[:, -1] = 1.0  # every chunk has mass: a draw u < 1 never lands past the last
+        self.share[part, 0], self.share[part, 1:] = 0.0, share
+        self.total[part], self.built[part] = total, True
+
+    def mass(self, h: np.ndarray) -> np.ndarray:
+        """Green mass of ``w`` after each hash input ``h`` (m,)."""
+        if h.size == 0:
+            return np.zeros(0)
+        _ensure_rows(self, h)
+        return self.total[h]
+
+    def draw(self, h: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The green id at fraction ``u`` in [0, 1) of ``w`` restricted to the green list of ``h``; both (m,)."""
+        if h.size == 0:
+            return np.zeros(0, np.int64)
+        _ensure_rows(self, h)
+        u = np.minimum(u, BELOW_ONE)
+        share = self.share[h]
+        rows = np.arange(h.size)
+        c = np.minimum(_count(share[:, 1:] <= u[:, None]), self.n_chunks - 1)
+        lo = share[rows, c]
+        frac = (u - lo) / (share[rows, c + 1] - lo)
+        # (2) the chunk's ids (past the list's end: id V, weight 0) and their running weights
+        ids = np.take(self.chunk_ids, h * self.n_chunks + c, axis=0)
+        cw = np.cumsum(self.w[ids], axis=1)
+        k = np.minimum(_count(cw <= (frac * cw[:, -1])[:, None]), np.minimum(self.size - c * CHUNK, CHUNK) - 1)
+        return ids[rows, k].astype(np.int64)
