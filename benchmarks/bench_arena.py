@@ -55,14 +55,14 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="
 
 
 def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
-                  hidden=32, genes=(), gene_sigma=0.1, slack=1.0):
+                  hidden=32, genes=(), gene_sigma=0.1, slack=1.0, covariance="diag"):
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 200,
              "mutation": mutation, "sigma": sigma, "web": 400, "genes": list(genes), "gene_sigma": gene_sigma,
              "slack": slack,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
-            "family": {"kind": "gmm", "components": 10, "covariance_type": "diag", "warm_start": warm},
+            "family": {"kind": "gmm", "components": 10, "covariance_type": covariance, "warm_start": warm},
             "arms": [{"name": regime, "members": 6, "regime": "fresh", "real_fraction": real_fraction,
                       "couplings": [arena]}]}
 
@@ -76,11 +76,12 @@ def interval(x) -> str:
 
 def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
             real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False, samples: int = 200,
-            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1, slack: float = 1.0) -> None:
+            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1, slack: float = 1.0,
+            covariance: str = "diag") -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
     setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}, "
                 f"detector MLP {hidden} on {samples} + {samples}, genes {list(genes)} (sigma {gene_sigma}), "
-                f"slack {slack} nats"
+                f"slack {slack} nats, covariance {covariance}"
                if world == "digits"
                else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
@@ -90,7 +91,7 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
     for regime in REGIMES:
         cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
                                                                                          real_fraction, warm, samples, hidden,
-                                                                                         genes, gene_sigma, slack)
+                                                                                         genes, gene_sigma, slack, covariance)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -112,12 +113,12 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
         sys.stdout.flush()
 
 
-def tempering(samples: int, hidden: int, reps: int) -> None:
+def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag") -> None:
     from redqueen.arena.genes import apply
     from redqueen.metrics.detection import auc, tpr_at_fpr
     from redqueen.runtime.build import make_family
 
-    cfg = C.validate(digits_config("frozen", 1))
+    cfg = C.validate(digits_config("frozen", 1, covariance=covariance))
     world = make_world(cfg.world)
     make = make_family(cfg.family)
     values = (0.5, 0.7, 0.85, 1.0, 1.2)
@@ -133,7 +134,7 @@ def tempering(samples: int, hidden: int, reps: int) -> None:
             m = apply(make, model, (gene,), np.array([v]))
             s = det.score(m.sample(samples, rng))
             out.append((tpr_at_fpr(s_real, s, 0.01), auc(s_real, s), float(np.mean(m.log_prob(real)))))
-    print(f"tempering: MLP {hidden} on {samples} + {samples}, fitted once on the untempered model; {reps} seeds, "
+    print(f"tempering: {covariance} mixture; MLP {hidden} on {samples} + {samples}, fitted once on the untempered model; {reps} seeds, "
           f"mean [95% t-interval]; load average {os.getloadavg()}")
     for (gene, v), out in rows.items():
         a = np.array(out)
@@ -198,12 +199,14 @@ def main() -> None:
     ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes, digits: log-normal mutation of the genes")
     ap.add_argument("--slack", type=float, default=1.0, help="regimes, digits: the fidelity constraint, nats per image "
                     "below generation 0's mean log-likelihood of real digits (text's 1.0 is per token)")
+    ap.add_argument("--covariance", choices=["diag", "full", "tied"], default="diag", help="regimes and tempering, "
+                    "digits: the mixtures' covariance type (full and tied correlate pixels within a component)")
     a = ap.parse_args()
     if a.what == "regimes":
         regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
-                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack)
+                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack, a.covariance)
     elif a.what == "tempering":
-        tempering(a.samples, a.hidden, a.replicates)
+        tempering(a.samples, a.hidden, a.replicates, a.covariance)
     else:
         round_cost(a.repeats)
 
