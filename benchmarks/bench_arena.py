@@ -55,14 +55,16 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="
 
 
 def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
-                  hidden=32, genes=(), gene_sigma=0.1, slack=1.0, covariance="diag"):
+                  hidden=32, genes=(), gene_sigma=0.1, slack=1.0, covariance="diag",
+                  reg_covar=1e-6):
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 200,
              "mutation": mutation, "sigma": sigma, "web": 400, "genes": list(genes), "gene_sigma": gene_sigma,
              "slack": slack,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
-            "family": {"kind": "gmm", "components": 10, "covariance_type": covariance, "warm_start": warm},
+            "family": {"kind": "gmm", "components": 10, "covariance_type": covariance, "reg_covar": reg_covar,
+                       "warm_start": warm},
             "arms": [{"name": regime, "members": 6, "regime": "fresh", "real_fraction": real_fraction,
                       "couplings": [arena]}]}
 
@@ -77,11 +79,11 @@ def interval(x) -> str:
 def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
             real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False, samples: int = 200,
             hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1, slack: float = 1.0,
-            covariance: str = "diag") -> None:
+            covariance: str = "diag", reg_covar: float = 1e-6) -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
     setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}, "
                 f"detector MLP {hidden} on {samples} + {samples}, genes {list(genes)} (sigma {gene_sigma}), "
-                f"slack {slack} nats, covariance {covariance}"
+                f"slack {slack} nats, covariance {covariance} (reg_covar {reg_covar})"
                if world == "digits"
                else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
@@ -91,7 +93,7 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
     for regime in REGIMES:
         cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
                                                                                          real_fraction, warm, samples, hidden,
-                                                                                         genes, gene_sigma, slack, covariance)
+                                                                                         genes, gene_sigma, slack, covariance, reg_covar)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -113,12 +115,12 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
         sys.stdout.flush()
 
 
-def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag") -> None:
+def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag", reg_covar: float = 1e-6) -> None:
     from redqueen.arena.genes import apply
     from redqueen.metrics.detection import auc, tpr_at_fpr
     from redqueen.runtime.build import make_family
 
-    cfg = C.validate(digits_config("frozen", 1, covariance=covariance))
+    cfg = C.validate(digits_config("frozen", 1, covariance=covariance, reg_covar=reg_covar))
     world = make_world(cfg.world)
     make = make_family(cfg.family)
     values = (0.5, 0.7, 0.85, 1.0, 1.2)
@@ -134,7 +136,7 @@ def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag") ->
             m = apply(make, model, (gene,), np.array([v]))
             s = det.score(m.sample(samples, rng))
             out.append((tpr_at_fpr(s_real, s, 0.01), auc(s_real, s), float(np.mean(m.log_prob(real)))))
-    print(f"tempering: {covariance} mixture; MLP {hidden} on {samples} + {samples}, fitted once on the untempered model; {reps} seeds, "
+    print(f"tempering: {covariance} mixture (reg_covar {reg_covar}); MLP {hidden} on {samples} + {samples}, fitted once on the untempered model; {reps} seeds, "
           f"mean [95% t-interval]; load average {os.getloadavg()}")
     for (gene, v), out in rows.items():
         a = np.array(out)
@@ -201,12 +203,14 @@ def main() -> None:
                     "below generation 0's mean log-likelihood of real digits (text's 1.0 is per token)")
     ap.add_argument("--covariance", choices=["diag", "full", "tied"], default="diag", help="regimes and tempering, "
                     "digits: the mixtures' covariance type (full and tied correlate pixels within a component)")
+    ap.add_argument("--reg-covar", type=float, default=1e-6, help="regimes and tempering, digits: the mixtures' ridge "
+                    "on each covariance's diagonal (pixels in [0, 1]; full needs ~1e-2: EM fails on synthetic rounds at 1e-6)")
     a = ap.parse_args()
     if a.what == "regimes":
         regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
-                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack, a.covariance)
+                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack, a.covariance, a.reg_covar)
     elif a.what == "tempering":
-        tempering(a.samples, a.hidden, a.replicates, a.covariance)
+        tempering(a.samples, a.hidden, a.replicates, a.covariance, a.reg_covar)
     else:
         round_cost(a.repeats)
 
