@@ -124,7 +124,7 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
 
 
 def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag", reg_covar: float = 1e-6,
-              family: str = "gmm", noise: bool = False) -> None:
+              family: str = "gmm", noise: bool = False, values=(0.5, 0.7, 0.85, 1.0, 1.2)) -> None:
     from redqueen.arena.genes import apply
     from redqueen.metrics.detection import auc, tpr_at_fpr
     from redqueen.runtime.build import make_family
@@ -132,7 +132,6 @@ def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag", re
     cfg = C.validate(digits_config("frozen", 1, covariance=covariance, reg_covar=reg_covar, family=family, noise=noise))
     world = make_world(cfg.world)
     make = make_family(cfg.family)
-    values = (0.5, 0.7, 0.85, 1.0, 1.2)
     genes = ("temperature",) if family == "vae" else ("temperature", "weight_temperature")
     rows = {(g, v): [] for g in genes for v in values}
     for seed in range(reps):
@@ -220,12 +219,14 @@ def main() -> None:
                     "generators' family (gmm: 10-component mixtures; vae: the small VAE of VAE, latent temperature gene)")
     ap.add_argument("--sample-noise", action="store_true", help="regimes and tempering, --family vae: samples are "
                     "decoder means plus the Gaussian observation noise (default: decoder means)")
+    ap.add_argument("--temperatures", default="0.5,0.7,0.85,1.0,1.2", help="tempering: the gene values tried")
     a = ap.parse_args()
     if a.what == "regimes":
         regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
                 a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack, a.covariance, a.reg_covar, a.family, a.sample_noise)
     elif a.what == "tempering":
-        tempering(a.samples, a.hidden, a.replicates, a.covariance, a.reg_covar, a.family, a.sample_noise)
+        tempering(a.samples, a.hidden, a.replicates, a.covariance, a.reg_covar, a.family, a.sample_noise,
+                  tuple(float(v) for v in a.temperatures.split(",")))
     else:
         round_cost(a.repeats)
 
