@@ -4,8 +4,10 @@
     python benchmarks/bench_arena.py regimes --world digits --replicates 5 [--mutation gaussian --sigma 0.05]
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
         [--genes temperature,weight_temperature] [--gene-sigma 0.1] [--slack 1.0]
+        [--covariance {diag,full,tied}] [--reg-covar 1e-6] [--family {gmm,vae}]
     python benchmarks/bench_arena.py round --repeats 7
-    python benchmarks/bench_arena.py tempering [--samples 400 --hidden 32]
+    python benchmarks/bench_arena.py tempering [--samples 400 --hidden 32] [--covariance full --reg-covar 1e-2]
+        [--family vae]
 
 ``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
 from it) and prints, per regime, the mean and 95% t-interval over replicates of: the detector's AUC and
@@ -13,8 +15,9 @@ TPR at 1% FPR against the current generators at the last round (and the slope of
 AUC against the held-out generators (generality), the mean CIAO column (the last detector against every
 round's generators), and the web model's ppl_real (text) or w1 (digits).
 
-``tempering`` asks what a sampling gene can buy against a frozen detector, outside the arena: one diagonal
-Gaussian mixture (10 components) fitted on 600 real digits, an MLP detector fitted once on its untempered
+``tempering`` asks what a sampling gene can buy against a frozen detector, outside the arena: one Gaussian
+mixture (10 components, diagonal unless ``--covariance``; or with ``--family vae`` the small VAE of
+:data:`VAE`, whose temperature is the latent prior's scale) fitted on 600 real digits, an MLP detector fitted once on its untempered
 samples against real ones, then, per temperature (and per weight temperature), that detector's TPR at 1% FPR
 and AUC on the tempered model's samples and the tempered model's fidelity (mean log-likelihood of held-out
 real digits); replicates are seeds.
@@ -54,15 +57,21 @@ def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="
                       "couplings": [arena]}]}
 
 
+#: the digits VAE of ``--family vae``: small enough that a 3-regime, 5-replicate run fits in ~20 min on one core
+VAE = {"kind": "vae", "latent_dim": 8, "hidden": [128], "epochs": 40, "batch_size": 128, "lr": 2e-3, "scale": 1.0}
+
+
 def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
-                  hidden=32, genes=(), gene_sigma=0.1, slack=1.0):
+                  hidden=32, genes=(), gene_sigma=0.1, slack=1.0, covariance="diag",
+                  reg_covar=1e-6, family="gmm", noise=False):
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 200,
              "mutation": mutation, "sigma": sigma, "web": 400, "genes": list(genes), "gene_sigma": gene_sigma,
              "slack": slack,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
     return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
-            "family": {"kind": "gmm", "components": 10, "covariance_type": "diag", "warm_start": warm},
+            "family": {**VAE, "sample_noise": noise} if family == "vae" else {"kind": "gmm", "components": 10, "covariance_type": covariance,
+                                                   "reg_covar": reg_covar, "warm_start": warm},
             "arms": [{"name": regime, "members": 6, "regime": "fresh", "real_fraction": real_fraction,
                       "couplings": [arena]}]}
 
@@ -76,11 +85,13 @@ def interval(x) -> str:
 
 def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
             real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False, samples: int = 200,
-            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1, slack: float = 1.0) -> None:
+            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1, slack: float = 1.0,
+            covariance: str = "diag", reg_covar: float = 1e-6, family: str = "gmm", noise: bool = False) -> None:
     web = "web_ppl_real" if world == "text" else "web_w1"
     setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}, "
                 f"detector MLP {hidden} on {samples} + {samples}, genes {list(genes)} (sigma {gene_sigma}), "
-                f"slack {slack} nats"
+                f"slack {slack} nats, "
+                + (f"family {VAE}, sample_noise {noise}" if family == "vae" else f"covariance {covariance} (reg_covar {reg_covar})")
                if world == "digits"
                else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
@@ -90,7 +101,7 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
     for regime in REGIMES:
         cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
                                                                                          real_fraction, warm, samples, hidden,
-                                                                                         genes, gene_sigma, slack)
+                                                                                         genes, gene_sigma, slack, covariance, reg_covar, family, noise)
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -112,16 +123,17 @@ def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma:
         sys.stdout.flush()
 
 
-def tempering(samples: int, hidden: int, reps: int) -> None:
+def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag", reg_covar: float = 1e-6,
+              family: str = "gmm", noise: bool = False, values=(0.5, 0.7, 0.85, 1.0, 1.2)) -> None:
     from redqueen.arena.genes import apply
     from redqueen.metrics.detection import auc, tpr_at_fpr
     from redqueen.runtime.build import make_family
 
-    cfg = C.validate(digits_config("frozen", 1))
+    cfg = C.validate(digits_config("frozen", 1, covariance=covariance, reg_covar=reg_covar, family=family, noise=noise))
     world = make_world(cfg.world)
     make = make_family(cfg.family)
-    values = (0.5, 0.7, 0.85, 1.0, 1.2)
-    rows = {(g, v): [] for g in ("temperature", "weight_temperature") for v in values}
+    genes = ("temperature",) if family == "vae" else ("temperature", "weight_temperature")
+    rows = {(g, v): [] for g in genes for v in values}
     for seed in range(reps):
         rng = np.random.default_rng(seed)
         model = make().fit(world.sample(600, rng), rng)
@@ -133,7 +145,8 @@ def tempering(samples: int, hidden: int, reps: int) -> None:
             m = apply(make, model, (gene,), np.array([v]))
             s = det.score(m.sample(samples, rng))
             out.append((tpr_at_fpr(s_real, s, 0.01), auc(s_real, s), float(np.mean(m.log_prob(real)))))
-    print(f"tempering: MLP {hidden} on {samples} + {samples}, fitted once on the untempered model; {reps} seeds, "
+    what = f"VAE {VAE}, sample_noise {noise}" if family == "vae" else f"{covariance} mixture (reg_covar {reg_covar})"
+    print(f"tempering: {what}; MLP {hidden} on {samples} + {samples}, fitted once on the untempered model; {reps} seeds, "
           f"mean [95% t-interval]; load average {os.getloadavg()}")
     for (gene, v), out in rows.items():
         a = np.array(out)
@@ -198,12 +211,22 @@ def main() -> None:
     ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes, digits: log-normal mutation of the genes")
     ap.add_argument("--slack", type=float, default=1.0, help="regimes, digits: the fidelity constraint, nats per image "
                     "below generation 0's mean log-likelihood of real digits (text's 1.0 is per token)")
+    ap.add_argument("--covariance", choices=["diag", "full", "tied"], default="diag", help="regimes and tempering, "
+                    "digits: the mixtures' covariance type (full and tied correlate pixels within a component)")
+    ap.add_argument("--reg-covar", type=float, default=1e-6, help="regimes and tempering, digits: the mixtures' ridge "
+                    "on each covariance's diagonal (pixels in [0, 1]; full needs ~1e-2: EM fails on synthetic rounds at 1e-6)")
+    ap.add_argument("--family", choices=["gmm", "vae"], default="gmm", help="regimes and tempering, digits: the "
+                    "generators' family (gmm: 10-component mixtures; vae: the small VAE of VAE, latent temperature gene)")
+    ap.add_argument("--sample-noise", action="store_true", help="regimes and tempering, --family vae: samples are "
+                    "decoder means plus the Gaussian observation noise (default: decoder means)")
+    ap.add_argument("--temperatures", default="0.5,0.7,0.85,1.0,1.2", help="tempering: the gene values tried")
     a = ap.parse_args()
     if a.what == "regimes":
         regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
-                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack)
+                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack, a.covariance, a.reg_covar, a.family, a.sample_noise)
     elif a.what == "tempering":
-        tempering(a.samples, a.hidden, a.replicates)
+        tempering(a.samples, a.hidden, a.replicates, a.covariance, a.reg_covar, a.family, a.sample_noise,
+                  tuple(float(v) for v in a.temperatures.split(",")))
     else:
         round_cost(a.repeats)
 

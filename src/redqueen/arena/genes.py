@@ -3,7 +3,8 @@
 A family that samples with a temperature or a nucleus (categorical, n-gram with additive
 smoothing, transformer, Hugging Face; a temperature for the Gaussian and the Gaussian mixtures,
 which scales every standard deviation by ``T``, and for the mixtures a weight temperature,
-``w^(1/S)``) keeps them as constructor parameters; a generator's genes
+``w^(1/S)``; a latent temperature for the VAE, which decodes ``z ~ N(0, T^2 I)`` and scores under that
+prior) keeps them as constructor parameters; a generator's genes
 are applied by building a fresh family object with the gene values and loading the fitted model's
 state into it (the public ``state`` / ``load_state``), so the family's own code decides what a
 temperature means. The biased distribution is the model's: it emits, is measured and scores real

@@ -283,12 +283,16 @@ def _precisions(prec_chol: np.ndarray, kind: str) -> np.ndarray:
 
 
 def gmm(*, components: int = 10, covariance_type: str = "full", max_iter: int = 100, tol: float = 1e-3, n_init: int = 1,
-        init_params: str = "kmeans", temperature: float = 1.0, weight_temperature: float = 1.0) -> SklearnDensity:
+        init_params: str = "kmeans", reg_covar: float = 1e-6, temperature: float = 1.0,
+        weight_temperature: float = 1.0) -> SklearnDensity:
+    """scikit-learn's ``GaussianMixture``; ``reg_covar`` is its ridge on every covariance's diagonal (in data units
+    squared): full covariances of 64 pixels fitted on tens of images per component need more than the default 1e-6,
+    or EM fails on a round's synthetic data ("ill-defined empirical covariance")."""
     from sklearn.mixture import GaussianMixture
 
     return SklearnDensity(estimator=GaussianMixture(
         n_components=components, covariance_type=covariance_type, max_iter=max_iter, tol=tol, n_init=n_init,
-        init_params=init_params), temperature=temperature, weight_temperature=weight_temperature)
+        init_params=init_params, reg_covar=reg_covar), temperature=temperature, weight_temperature=weight_temperature)
 
 
 def kde(*, bandwidth: float | str = 1.0, kernel: str = "gaussian") -> SklearnDensity:

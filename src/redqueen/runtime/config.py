@@ -173,6 +173,8 @@ class GmmFamily(_Strict):
     max_iter: int = Field(100, ge=1, le=100_000, description="EM iterations at most")
     tol: float = Field(1e-3, gt=0, description="EM convergence tolerance")
     n_init: int = Field(1, ge=1, le=1000, description="EM restarts")
+    reg_covar: float = Field(1e-6, gt=0, le=1e6, description="added to every covariance's diagonal, in data units "
+                             "squared (full covariances of many dimensions fitted on few items need more than 1e-6)")
     warm_start: bool = Field(False, description="start each generation's EM from the previous generation's fit "
                              "(weights, means, precisions) instead of k-means")
     temperature: float = Field(1.0, gt=0, le=100, description="sampling temperature T: every component's "
@@ -288,7 +290,7 @@ class HfFamily(_Decoding):
 
 
 class VaeFamily(_Strict):
-    """A variational autoencoder (torch); samples are decoded prior draws z ~ N(0, I)."""
+    """A variational autoencoder (torch); samples are decoded prior draws z ~ N(0, T^2 I) (T = temperature, 1 by default)."""
 
     kind: Literal["vae"]
     latent_dim: int = Field(8, ge=1, le=4096, description="latent dimensions")
@@ -301,6 +303,8 @@ class VaeFamily(_Strict):
     min_std: float = Field(0.02, gt=0, description="smallest decoder standard deviation")
     sample_noise: bool = Field(False, description="add decoder noise to samples (default: decoder means)")
     eval_samples: int = Field(16, ge=1, le=10_000, description="importance samples per item for log_prob")
+    temperature: float = Field(1.0, gt=0, le=100, description="latent temperature T: samples decode z ~ N(0, T^2 I) "
+                               "and log_prob scores under that prior (the fit is not tempered)")
     warm_start: bool = Field(False, description="fine-tune the previous generation's model instead of a fresh one")
 
 
@@ -564,7 +568,8 @@ class ArenaCoupling(_Breeding):
                          "generation 0's mean log-likelihood of real data a generator may fall")
     genes: list[Literal["temperature", "top_p", "weight_temperature"]] = Field(
         default_factory=list, description="sampling parameters that evolve per generator: temperature (text "
-        "families; gaussian, gmm: standard deviations times T), top_p (text families), weight_temperature (gmm)")
+        "families; gaussian, gmm: standard deviations times T; vae: latent z ~ N(0, T^2 I)), top_p (text "
+        "families), weight_temperature (gmm)")
     gene_sigma: float = Field(0.1, ge=0, le=10, description="log-normal mutation of the genes")
     web: int = Field(0, ge=0, le=100_000_000, description="collapse coupling: real items in the web model's "
                      "training set beside what passed the detector (0 = no web model)")
@@ -591,7 +596,7 @@ MERGING = ("merge", "niches", "quality_diversity", "arena")
 #: families that sample with a temperature and a nucleus
 DECODING_FAMILIES = ("categorical", "ngram", "transformer", "hf")
 #: the families that sample with each of the arena's genes (redqueen.arena.genes)
-GENE_FAMILIES = {"temperature": DECODING_FAMILIES + ("gaussian", "gmm"), "top_p": DECODING_FAMILIES,
+GENE_FAMILIES = {"temperature": DECODING_FAMILIES + ("gaussian", "gmm", "vae"), "top_p": DECODING_FAMILIES,
                  "weight_temperature": ("gmm",)}
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
 MATRIX_GENOMES = ("gmm", "transformer", "vae")

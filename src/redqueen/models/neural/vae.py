@@ -15,6 +15,19 @@ weighted bound (IWAE, Burda et al. 2016) with ``eval_samples`` posterior
 draws from a fixed seed, so it is deterministic; it is a lower bound on the
 log-density of the images in data units.
 
+Latent temperature (a sampling parameter, the arena's ``temperature`` gene,
+:mod:`redqueen.arena.genes`): ``temperature`` ``T`` draws ``z ~ N(0, T^2 I)``
+in ``sample`` (every latent standard deviation times ``T``; ``T < 1``
+decodes images nearer the decoder's typical ones, as a cooled mixture
+samples nearer its means), and ``log_prob`` is the IWAE bound of the model
+with that prior, ``p_T(x) = int p(x | z) N(z; 0, T^2 I) dz`` -- the same
+encoder as proposal, so still a lower bound, now on the likelihood under
+what the tempered model emits: a tempered VAE's fidelity is the likelihood
+of real digits under the distribution it samples from, as for the tempered
+Gaussian mixtures. The fit is not tempered (training uses the ``N(0, I)``
+prior and ``state`` holds the trained weights); at ``T = 1`` sample and
+log_prob are bitwise the untempered model's.
+
 Warm start: pass a previous model's ``state()`` as ``init_state``.
 """
 
@@ -75,13 +88,14 @@ class VAEFamily:
     ``scale`` (data range ``[0, scale]``), ``epochs`` passes in minibatches of
     ``batch_size`` at learning rate ``lr``, ``min_std`` (floor of the per-pixel
     standard deviation, as a fraction of ``scale``), ``sample_noise``,
-    ``eval_samples`` (importance samples per item in ``log_prob``), ``init_state``.
+    ``eval_samples`` (importance samples per item in ``log_prob``), ``temperature``
+    (the latent prior's scale when sampling and scoring; module docstring), ``init_state``.
     """
 
     def __init__(
         self, *, latent_dim: int = 8, hidden: tuple[int, ...] = (256, 128), scale: float = 16.0, epochs: int = 50,
         batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0, beta: float = 1.0, min_std: float = 0.02,
-        sample_noise: bool = False, eval_samples: int = 16, eval_batch_size: int = 1024,
+        sample_noise: bool = False, eval_samples: int = 16, eval_batch_size: int = 1024, temperature: float = 1.0,
         init_state: dict[str, np.ndarray] | None = None,
     ):
         self.latent_dim = latent_dim
@@ -96,10 +110,11 @@ class VAEFamily:
         self.sample_noise = sample_noise
         self.eval_samples = eval_samples
         self.eval_batch_size = eval_batch_size
+        self.temperature = temperature
         self.init_state = init_state
 
     _PARAMS = ("latent_dim", "hidden", "scale", "epochs", "batch_size", "lr", "weight_decay", "beta", "min_std",
-               "sample_noise", "eval_samples", "eval_batch_size", "init_state")
+               "sample_noise", "eval_samples", "eval_batch_size", "temperature", "init_state")
 
     def get_params(self) -> dict:
         """The constructor's keyword arguments as stored."""
@@ -152,8 +167,12 @@ class VAEFamily:
 
     @torch.inference_mode()
     def sample(self, n: int, rng: np.random.Generator) -> Points:
-        """Decode ``n`` prior draws; returns ``Points`` ``(n, d)`` in data units ``[0, scale]`` (noise may leave it)."""
+        """Decode ``n`` draws of the tempered prior ``N(0, T^2 I)``; returns ``Points`` ``(n, d)`` in data units
+        ``[0, scale]`` (noise may leave it)."""
         z = torch.from_numpy(rng.standard_normal((n, self.latent_dim)).astype(np.float32))
+        t = float(self.temperature)
+        if t != 1.0:
+            z = z * t
         x = self.model_.decode(z)
         if self.sample_noise:
             x = x + self._log_std().exp() * torch.from_numpy(rng.standard_normal(tuple(x.shape)).astype(np.float32))
@@ -161,9 +180,11 @@ class VAEFamily:
 
     @torch.inference_mode()
     def log_prob(self, data: Points) -> np.ndarray:
-        """IWAE lower bound on ``log p(x)`` in data units, ``eval_samples`` draws per item; shape ``(n,)``."""
+        """IWAE lower bound on ``log p_T(x)`` (the prior ``N(0, T^2 I)``) in data units, ``eval_samples`` draws per
+        item; shape ``(n,)``."""
         x = torch.from_numpy(np.asarray(data.x, np.float32) / np.float32(self.scale))
         k = max(1, self.eval_samples)
+        t = float(self.temperature)
         gen = T.generator(_EVAL_SEED)
         out = np.empty(x.shape[0], np.float64)
         for s in range(0, x.shape[0], self.eval_batch_size):
@@ -173,7 +194,10 @@ class VAEFamily:
             eps = torch.randn((k, *mu.shape), generator=gen)
             z = mu + std * eps
             log_q = (-0.5 * eps**2 - 0.5 * logvar - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_p = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+            if t == 1.0:
+                log_p = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+            else:  # N(z; 0, T^2 I)
+                log_p = (-0.5 * (z / t) ** 2 - math.log(t) - 0.5 * math.log(2 * math.pi)).sum(-1)
             log_w = self._log_lik(xb, self.model_.decode(z)) + log_p - log_q
             out[s : s + xb.shape[0]] = (torch.logsumexp(log_w.double(), 0) - math.log(k)).numpy()
         return out - x.shape[1] * math.log(self.scale)
