@@ -15,6 +15,10 @@ an hour on one core for both tables (``TRANSFORMER_SIZE``: 2,000 words, verses <
 verses a generation, 4 generations); its tables add ``types_lost`` (a transformer can lose words) and leave out
 the rows the other table already has (``GRIDS``) and the paraphrase arm.
 ``--steps N`` fixes every transformer fit's AdamW steps (equal compute whatever a filter keeps).
+``rest --family transformer``: the two arms those tables leave out (paraphrase 50% then the watermark filter;
+the ideal filter at recall 0.75). ``--end-token`` (transformer): samples end where the model predicts the end of a
+verse, instead of all running to 24 tokens; ``lengths --family transformer [--end-token]``: the samples' lengths
+against the real items'.
 
 Each table: mean and 95% t-interval over seeds (one lineage per seed) at the last generation, and the synthetic
 share by generation of the training set (each arm) and of the web. Prints the load average before and after (the
@@ -177,11 +181,36 @@ def text(seeds, family="ngram"):
     table(world, make, arms, metrics, seeds=seeds, **kw)
 
 
+def rest(seeds, family="transformer"):
+    """The arms the transformer's ``text`` and ``sweeps`` tables leave out for time: paraphrase 50% then the
+    watermark filter, and the ideal filter at recall 0.75 (the n-gram's tables have both)."""
+    if family != "transformer":
+        raise SystemExit("bench_web.py rest: the n-gram's text and sweeps tables already have these arms")
+    world, make, wm, kw = _text_setup(family=family)
+    arms = [("paraphrase 50% + watermark", (make_curation("paraphrase", fraction=0.5),
+                                            make_curation("watermark", z=2.0, watermark=wm))),
+            ("recall 0.75", (make_curation("ideal", recall=0.75, fpr=0.05),))]
+    table(world, make, arms, TRANSFORMER_METRICS, seeds=seeds, **kw)
+
+
+def lengths(seeds, family="transformer"):
+    """The transformer's sample lengths against the real items': one fit on n real verses per seed, 2,000 samples."""
+    if family != "transformer":
+        raise SystemExit("bench_web.py lengths: for --family transformer")
+    world, make, _, kw = _text_setup(family=family)
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        model = make().fit(world.sample(kw["n"], rng), rng)
+        got, real = model.sample(2000, rng).lengths(), world.sample(2000, rng).lengths()
+        print(f"seed {seed}: samples {got.mean():.1f} tokens (sd {got.std():.1f}; at the cut {np.mean(got == 24):.2f}, "
+              f"empty {np.mean(got == 0):.3f}); real {real.mean():.1f} (sd {real.std():.1f})")
+
+
 def main() -> None:
     from redqueen.runtime import threads
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("which", choices=["categorical", "text", "sweeps"])
+    ap.add_argument("which", choices=["categorical", "text", "sweeps", "rest", "lengths"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--family", choices=["ngram", "transformer"], default="ngram",
                     help="the text tables' model (the categorical table has one)")
@@ -208,7 +237,7 @@ def main() -> None:
         if args.which == "categorical":
             categorical(seeds)
         else:
-            {"text": text, "sweeps": sweeps}[args.which](seeds, args.family)
+            {"text": text, "sweeps": sweeps, "rest": rest, "lengths": lengths}[args.which](seeds, args.family)
     print(f"\n{time.perf_counter() - t0:.0f} s; load average after: {os.getloadavg()[0]:.1f}")
 
 
