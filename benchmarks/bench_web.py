@@ -14,7 +14,8 @@ transformer trained from scratch every generation (benchmarks/cures_transformer.
 an hour on one core for both tables (``TRANSFORMER_SIZE``: 2,000 words, verses <= 24 tokens, n = 500, 200 real
 verses a generation, 4 generations); its tables add ``types_lost`` (a transformer can lose words) and leave out
 the rows the other table already has (``GRIDS``) and the paraphrase arm.
-``--steps N`` fixes every transformer fit's AdamW steps (equal compute whatever a filter keeps).
+``--steps N`` fixes every transformer fit's AdamW steps (equal compute whatever a filter keeps); ``--generations N``
+the transformer web's horizon; ``--arms "open web,watermark z>2"`` runs only the arms named.
 ``rest --family transformer``: the two arms those tables leave out (paraphrase 50% then the watermark filter;
 the ideal filter at recall 0.75). ``--end-token`` (transformer): samples end where the model predicts the end of a
 verse, instead of all running to 24 tokens; ``lengths --family transformer [--end-token]``: the samples' lengths
@@ -63,7 +64,14 @@ def run_arm(world, family, steps, *, n, rate, generations, seeds, extra=(), **kw
     return finals, (np.array(shares), np.array(web))
 
 
+#: ``--arms``: the names of the arms to run (all when empty)
+ONLY: set[str] = set()
+
+
 def table(world, family, arms, metrics, **kw):
+    arms = [a for a in arms if not ONLY or a[0] in ONLY]
+    if not arms:
+        return
     print("| arm | " + " | ".join(KEYS + metrics) + " | s |")
     print("|---" * (len(KEYS) + len(metrics) + 2) + "|")
     by_gen = {}
@@ -219,7 +227,15 @@ def main() -> None:
     ap.add_argument("--end-token", action="store_true",
                     help="transformer only: samples end where the model predicts the end of a verse (default: all 24 "
                          "tokens long)")
+    ap.add_argument("--generations", type=int, default=None,
+                    help="transformer only: generations of the web (default 4)")
+    ap.add_argument("--arms", default="", help="comma-separated arm names to run (default: all of the table's)")
     args = ap.parse_args()
+    ONLY.update(a.strip() for a in args.arms.split(",") if a.strip())
+    if args.generations is not None:
+        if args.family != "transformer" or args.generations < 1:
+            ap.error("--generations N (N >= 1) applies to --family transformer only")
+        TRANSFORMER_SIZE["generations"] = args.generations
     if args.end_token:
         if args.family != "transformer":
             ap.error("--end-token applies to --family transformer only")

@@ -100,6 +100,12 @@ def _corpus(tmp_path) -> str:
     return str(path)
 
 
+def same_records(a, b) -> bool:
+    """Two runs' records equal member by member and generation by generation (the order of completion aside)."""
+    key = lambda r: (r.member, r.generation)  # noqa: E731
+    return [(key(r), r.metrics) for r in sorted(a, key=key)] == [(key(r), r.metrics) for r in sorted(b, key=key)]
+
+
 def restored_steps_equal(exp, tmp_path, before: int, after: int = 2):
     """Step a fresh population ``before`` times, checkpoint it, step ``after`` more; load the checkpoint into another
     fresh population and step it ``after`` times: every record equal (NaN = NaN). Returns the records, path."""

@@ -135,9 +135,9 @@ def test_mixture_genes_evolve_in_the_arena_on_digits_and_replay():
         assert start == [1.0] * 3 and any(v != 1.0 for v in last), (gene, last)
     assert {r.metrics["det_converged"] for r in first.records} == {0.0}  # max_iter 50: recorded, not printed
     again = run_experiment(C.validate(_digits_config()), checkpoints=False)
-    key = lambda r: (r.member, r.generation)  # noqa: E731
-    a, b = sorted(first.records, key=key), sorted(again.records, key=key)
-    assert [(key(r), r.metrics) for r in a] == [(key(r), r.metrics) for r in b]
+    from test_arena import same_records
+
+    assert same_records(first.records, again.records)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

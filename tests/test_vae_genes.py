@@ -122,9 +122,9 @@ def test_vae_temperature_evolves_in_the_arena_on_digits_and_replays():
     assert start == [1.0] * 3 and any(v != 1.0 for v in last), last
     assert all(np.isfinite(r.metrics["arena_fidelity"]) for r in first.records)
     again = run_experiment(C.validate(_digits_config()), checkpoints=False)
-    key = lambda r: (r.member, r.generation)  # noqa: E731
-    a, b = sorted(first.records, key=key), sorted(again.records, key=key)
-    assert [(key(r), r.metrics) for r in a] == [(key(r), r.metrics) for r in b]
+    from test_arena import same_records
+
+    assert same_records(first.records, again.records)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
