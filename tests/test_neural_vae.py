@@ -9,29 +9,17 @@ from redqueen.data import Points  # noqa: E402
 from redqueen.models.neural import VAEFamily  # noqa: E402
 
 torch.set_num_threads(1)
-TINY = dict(latent_dim=2, hidden=(16,), epochs=3, batch_size=32)
+from conftest import VAE_TINY as TINY  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def digits():
-    from sklearn.datasets import load_digits
-
-    return Points(load_digits().data[:200])
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return VAEFamily(**TINY).fit(digits, np.random.default_rng(0))
-
-
-def test_contract_shapes(fitted, digits):
-    s = fitted.sample(17, np.random.default_rng(1))
+def test_contract_shapes(tiny_vae, digits):
+    s = tiny_vae.sample(17, np.random.default_rng(1))
     assert isinstance(s, Points) and s.x.shape == (17, 64)
     assert s.x.min() >= 0.0 and s.x.max() <= 16.0
-    lp = fitted.log_prob(digits)
+    lp = tiny_vae.log_prob(digits)
     assert lp.shape == (200,) and np.all(np.isfinite(lp))
-    np.testing.assert_array_equal(lp, fitted.log_prob(digits))  # deterministic scoring
-    assert fitted.losses_.shape == (3,)
+    np.testing.assert_array_equal(lp, tiny_vae.log_prob(digits))  # deterministic scoring
+    assert tiny_vae.losses_.shape == (3,)
     noisy = VAEFamily(**TINY, sample_noise=True).fit(digits, np.random.default_rng(0)).sample(5, np.random.default_rng(1))
     assert not np.allclose(noisy.x, s.x[:5])
 
@@ -51,18 +39,18 @@ def test_training_lowers_the_loss(digits):
     assert f.losses_[-1] < f.losses_[0]
 
 
-def test_state_genome_and_warm_start(fitted, digits):
-    restored = VAEFamily(**TINY).load_state(fitted.state())
-    np.testing.assert_allclose(restored.log_prob(digits), fitted.log_prob(digits))
-    assert set(fitted.state()) >= {"encoder.0.weight", "decoder.0.weight", "log_std"}
-    g = fitted.genome()
-    assert g.dtype == np.float32 and g.shape == (sum(v.size for v in fitted.state().values()),)
+def test_state_genome_and_warm_start(tiny_vae, digits):
+    restored = VAEFamily(**TINY).load_state(tiny_vae.state())
+    np.testing.assert_allclose(restored.log_prob(digits), tiny_vae.log_prob(digits))
+    assert set(tiny_vae.state()) >= {"encoder.0.weight", "decoder.0.weight", "log_std"}
+    g = tiny_vae.genome()
+    assert g.dtype == np.float32 and g.shape == (sum(v.size for v in tiny_vae.state().values()),)
     other = VAEFamily(**TINY).fit(digits, np.random.default_rng(7)).set_genome(g)
-    np.testing.assert_array_equal(other.sample(3, np.random.default_rng(0)).x, fitted.sample(3, np.random.default_rng(0)).x)
-    warm = VAEFamily(**{**fitted.get_params(), "init_state": fitted.state(), "lr": 0.0}).fit(digits, np.random.default_rng(1))
+    np.testing.assert_array_equal(other.sample(3, np.random.default_rng(0)).x, tiny_vae.sample(3, np.random.default_rng(0)).x)
+    warm = VAEFamily(**{**tiny_vae.get_params(), "init_state": tiny_vae.state(), "lr": 0.0}).fit(digits, np.random.default_rng(1))
     np.testing.assert_array_equal(warm.genome(), g)
     with pytest.raises(ValueError):
-        VAEFamily(**{**TINY, "latent_dim": 3, "init_state": fitted.state()}).fit(digits, np.random.default_rng(1))
+        VAEFamily(**{**TINY, "latent_dim": 3, "init_state": tiny_vae.state()}).fit(digits, np.random.default_rng(1))
 
 
 def test_scale_one_data(digits):
@@ -74,17 +62,17 @@ def test_scale_one_data(digits):
     np.testing.assert_allclose(g.log_prob(digits), f.log_prob(Points(digits.x / 16.0)) - 64 * np.log(16.0), rtol=1e-5)
 
 
-def test_warm_start_helper(fitted, digits):
+def test_warm_start_helper(tiny_vae, digits):
     from redqueen.models.neural import warm_start
 
     fresh = VAEFamily(**{**TINY, "lr": 0.0})
     assert warm_start(fresh, None) is fresh
-    warm = warm_start(fresh, fitted)
+    warm = warm_start(fresh, tiny_vae)
     assert warm is not fresh and warm.init_state is not None and fresh.init_state is None
-    np.testing.assert_array_equal(warm.fit(digits, np.random.default_rng(0)).genome(), fitted.genome())
+    np.testing.assert_array_equal(warm.fit(digits, np.random.default_rng(0)).genome(), tiny_vae.genome())
     class NoInit:
         def get_params(self):
             return {}
 
     with pytest.raises(TypeError):
-        warm_start(NoInit(), fitted)
+        warm_start(NoInit(), tiny_vae)

@@ -16,35 +16,23 @@ from redqueen.runtime import config as C  # noqa: E402
 from redqueen.runtime.runner import run_experiment  # noqa: E402
 
 torch.set_num_threads(1)
-TINY = dict(latent_dim=2, hidden=(16,), epochs=3, batch_size=32)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    from sklearn.datasets import load_digits
-
-    return Points(load_digits().data[:200])
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    return VAEFamily(**TINY).fit(digits, np.random.default_rng(0))
+from conftest import VAE_TINY as TINY  # noqa: E402
 
 
 def _tempered(model, t: float, **params):
     return G.apply(lambda: VAEFamily(**{**TINY, **params}), model, ("temperature",), np.array([t]))
 
 
-def test_sample_decodes_the_tempered_prior(fitted):
+def test_sample_decodes_the_tempered_prior(tiny_vae):
     """T = 0.5: the samples are the decoder's means at 0.5 z for the very z the untempered model draws (same rng),
     and not the untempered samples."""
-    cold = _tempered(fitted, 0.5)
+    cold = _tempered(tiny_vae, 0.5)
     got = cold.sample(20, np.random.default_rng(3)).x
     z = np.random.default_rng(3).standard_normal((20, TINY["latent_dim"])).astype(np.float32)
     with torch.inference_mode():
-        want = fitted.model_.decode(torch.from_numpy(z) * 0.5).double().numpy() * fitted.scale
+        want = tiny_vae.model_.decode(torch.from_numpy(z) * 0.5).double().numpy() * tiny_vae.scale
     np.testing.assert_array_equal(got, want)
-    assert not np.allclose(got, fitted.sample(20, np.random.default_rng(3)).x)
+    assert not np.allclose(got, tiny_vae.sample(20, np.random.default_rng(3)).x)
 
 
 def _exact_log_prob(model, x: np.ndarray, t: float) -> np.ndarray:
@@ -76,20 +64,20 @@ def test_log_prob_is_the_likelihood_under_the_tempered_prior(digits):
         assert np.mean(np.abs(plain - exact)) > 2.0, (t, np.mean(np.abs(plain - exact)))
 
 
-def test_temperature_one_is_bitwise_the_plain_model_and_the_fit_is_untempered(fitted, digits):
-    at_one = _tempered(fitted, 1.0)
-    np.testing.assert_array_equal(at_one.sample(30, np.random.default_rng(2)).x, fitted.sample(30, np.random.default_rng(2)).x)
-    np.testing.assert_array_equal(at_one.log_prob(digits), fitted.log_prob(digits))
+def test_temperature_one_is_bitwise_the_plain_model_and_the_fit_is_untempered(tiny_vae, digits):
+    at_one = _tempered(tiny_vae, 1.0)
+    np.testing.assert_array_equal(at_one.sample(30, np.random.default_rng(2)).x, tiny_vae.sample(30, np.random.default_rng(2)).x)
+    np.testing.assert_array_equal(at_one.log_prob(digits), tiny_vae.log_prob(digits))
     trained_cold = VAEFamily(**TINY, temperature=0.5).fit(digits, np.random.default_rng(0))
-    np.testing.assert_array_equal(trained_cold.genome(), fitted.genome())  # T acts on sampling and scoring only
-    assert not np.array_equal(trained_cold.log_prob(digits), fitted.log_prob(digits))
+    np.testing.assert_array_equal(trained_cold.genome(), tiny_vae.genome())  # T acts on sampling and scoring only
+    assert not np.array_equal(trained_cold.log_prob(digits), tiny_vae.log_prob(digits))
 
 
-def test_state_round_trip_keeps_the_tempered_model(fitted, digits):
+def test_state_round_trip_keeps_the_tempered_model(tiny_vae, digits):
     """The state holds the trained weights (not T): loaded into a family with the same T, sample and log_prob are
     bitwise the tempered model's; warm start keeps T (get_params)."""
-    cold = _tempered(fitted, 0.6)
-    assert all(np.array_equal(v, fitted.state()[k]) for k, v in cold.state().items())
+    cold = _tempered(tiny_vae, 0.6)
+    assert all(np.array_equal(v, tiny_vae.state()[k]) for k, v in cold.state().items())
     back = VAEFamily(**TINY, temperature=0.6).load_state(cold.state())
     np.testing.assert_array_equal(back.sample(9, np.random.default_rng(4)).x, cold.sample(9, np.random.default_rng(4)).x)
     np.testing.assert_array_equal(back.log_prob(digits), cold.log_prob(digits))
