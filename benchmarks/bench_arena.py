@@ -83,25 +83,24 @@ def interval(x) -> str:
     return f"{m:8.3f} [{m - h:7.3f}, {m + h:7.3f}]"
 
 
-def regimes(world: str, reps: int, gens: int = 6, mutation: str = "none", sigma: float = 0.05,
-            real_fraction: float = 0.5, corpus: str = "kjv", warm: bool = False, samples: int = 200,
-            hidden: int = 32, genes: tuple[str, ...] = (), gene_sigma: float = 0.1, slack: float = 1.0,
-            covariance: str = "diag", reg_covar: float = 1e-6, family: str = "gmm", noise: bool = False) -> None:
+def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", **digits) -> None:
+    """``digits``: every keyword of :func:`digits_config` after ``gens`` (for the digits world; ignored for text)."""
     web = "web_ppl_real" if world == "text" else "web_w1"
-    setting = (f", mutation {mutation} sigma {sigma}, real fraction {real_fraction}, warm start {warm}, "
-                f"detector MLP {hidden} on {samples} + {samples}, genes {list(genes)} (sigma {gene_sigma}), "
-                f"slack {slack} nats, "
-                + (f"family {VAE}, sample_noise {noise}" if family == "vae" else f"covariance {covariance} (reg_covar {reg_covar})")
-               if world == "digits"
-               else f", corpus {corpus}")
+    d = digits
+    genes = d.get("genes", ())
+    setting = (f", mutation {d['mutation']} sigma {d['sigma']}, real fraction {d['real_fraction']}, warm start "
+               f"{d['warm']}, detector MLP {d['hidden']} on {d['samples']} + {d['samples']}, genes {list(genes)} (sigma "
+               f"{d['gene_sigma']}), slack {d['slack']} nats, "
+               + (f"family {VAE}, sample_noise {d['noise']}" if d["family"] == "vae"
+                  else f"covariance {d['covariance']} (reg_covar {d['reg_covar']})")
+               if world == "digits" else f", corpus {corpus}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
           f"load average {os.getloadavg()}")
     print(f"{'regime':9s} {'AUC gen0':>28s} {'AUC last':>28s} {'TPR@1% last':>28s} {'TPR slope/round':>28s} "
           f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
     for regime in REGIMES:
-        cfg = text_config(regime, reps, gens, corpus=corpus) if world == "text" else digits_config(regime, reps, gens, mutation, sigma,
-                                                                                         real_fraction, warm, samples, hidden,
-                                                                                         genes, gene_sigma, slack, covariance, reg_covar, family, noise)
+        cfg = (text_config(regime, reps, gens, corpus=corpus) if world == "text"
+               else digits_config(regime, reps, gens, **digits))
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
         secs = time.perf_counter() - t0
@@ -222,8 +221,10 @@ def main() -> None:
     ap.add_argument("--temperatures", default="0.5,0.7,0.85,1.0,1.2", help="tempering: the gene values tried")
     a = ap.parse_args()
     if a.what == "regimes":
-        regimes(a.world, a.replicates, a.generations, a.mutation, a.sigma, a.real_fraction, a.corpus, a.warm_start,
-                a.samples, a.hidden, tuple(g for g in a.genes.split(",") if g), a.gene_sigma, a.slack, a.covariance, a.reg_covar, a.family, a.sample_noise)
+        regimes(a.world, a.replicates, a.generations, a.corpus, mutation=a.mutation, sigma=a.sigma,
+                real_fraction=a.real_fraction, warm=a.warm_start, samples=a.samples, hidden=a.hidden,
+                genes=tuple(g for g in a.genes.split(",") if g), gene_sigma=a.gene_sigma, slack=a.slack,
+                covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)
     elif a.what == "tempering":
         tempering(a.samples, a.hidden, a.replicates, a.covariance, a.reg_covar, a.family, a.sample_noise,
                   tuple(float(v) for v in a.temperatures.split(",")))

@@ -232,20 +232,16 @@ def main() -> None:
     ap.add_argument("--arms", default="", help="comma-separated arm names to run (default: all of the table's)")
     args = ap.parse_args()
     ONLY.update(a.strip() for a in args.arms.split(",") if a.strip())
-    if args.generations is not None:
-        if args.family != "transformer" or args.generations < 1:
-            ap.error("--generations N (N >= 1) applies to --family transformer only")
-        TRANSFORMER_SIZE["generations"] = args.generations
-    if args.end_token:
-        if args.family != "transformer":
-            ap.error("--end-token applies to --family transformer only")
-        TRANSFORMER_SIZE["end_token"] = True
     if args.which == "categorical" and args.family != "ngram":
         ap.error("--family applies to text and sweeps; categorical has its own family")
-    if args.steps is not None:
-        if args.family != "transformer" or args.steps < 1:
-            ap.error("--steps N (N >= 1) applies to --family transformer only")
-        TRANSFORMER_SIZE["steps"] = args.steps
+    for key, unset in (("steps", None), ("generations", None), ("end_token", False)):  # TRANSFORMER_SIZE overrides
+        value = getattr(args, key)
+        if value == unset:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if args.family != "transformer" or (value is not True and value < 1):
+            ap.error(f"{flag} applies to --family transformer only" + ("" if value is True else " (N >= 1)"))
+        TRANSFORMER_SIZE[key] = value
     print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
     t0 = time.perf_counter()
     seeds = list(range(args.seeds))

@@ -66,6 +66,11 @@ class SklearnDensity:
         self.temperature = temperature
         self.weight_temperature = weight_temperature
 
+    def _like(self, estimator) -> "SklearnDensity":
+        """An unfitted density over ``estimator`` with this one's plug-in name and sampling parameters."""
+        return SklearnDensity(estimator=estimator, plugin=self.plugin, temperature=self.temperature,
+                              weight_temperature=self.weight_temperature)
+
     def _tempered(self):
         """The fitted estimator with the sampling parameters in force (a shallow copy when they are not 1)."""
         import copy
@@ -178,8 +183,7 @@ class SklearnDensity:
         warm = est.get_params()
         warm.update(weights_init=fitted.weights_, means_init=fitted.means_, precisions_init=fitted.precisions_,
                     init_params="random_from_data")  # the inits replace what init_params draws: skip k-means
-        return SklearnDensity(estimator=type(est)(**warm), plugin=self.plugin, temperature=self.temperature,
-                              weight_temperature=self.weight_temperature)
+        return self._like(type(est)(**warm))
 
     # -- merging -------------------------------------------------------------------------------------------
 
@@ -231,8 +235,7 @@ class SklearnDensity:
             est.precisions_ = _precisions(est.precisions_cholesky_, kind)
             est.converged_ = True  # no EM ran: lower_bound_ and n_iter_ stay unset
             est.n_features_in_ = d
-            child = SklearnDensity(estimator=template.estimator, plugin=template.plugin,
-                                   temperature=template.temperature, weight_temperature=template.weight_temperature)
+            child = template._like(template.estimator)
             child.seed_, child.fit_x_, child.estimator_ = template.seed_, None, est
             return child
 

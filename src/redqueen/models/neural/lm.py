@@ -277,8 +277,7 @@ class TransformerLMFamily:
         width = toks.shape[1]
         if not self.end_token:
             return Sequences(toks.reshape(-1), np.arange(n + 1, dtype=np.int64) * width, self.vocab_)
-        ended = toks == self.bos_
-        ended[:, : width - self.max_new_tokens] = False  # (a kept prompt never holds BOS; belt and braces)
+        ended = toks == self.bos_  # (a kept prompt is data tokens: never BOS)
         lengths = np.where(ended.any(axis=1), ended.argmax(axis=1), width)
         keep = np.arange(width)[None, :] < lengths[:, None]
         return Sequences(toks[keep], np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), self.vocab_)
