@@ -46,9 +46,12 @@ from redqueen.runtime.runner import run_experiment
 REGIMES = ("frozen", "adapting", "history")
 
 
-def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="kjv"):
+def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="kjv", buckets=4096, ngrams=(1, 2),
+                C=1.0, detector="hashed_ngram"):
+    detector = ({"kind": "hashed_ngram", "n_features": buckets, "ngram_range": list(ngrams), "C": C}
+                if detector == "hashed_ngram" else {"kind": detector, "C": C})
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 150,
-             "genes": ["temperature"], "web": web, "detector": {"kind": "hashed_ngram", "n_features": 4096}}
+             "genes": ["temperature"], "web": web, "detector": detector}
     return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
             "reference_size": 150,
             "world": {"kind": "text", "corpus": corpus, "level": "word", "vocab_size": 2000, "max_len": 32},
@@ -83,23 +86,26 @@ def interval(x) -> str:
     return f"{m:8.3f} [{m - h:7.3f}, {m + h:7.3f}]"
 
 
-def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", **digits) -> None:
-    """``digits``: every keyword of :func:`digits_config` after ``gens`` (for the digits world; ignored for text)."""
+def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dict | None = None, **digits) -> None:
+    """``text``: keywords of :func:`text_config` after ``corpus`` (samples, buckets, ngrams, C, detector); ``digits``: every
+    keyword of :func:`digits_config` after ``gens`` (each for its own world, ignored for the other)."""
     web = "web_ppl_real" if world == "text" else "web_w1"
+    text = text or {}
     d = digits
-    genes = d.get("genes", ())
+    genes = d.get("genes", ()) if world == "digits" else ("temperature",)
     setting = (f", mutation {d['mutation']} sigma {d['sigma']}, real fraction {d['real_fraction']}, warm start "
                f"{d['warm']}, detector MLP {d['hidden']} on {d['samples']} + {d['samples']}, genes {list(genes)} (sigma "
                f"{d['gene_sigma']}), slack {d['slack']} nats, "
                + (f"family {VAE}, sample_noise {d['noise']}" if d["family"] == "vae"
                   else f"covariance {d['covariance']} (reg_covar {d['reg_covar']})")
-               if world == "digits" else f", corpus {corpus}")
+               if world == "digits" else f", corpus {corpus}, detector {text}")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
           f"load average {os.getloadavg()}")
     print(f"{'regime':9s} {'AUC gen0':>28s} {'AUC last':>28s} {'TPR@1% last':>28s} {'TPR slope/round':>28s} "
           f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
+    finals = {}  # regime -> {measure: per-replicate values}: the regimes share their seeds, so differences pair
     for regime in REGIMES:
-        cfg = (text_config(regime, reps, gens, corpus=corpus) if world == "text"
+        cfg = (text_config(regime, reps, gens, corpus=corpus, **text) if world == "text"
                else digits_config(regime, reps, gens, **digits))
         t0 = time.perf_counter()
         res = run_experiment(C.validate(cfg), checkpoints=False)
@@ -110,16 +116,21 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", **digits)
         print(f"{regime:9s} {interval(auc[:, 0])} {interval(auc[:, -1])} {interval(tpr[:, -1])} {interval(slope)} "
               f"{interval(res.final(regime, 'det_auc_heldout'))} {interval(res.final(regime, 'det_generality'))} "
               f"{interval(res.final(regime, web))} {secs:8.1f}")
-        if world == "digits":  # what mutation costs: the generators' fidelity against the floor, per round
-            fid = res.trajectory(regime, "arena_fidelity")
-            print(f"{'':9s} fidelity (mean log-likelihood of real digits) gen 0 {interval(fid[:, 0])}, last "
-                  f"{interval(fid[:, -1])}; load average {os.getloadavg()}")
-            for gene in genes:  # where selection took each sampling gene: the trained-on generators' mean, per round
-                v = res.trajectory(regime, f"arena_{gene}")
-                print(f"{'':9s} {gene} by round (mean over replicates and all members): "
-                      f"{' '.join(f'{x:.3f}' for x in v.mean(axis=0))}; last {interval(v[:, -1])}")
+        fid = res.trajectory(regime, "arena_fidelity")  # what evasion costs: the generators' fidelity, per round
+        print(f"{'':9s} fidelity (mean log-likelihood of real {'digits, per image' if world == 'digits' else 'verses, per token'})"
+              f" gen 0 {interval(fid[:, 0])}, last {interval(fid[:, -1])}; load average {os.getloadavg()}")
+        for gene in genes:  # where selection took each sampling gene: the trained-on generators' mean, per round
+            v = res.trajectory(regime, f"arena_{gene}")
+            print(f"{'':9s} {gene} by round (mean over replicates and all members): "
+                  f"{' '.join(f'{x:.3f}' for x in v.mean(axis=0))}; last {interval(v[:, -1])}")
         print(f"{'':9s} TPR@1% by round (mean over replicates): {' '.join(f'{v:.3f}' for v in tpr.mean(axis=0))}")
         sys.stdout.flush()
+        finals[regime] = {"AUC held-out last": res.final(regime, "det_auc_heldout"),
+                          "CIAO column mean": res.final(regime, "det_generality"), "TPR@1% last": tpr[:, -1]}
+    if reps > 1:  # replicate r of every regime starts from the same seed and generation 0: paired differences
+        for a, b in (("history", "adapting"), ("history", "frozen"), ("adapting", "frozen")):
+            print(f"{a} - {b} (paired by replicate): " + "; ".join(
+                f"{k} {interval(np.asarray(finals[a][k]) - np.asarray(finals[b][k])).strip()}" for k in finals[a]))
 
 
 def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag", reg_covar: float = 1e-6,
@@ -150,6 +161,44 @@ def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag", re
     for (gene, v), out in rows.items():
         a = np.array(out)
         print(f"{gene:18s} {v:5.2f}  TPR@1% {interval(a[:, 0])}  AUC {interval(a[:, 1])}  fidelity {interval(a[:, 2])}")
+
+
+def text_tempering(samples: int, reps: int, detectors: dict, values=(0.5, 0.7, 0.85, 1.0, 1.2)) -> None:
+    """Outside the arena, on text: one bigram generator per seed (the arena's, on 1,000 real verses); per
+    temperature, each detector's TPR at 1% FPR and AUC on the tempered samples when fitted once on untempered ones
+    (what a frozen detector sees) and when fitted on samples of that same temperature (the most an adapting
+    detector one step behind a slow gene can reach), and the tempered model's fidelity (per token)."""
+    from redqueen.arena.genes import apply
+    from redqueen.metrics.detection import auc, tpr_at_fpr
+    from redqueen.runtime.build import make_family
+
+    cfg = C.validate(text_config("frozen", 1))
+    world = make_world(cfg.world)
+    make = make_family(cfg.family)
+    rows = {(name, v): [] for name in detectors for v in values}
+    for seed in range(reps):
+        rng = np.random.default_rng(seed)
+        model = make().fit(world.sample(1000, rng), rng)
+        real_test = world.heldout(samples, rng)
+        for name, spec in detectors.items():
+            frozen = make_detector(**spec).fit(world.sample(samples, rng), model.sample(samples, rng), rng)
+            s_frozen = frozen.score(real_test)
+            for v in values:
+                m = apply(make, model, ("temperature",), np.array([v]))
+                matched = make_detector(**spec).fit(world.sample(samples, rng), m.sample(samples, rng), rng)
+                test = m.sample(samples, rng)
+                s_real, s = matched.score(real_test), matched.score(test)
+                sf = frozen.score(test)
+                lp = m.log_prob(real_test)
+                fid = float(np.sum(lp) / np.sum(real_test.lengths() + 1))
+                rows[(name, v)].append((tpr_at_fpr(s_frozen, sf, 0.01), tpr_at_fpr(s_real, s, 0.01), auc(s_real, s),
+                                        fid))
+    print(f"text tempering: KJV bigram (the arena's generator) on 1,000 verses; detectors on {samples} + {samples}; "
+          f"{reps} seeds, mean [95% t-interval]; load average {os.getloadavg()}")
+    for (name, v), out in rows.items():
+        a = np.array(out)
+        print(f"{name:18s} T {v:5.2f}  TPR@1% frozen {interval(a[:, 0])}  matched {interval(a[:, 1])}  AUC matched "
+              f"{interval(a[:, 2])}  fidelity/token {interval(a[:, 3])}")
 
 
 def round_cost(repeats: int) -> None:
@@ -202,8 +251,14 @@ def main() -> None:
                     "line (e.g. ../shared/data/wikitext-2/valid.txt)")
     ap.add_argument("--warm-start", action="store_true", help="regimes, digits: each generator's EM starts from its "
                     "last model (a merged or mutated child's parameters persist), not k-means")
-    ap.add_argument("--samples", type=int, default=200, help="regimes, digits: items per generator and per side of "
+    ap.add_argument("--samples", type=int, default=200, help="regimes: items per generator and per side of "
                     "each detector fit")
+    ap.add_argument("--detector", choices=["hashed_ngram", "likelihood_ratio", "perplexity", "all"],
+                    default="hashed_ngram", help="regimes and tempering, text: the detector (likelihood_ratio and "
+                    "perplexity: Kneser-Ney bigram references; all: each in turn, tempering only)")
+    ap.add_argument("--buckets", type=int, default=4096, help="regimes, text: the hashed n-gram detector's features")
+    ap.add_argument("--ngrams", default="1,2", help="regimes, text: the detector's n-gram range, lo,hi")
+    ap.add_argument("--C", type=float, default=1.0, help="regimes, text: the detector's inverse L2 strength")
     ap.add_argument("--hidden", type=int, default=32, help="regimes, digits: the MLP detector's hidden units")
     ap.add_argument("--genes", default="", help="regimes, digits: comma-separated sampling genes of the mixtures "
                     "(temperature: every standard deviation times T; weight_temperature: weights w^(1/S))")
@@ -221,10 +276,20 @@ def main() -> None:
     ap.add_argument("--temperatures", default="0.5,0.7,0.85,1.0,1.2", help="tempering: the gene values tried")
     a = ap.parse_args()
     if a.what == "regimes":
-        regimes(a.world, a.replicates, a.generations, a.corpus, mutation=a.mutation, sigma=a.sigma,
+        if a.detector == "all":
+            ap.error("--detector all is for tempering; regimes runs one detector: name hashed_ngram, "
+                     "likelihood_ratio or perplexity")
+        text = dict(samples=a.samples, buckets=a.buckets, ngrams=tuple(int(v) for v in a.ngrams.split(",")), C=a.C,
+                    detector=a.detector)
+        regimes(a.world, a.replicates, a.generations, a.corpus, text, mutation=a.mutation, sigma=a.sigma,
                 real_fraction=a.real_fraction, warm=a.warm_start, samples=a.samples, hidden=a.hidden,
                 genes=tuple(g for g in a.genes.split(",") if g), gene_sigma=a.gene_sigma, slack=a.slack,
                 covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)
+    elif a.what == "tempering" and a.world == "text":
+        specs = {"hashed_ngram": dict(kind="hashed_ngram", n_features=a.buckets, C=a.C),
+                 "likelihood_ratio": dict(kind="likelihood_ratio"), "perplexity": dict(kind="perplexity")}
+        specs = specs if a.detector == "all" else {a.detector: specs[a.detector]}
+        text_tempering(a.samples, a.replicates, specs, tuple(float(v) for v in a.temperatures.split(",")))
     elif a.what == "tempering":
         tempering(a.samples, a.hidden, a.replicates, a.covariance, a.reg_covar, a.family, a.sample_noise,
                   tuple(float(v) for v in a.temperatures.split(",")))
