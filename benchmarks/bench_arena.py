@@ -126,7 +126,8 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
         print(f"{'':9s} TPR@1% by round (mean over replicates): {' '.join(f'{v:.3f}' for v in tpr.mean(axis=0))}")
         sys.stdout.flush()
         finals[regime] = {"AUC held-out last": res.final(regime, "det_auc_heldout"),
-                          "CIAO column mean": res.final(regime, "det_generality"), "TPR@1% last": tpr[:, -1]}
+                          "CIAO column mean": res.final(regime, "det_generality"), "TPR@1% last": tpr[:, -1],
+                          f"{web} last": res.final(regime, web)}
     if reps > 1:  # replicate r of every regime starts from the same seed and generation 0: paired differences
         for a, b in (("history", "adapting"), ("history", "frozen"), ("adapting", "frozen")):
             print(f"{a} - {b} (paired by replicate): " + "; ".join(
