@@ -124,6 +124,7 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
             print(f"{'':9s} {gene} by round (mean over replicates and all members): "
                   f"{' '.join(f'{x:.3f}' for x in v.mean(axis=0))}; last {interval(v[:, -1])}")
         print(f"{'':9s} TPR@1% by round (mean over replicates): {' '.join(f'{v:.3f}' for v in tpr.mean(axis=0))}")
+        ciao_signature(res, regime)
         sys.stdout.flush()
         finals[regime] = {"AUC held-out last": res.final(regime, "det_auc_heldout"),
                           "CIAO column mean": res.final(regime, "det_generality"), "TPR@1% last": tpr[:, -1],
@@ -132,6 +133,26 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
         for a, b in (("history", "adapting"), ("history", "frozen"), ("adapting", "frozen")):
             print(f"{a} - {b} (paired by replicate): " + "; ".join(
                 f"{k} {interval(np.asarray(finals[a][k]) - np.asarray(finals[b][k])).strip()}" for k in finals[a]))
+
+
+def ciao_signature(res, regime: str) -> None:
+    """The Red Queen signature read off each replicate's CIAO matrix (AUC of detector round j against generator
+    round i): against contemporaries -- generator round g and the detector one round behind, [g, g-1], the
+    detector it evolved against -- and against the ancestral detector, [g, 0]; per round the mean over
+    replicates, and each line's slope per round (a least-squares line per replicate, then mean [95% t-interval]),
+    and the paired difference of the slopes. The signature: contemporaries flat, ancestors falling."""
+    from redqueen.arena import ciao_matrix
+
+    reps = sorted({r.replicate for r in res.records if r.arm == regime})
+    mats = np.stack([ciao_matrix(res.records, regime, rep) for rep in reps])
+    g = np.arange(1, mats.shape[1])
+    lines = {"contemporaries [g, g-1]": mats[:, g, g - 1], "ancestor [g, 0]": mats[:, g, 0]}
+    slopes = {k: np.array([np.polyfit(g, row, 1)[0] for row in v]) for k, v in lines.items()}
+    for k, v in lines.items():
+        print(f"{'':9s} CIAO {k:24s} rounds 1-{g[-1]}: {' '.join(f'{x:.3f}' for x in v.mean(axis=0))}; "
+              f"slope {interval(slopes[k]).strip()}")
+    a, b = slopes.values()
+    print(f"{'':9s} CIAO slope contemporaries - ancestor (paired): {interval(a - b).strip()}")
 
 
 def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag", reg_covar: float = 1e-6,
