@@ -46,10 +46,17 @@ from redqueen.runtime.runner import run_experiment
 REGIMES = ("frozen", "adapting", "history")
 
 
+def text_detector(kind="hashed_ngram", buckets=4096, ngrams=(1, 2), C=1.0) -> dict:
+    """The text detector's config: hashed n-grams, or a likelihood-ratio / perplexity detector (Kneser-Ney bigram
+    references); ``C`` the logistic regression's inverse L2 strength in each."""
+    if kind == "hashed_ngram":
+        return {"kind": kind, "n_features": buckets, "ngram_range": list(ngrams), "C": C}
+    return {"kind": kind, "C": C}
+
+
 def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="kjv", buckets=4096, ngrams=(1, 2),
                 C=1.0, detector="hashed_ngram"):
-    detector = ({"kind": "hashed_ngram", "n_features": buckets, "ngram_range": list(ngrams), "C": C}
-                if detector == "hashed_ngram" else {"kind": detector, "C": C})
+    detector = text_detector(detector, buckets, ngrams, C)
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 150,
              "genes": ["temperature"], "web": web, "detector": detector}
     return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
@@ -211,8 +218,8 @@ def text_tempering(samples: int, reps: int, detectors: dict, values=(0.5, 0.7, 0
                 test = m.sample(samples, rng)
                 s_real, s = matched.score(real_test), matched.score(test)
                 sf = frozen.score(test)
-                lp = m.log_prob(real_test)
-                fid = float(np.sum(lp) / np.sum(real_test.lengths() + 1))
+                # the arena's fidelity (ReferenceScores.log_likelihoods): each verse's log-likelihood per token, averaged
+                fid = float(np.mean(m.log_prob(real_test) / (real_test.lengths() + 1)))
                 rows[(name, v)].append((tpr_at_fpr(s_frozen, sf, 0.01), tpr_at_fpr(s_real, s, 0.01), auc(s_real, s),
                                         fid))
     print(f"text tempering: KJV bigram (the arena's generator) on 1,000 verses; detectors on {samples} + {samples}; "
@@ -258,6 +265,17 @@ def round_cost(repeats: int) -> None:
           f"repeats; load average {os.getloadavg()}")
 
 
+def ngram_range(text: str) -> tuple[int, int]:
+    """``--ngrams lo,hi``: two positive integers, lo <= hi (argparse turns the error into one line, exit 2)."""
+    try:
+        lo, hi = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not lo,hi; give two integers such as 1,2") from None
+    if not 1 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 1 <= lo <= hi, e.g. 1,2")
+    return lo, hi
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["regimes", "round", "tempering"])
@@ -273,13 +291,14 @@ def main() -> None:
                     "line (e.g. ../shared/data/wikitext-2/valid.txt)")
     ap.add_argument("--warm-start", action="store_true", help="regimes, digits: each generator's EM starts from its "
                     "last model (a merged or mutated child's parameters persist), not k-means")
-    ap.add_argument("--samples", type=int, default=200, help="regimes: items per generator and per side of "
+    ap.add_argument("--samples", type=int, default=200, help="regimes and tempering: items per generator and per side of "
                     "each detector fit")
     ap.add_argument("--detector", choices=["hashed_ngram", "likelihood_ratio", "perplexity", "all"],
                     default="hashed_ngram", help="regimes and tempering, text: the detector (likelihood_ratio and "
                     "perplexity: Kneser-Ney bigram references; all: each in turn, tempering only)")
     ap.add_argument("--buckets", type=int, default=4096, help="regimes, text: the hashed n-gram detector's features")
-    ap.add_argument("--ngrams", default="1,2", help="regimes, text: the detector's n-gram range, lo,hi")
+    ap.add_argument("--ngrams", type=ngram_range, default=(1, 2), help="regimes, text: the detector's n-gram range, "
+                    "lo,hi")
     ap.add_argument("--C", type=float, default=1.0, help="regimes, text: the detector's inverse L2 strength")
     ap.add_argument("--hidden", type=int, default=32, help="regimes, digits: the MLP detector's hidden units")
     ap.add_argument("--genes", default="", help="regimes, digits: comma-separated sampling genes of the mixtures "
@@ -301,16 +320,14 @@ def main() -> None:
         if a.detector == "all":
             ap.error("--detector all is for tempering; regimes runs one detector: name hashed_ngram, "
                      "likelihood_ratio or perplexity")
-        text = dict(samples=a.samples, buckets=a.buckets, ngrams=tuple(int(v) for v in a.ngrams.split(",")), C=a.C,
-                    detector=a.detector)
+        text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector)
         regimes(a.world, a.replicates, a.generations, a.corpus, text, mutation=a.mutation, sigma=a.sigma,
                 real_fraction=a.real_fraction, warm=a.warm_start, samples=a.samples, hidden=a.hidden,
                 genes=tuple(g for g in a.genes.split(",") if g), gene_sigma=a.gene_sigma, slack=a.slack,
                 covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)
     elif a.what == "tempering" and a.world == "text":
-        specs = {"hashed_ngram": dict(kind="hashed_ngram", n_features=a.buckets, C=a.C),
-                 "likelihood_ratio": dict(kind="likelihood_ratio"), "perplexity": dict(kind="perplexity")}
-        specs = specs if a.detector == "all" else {a.detector: specs[a.detector]}
+        kinds = ("hashed_ngram", "likelihood_ratio", "perplexity") if a.detector == "all" else (a.detector,)
+        specs = {k: text_detector(k, a.buckets, a.ngrams, a.C) for k in kinds}
         text_tempering(a.samples, a.replicates, specs, tuple(float(v) for v in a.temperatures.split(",")))
     elif a.what == "tempering":
         tempering(a.samples, a.hidden, a.replicates, a.covariance, a.reg_covar, a.family, a.sample_noise,
