@@ -335,7 +335,8 @@ def test_ngram_watermarked_green_ids_dense_or_by_rank_give_the_same_samples(kw, 
     assert dense._wm.utable.ids is not None
     calls = []
     draw = green_tables.GreenIds.draw_rank
-    monkeypatch.setattr(green_tables.GreenIds, "draw_rank", lambda self, h, q: calls.append(h.size) or draw(self, h, q))
+    monkeypatch.setattr(green_tables.GreenIds, "draw_rank",
+                        lambda self, h, q, **kw: calls.append(h.size) or draw(self, h, q, **kw))
     a = dense.sample(3000, np.random.default_rng(4))
     monkeypatch.setattr(green_tables, "TABLE_BYTES", green_tables.GreenIds.nbytes(48, 48))
     ranks = NGramFamily(**kw, max_len=30, watermark=wm).fit(data)

@@ -315,12 +315,13 @@ class NGramFamily:
             picker = self._picker
             rows = self.tables_[-1].rows(ctx)
             seen_mass = picker.row_mass[rows]
-            s = (u < seen_mass) | (self._p_unseen[rows] == 0)  # the latter only by round-off: pick clips to the row
+            seen = (u < seen_mass) | (self._p_unseen[rows] == 0)  # the latter only by round-off: pick clips to the row
+            s, n = np.flatnonzero(seen), np.flatnonzero(~seen)  # each part's positions gathered once, as indices
             tok[s] = picker.pick(rows[s], u[s])
-            if not np.all(s):
-                ru = rows[~s]
-                j = np.floor((u[~s] - seen_mass[~s]) / self._p_unseen[ru]).astype(np.int64)
-                tok[~s] = self._unseen_outcome(ru, np.clip(j, 0, self._n_unseen[ru] - 1))
+            if n.size:
+                ru = rows[n]
+                j = np.floor((u[n] - seen_mass[n]) / self._p_unseen[ru]).astype(np.int64)
+                tok[n] = self._unseen_outcome(ru, np.clip(j, 0, self._n_unseen[ru] - 1))
             return tok
         pending = np.arange(ctx.size)
         for k in range(self.order, 0, -1):  # descend the orders; u is rescaled at each step

@@ -378,7 +378,7 @@ class WatermarkedNGram:
     def _next_additive_table(self, ctx: np.ndarray, h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Row-fixed additive: seen entries reweighted, unseen plain, unseen given green; one uniform picks the part
         and the outcome within it (the green unseen part: :meth:`_unseen_green_draw`; rows that top-k / top-p
-        truncate: proposals)."""
+        truncate: proposals). Each part's positions are gathered once, as indices."""
         m = self.m
         tab = m.tables_[-1]
         n_rows = tab.keys.size
@@ -386,60 +386,65 @@ class WatermarkedNGram:
         u = rng.random(ctx.size)
         cut1, cut2 = self._cut1[rows], self._cut2[rows]
         # a never-seen context: its cut depends on the hash where top-k / top-p truncate it, or not watermarked
-        never = np.flatnonzero(rows == n_rows) if not self._never_fixed or (h < 0).any() else ()
+        never = np.flatnonzero(rows == n_rows) if not self._never_fixed or (h.size and h.min() < 0) else ()
         if len(never):
             a = m._p_unseen[n_rows]
             w1 = a * m._n_unseen[n_rows]
             w2 = self.extra * a * self._unseen_green_at(rows[never], h[never])
             cut2[never] = w1 / (w1 + w2)
         tok = np.empty(ctx.size, np.int64)
-        s = u < cut1
+        s = np.flatnonzero(u < cut1)
         rs = rows[s]
         tok[s] = self.picker.pick(rs, u[s] * self._seen_scale[rs])
-        p = ~s & (u < cut2)  # cut1 <= cut2: the rest, u >= cut2, is the green part
+        g = np.flatnonzero(u >= cut2)
+        p = np.flatnonzero((u >= cut1) & (u < cut2))  # cut1 <= cut2: the rest, u >= cut2, is the green part
         rp = rows[p]
         scale = self._unseen_scale[rp]
         if len(never):
             scale = np.where(rp == n_rows, m._n_unseen[n_rows] / np.maximum(cut2[p] - cut1[p], 1e-300), scale)
         j = np.floor((u[p] - cut1[p]) * scale).astype(np.int64)
         tok[p] = m._unseen_outcome(rp, np.clip(j, 0, m._n_unseen[rp] - 1))
-        g = np.flatnonzero(u >= cut2)
-        if g.size:
-            frac = np.clip((u[g] - cut2[g]) / (1.0 - cut2[g]), 0.0, np.nextafter(1.0, 0.0))
-            if self._all_every:
-                tok[g] = self._unseen_green_draw(rows[g], h[g], frac)
-                return tok
-            whole = self._every_unseen[rows[g]]
-            gw, gt = g[whole], g[~whole]
-            if gw.size:
-                tok[gw] = self._unseen_green_draw(rows[gw], h[gw], frac[whole])
-            if gt.size:  # top-k / top-p: only the row's first r unseen outcomes are eligible
-                rt = rows[gt]
+        if not g.size:
+            return tok
+        c2 = cut2[g]
+        frac = (u[g] - c2) / (1.0 - c2)  # in [0, 1]: the draw's min(., n - 1) keeps 1.0 inside, as a clip below 1 did
+        if self._all_every:
+            tok[g] = self._unseen_green_draw(rows[g], h[g], frac)
+            return tok
+        rg = rows[g]
+        whole = self._every_unseen[rg]
+        gw, gt = g[whole], g[~whole]
+        if gw.size:
+            tok[gw] = self._unseen_green_draw(rg[whole], h[gw], frac[whole])
+        if gt.size:  # top-k / top-p: only the row's first r unseen outcomes are eligible
+            rt = rows[gt]
 
-                def propose(idx, k, rt=rt):
-                    rr = np.repeat(rt[idx], k)
-                    jj = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0,
-                                 m._n_unseen[rr] - 1)
-                    real = rr < n_rows
-                    jj[real] = m._unseen_outcome(rr[real], jj[real])
-                    return jj.reshape(-1, k)
+            def propose(idx, k, rt=rt):
+                rr = np.repeat(rt[idx], k)
+                jj = np.clip(np.floor(rng.random(rr.size) * m._n_unseen[rr]).astype(np.int64), 0,
+                             m._n_unseen[rr] - 1)
+                real = rr < n_rows
+                jj[real] = m._unseen_outcome(rr[real], jj[real])
+                return jj.reshape(-1, k)
 
-                tok[gt] = self._restricted(h[gt], propose, rng)
+            tok[gt] = self._restricted(h[gt], propose, rng)
         return tok
 
     def _unseen_green_draw(self, rows: np.ndarray, h: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """The green id after ``h`` at fraction ``u`` of those row ``rows`` has not seen (all of them eligible): the
-        ``q``-th unseen green id is the ``q + s``-th green id, ``s`` the row's seen green ids ranked before it."""
+        """The green id after ``h`` at fraction ``u`` (in [0, 1]) of those row ``rows`` has not seen (all of them
+        eligible): the ``q``-th unseen green id is the ``q + s``-th green id, ``s`` the row's seen green ids ranked
+        before it. Its dtype is the id table's (assigned into int64 by the caller)."""
         if self._green_gap is None:
             self._prepare_green_gaps()
         n_green = self._n_green[rows]
-        q = np.minimum((u * n_green).astype(np.int64), n_green - 1)
-        stride = self.greens.size + 1
+        q = (u * n_green).astype(np.int64)
+        np.minimum(q, n_green - 1, out=q)
         seen = np.flatnonzero(rows < self.m.tables_[-1].keys.size)  # a never-seen context has no seen ids to skip
         if seen.size:
             r = rows[seen]
+            stride = self.greens.size + 1
             q[seen] += np.searchsorted(self._green_gap, r * stride + q[seen], side="right") - self._green_gap_start[r]
-        return self.utable.draw_rank(h, q)
+        return self.utable.draw_rank(h, q, cast=False)
 
     def _prepare_green_gaps(self) -> None:
         """Per row, its seen green ids' green ranks minus their order among them (sorted, offset by row)."""

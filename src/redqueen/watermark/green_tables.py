@@ -256,13 +256,17 @@ class GreenIds:
         self._ensure(h)
         return self.draw_rank(h, np.minimum((u * self.size).astype(np.int64), self.size - 1))
 
-    def draw_rank(self, h: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """The ``q``-th green id (ascending, 0-based, ``q < size``) after each hash input ``h``; both (m,)."""
+    def draw_rank(self, h: np.ndarray, q: np.ndarray, cast: bool = True) -> np.ndarray:
+        """The ``q``-th green id (ascending, 0-based, ``q < size``) after each hash input ``h``; both (m,); int64, or
+        with ``cast=False`` the dense table's own dtype where it answers (for a caller that assigns into int64)."""
         if h.size == 0:
             return np.zeros(0, np.int64)
         self._ensure(h)
         if self.ids is not None:
-            return np.take(self.ids.reshape(-1), h * self.width + q).astype(np.int64)
+            idx = h * self.width
+            idx += q
+            ids = np.take(self.ids.reshape(-1), idx)
+            return ids.astype(np.int64) if cast else ids
         count = self.count[h]
         b = _count(count[:, 1:] <= q.astype(np.int32)[:, None])  # the first block holding more than q green ids
         rows = np.arange(h.size)
