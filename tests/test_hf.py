@@ -45,6 +45,30 @@ def test_fit_sample_score_in_the_worlds_tokens(setup):
     assert lp[0] == pytest.approx(float(sum(logp[i, ids[i + 1]] for i in range(len(ids) - 1))), rel=1e-5)
 
 
+def test_decoded_log_prob_scores_with_the_sampling_biases(setup):
+    """``log_prob`` is the network's; ``decoded_log_prob`` the distribution sampling draws from (a naive loop over
+    the logits / T, then top-k), and the same as ``log_prob`` without biases or for greedy decoding."""
+    import torch
+
+    path, world = setup
+    m = family(path, world).fit(world.sample(40, np.random.default_rng(0)), np.random.default_rng(1))
+    data = world.heldout()
+    np.testing.assert_allclose(m.decoded_log_prob(data), m.log_prob(data))
+    hot = family(path, world, temperature=0.5, top_k=5).load_state(m.state())
+    np.testing.assert_allclose(hot.log_prob(data), m.log_prob(data), rtol=1e-6)
+    text = data.decode(0)
+    ids = [m.start_] + m.tokenizer_(text, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = m.model_(torch.tensor([ids])).logits[0] / 0.5
+    kth = torch.topk(logits, 5, dim=-1).values[:, -1:]
+    logp = torch.log_softmax(logits.masked_fill(logits < kth, float("-inf")), -1)
+    want = float(sum(logp[i, ids[i + 1]] for i in range(len(ids) - 1)))
+    got = hot.decoded_log_prob(data)
+    assert got[0] == pytest.approx(want, rel=1e-5) and not np.allclose(got, m.log_prob(data))
+    greedy = family(path, world, temperature=0.5, decoding="greedy").load_state(m.state())
+    np.testing.assert_allclose(greedy.decoded_log_prob(data), m.log_prob(data), rtol=1e-6)
+
+
 def test_training_lowers_the_loss_and_is_deterministic(setup):
     path, world = setup
     data = world.sample(60, np.random.default_rng(0))

@@ -267,3 +267,26 @@ def test_one_token_step_equals_forward_with_cache(fitted):
         step = m.one_token_step(cache)
         got = [step(x[:, i], i) for i in range(5, 9)]
     torch.testing.assert_close(torch.stack(got, dim=1), full[:, 5:], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(temperature=0.5), dict(top_k=3), dict(temperature=1.5, top_p=0.7)])
+def test_decoded_log_prob_scores_the_distribution_sampling_draws_from(fitted, kw):
+    """``log_prob`` scores the network; ``decoded_log_prob`` its sampling distribution (temperature, top-k,
+    top-p in force): normalised, equal to the frequencies ``generate`` draws, and not the network's."""
+    m = TransformerLMFamily(**{**TINY, **kw}).load_state(fitted.state())
+    ones = Sequences.from_list([[t] for t in range(len(VOCAB))], VOCAB)
+    dec, raw = m.decoded_log_prob(ones), m.log_prob(ones)
+    np.testing.assert_allclose(raw, fitted.log_prob(ones))  # log_prob is untouched by decoding
+    assert np.exp(dec).sum() == pytest.approx(1.0, rel=1e-5)
+    assert np.abs(np.exp(dec) - np.exp(raw)).max() > 0.02  # so the frequency check below would refuse raw
+    if kw.get("top_k"):
+        assert np.isneginf(dec).sum() == len(VOCAB) - 3
+    pairs = Sequences.from_list([list(t) for t in itertools.product(range(len(VOCAB)), repeat=2)], VOCAB)
+    assert np.exp(m.decoded_log_prob(pairs)).sum() == pytest.approx(1.0, rel=1e-5)
+    prompts = torch.full((40000, 1), m.bos_, dtype=torch.long)
+    drawn = generate(m.model_, prompts, 1, strategy="sample", generator=torch.Generator().manual_seed(0),
+                     banned=(m.bos_,), **kw)[:, 0].numpy()
+    freq = np.bincount(drawn, minlength=len(VOCAB))[: len(VOCAB)] / drawn.size
+    np.testing.assert_allclose(freq, np.exp(dec), atol=0.01)
+    greedy = TransformerLMFamily(**{**TINY, **kw, "decoding": "greedy"}).load_state(fitted.state())
+    np.testing.assert_allclose(greedy.decoded_log_prob(ones), raw)  # not a sampling distribution: the network's

@@ -218,9 +218,15 @@ class HFFamily:
                     texts.append(f"{p} {cont}" if self.keep_prompt and p else cont)
         return self._encode(texts, self.vocab_)
 
-    def log_prob_texts(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
-        """Total log-probability of each text after the start token; shape ``(len(texts),)``."""
+    def log_prob_texts(self, texts: list[str], batch_size: int = 16, decoded: bool = False) -> np.ndarray:
+        """Total log-probability of each text after the start token; shape ``(len(texts),)``. With ``decoded`` (and
+        ``decoding = "sample"``), under the distribution sampling draws from: the logits through ``temperature``,
+        ``top_k``, ``top_p`` (a removed token scores ``-inf``; the repetition penalty is not in it)."""
         import torch
+
+        from redqueen.models.neural.generate import filter_logits
+
+        warp = decoded and self.decoding == "sample" and (self.temperature != 1.0 or self.top_k or self.top_p < 1.0)
 
         out = np.zeros(len(texts))
         rows = [[self.start_] + self._ids(t)[: max(self._context() - 1, 1)] for t in texts]
@@ -228,7 +234,12 @@ class HFFamily:
             for s in range(0, len(rows), batch_size):
                 part = rows[s:s + batch_size]
                 x, mask = self._pad(part)
-                logp = torch.log_softmax(self.model_(input_ids=x, attention_mask=mask.long()).logits.float(), -1)
+                logits = self.model_(input_ids=x, attention_mask=mask.long()).logits.float()
+                if warp:
+                    shape = logits.shape
+                    logits = filter_logits(logits.reshape(-1, shape[-1]), temperature=self.temperature,
+                                           top_k=self.top_k, top_p=self.top_p).reshape(shape)
+                logp = torch.log_softmax(logits, -1)
                 tok = logp[:, :-1].gather(2, x[:, 1:, None])[..., 0] * mask[:, 1:]
                 out[s:s + len(part)] = tok.sum(1).double().numpy()
         return out
@@ -238,8 +249,12 @@ class HFFamily:
         return int(getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None) or 1024)
 
     def log_prob(self, data: Sequences) -> np.ndarray:
-        """Total log-probability of each sequence's text; shape ``(n,)``."""
+        """Total log-probability of each sequence's text under the network; shape ``(n,)``."""
         return self.log_prob_texts(self._texts(data))
+
+    def decoded_log_prob(self, data: Sequences) -> np.ndarray:
+        """:meth:`log_prob` with the sampling biases in force (see :meth:`log_prob_texts`): the arena's fidelity."""
+        return self.log_prob_texts(self._texts(data), decoded=True)
 
     def state(self) -> dict[str, np.ndarray]:
         """The trained parameters (all, or the LoRA adapters) as float32 copies; without the ``prompts``

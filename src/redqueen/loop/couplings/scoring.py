@@ -60,11 +60,13 @@ class ReferenceScores:
         cut = np.quantile(lp, TAIL_SHARE)
         return lp <= cut
 
-    def log_likelihoods(self, models) -> np.ndarray:
-        """``(P, n)`` per-item log-likelihoods (per token for text)."""
+    def log_likelihoods(self, models, decoded: bool = False) -> np.ndarray:
+        """``(P, n)`` per-item log-likelihoods (per token for text); with ``decoded``, under the distribution each
+        model samples from (``decoded_log_prob`` where a family's ``log_prob`` leaves its decoding biases out)."""
         rows = []
         for m in models:
-            lp = np.asarray(m.log_prob(self.data), dtype=np.float64)
+            score = getattr(m, "decoded_log_prob", m.log_prob) if decoded else m.log_prob
+            lp = np.asarray(score(self.data), dtype=np.float64)
             if self.keep is not None:
                 lp = lp[self.keep]
             elif isinstance(self.data, Sequences):

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from redqueen.data import Sequences, Vocabulary
 from redqueen.models.base import Degenerate
 from redqueen.models.neural import _torch as T
-from redqueen.models.neural.generate import STRATEGIES, generate
+from redqueen.models.neural.generate import STRATEGIES, filter_logits, generate
 from redqueen.models.neural.transformer import CausalTransformer
 from redqueen.watermark.scheme import as_watermark
 
@@ -114,7 +114,8 @@ class TransformerLMFamily:
     fields): Kirchenbauer et al.'s green-list bias over the data vocabulary at
     every decoding step, as Hugging Face applies it (see
     :mod:`redqueen.models.neural.generate`); like temperature it is a decoding
-    bias, so ``log_prob`` still scores the trained network.
+    bias, so ``log_prob`` still scores the trained network (``decoded_log_prob``
+    scores with temperature, top-k and top-p in force).
     """
 
     def __init__(
@@ -311,9 +312,9 @@ class TransformerLMFamily:
                     watermark=wm, watermark_vocab=self.bos_).numpy()[:, 0]
         return out
 
-    @torch.inference_mode()
     def log_prob(self, data: Sequences) -> np.ndarray:
-        """Total natural-log probability of each sequence given ``BOS``; shape ``(n,)``, float64.
+        """Total natural-log probability of each sequence given ``BOS`` under the trained network; shape ``(n,)``,
+        float64 (decoding biases aside: :meth:`decoded_log_prob` scores with them).
 
         Without ``end_token``, next-token distributions exclude ``BOS`` (which sampling never emits), so
         over all sequences of one length the probabilities sum to 1. With it, the end event after
@@ -324,6 +325,17 @@ class TransformerLMFamily:
         (half-context stride, each token scored once with at least half a
         context of history).
         """
+        return self._log_prob(data, decoded=False)
+
+    def decoded_log_prob(self, data: Sequences) -> np.ndarray:
+        """:meth:`log_prob` under the next-token distribution sampling draws from: with ``decoding = "sample"``,
+        the network's logits through ``temperature``, ``top_k`` and ``top_p`` (a token they remove scores
+        ``-inf``); other decodings, and the history-dependent repetition penalty and watermark, are not in it. What
+        a sampling gene costs in likelihood of real text (the arena's fidelity)."""
+        return self._log_prob(data, decoded=True)
+
+    @torch.inference_mode()
+    def _log_prob(self, data: Sequences, decoded: bool) -> np.ndarray:
         model = self.model_
         model.eval()
         lengths = data.lengths()
@@ -342,31 +354,35 @@ class TransformerLMFamily:
             mask = np.arange(width)[None, :] < lens[:, None]
             for j, r in enumerate(rows):
                 x[j, 1 : lengths[r] + 1] = data[r]
-            out[rows] = self._score(torch.from_numpy(x), torch.from_numpy(mask)).numpy()
+            out[rows] = self._score(torch.from_numpy(x), torch.from_numpy(mask), decoded).numpy()
         for r in np.flatnonzero(events > self.context):
             end = np.asarray([self.bos_] if events[r] > lengths[r] else [], np.int64)
-            out[r] = self._score_long(np.concatenate([[self.bos_], data[r].astype(np.int64), end]))
+            out[r] = self._score_long(np.concatenate([[self.bos_], data[r].astype(np.int64), end]), decoded)
         return out
 
-    def _score(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _score(self, x: torch.Tensor, mask: torch.Tensor, decoded: bool = False) -> torch.Tensor:
         logits = self.model_(x[:, :-1]).float()
         if not self.end_token:
             logits[..., self.bos_] = float("-inf")  # generation never emits BOS: score the distribution it samples
+        if decoded and self.decoding == "sample" and (self.temperature != 1.0 or self.top_k or self.top_p < 1.0):
+            shape = logits.shape
+            logits = filter_logits(logits.reshape(-1, shape[-1]), temperature=self.temperature, top_k=self.top_k,
+                                   top_p=self.top_p).reshape(shape)
         logp = F.log_softmax(logits, dim=-1)
         tok = logp.gather(-1, x[:, 1:, None]).squeeze(-1)
         return torch.where(mask, tok, 0.0).sum(dim=1).double()
 
-    def _score_long(self, x: np.ndarray) -> float:
+    def _score_long(self, x: np.ndarray, decoded: bool = False) -> float:
         c = self.context
         stride = max(1, c // 2)
-        total = self._score(torch.from_numpy(x[None, : c + 1]), torch.ones(1, c, dtype=torch.bool)).item()
+        total = self._score(torch.from_numpy(x[None, : c + 1]), torch.ones(1, c, dtype=torch.bool), decoded).item()
         end = c + 1
         while end < x.shape[0]:
             new = min(stride, x.shape[0] - end)
             win = x[end + new - c - 1 : end + new]
             mask = torch.zeros(1, c, dtype=torch.bool)
             mask[0, c - new :] = True
-            total += self._score(torch.from_numpy(win[None]), mask).item()
+            total += self._score(torch.from_numpy(win[None]), mask, decoded).item()
             end += new
         return total
 
