@@ -1,6 +1,8 @@
 """The Red Queen arena: frozen vs adapting vs history detectors over seeds, and what an arena round costs.
 
     python benchmarks/bench_arena.py regimes --world text  --replicates 5 [--corpus ../shared/data/wikitext-2/valid.txt]
+        [--samples 800 --C 10] [--genes temperature|top_p|none] [--detector likelihood_ratio]
+        [--fidelity distance --slack 0.05 --reference 1000]
     python benchmarks/bench_arena.py regimes --world digits --replicates 5 [--mutation gaussian --sigma 0.05]
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
         [--genes temperature,weight_temperature] [--gene-sigma 0.1] [--slack 1.0]
@@ -8,6 +10,8 @@
     python benchmarks/bench_arena.py round --repeats 7
     python benchmarks/bench_arena.py tempering [--samples 400 --hidden 32] [--covariance full --reg-covar 1e-2]
         [--family vae]
+    python benchmarks/bench_arena.py tempering --world text [--samples 800 --C 10] [--genes top_p]
+        [--detector all] [--temperatures 0.6,0.8,1.0]
 
 ``regimes`` runs the three detector regimes on the same seed (replicates are independent seeds, spawned
 from it) and prints, per regime, the mean and 95% t-interval over replicates of: the detector's AUC and
@@ -55,10 +59,12 @@ def text_detector(kind="hashed_ngram", buckets=4096, ngrams=(1, 2), C=1.0) -> di
 
 
 def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="kjv", buckets=4096, ngrams=(1, 2),
-                C=1.0, detector="hashed_ngram"):
+                C=1.0, detector="hashed_ngram", genes=("temperature",), fidelity="likelihood", slack=1.0,
+                reference=150):
     detector = text_detector(detector, buckets, ngrams, C)
-    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 150,
-             "genes": ["temperature"], "web": web, "detector": detector}
+    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2,
+             "reference": reference, "genes": list(genes), "web": web, "detector": detector, "fidelity": fidelity,
+             "slack": slack}
     return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
             "reference_size": 150,
             "world": {"kind": "text", "corpus": corpus, "level": "word", "vocab_size": 2000, "max_len": 32},
@@ -94,12 +100,12 @@ def interval(x) -> str:
 
 
 def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dict | None = None, **digits) -> None:
-    """``text``: keywords of :func:`text_config` after ``corpus`` (samples, buckets, ngrams, C, detector); ``digits``: every
+    """``text``: keywords of :func:`text_config` after ``corpus`` (samples, buckets, ngrams, C, detector, genes); ``digits``: every
     keyword of :func:`digits_config` after ``gens`` (each for its own world, ignored for the other)."""
     web = "web_ppl_real" if world == "text" else "web_w1"
     text = text or {}
     d = digits
-    genes = d.get("genes", ()) if world == "digits" else ("temperature",)
+    genes = d.get("genes", ()) if world == "digits" else tuple(text.get("genes", ("temperature",)))
     setting = (f", mutation {d['mutation']} sigma {d['sigma']}, real fraction {d['real_fraction']}, warm start "
                f"{d['warm']}, detector MLP {d['hidden']} on {d['samples']} + {d['samples']}, genes {list(genes)} (sigma "
                f"{d['gene_sigma']}), slack {d['slack']} nats, "
@@ -124,7 +130,10 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
               f"{interval(res.final(regime, 'det_auc_heldout'))} {interval(res.final(regime, 'det_generality'))} "
               f"{interval(res.final(regime, web))} {secs:8.1f}")
         fid = res.trajectory(regime, "arena_fidelity")  # what evasion costs: the generators' fidelity, per round
-        print(f"{'':9s} fidelity (mean log-likelihood of real {'digits, per image' if world == 'digits' else 'verses, per token'})"
+        what = ("minus the JS divergence of token frequencies from real verses"
+                if world == "text" and text.get("fidelity") == "distance"
+                else f"mean log-likelihood of real {'digits, per image' if world == 'digits' else 'verses, per token'}")
+        print(f"{'':9s} fidelity ({what})"
               f" gen 0 {interval(fid[:, 0])}, last {interval(fid[:, -1])}; load average {os.getloadavg()}")
         for gene in genes:  # where selection took each sampling gene: the trained-on generators' mean, per round
             v = res.trajectory(regime, f"arena_{gene}")
@@ -192,11 +201,14 @@ def tempering(samples: int, hidden: int, reps: int, covariance: str = "diag", re
         print(f"{gene:18s} {v:5.2f}  TPR@1% {interval(a[:, 0])}  AUC {interval(a[:, 1])}  fidelity {interval(a[:, 2])}")
 
 
-def text_tempering(samples: int, reps: int, detectors: dict, values=(0.5, 0.7, 0.85, 1.0, 1.2)) -> None:
-    """Outside the arena, on text: one bigram generator per seed (the arena's, on 1,000 real verses); per
-    temperature, each detector's TPR at 1% FPR and AUC on the tempered samples when fitted once on untempered ones
-    (what a frozen detector sees) and when fitted on samples of that same temperature (the most an adapting
-    detector one step behind a slow gene can reach), and the tempered model's fidelity (per token)."""
+def text_tempering(samples: int, reps: int, detectors: dict, values=(0.5, 0.7, 0.85, 1.0, 1.2),
+                   gene: str = "temperature") -> None:
+    """Outside the arena, on text: one bigram generator per seed (the arena's, on 1,000 real verses); per value of
+    the sampling gene (temperature, or top_p), each detector's TPR at 1% FPR and AUC on the biased samples when
+    fitted once on unbiased ones (what a frozen detector sees) and when fitted on samples of that same value (the
+    most an adapting detector one step behind a slow gene can reach), and the biased model's fidelity, both kinds:
+    per-token log-likelihood of the real test verses, and minus the distance of its test samples to them."""
+    from redqueen.arena.coupling import distance
     from redqueen.arena.genes import apply
     from redqueen.metrics.detection import auc, tpr_at_fpr
     from redqueen.runtime.build import make_family
@@ -213,7 +225,7 @@ def text_tempering(samples: int, reps: int, detectors: dict, values=(0.5, 0.7, 0
             frozen = make_detector(**spec).fit(world.sample(samples, rng), model.sample(samples, rng), rng)
             s_frozen = frozen.score(real_test)
             for v in values:
-                m = apply(make, model, ("temperature",), np.array([v]))
+                m = apply(make, model, (gene,), np.array([v]))
                 matched = make_detector(**spec).fit(world.sample(samples, rng), m.sample(samples, rng), rng)
                 test = m.sample(samples, rng)
                 s_real, s = matched.score(real_test), matched.score(test)
@@ -221,13 +233,15 @@ def text_tempering(samples: int, reps: int, detectors: dict, values=(0.5, 0.7, 0
                 # the arena's fidelity (ReferenceScores.log_likelihoods): each verse's log-likelihood per token, averaged
                 fid = float(np.mean(m.log_prob(real_test) / (real_test.lengths() + 1)))
                 rows[(name, v)].append((tpr_at_fpr(s_frozen, sf, 0.01), tpr_at_fpr(s_real, s, 0.01), auc(s_real, s),
-                                        fid))
+                                        fid, -distance(test, real_test)))
     print(f"text tempering: KJV bigram (the arena's generator) on 1,000 verses; detectors on {samples} + {samples}; "
           f"{reps} seeds, mean [95% t-interval]; load average {os.getloadavg()}")
     for (name, v), out in rows.items():
         a = np.array(out)
-        print(f"{name:18s} T {v:5.2f}  TPR@1% frozen {interval(a[:, 0])}  matched {interval(a[:, 1])}  AUC matched "
-              f"{interval(a[:, 2])}  fidelity/token {interval(a[:, 3])}")
+        with np.errstate(invalid="ignore"):  # top_p < 1: the likelihood fidelity is -inf
+            print(f"{name:18s} {'T' if gene == 'temperature' else gene} {v:5.2f}  TPR@1% frozen {interval(a[:, 0])}  "
+                  f"matched {interval(a[:, 1])}  AUC matched {interval(a[:, 2])}  fidelity/token {interval(a[:, 3])}  "
+                  f"-JS {interval(a[:, 4])}")
 
 
 def round_cost(repeats: int) -> None:
@@ -301,11 +315,15 @@ def main() -> None:
                     "lo,hi")
     ap.add_argument("--C", type=float, default=1.0, help="regimes, text: the detector's inverse L2 strength")
     ap.add_argument("--hidden", type=int, default=32, help="regimes, digits: the MLP detector's hidden units")
-    ap.add_argument("--genes", default="", help="regimes, digits: comma-separated sampling genes of the mixtures "
-                    "(temperature: every standard deviation times T; weight_temperature: weights w^(1/S))")
+    ap.add_argument("--genes", default=None, help="regimes: comma-separated sampling genes, 'none' for none; digits "
+                    "(default none): temperature (every standard deviation times T), weight_temperature (weights "
+                    "w^(1/S)); text (default temperature): temperature, top_p")
     ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes, digits: log-normal mutation of the genes")
-    ap.add_argument("--slack", type=float, default=1.0, help="regimes, digits: the fidelity constraint, nats per image "
-                    "below generation 0's mean log-likelihood of real digits (text's 1.0 is per token)")
+    ap.add_argument("--slack", type=float, default=1.0, help="regimes: the fidelity constraint, below generation 0's "
+                    "mean fidelity: nats of log-likelihood per image (digits) or per token (text), or of distance")
+    ap.add_argument("--fidelity", choices=["likelihood", "distance"], default="likelihood", help="regimes, text: what "
+                    "the constraint measures (distance: Jensen-Shannon divergence of token frequencies, in nats)")
+    ap.add_argument("--reference", type=int, default=150, help="regimes, text: real verses fidelity is measured on")
     ap.add_argument("--covariance", choices=["diag", "full", "tied"], default="diag", help="regimes and tempering, "
                     "digits: the mixtures' covariance type (full and tied correlate pixels within a component)")
     ap.add_argument("--reg-covar", type=float, default=1e-6, help="regimes and tempering, digits: the mixtures' ridge "
@@ -320,15 +338,25 @@ def main() -> None:
         if a.detector == "all":
             ap.error("--detector all is for tempering; regimes runs one detector: name hashed_ngram, "
                      "likelihood_ratio or perplexity")
-        text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector)
+        genes = a.genes or ("temperature" if a.world == "text" else "none")
+        genes = tuple(g for g in genes.split(",") if g and g != "none")
+        from redqueen.arena.genes import GENES
+        if set(genes) - set(GENES):
+            ap.error(f"--genes: unknown gene {sorted(set(genes) - set(GENES))[0]!r}; use 'none' or a comma-separated "
+                     f"list of {', '.join(GENES)}")
+        text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, genes=genes,
+                    fidelity=a.fidelity, slack=a.slack, reference=a.reference)
         regimes(a.world, a.replicates, a.generations, a.corpus, text, mutation=a.mutation, sigma=a.sigma,
                 real_fraction=a.real_fraction, warm=a.warm_start, samples=a.samples, hidden=a.hidden,
-                genes=tuple(g for g in a.genes.split(",") if g), gene_sigma=a.gene_sigma, slack=a.slack,
+                genes=genes, gene_sigma=a.gene_sigma, slack=a.slack,
                 covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)
     elif a.what == "tempering" and a.world == "text":
         kinds = ("hashed_ngram", "likelihood_ratio", "perplexity") if a.detector == "all" else (a.detector,)
         specs = {k: text_detector(k, a.buckets, a.ngrams, a.C) for k in kinds}
-        text_tempering(a.samples, a.replicates, specs, tuple(float(v) for v in a.temperatures.split(",")))
+        gene = a.genes or "temperature"
+        if gene not in ("temperature", "top_p"):
+            ap.error(f"--genes {gene!r}: text tempering takes one gene, temperature or top_p")
+        text_tempering(a.samples, a.replicates, specs, tuple(float(v) for v in a.temperatures.split(",")), gene)
     elif a.what == "tempering":
         tempering(a.samples, a.hidden, a.replicates, a.covariance, a.reg_covar, a.family, a.sample_noise,
                   tuple(float(v) for v in a.temperatures.split(",")))

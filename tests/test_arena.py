@@ -230,6 +230,7 @@ EXTRA
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nheldout = 3', "", "heldout = 3 leaves no generator"),
     ("gaussian", "gaussian", 1, 'detector = { kind = "classifier" }', "", "couplings need a population"),
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nregime = "sometimes"', "", "regime"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nfidelity = "vibes"', "", "fidelity"),
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier", estimator = "os:path" }', "", "detector"),
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier", colour = 3 }', "", "colour"),
     ("zipf", "categorical", 3, 'detector = { kind = "watermark", watermark = { gamma = 0.5 } }', "",
@@ -245,3 +246,70 @@ def test_config_errors_are_one_line(tmp_path, capsys, world, family, members, ex
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err and needle in err, err
     assert not (tmp_path / "out" / "runs.db").exists() or not Store(tmp_path / "out").runs()  # nothing written
+
+
+def test_arena_fidelity_scores_a_transformer_with_its_temperature_in_force(tmp_path):
+    """The transformer's ``log_prob`` scores its network (decoding biases aside), so the arena's fidelity uses
+    ``decoded_log_prob``: a generator's temperature changes its likelihood of real text, as an n-gram's does."""
+    pytest.importorskip("torch")
+    from redqueen.arena import genes as G
+
+    cfg = _text_config("adapting", reps=1, gens=1, corpus=_corpus(tmp_path), vocab=300, n=200, samples=40)
+    cfg["family"] = {"kind": "transformer", "d_model": 16, "n_layers": 1, "n_heads": 2, "context": 32, "steps": 20,
+                     "batch_size": 16, "prompt_len": 2, "max_new_tokens": 8, "end_token": True}
+    cfg["arms"][0]["members"] = 2
+    exp = C.validate(cfg)
+    world = make_world(exp.world)
+    pop = make_population(exp, world, plan_arms(exp, world)[0], 0)
+    pop.step()
+    arena = pop.coupling_list[0]
+    model = pop.models()[0]
+    tempered = [G.apply(pop.make_family, model, ("temperature",), np.array([t])) for t in (1.0, 0.4, 2.5)]
+    fid = arena.fidelity(tempered)
+    data = arena.scorer_.data
+    np.testing.assert_allclose(fid[0], np.mean(model.log_prob(data) / (data.lengths() + 1)), rtol=1e-6)
+    for m, f in zip(tempered, fid):
+        np.testing.assert_allclose(f, np.mean(m.decoded_log_prob(data) / (data.lengths() + 1)), rtol=1e-6)
+    assert abs(fid[1] - fid[0]) > 0.01 and abs(fid[2] - fid[0]) > 0.01, fid  # the gene is seen
+    raw = arena.scorer_.log_likelihoods(tempered).mean(axis=1)
+    np.testing.assert_allclose(raw, raw[0])  # what the fidelity was before: blind to the gene
+
+
+def test_distance_fidelity_is_zero_on_real_data_and_grows_with_the_gap():
+    from redqueen.arena.coupling import distance
+    from redqueen.data import Sequences, Vocabulary
+    from redqueen.metrics.divergence import wasserstein1
+
+    rng = np.random.default_rng(0)
+    vocab = Vocabulary(tuple(f"w{i}" for i in range(50)), "")
+    real = Sequences.from_list([rng.integers(0, 50, rng.integers(3, 9)) for _ in range(300)], vocab)
+    assert distance(real, real) == 0.0
+    one = Sequences.from_list([[0] * 6 for _ in range(300)], vocab)  # one type: nearly disjoint frequencies
+    near = Sequences.from_list([rng.integers(0, 50, rng.integers(3, 9)) for _ in range(300)], vocab)
+    assert 0 < distance(near, real) < 0.1 < 0.5 < distance(one, real) <= np.log(2)
+    short = Sequences.from_list([real[i][:1] for i in range(300)], vocab)  # the same tokens, cut: ends count
+    assert distance(short, real) > distance(near, real)
+    x = rng.normal(size=(400, 3))
+    assert distance(Points(x + 1.0), Points(x)) == pytest.approx(wasserstein1(x + 1.0, x))
+    assert distance(Points(x + 1.0), Points(x)) > distance(Points(x + 0.1), Points(x)) > 0
+
+
+def test_top_p_gene_is_infeasible_under_likelihood_and_finite_under_distance(tmp_path):
+    """A nucleus below 1 gives real tokens probability 0: the likelihood fidelity is -inf; the distance fidelity
+    (minus a Jensen-Shannon divergence) stays finite, in [-log 2, 0], while top_p moves."""
+    corpus = _corpus(tmp_path)
+    out = {}
+    for fidelity in ("likelihood", "distance"):
+        cfg = _text_config("adapting", reps=1, gens=2, corpus=corpus, vocab=300, n=300, samples=60)
+        arena = cfg["arms"][0]["couplings"][0]
+        arena.update(genes=["top_p"], fidelity=fidelity, slack=0.05 if fidelity == "distance" else 1.0,
+                     gene_sigma=0.5)
+        exp = C.validate(cfg)
+        world = make_world(exp.world)
+        pop = make_population(exp, world, plan_arms(exp, world)[0], 0)
+        recs = [r for _ in range(3) for r in pop.step()]
+        out[fidelity] = [(r.metrics["arena_top_p"], r.metrics["arena_fidelity"]) for r in recs]
+    cut = [f for p, f in out["likelihood"] if p < 0.999]
+    assert cut and all(np.isneginf(cut))  # every truncated member is infeasible
+    assert all(np.isfinite(f) and -np.log(2) <= f <= 0 for _, f in out["distance"])
+    assert any(p < 0.999 for p, _ in out["distance"])

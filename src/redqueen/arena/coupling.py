@@ -5,8 +5,9 @@ A coupling on a population of P generator members (any family with a genome). Ea
 
 * **act** (after every member is fitted): the members' sampling genes are applied
   (:mod:`.genes`); against the current detector each generator draws ``samples`` items and is
-  scored on evasion (mean ``1 - P(synthetic)``) and fidelity (mean log-likelihood of held-out real
-  data, per token for text); in each group -- the generators the detector trains on, and the
+  scored on evasion (mean ``1 - P(synthetic)``) and fidelity (``fidelity = "likelihood"``: the mean
+  log-likelihood of held-out real data, per token for text, with the genes in force; ``"distance"``: minus
+  :func:`distance` from its samples to that real data); in each group -- the generators the detector trains on, and the
   ``heldout`` ones it never sees -- the ``children`` worst under the fidelity constraint are replaced
   by children of survivors, merged in weight space and mutated (:class:`~redqueen.loop.couplings.breeding.Breeding`),
   their genes interpolated and mutated (:mod:`.selection`);
@@ -42,6 +43,7 @@ from redqueen.loop.couplings.scoring import ReferenceScores
 from redqueen.loop.member import population_seed
 from redqueen.loop.record import Parent
 from redqueen.metrics.detection import auc, tpr_at_fpr
+from redqueen.metrics.divergence import js, wasserstein1
 from redqueen.models.detectors import make_detector
 
 FPR = 0.01
@@ -71,6 +73,23 @@ def split(data: Data, first: int) -> tuple[Data, Data]:
     return subset(data, np.arange(first)), subset(data, np.arange(first, len(data)))
 
 
+def distance(samples: Data, real: Data) -> float:
+    """How far a generator's samples lie from real data, for a fidelity that a truncating gene keeps finite: for
+    text, the Jensen-Shannon divergence (nats, at most log 2) between the two sets' token frequencies, the end of
+    each sequence counted as one more type (so lengths count too); for points, the sliced Wasserstein-1 distance
+    (the same 64 directions, seed 0, for every call)."""
+    if isinstance(real, Points):
+        return wasserstein1(samples.x, real.x)
+    k = len(real.vocab) + 1
+
+    def freqs(d: Sequences) -> np.ndarray:
+        c = np.bincount(d.tokens, minlength=k).astype(np.float64)
+        c[-1] += len(d)
+        return c
+
+    return js(freqs(samples), freqs(real))
+
+
 def score_parts(det, parts: list[Data]) -> list[np.ndarray]:
     """``det.score`` of each part, in one call on their concatenation (a detector's per-call cost is paid once)."""
     scores = np.asarray(det.score(concat(parts)))
@@ -86,8 +105,10 @@ class Arena(Coupling):
 
     def __init__(self, *, detector: dict, regime: str = "adapting", capacity: int = 0, samples: int = 200,
                  children: int = 1, heldout: int = 0, slack: float = 1.0, genes: tuple[str, ...] = (),
-                 gene_sigma: float = 0.1, web: int = 0, reference: int = 1000,
+                 gene_sigma: float = 0.1, web: int = 0, reference: int = 1000, fidelity: str = "likelihood",
                  breeding: Breeding = Breeding(operator="lerp", mutation="gaussian", sigma=0.05)):
+        if fidelity not in ("likelihood", "distance"):
+            raise ValueError(f"arena fidelity {fidelity!r}: use 'likelihood' or 'distance'")
         self.detector = dict(detector)
         self.regime = DetectorRegime(regime, capacity)
         self.samples = samples
@@ -98,6 +119,7 @@ class Arena(Coupling):
         self.gene_sigma = gene_sigma
         self.web = web
         self.reference = reference
+        self.fidelity_kind = fidelity
         self.breeding = breeding
 
     # -- setup ----------------------------------------------------------------------------------------------
@@ -127,9 +149,13 @@ class Arena(Coupling):
         self.fid0_: float | None = None
         self.web_ = Web(pop, self.web) if self.web else None
 
-    def fidelity(self, models) -> np.ndarray:
-        """``(P,)`` weighted mean log-likelihood of the real reference set (per token for text)."""
-        lp = self.scorer_.log_likelihoods(models)
+    def fidelity(self, models, samples: list[Data] | None = None) -> np.ndarray:
+        """``(P,)``: the weighted mean log-likelihood of the real reference set (per token for text) under the
+        distribution each generator samples from (its genes in force); or, with ``fidelity = "distance"``, minus
+        the :func:`distance` from each generator's ``samples`` (needed then) to the reference set."""
+        if self.fidelity_kind == "distance":
+            return np.array([-distance(s, self.scorer_.data) for s in samples])
+        lp = self.scorer_.log_likelihoods(models, decoded=True)
         w = self.scorer_.weights
         with np.errstate(invalid="ignore"):
             return (lp * w).sum(axis=1) / w.sum()
@@ -143,9 +169,10 @@ class Arena(Coupling):
         if self.detector_ is None:
             return {}
         models = pop.models()
-        scores = score_parts(self.detector_, [m.sample(self.samples, rng) for m in models])
+        drawn = [m.sample(self.samples, rng) for m in models]
+        scores = score_parts(self.detector_, drawn)
         evasion = np.array([1.0 - float(np.mean(s)) for s in scores])
-        fidelity = self.fidelity(models)
+        fidelity = self.fidelity(models, drawn)
         floor = self.fid0_ - self.slack
         plan = (replacements(self.trained_, evasion, fidelity, floor, self.children, rng)
                 + replacements(self.held_, evasion, fidelity, floor, self.children, rng))
@@ -174,7 +201,7 @@ class Arena(Coupling):
         tests = [t for t, _ in drawn]
         newest = concat([drawn[i][1] for i in self.trained_])
         newest = newest.take(n, rng) if len(newest) > n else newest
-        fidelity = self.fidelity(models)
+        fidelity = self.fidelity(models, tests)
         if self.detector_ is None:
             self.fid0_ = float(np.mean(fidelity))
             self.detector_ = self._fit(pop, newest, rng)

@@ -9,6 +9,12 @@ are applied by building a fresh family object with the gene values and loading t
 state into it (the public ``state`` / ``load_state``), so the family's own code decides what a
 temperature means. The biased distribution is the model's: it emits, is measured and scores real
 data (its fidelity) with the genes in force -- evading by sharpening costs likelihood of real data.
+(The transformer and Hugging Face families' ``log_prob`` scores the network, decoding biases aside, as
+perplexity is usually reported; the arena's fidelity calls their ``decoded_log_prob``, which scores
+with temperature, top-k and top-p in force.) A nucleus below 1 gives every token it removes
+probability 0, so a real text that needs one scores ``-inf``: under the likelihood fidelity such a
+generator is infeasible, and on King James bigrams selection keeps ``top_p`` at 0.98-1.0 (BENCHMARKS.md
+section 14).
 """
 
 from __future__ import annotations

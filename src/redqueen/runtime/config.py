@@ -564,12 +564,18 @@ class ArenaCoupling(_Breeding):
     children: POSITIVE_INT = Field(1, le=4096, description="generators replaced per round in each group")
     heldout: int = Field(0, ge=0, le=4095, description="generators the detector never trains on (generality); they "
                          "evolve among themselves, so use 2 or more (a group of one is never replaced)")
-    slack: float = Field(1.0, ge=0, le=1e6, description="fidelity constraint: nats (per token for text) below "
-                         "generation 0's mean log-likelihood of real data a generator may fall")
+    fidelity: Literal["likelihood", "distance"] = Field(
+        "likelihood", description="what the fidelity constraint measures: the log-likelihood of held-out real data "
+        "with the genes in force, or (distance) how far a generator's samples lie from it: Jensen-Shannon "
+        "divergence of token frequencies for text (nats, at most log 2), sliced Wasserstein-1 for points")
+    slack: float = Field(1.0, ge=0, le=1e6, description="fidelity constraint: how far below generation 0's mean "
+                         "fidelity a generator may fall: nats (per token for text) of log-likelihood, or of "
+                         "distance (then set it: 1.0 never binds a Jensen-Shannon divergence)")
     genes: list[Literal["temperature", "top_p", "weight_temperature"]] = Field(
         default_factory=list, description="sampling parameters that evolve per generator: temperature (text "
         "families; gaussian, gmm: standard deviations times T; vae: latent z ~ N(0, T^2 I)), top_p (text "
-        "families), weight_temperature (gmm)")
+        "families), weight_temperature (gmm); fidelity scores each generator with its genes in force, so a top_p "
+        "that gives a real token probability 0 makes it -inf (infeasible)")
     gene_sigma: float = Field(0.1, ge=0, le=10, description="log-normal mutation of the genes")
     web: int = Field(0, ge=0, le=100_000_000, description="collapse coupling: real items in the web model's "
                      "training set beside what passed the detector (0 = no web model)")
