@@ -226,8 +226,7 @@ class HFFamily:
 
         from redqueen.models.neural.generate import filter_logits
 
-        warp = decoded and self.decoding == "sample" and (self.temperature != 1.0 or self.top_k or self.top_p < 1.0)
-
+        warp = decoded and self.decoding == "sample"
         out = np.zeros(len(texts))
         rows = [[self.start_] + self._ids(t)[: max(self._context() - 1, 1)] for t in texts]
         with torch.no_grad():
@@ -236,9 +235,7 @@ class HFFamily:
                 x, mask = self._pad(part)
                 logits = self.model_(input_ids=x, attention_mask=mask.long()).logits.float()
                 if warp:
-                    shape = logits.shape
-                    logits = filter_logits(logits.reshape(-1, shape[-1]), temperature=self.temperature,
-                                           top_k=self.top_k, top_p=self.top_p).reshape(shape)
+                    logits = filter_logits(logits, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
                 logp = torch.log_softmax(logits, -1)
                 tok = logp[:, :-1].gather(2, x[:, 1:, None])[..., 0] * mask[:, 1:]
                 out[s:s + len(part)] = tok.sum(1).double().numpy()

@@ -70,12 +70,13 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
 
 
 def filter_logits(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
-    """Temperature, then top-k, then nucleus (top-p) truncation; removed entries become ``-inf``. Shape ``(N, V)``."""
+    """Temperature, then top-k, then nucleus (top-p) truncation along the last axis; removed entries become
+    ``-inf``. Shape ``(..., V)``; without biases, ``logits`` itself."""
     if temperature != 1.0:
         logits = logits / temperature
     v = logits.shape[-1]
     if 0 < top_k < v:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p < 1.0:
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)

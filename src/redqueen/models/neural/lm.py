@@ -364,10 +364,8 @@ class TransformerLMFamily:
         logits = self.model_(x[:, :-1]).float()
         if not self.end_token:
             logits[..., self.bos_] = float("-inf")  # generation never emits BOS: score the distribution it samples
-        if decoded and self.decoding == "sample" and (self.temperature != 1.0 or self.top_k or self.top_p < 1.0):
-            shape = logits.shape
-            logits = filter_logits(logits.reshape(-1, shape[-1]), temperature=self.temperature, top_k=self.top_k,
-                                   top_p=self.top_p).reshape(shape)
+        if decoded and self.decoding == "sample":
+            logits = filter_logits(logits, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         logp = F.log_softmax(logits, dim=-1)
         tok = logp.gather(-1, x[:, 1:, None]).squeeze(-1)
         return torch.where(mask, tok, 0.0).sum(dim=1).double()
