@@ -109,7 +109,11 @@ def test_decoding_matches_decode_probs(bias, order):
             assert np.isclose(value, np.sum(np.log(parts))) or (value == -np.inf and min(parts) == 0)
 
 
-@pytest.mark.parametrize("bias", [dict(), dict(temperature=0.7, top_k=5), dict(top_p=0.95)])
+LOGIT_BIAS = np.array([1.5, -2.0, 0.0, 0.7, -0.5, 3.0, 0.4])  # a, ..., f (never seen), end
+
+
+@pytest.mark.parametrize("bias", [dict(), dict(temperature=0.7, top_k=5), dict(top_p=0.95),
+                                  dict(logit_bias=LOGIT_BIAS), dict(logit_bias=LOGIT_BIAS, temperature=0.6)])
 def test_sampling_frequencies_match_probabilities(bias):
     data = toy_corpus()
     model = NGramFamily(order=2, alpha=0.5, max_len=12, **bias).fit(data)
@@ -127,6 +131,66 @@ def test_sampling_frequencies_match_probabilities(bias):
         assert observed[~support].sum() == 0
         expected = p[support] * observed.sum()
         assert chisquare(observed[support], expected).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.0])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+@pytest.mark.parametrize("order", [1, 2])
+def test_logit_bias_is_added_to_the_log_probabilities_before_the_temperature(order, temperature, alpha):
+    """P'(w | h) ∝ (P(w | h) e^{b_w})^{1/T}, in every context (seen, unseen, after the never-seen 'f'), the end
+    symbol included; log_prob is the sum of those; a zero bias is the unbiased model."""
+    data = toy_corpus()
+    model = NGramFamily(order=order, alpha=alpha, temperature=temperature, logit_bias=LOGIT_BIAS).fit(data)
+    for ctx in CONTEXTS + [[5], [4, 4]]:
+        with np.errstate(divide="ignore"):
+            logits = (np.log(naive_probs(data, order, alpha, ctx)) + LOGIT_BIAS) / temperature
+        want = np.exp(logits - logits.max())
+        want /= want.sum()
+        assert np.allclose(model.probs(ctx), want, atol=1e-12), ctx
+    seqs = [c for c in CONTEXTS if c]
+    lp = model.log_prob(Sequences.from_list(seqs, VOCAB))
+    for ctx, value in zip(seqs, lp):
+        parts = [model.probs(ctx[:j])[ctx[j] if j < len(ctx) else 6] for j in range(len(ctx) + 1)]
+        with np.errstate(divide="ignore"):
+            assert np.isclose(value, np.sum(np.log(parts))) or (value == -np.inf and min(parts) == 0)
+    zero = NGramFamily(order=order, alpha=alpha, temperature=temperature, logit_bias=np.zeros(7)).fit(data)
+    plain = NGramFamily(order=order, alpha=alpha, temperature=temperature).fit(data)
+    for ctx in CONTEXTS:
+        assert np.allclose(zero.probs(ctx), plain.probs(ctx), atol=1e-14)
+
+
+def test_logit_bias_unseen_draws_follow_the_bias_even_when_the_seen_outcomes_hold_its_mass():
+    """A draw in a row's unseen part takes outcome w with probability ∝ e^{b_w / T} among the outcomes the row has
+    not seen -- by rejection, and densely for rows where rejection keeps failing (here: the bias puts almost all
+    of its mass on the seen outcomes, so 32 rejections in a row are the rule)."""
+    data = toy_corpus()
+    heavy = np.array([30.0, 30.0, 30.0, 30.0, 30.0, 0.0, 1.0])  # after 'a' only 'b', 'c' and end are seen
+    for bias in (LOGIT_BIAS, heavy):
+        model = NGramFamily(order=2, alpha=0.5, logit_bias=bias).fit(data)
+        row = model.tables_[-1].rows(np.array([0]))  # context 'a'
+        seen = set(model._picker.cols[model._picker.indptr[row[0]]:model._picker.indptr[row[0] + 1]].tolist())
+        draws = model._biased_unseen(np.repeat(row, 4000), np.random.default_rng(2))
+        unseen = np.array([w for w in range(7) if w not in seen])
+        assert set(np.unique(draws)) <= set(unseen.tolist())
+        p = model.probs([0])[unseen]
+        assert chisquare(np.bincount(draws, minlength=7)[unseen], p / p.sum() * draws.size).pvalue > 1e-3
+
+
+def test_logit_bias_refuses_what_it_cannot_be_exact_with():
+    data = toy_corpus()
+    for bad, needle in [(dict(logit_bias=np.zeros(6)), "7 finite floats"),
+                        (dict(logit_bias=np.full(7, np.nan)), "7 finite floats"),
+                        (dict(logit_bias=np.zeros(7), top_p=0.9), "without top_k, top_p"),
+                        (dict(logit_bias=np.zeros(7), top_k=3), "without top_k, top_p"),
+                        (dict(logit_bias=np.zeros(7), smoothing="kneser_ney"), "without top_k, top_p"),
+                        (dict(logit_bias=np.zeros(7), watermark={"gamma": 0.5, "delta": 2.0}), "watermark")]:
+        with pytest.raises(ValueError, match=needle):
+            NGramFamily(order=2, **bad).fit(data)
+    # a merged child keeps its template's bias
+    a, b = (NGramFamily(order=2, alpha=0.3, logit_bias=LOGIT_BIAS).fit(toy_corpus(seed=s)) for s in (0, 1))
+    g = a.genome_space([a, b])
+    child = g.build(g.vectors[0])
+    assert np.array_equal(child.logit_bias, LOGIT_BIAS) and np.allclose(child.probs([1]), a.probs([1]))
 
 
 def test_unseen_outcomes_are_sampled_uniformly():

@@ -12,6 +12,11 @@ end-of-sequence outcome after it, so samples have natural lengths (capped at
   uniform. ``temperature``, ``top_k`` and ``top_p`` bias every row exactly as
   :func:`redqueen.models.decoding.decode_probs` would on the dense row, and
   the biased distribution is the model's: ``log_prob`` scores with it.
+  ``logit_bias`` (``V + 1`` floats, the end symbol last, as OpenAI's API and
+  Hugging Face's ``SequenceBiasLogitsProcessor`` add them) is added to every
+  row's log-probabilities before the temperature: ``P'(w | h) ∝ (P(w | h)
+  e^{b_w})^{1/T}``; not with ``top_k``/``top_p`` (the bias reorders the row) or a
+  watermark.
 * ``"kneser_ney"`` -- interpolated Kneser-Ney with one ``discount`` ``d``:
   ``P_k(w | h) = (c_k(h, w) - d)^+ / c_k(h) + d T_k(h) / c_k(h) P_{k-1}(w | h')``
   where ``c_n`` are counts, ``c_k`` (k < n) continuation counts (distinct left
@@ -36,7 +41,11 @@ An additive row is "its seen entries, plus the same probability for each of
 its first ``r`` unseen outcomes" (exact under temperature, top-k and top-p,
 because every seen entry outranks every unseen one); a draw that falls in the
 unseen part is mapped to the ``j``-th unseen outcome by a second
-``searchsorted``. A Kneser-Ney draw descends the orders, staying at order
+``searchsorted``. Under a ``logit_bias`` the unseen outcomes of a row weigh
+``e^{b_w / T}`` each, so a draw in the unseen part takes an outcome from the one
+global distribution ``∝ e^{b / T}`` and draws again where the row has seen it
+(rejection: exact; a row whose seen outcomes hold almost all of that mass is
+drawn densely after 32 tries). A Kneser-Ney draw descends the orders, staying at order
 ``k`` with probability ``1 - d T_k(h) / c_k(h)``.
 """
 
@@ -171,7 +180,7 @@ class NGramFamily:
 
     def __init__(self, *, order: int = 2, smoothing: str = "additive", alpha: float = 0.001, discount: float = 0.75,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, max_len: int = 128,
-                 watermark=None):
+                 watermark=None, logit_bias=None):
         self.order = order
         self.smoothing = smoothing
         self.alpha = alpha
@@ -181,6 +190,7 @@ class NGramFamily:
         self.top_p = top_p
         self.max_len = max_len
         self.watermark = watermark
+        self.logit_bias = logit_bias
 
     @property
     def _kn(self) -> bool:
@@ -202,6 +212,13 @@ class NGramFamily:
         if not self._kn and self.alpha < 0:
             raise ValueError(f"additive smoothing needs alpha >= 0, got {self.alpha}")
         wm = as_watermark(self.watermark)
+        if self.logit_bias is not None:
+            b = np.asarray(self.logit_bias, dtype=np.float64)
+            if b.shape != (v + 1,) or not np.isfinite(b).all():
+                raise ValueError(f"logit_bias must be {v + 1} finite floats (one per token, the end symbol last), "
+                                 f"got shape {b.shape}")
+            if self._kn or self.top_k or self.top_p < 1.0 or wm is not None:
+                raise ValueError("logit_bias needs smoothing='additive' without top_k, top_p or a watermark")
         if wm is not None:
             reason = _nw.supported(wm, self.order, self._kn)
             if reason:
@@ -290,7 +307,20 @@ class NGramFamily:
                     room = np.where(a > 0, np.ceil((p * z - seen_sum) / np.where(a > 0, a, 1.0)), 0.0)
                 r = np.clip(room, 0, r).astype(np.int64)
         w = np.where(keep, w, 0.0)
-        z = np.bincount(row, weights=w, minlength=n_rows + 1) + r * a
+        self._beta = None
+        if self.logit_bias is not None:  # unseen outcomes weigh a * beta_w each (module docstring)
+            lb = np.asarray(self.logit_bias, dtype=np.float64) / temp
+            beta = np.exp(lb - lb.max())  # <= 1, so a row's largest unseen weight is at most a
+            w = np.exp(log_seen + lb[tab.cols] - lb.max() - row_max[row])
+            left = np.where(n_unseen > 0, np.maximum(beta.sum() - np.bincount(row, weights=beta[tab.cols],
+                                                                              minlength=n_rows + 1), 0.0), 0.0)
+            z = np.bincount(row, weights=w, minlength=n_rows + 1) + a * left
+            self._beta, self._beta_cum = beta, np.cumsum(beta)
+            self._unseen_mass = a * left / z
+            self._entry_key = row[:nnz] * outcomes + tab.cols
+        else:
+            z = np.bincount(row, weights=w, minlength=n_rows + 1) + r * a
+            self._unseen_mass = r * a / z
         self._p_seen = w / z[row]
         self._p_unseen = a / z
         self._n_unseen = r
@@ -305,6 +335,30 @@ class NGramFamily:
         before = np.searchsorted(self._gap_key, rows * (outcomes + 1) + j, side="right") - self._picker.indptr[rows]
         return j + before
 
+    def _biased_unseen(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Under a logit bias: one outcome per row from ``beta`` restricted to the row's unseen outcomes; (m,)."""
+        outcomes = self._beta.size
+        out = np.empty(rows.size, dtype=np.int64)
+        todo = np.arange(rows.size)
+        for _ in range(32):  # rejection from the global distribution ∝ beta
+            w = np.searchsorted(self._beta_cum, rng.random(todo.size) * self._beta_cum[-1], side="right")
+            w = np.minimum(w, outcomes - 1)
+            want = rows[todo] * outcomes + w
+            pos = np.searchsorted(self._entry_key, want)
+            key = self._entry_key
+            seen = key[np.minimum(pos, max(key.size - 1, 0))] == want if key.size else np.zeros(want.shape, bool)
+            out[todo[~seen]] = w[~seen]
+            todo = todo[seen]
+            if not todo.size:
+                return out
+        ptr = self._picker.indptr
+        for i in todo:  # rows whose seen outcomes hold nearly all of beta: drawn densely
+            b = self._beta.copy()
+            b[self._picker.cols[ptr[rows[i]]:ptr[rows[i] + 1]]] = 0.0
+            c = np.cumsum(b)
+            out[i] = min(int(np.searchsorted(c, rng.random() * c[-1], side="right")), outcomes - 1)
+        return out
+
     def _next(self, ctx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One next symbol for each context code in ``ctx`` (m,)."""
         v = len(self.vocab_)
@@ -315,10 +369,12 @@ class NGramFamily:
             picker = self._picker
             rows = self.tables_[-1].rows(ctx)
             seen_mass = picker.row_mass[rows]
-            seen = (u < seen_mass) | (self._p_unseen[rows] == 0)  # the latter only by round-off: pick clips to the row
+            seen = (u < seen_mass) | (self._unseen_mass[rows] == 0)  # the latter only by round-off: pick clips to the row
             s, n = np.flatnonzero(seen), np.flatnonzero(~seen)  # each part's positions gathered once, as indices
             tok[s] = picker.pick(rows[s], u[s])
-            if n.size:
+            if n.size and self._beta is not None:
+                tok[n] = self._biased_unseen(rows[n], rng)
+            elif n.size:
                 ru = rows[n]
                 j = np.floor((u[n] - seen_mass[n]) / self._p_unseen[ru]).astype(np.int64)
                 tok[n] = self._unseen_outcome(ru, np.clip(j, 0, self._n_unseen[ru] - 1))
@@ -412,6 +468,8 @@ class NGramFamily:
         pos, hit = tab.entry(rows, nxt, radix)
         rank = nxt - (pos - self._picker.indptr[rows])  # among the row's unseen outcomes
         seen = self._p_seen[np.minimum(pos, max(self._p_seen.size - 1, 0))] if self._p_seen.size else 0.0
+        if self._beta is not None:
+            return np.where(hit, seen, self._p_unseen[rows] * self._beta[nxt])
         return np.where(hit, seen, np.where(rank < self._n_unseen[rows], self._p_unseen[rows], 0.0))
 
     def log_prob(self, data: Sequences) -> np.ndarray:
@@ -486,7 +544,8 @@ class NGramFamily:
         def build(vec: np.ndarray) -> "NGramFamily":
             child = NGramFamily(order=template.order, smoothing=template.smoothing, alpha=template.alpha,
                                 discount=template.discount, temperature=template.temperature, top_k=template.top_k,
-                                top_p=template.top_p, max_len=template.max_len, watermark=template.watermark)
+                                top_p=template.top_p, max_len=template.max_len, watermark=template.watermark,
+                                logit_bias=template.logit_bias)
             child.vocab_ = template.vocab_
             views = layout.views(np.asarray(vec, dtype=np.float64))
             tables = []
