@@ -235,6 +235,12 @@ EXTRA
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier", colour = 3 }', "", "colour"),
     ("zipf", "categorical", 3, 'detector = { kind = "watermark", watermark = { gamma = 0.5 } }', "",
      "not a categorical world"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\ngenes = ["logit_bias"]', "",
+     "gene 'logit_bias' needs a family that samples with it (ngram"),
+    ("text", "ngram", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["logit_bias", "top_p"]', "",
+     "logit_bias and top_p cannot evolve together"),
+    ("text", "ngram", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["logit_bias"]', "top_p = 0.9",
+     "gene 'logit_bias' needs a family without top_k, top_p"),
 ])
 def test_config_errors_are_one_line(tmp_path, capsys, world, family, members, extra, smooth, needle):
     from redqueen.cli import main
@@ -313,3 +319,39 @@ def test_top_p_gene_is_infeasible_under_likelihood_and_finite_under_distance(tmp
     assert cut and all(np.isneginf(cut))  # every truncated member is infeasible
     assert all(np.isfinite(f) and -np.log(2) <= f <= 0 for _, f in out["distance"])
     assert any(p < 0.999 for p, _ in out["distance"])
+
+
+def test_gene_mutation_is_multiplicative_for_scalars_and_additive_for_the_bias():
+    """A child's scalar genes are the parents' interpolation times e^{sigma z}, its logit bias the interpolation plus
+    sigma z, from one draw of z; without a vector gene the draw and the result are what they were before the bias
+    gene existed; the record carries the bias's root mean square."""
+    from redqueen.arena import genes as G
+
+    genes = ("temperature", "logit_bias")
+    a, b = np.array([1.0, 0.0, 0.5, -0.5]), np.array([0.5, 1.0, -0.5, 0.5])
+    got = G.child(genes, a, b, 0.25, 0.3, np.random.default_rng(4))
+    z = 0.3 * np.random.default_rng(4).standard_normal(4)
+    mid = 0.75 * a + 0.25 * b
+    assert np.allclose(got, np.clip(np.r_[mid[0] * np.exp(z[0]), mid[1:] + z[1:]], -4, 4))
+    old = G.child(("temperature",), a[:1], b[:1], 0.25, 0.3, np.random.default_rng(4))
+    assert np.allclose(old, np.clip(mid[0] * np.exp(z[0]), 0.25, 4.0))
+    assert G.split(genes, got)["temperature"] == got[0] and np.array_equal(G.split(genes, got)["logit_bias"], got[1:])
+    assert G.summary(genes, got)["logit_bias"] == pytest.approx(np.sqrt(np.mean(got[1:] ** 2)))
+
+
+def test_logit_bias_gene_evolves_and_restores_bit_for_bit(tmp_path):
+    """The logit bias (one value per token and the end symbol) starts at 0, moves under selection, is in force in
+    every member's model, and a checkpointed arena continues exactly as the uninterrupted one."""
+    cfg = _text_config("frozen", reps=1, gens=4, corpus=_corpus(tmp_path), vocab=300, n=300, samples=60)
+    cfg["arms"][0]["couplings"][0].update(genes=["logit_bias"], gene_sigma=0.3)
+    exp = C.validate(cfg)
+    want, _ = restored_steps_equal(exp, tmp_path, before=3)
+    world = make_world(exp.world)
+    pop = make_population(exp, world, plan_arms(exp, world)[0], 0)
+    first = pop.step()
+    assert all(r.metrics["arena_logit_bias"] == 0.0 for r in first)
+    last = [pop.step() for _ in range(3)][-1]
+    assert any(r.metrics["arena_logit_bias"] > 0 for r in last)
+    v = len(pop.member_list[0].model.vocab_)
+    biases = [m.model.logit_bias for m in pop.member_list]
+    assert all(b.shape == (v + 1,) for b in biases) and any(np.abs(b).max() > 0 for b in biases)

@@ -139,7 +139,7 @@ class Arena(Coupling):
         rng = np.random.default_rng(population_seed(pop.seed, pop.replicate, STREAM))
         draw = getattr(pop.world, "heldout", None) or pop.world.sample
         self.real_test_ = draw(self.samples, rng)
-        self.genes_ = G.initial(pop.make_family, self.genes, p)
+        self.genes_ = None  # set at the first act, when a vector gene's width (the fitted model's outcomes) is known
         self.detector_ = None
         self.archive_: list[dict[str, np.ndarray]] = []  # each round's detector, after its update
         self.rounds_: list[Data] = []  # each round's trained-on generators (test samples, pooled)
@@ -164,6 +164,8 @@ class Arena(Coupling):
 
     def act(self, pop, generation: int, rng: np.random.Generator) -> dict[int, list]:
         members = pop.member_list
+        if self.genes_ is None:
+            self.genes_ = G.initial(pop.make_family, self.genes, len(members), members[0].model)
         for m in members:
             m.model = G.apply(pop.make_family, m.model, self.genes, self.genes_[m.index])
         if self.detector_ is None:
@@ -242,7 +244,7 @@ class Arena(Coupling):
             i = m.index
             own = {"arena_evasion": float(evasion[i]), "arena_fidelity": float(fidelity[i]),
                    "arena_heldout": float(i in self.held_)}
-            own.update({f"arena_{name}": float(v) for name, v in zip(self.genes, self.genes_[i])})
+            own.update({f"arena_{name}": v for name, v in G.summary(self.genes, self.genes_[i]).items()})
             out[i] = ({**shared, **own}, dists)
         return out
 
@@ -269,7 +271,7 @@ class Arena(Coupling):
     # -- checkpoints ----------------------------------------------------------------------------------------
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
-        arrays = {"genes": self.genes_, "ciao": self.ciao_}
+        arrays = {"genes": np.zeros((0, 0)) if self.genes_ is None else self.genes_, "ciao": self.ciao_}
         if self.detector_ is not None:
             arrays.update({f"det.{k}": v for k, v in self.detector_.state().items()})
         for j, st in enumerate(self.archive_):
@@ -294,7 +296,8 @@ class Arena(Coupling):
                 return Points(np.asarray(a["x"]))
             return Sequences(np.asarray(a["tokens"]), np.asarray(a["offsets"]), self.real_test_.vocab)
 
-        self.genes_ = np.asarray(arrays["genes"], dtype=np.float64).reshape(self.genes_.shape)
+        genes = np.asarray(arrays["genes"], dtype=np.float64)
+        self.genes_ = genes if genes.size or not self.genes else None  # (0, 0): saved before the first act
         self.ciao_ = np.asarray(arrays["ciao"], dtype=np.float64)
         self.fid0_ = meta["fid0"]
         self.detector_ = self.new_detector().load_state(sub("det")) if meta["detector"] else None

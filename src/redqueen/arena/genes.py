@@ -15,21 +15,53 @@ with temperature, top-k and top-p in force.) A nucleus below 1 gives every token
 probability 0, so a real text that needs one scores ``-inf``: under the likelihood fidelity such a
 generator is infeasible, and on King James bigrams selection keeps ``top_p`` at 0.98-1.0 (BENCHMARKS.md
 section 14).
+
+``logit_bias`` is a vector gene: one value per outcome of the fitted model (for text, each token and the end
+symbol), added to the log-probabilities before the temperature (the n-gram family's ``logit_bias``), the
+lever a generator has to evade one detector's particular features rather than to move closer to real text.
+Scalar genes mutate multiplicatively (log-normal, ``sigma``), the bias additively (``sigma`` nats per
+outcome, the same factor ``e^{sigma z}`` on an outcome's odds as on a temperature); a generator's record
+carries a scalar gene's value and the bias's root mean square.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-GENES = ("temperature", "top_p", "weight_temperature")
-BOUNDS = {"temperature": (0.25, 4.0), "top_p": (0.2, 1.0), "weight_temperature": (0.25, 4.0)}
+GENES = ("temperature", "top_p", "weight_temperature", "logit_bias")
+BOUNDS = {"temperature": (0.25, 4.0), "top_p": (0.2, 1.0), "weight_temperature": (0.25, 4.0),
+          "logit_bias": (-4.0, 4.0)}
+#: genes with one value per outcome of the fitted model, mutated additively; at most one per arena
+VECTOR = ("logit_bias",)
 
 
-def initial(make_family, genes: tuple[str, ...], members: int) -> np.ndarray:
-    """``(members, len(genes))``: the family's configured values for every member."""
+def _widths(genes: tuple[str, ...], size: int) -> list[int]:
+    """Each gene's share of a row of ``size`` values: 1 for a scalar gene, the rest for the vector gene."""
+    scalars = sum(g not in VECTOR for g in genes)
+    return [1 if g not in VECTOR else size - scalars for g in genes]
+
+
+def split(genes: tuple[str, ...], values: np.ndarray) -> dict:
+    """``{gene: value}`` of one row: a float for a scalar gene, an array for a vector gene."""
+    out, at = {}, 0
+    for g, w in zip(genes, _widths(genes, values.size)):
+        out[g] = values[at:at + w].copy() if g in VECTOR else float(values[at])
+        at += w
+    return out
+
+
+def initial(make_family, genes: tuple[str, ...], members: int, model=None) -> np.ndarray:
+    """``(members, width)``: the family's configured values for every member; a vector gene needs the fitted
+    ``model`` for its width (its outcomes) and starts at the configured bias, or 0."""
     template = make_family()
-    row = [float(getattr(template, g)) for g in genes]
-    return np.tile(np.asarray(row, dtype=np.float64), (members, 1))
+    row = []
+    for g in genes:
+        v = getattr(template, g)
+        if g in VECTOR:
+            row.append(np.zeros(len(model.vocab_) + 1) if v is None else np.asarray(v, dtype=np.float64))
+        else:
+            row.append(np.array([float(v)]))
+    return np.tile(np.concatenate(row) if row else np.zeros(0), (members, 1))
 
 
 def apply(make_family, model, genes: tuple[str, ...], values: np.ndarray):
@@ -37,19 +69,27 @@ def apply(make_family, model, genes: tuple[str, ...], values: np.ndarray):
     if not genes:
         return model
     fresh = make_family()
-    for name, v in zip(genes, values):
-        setattr(fresh, name, float(v))
+    for name, v in split(genes, np.asarray(values, dtype=np.float64)).items():
+        setattr(fresh, name, v)
     return fresh.load_state(model.state())
+
+
+def summary(genes: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
+    """What a generator's record carries: each scalar gene's value, each vector gene's root mean square."""
+    return {g: (float(np.sqrt(np.mean(v ** 2))) if g in VECTOR else v) for g, v in split(genes, values).items()}
 
 
 def child(genes: tuple[str, ...], a: np.ndarray, b: np.ndarray, w: float, sigma: float,
           rng: np.random.Generator) -> np.ndarray:
-    """The genes of a child with weight ``w`` of parent ``b``: interpolated, then log-normal noise of
-    ``sigma`` per gene (multiplicative, so a temperature moves by the same factor up or down), clipped
-    to :data:`BOUNDS`."""
+    """The genes of a child with weight ``w`` of parent ``b``: interpolated, then noise of ``sigma``: log-normal
+    for a scalar gene (multiplicative, so a temperature moves by the same factor up or down), Gaussian for a
+    vector gene (additive, in nats); clipped to :data:`BOUNDS`."""
     out = (1.0 - w) * a + w * b
+    widths = _widths(genes, out.size)
+    vector = np.repeat([g in VECTOR for g in genes], widths).astype(bool)
     if sigma > 0 and out.size:
-        out = out * np.exp(sigma * rng.standard_normal(out.shape))
-    lo = np.array([BOUNDS[g][0] for g in genes])
-    hi = np.array([BOUNDS[g][1] for g in genes])
+        z = sigma * rng.standard_normal(out.shape)
+        out = np.where(vector, out + z, out * np.exp(z))
+    lo = np.repeat([BOUNDS[g][0] for g in genes], widths)
+    hi = np.repeat([BOUNDS[g][1] for g in genes], widths)
     return np.clip(out, lo, hi)

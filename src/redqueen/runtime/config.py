@@ -571,12 +571,14 @@ class ArenaCoupling(_Breeding):
     slack: float = Field(1.0, ge=0, le=1e6, description="fidelity constraint: how far below generation 0's mean "
                          "fidelity a generator may fall: nats (per token for text) of log-likelihood, or of "
                          "distance (then set it: 1.0 never binds a Jensen-Shannon divergence)")
-    genes: list[Literal["temperature", "top_p", "weight_temperature"]] = Field(
+    genes: list[Literal["temperature", "top_p", "weight_temperature", "logit_bias"]] = Field(
         default_factory=list, description="sampling parameters that evolve per generator: temperature (text "
         "families; gaussian, gmm: standard deviations times T; vae: latent z ~ N(0, T^2 I)), top_p (text "
-        "families), weight_temperature (gmm); fidelity scores each generator with its genes in force, so a top_p "
+        "families), weight_temperature (gmm), logit_bias (ngram: one bias per token and the end symbol, added "
+        "to the log-probabilities); fidelity scores each generator with its genes in force, so a top_p "
         "that gives a real token probability 0 makes it -inf (infeasible)")
-    gene_sigma: float = Field(0.1, ge=0, le=10, description="log-normal mutation of the genes")
+    gene_sigma: float = Field(0.1, ge=0, le=10, description="mutation of the genes: log-normal for the scalar "
+                              "genes, additive Gaussian in nats for logit_bias")
     web: int = Field(0, ge=0, le=100_000_000, description="collapse coupling: real items in the web model's "
                      "training set beside what passed the detector (0 = no web model)")
     reference: int = Field(1000, ge=10, le=1_000_000, description="real reference items fidelity is measured on")
@@ -585,7 +587,11 @@ class ArenaCoupling(_Breeding):
     @classmethod
     def _distinct_genes(cls, genes):
         if len(set(genes)) != len(genes):
-            raise ValueError("genes lists a gene twice; name each of temperature, top_p, weight_temperature at most once")
+            raise ValueError("genes lists a gene twice; name each of temperature, top_p, weight_temperature, "
+                             "logit_bias at most once")
+        if "logit_bias" in genes and "top_p" in genes:
+            raise ValueError("genes logit_bias and top_p cannot evolve together (a bias reorders the nucleus); "
+                             "remove one")
         return genes
 
 
@@ -603,7 +609,7 @@ MERGING = ("merge", "niches", "quality_diversity", "arena")
 DECODING_FAMILIES = ("categorical", "ngram", "transformer", "hf")
 #: the families that sample with each of the arena's genes (redqueen.arena.genes)
 GENE_FAMILIES = {"temperature": DECODING_FAMILIES + ("gaussian", "gmm", "vae"), "top_p": DECODING_FAMILIES,
-                 "weight_temperature": ("gmm",)}
+                 "weight_temperature": ("gmm",), "logit_bias": ("ngram",)}
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
 MATRIX_GENOMES = ("gmm", "transformer", "vae")
 
@@ -672,6 +678,10 @@ def _check_arena(arm, c: ArenaCoupling, data: str, family, members: int) -> None
             raise ValueError(f"{where}: gene {gene!r} needs a family that samples with it "
                              f"({', '.join(GENE_FAMILIES[gene])}; ngram with smoothing = 'additive'), not "
                              f"{family.kind!r}; remove it from genes or change the family")
+    if "logit_bias" in c.genes and (getattr(family, "top_k", 0) or getattr(family, "top_p", 1.0) < 1.0
+                                    or getattr(family, "watermark", None) is not None):
+        raise ValueError(f"{where}: gene 'logit_bias' needs a family without top_k, top_p or a watermark (a bias "
+                         f"reorders the row); remove them from [family] or the gene")
     if c.heldout >= members:
         raise ValueError(f"{where}: heldout = {c.heldout} leaves no generator for the detector to train on "
                          f"(members = {members}); lower heldout or raise members")
