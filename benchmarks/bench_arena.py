@@ -60,11 +60,11 @@ def text_detector(kind="hashed_ngram", buckets=4096, ngrams=(1, 2), C=1.0) -> di
 
 def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="kjv", buckets=4096, ngrams=(1, 2),
                 C=1.0, detector="hashed_ngram", genes=("temperature",), fidelity="likelihood", slack=1.0,
-                reference=150):
+                reference=150, gene_sigma=0.1):
     detector = text_detector(detector, buckets, ngrams, C)
     arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2,
              "reference": reference, "genes": list(genes), "web": web, "detector": detector, "fidelity": fidelity,
-             "slack": slack}
+             "slack": slack, "gene_sigma": gene_sigma}
     return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
             "reference_size": 150,
             "world": {"kind": "text", "corpus": corpus, "level": "word", "vocab_size": 2000, "max_len": 32},
@@ -115,7 +115,7 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
           f"load average {os.getloadavg()}")
     print(f"{'regime':9s} {'AUC gen0':>28s} {'AUC last':>28s} {'TPR@1% last':>28s} {'TPR slope/round':>28s} "
-          f"{'AUC held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
+          f"{'AUC held-out last':>28s} {'TPR@1% held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
     finals = {}  # regime -> {measure: per-replicate values}: the regimes share their seeds, so differences pair
     for regime in REGIMES:
         cfg = (text_config(regime, reps, gens, corpus=corpus, **text) if world == "text"
@@ -127,7 +127,8 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
         tpr = res.trajectory(regime, "det_tpr1")
         slope = [np.polyfit(np.arange(row.size), row, 1)[0] for row in tpr]
         print(f"{regime:9s} {interval(auc[:, 0])} {interval(auc[:, -1])} {interval(tpr[:, -1])} {interval(slope)} "
-              f"{interval(res.final(regime, 'det_auc_heldout'))} {interval(res.final(regime, 'det_generality'))} "
+              f"{interval(res.final(regime, 'det_auc_heldout'))} {interval(res.final(regime, 'det_tpr1_heldout'))} "
+              f"{interval(res.final(regime, 'det_generality'))} "
               f"{interval(res.final(regime, web))} {secs:8.1f}")
         fid = res.trajectory(regime, "arena_fidelity")  # what evasion costs: the generators' fidelity, per round
         what = ("minus the JS divergence of token frequencies from real verses"
@@ -143,6 +144,7 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
         ciao_signature(res, regime)
         sys.stdout.flush()
         finals[regime] = {"AUC held-out last": res.final(regime, "det_auc_heldout"),
+                          "TPR@1% held-out last": res.final(regime, "det_tpr1_heldout"),
                           "CIAO column mean": res.final(regime, "det_generality"), "TPR@1% last": tpr[:, -1],
                           f"{web} last": res.final(regime, web)}
     if reps > 1:  # replicate r of every regime starts from the same seed and generation 0: paired differences
@@ -318,7 +320,7 @@ def main() -> None:
     ap.add_argument("--genes", default=None, help="regimes: comma-separated sampling genes, 'none' for none; digits "
                     "(default none): temperature (every standard deviation times T), weight_temperature (weights "
                     "w^(1/S)); text (default temperature): temperature, top_p")
-    ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes, digits: log-normal mutation of the genes")
+    ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes: mutation of the genes (log-normal; logit_bias: additive, nats)")
     ap.add_argument("--slack", type=float, default=1.0, help="regimes: the fidelity constraint, below generation 0's "
                     "mean fidelity: nats of log-likelihood per image (digits) or per token (text), or of distance")
     ap.add_argument("--fidelity", choices=["likelihood", "distance"], default="likelihood", help="regimes, text: what "
@@ -345,7 +347,7 @@ def main() -> None:
             ap.error(f"--genes: unknown gene {sorted(set(genes) - set(GENES))[0]!r}; use 'none' or a comma-separated "
                      f"list of {', '.join(GENES)}")
         text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, genes=genes,
-                    fidelity=a.fidelity, slack=a.slack, reference=a.reference)
+                    fidelity=a.fidelity, slack=a.slack, reference=a.reference, gene_sigma=a.gene_sigma)
         regimes(a.world, a.replicates, a.generations, a.corpus, text, mutation=a.mutation, sigma=a.sigma,
                 real_fraction=a.real_fraction, warm=a.warm_start, samples=a.samples, hidden=a.hidden,
                 genes=genes, gene_sigma=a.gene_sigma, slack=a.slack,
