@@ -7,6 +7,7 @@
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
         [--genes temperature,weight_temperature] [--gene-sigma 0.1] [--slack 1.0]
         [--covariance {diag,full,tied}] [--reg-covar 1e-6] [--family {gmm,vae}]
+    python benchmarks/bench_arena.py crossplay --world text|digits [every regimes flag]
     python benchmarks/bench_arena.py round --repeats 7
     python benchmarks/bench_arena.py tempering [--samples 400 --hidden 32] [--covariance full --reg-covar 1e-2]
         [--family vae]
@@ -18,6 +19,12 @@ from it) and prints, per regime, the mean and 95% t-interval over replicates of:
 TPR at 1% FPR against the current generators at the last round (and the slope of TPR over rounds), its
 AUC against the held-out generators (generality), the mean CIAO column (the last detector against every
 round's generators), and the web model's ppl_real (text) or w1 (digits).
+
+``crossplay`` measures generality against one fixed set of unseen opponents: per replicate the three regimes'
+races run from the same seed, then each regime's last detector is scored on fresh samples of every race's
+held-out generators (which no detector trained on) against the same real items; TPR at 1% FPR and AUC per
+detector, and paired differences. (``regimes``' held-out column scores each detector against its own race's
+held-out generators, which evolved against that detector: a different opponent set per regime.)
 
 ``tempering`` asks what a sampling gene can buy against a frozen detector, outside the arena: one Gaussian
 mixture (10 components, diagonal unless ``--covariance``; or with ``--family vae`` the small VAE of
@@ -281,6 +288,46 @@ def round_cost(repeats: int) -> None:
           f"repeats; load average {os.getloadavg()}")
 
 
+def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, **digits) -> None:
+    """Generality against one fixed set of unseen opponents: per replicate, the three regimes' races are stepped
+    side by side from the same seed; then every regime's last detector meets the same opponents -- the held-out
+    generators of all three races (none of which any detector trained on) -- on fresh samples, against the same
+    real test items. Prints, per detector, the mean [95% t-interval] over replicates of its TPR at 1% FPR and AUC
+    on that shared set, and the paired differences between detectors."""
+    from redqueen.metrics.detection import auc, tpr_at_fpr
+
+    tpr = {r: [] for r in REGIMES}
+    aucs = {r: [] for r in REGIMES}
+    t0 = time.perf_counter()
+    for rep in range(reps):
+        arenas = {}
+        for regime in REGIMES:
+            cfg = (text_config(regime, reps, gens, corpus=corpus, **text) if world == "text"
+                   else digits_config(regime, reps, gens, **digits))
+            exp = C.validate(cfg)
+            w = make_world(exp.world)
+            pop = make_population(exp, w, plan_arms(exp, w)[0], rep)
+            for _ in range(gens + 1):
+                pop.step()
+            arenas[regime] = (pop.coupling_list[0], pop.models())
+        rng = np.random.default_rng([rep, 2026])
+        n = next(iter(arenas.values()))[0].samples
+        opponents = [models[i].sample(n, rng) for arena, models in arenas.values() for i in arena.held_]
+        for regime, (arena, _) in arenas.items():
+            det = arena.detector_
+            s_real = det.score(arena.real_test_)
+            s_opp = np.concatenate([det.score(o) for o in opponents])
+            tpr[regime].append(tpr_at_fpr(s_real, s_opp, 0.01))
+            aucs[regime].append(auc(s_real, s_opp))
+    print(f"crossplay, {world}: {reps} replicates, {gens} rounds, {len(opponents)} shared unseen opponents (every "
+          f"race's held-out generators); {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()}")
+    for regime in REGIMES:
+        print(f"{regime:9s} TPR@1% {interval(tpr[regime])}  AUC {interval(aucs[regime])}")
+    for a, b in (("history", "adapting"), ("history", "frozen"), ("adapting", "frozen")):
+        print(f"{a} - {b} (paired): TPR@1% {interval(np.subtract(tpr[a], tpr[b])).strip()}; "
+              f"AUC {interval(np.subtract(aucs[a], aucs[b])).strip()}")
+
+
 def ngram_range(text: str) -> tuple[int, int]:
     """``--ngrams lo,hi``: two positive integers, lo <= hi (argparse turns the error into one line, exit 2)."""
     try:
@@ -294,7 +341,7 @@ def ngram_range(text: str) -> tuple[int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["regimes", "round", "tempering"])
+    ap.add_argument("what", choices=["regimes", "crossplay", "round", "tempering"])
     ap.add_argument("--world", choices=["text", "digits"], default="text")
     ap.add_argument("--replicates", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=7)
@@ -336,7 +383,7 @@ def main() -> None:
                     "decoder means plus the Gaussian observation noise (default: decoder means)")
     ap.add_argument("--temperatures", default="0.5,0.7,0.85,1.0,1.2", help="tempering: the gene values tried")
     a = ap.parse_args()
-    if a.what == "regimes":
+    if a.what in ("regimes", "crossplay"):
         if a.detector == "all":
             ap.error("--detector all is for tempering; regimes runs one detector: name hashed_ngram, "
                      "likelihood_ratio or perplexity")
@@ -348,7 +395,8 @@ def main() -> None:
                      f"list of {', '.join(GENES)}")
         text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, genes=genes,
                     fidelity=a.fidelity, slack=a.slack, reference=a.reference, gene_sigma=a.gene_sigma)
-        regimes(a.world, a.replicates, a.generations, a.corpus, text, mutation=a.mutation, sigma=a.sigma,
+        (crossplay if a.what == "crossplay" else regimes)(
+                a.world, a.replicates, a.generations, a.corpus, text, mutation=a.mutation, sigma=a.sigma,
                 real_fraction=a.real_fraction, warm=a.warm_start, samples=a.samples, hidden=a.hidden,
                 genes=genes, gene_sigma=a.gene_sigma, slack=a.slack,
                 covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)
