@@ -118,8 +118,10 @@ class _Table:
 
     def entry(self, rows: np.ndarray, cols: np.ndarray, radix: int) -> tuple[np.ndarray, np.ndarray]:
         """Position of each (row, col) pair in the table (the insertion point if absent) and whether it is there."""
-        row_of = np.repeat(np.arange(self.keys.size), np.diff(self.indptr))
-        key = row_of * radix + self.cols
+        cache = self.__dict__.setdefault("_keys", {})  # the entries' sorted (row, col) codes, built once per radix
+        if radix not in cache:
+            cache[radix] = np.repeat(np.arange(self.keys.size), np.diff(self.indptr)) * radix + self.cols
+        key = cache[radix]
         want = rows * radix + cols
         pos = np.searchsorted(key, want)
         hit = key[np.minimum(pos, max(key.size - 1, 0))] == want if key.size else np.zeros(want.shape, bool)
@@ -317,7 +319,6 @@ class NGramFamily:
             z = np.bincount(row, weights=w, minlength=n_rows + 1) + a * left
             self._beta, self._beta_cum = beta, np.cumsum(beta)
             self._unseen_mass = a * left / z
-            self._entry_key = row[:nnz] * outcomes + tab.cols
         else:
             z = np.bincount(row, weights=w, minlength=n_rows + 1) + r * a
             self._unseen_mass = r * a / z
@@ -343,10 +344,7 @@ class NGramFamily:
         for _ in range(32):  # rejection from the global distribution ∝ beta
             w = np.searchsorted(self._beta_cum, rng.random(todo.size) * self._beta_cum[-1], side="right")
             w = np.minimum(w, outcomes - 1)
-            want = rows[todo] * outcomes + w
-            pos = np.searchsorted(self._entry_key, want)
-            key = self._entry_key
-            seen = key[np.minimum(pos, max(key.size - 1, 0))] == want if key.size else np.zeros(want.shape, bool)
+            _, seen = self.tables_[-1].entry(rows[todo], w, outcomes)
             out[todo[~seen]] = w[~seen]
             todo = todo[seen]
             if not todo.size:
