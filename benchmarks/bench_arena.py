@@ -366,8 +366,8 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=32, help="regimes, digits: the MLP detector's hidden units")
     ap.add_argument("--genes", default=None, help="regimes: comma-separated sampling genes, 'none' for none; digits "
                     "(default none): temperature (every standard deviation times T), weight_temperature (weights "
-                    "w^(1/S)); text (default temperature): temperature, top_p")
-    ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes: mutation of the genes (log-normal; logit_bias: additive, nats)")
+                    "w^(1/S)), shift (one value per pixel added to every sample); text (default temperature): temperature, top_p, logit_bias")
+    ap.add_argument("--gene-sigma", type=float, default=0.1, help="regimes: mutation of the genes (log-normal; logit_bias: additive, nats; shift: additive, data units)")
     ap.add_argument("--slack", type=float, default=1.0, help="regimes: the fidelity constraint, below generation 0's "
                     "mean fidelity: nats of log-likelihood per image (digits) or per token (text), or of distance")
     ap.add_argument("--fidelity", choices=["likelihood", "distance"], default="likelihood", help="regimes, text: what "

@@ -241,6 +241,9 @@ EXTRA
      "logit_bias and top_p cannot evolve together"),
     ("text", "ngram", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["logit_bias"]', "top_p = 0.9",
      "gene 'logit_bias' needs a family without top_k, top_p"),
+    ("text", "ngram", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["shift"]', "",
+     "gene 'shift' needs a family that samples with it (gaussian, gmm, vae"),
+    ("gaussian", "kde", 3, 'detector = { kind = "classifier" }\ngenes = ["shift"]', "", "gene 'shift' needs a family"),
 ])
 def test_config_errors_are_one_line(tmp_path, capsys, world, family, members, extra, smooth, needle):
     from redqueen.cli import main

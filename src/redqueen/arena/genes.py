@@ -1,4 +1,5 @@
-"""Sampling parameters as evolvable genes: temperature, top-p and a mixture's weight temperature, per generator.
+"""Sampling parameters as evolvable genes, per generator: temperature, top-p, a mixture's weight temperature, a
+text generator's logit bias and a point generator's shift.
 
 A family that samples with a temperature or a nucleus (categorical, n-gram with additive
 smoothing, transformer, Hugging Face; a temperature for the Gaussian and the Gaussian mixtures,
@@ -22,17 +23,31 @@ lever a generator has to evade one detector's particular features rather than to
 Scalar genes mutate multiplicatively (log-normal, ``sigma``), the bias additively (``sigma`` nats per
 outcome, the same factor ``e^{sigma z}`` on an outcome's odds as on a temperature); a generator's record
 carries a scalar gene's value and the bias's root mean square.
+
+``shift`` is the point families' vector gene (Gaussian, Gaussian mixtures, VAE; kernel density has it too, but no genome): one value
+per dimension, in the data's units, added to every sample, the density translated with it (the fit scores
+``x - shift``; :func:`redqueen.models.base.translate`), so a shifted generator's fidelity is the
+likelihood of real points under what it emits. It is to points what the bias is to text: a direction the
+generator can move in to leave one detector's decision region, at a price in fidelity, without
+becoming more like the real data. Mutated like the bias (``sigma`` in data units per dimension), clipped to
+``[-4, 4]`` (digits in [0, 1] or 0..16: the fidelity floor binds long before).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-GENES = ("temperature", "top_p", "weight_temperature", "logit_bias")
+GENES = ("temperature", "top_p", "weight_temperature", "logit_bias", "shift")
 BOUNDS = {"temperature": (0.25, 4.0), "top_p": (0.2, 1.0), "weight_temperature": (0.25, 4.0),
-          "logit_bias": (-4.0, 4.0)}
-#: genes with one value per outcome of the fitted model, mutated additively; at most one per arena
-VECTOR = ("logit_bias",)
+          "logit_bias": (-4.0, 4.0), "shift": (-4.0, 4.0)}
+#: genes with one value per outcome (logit_bias) or per dimension (shift) of the fitted model, mutated
+#: additively; at most one per arena
+VECTOR = ("logit_bias", "shift")
+
+
+def width(gene: str, model) -> int:
+    """A vector gene's length for a fitted ``model``: its tokens and the end symbol, or its points' dimension."""
+    return len(model.vocab_) + 1 if gene == "logit_bias" else model.dim()
 
 
 def _widths(genes: tuple[str, ...], size: int) -> list[int]:
@@ -52,13 +67,13 @@ def split(genes: tuple[str, ...], values: np.ndarray) -> dict:
 
 def initial(make_family, genes: tuple[str, ...], members: int, model=None) -> np.ndarray:
     """``(members, width)``: the family's configured values for every member; a vector gene needs the fitted
-    ``model`` for its width (its outcomes) and starts at the configured bias, or 0."""
+    ``model`` for its :func:`width` and starts at the configured vector, or 0."""
     template = make_family()
     row = []
     for g in genes:
         v = getattr(template, g)
         if g in VECTOR:
-            row.append(np.zeros(len(model.vocab_) + 1) if v is None else np.asarray(v, dtype=np.float64))
+            row.append(np.zeros(width(g, model)) if v is None else np.asarray(v, dtype=np.float64))
         else:
             row.append(np.array([float(v)]))
     return np.tile(np.concatenate(row) if row else np.zeros(0), (members, 1))
@@ -83,7 +98,7 @@ def child(genes: tuple[str, ...], a: np.ndarray, b: np.ndarray, w: float, sigma:
           rng: np.random.Generator) -> np.ndarray:
     """The genes of a child with weight ``w`` of parent ``b``: interpolated, then noise of ``sigma``: log-normal
     for a scalar gene (multiplicative, so a temperature moves by the same factor up or down), Gaussian for a
-    vector gene (additive, in nats); clipped to :data:`BOUNDS`."""
+    vector gene (additive: nats for the bias, data units for the shift); clipped to :data:`BOUNDS`."""
     out = (1.0 - w) * a + w * b
     widths = _widths(genes, out.size)
     vector = np.repeat([g in VECTOR for g in genes], widths).astype(bool)

@@ -43,6 +43,18 @@ class Family(Protocol):
     def load_state(self, state: dict[str, np.ndarray]) -> "Family": ...
 
 
+def translate(x: np.ndarray, shift, sign: float = 1.0) -> np.ndarray:
+    """Points ``x`` ``(n, d)`` moved by ``sign * shift`` (one vector of ``d``), or ``x`` itself when ``shift`` is
+    None: a point family's ``shift`` (the arena's ``shift`` gene) emits ``x + shift`` and scores ``x`` as its
+    fit scores ``x - shift``, the exact density of the translated samples (a translation's Jacobian is 1)."""
+    if shift is None:
+        return x
+    s = np.asarray(shift, dtype=np.float64)
+    if s.shape != (x.shape[1],):
+        raise ValueError(f"shift has {s.size} values for points of dimension {x.shape[1]}; give one per dimension")
+    return x + sign * s
+
+
 def type_probs(model: Family) -> np.ndarray | None:
     """The model's exact distribution over its world's types, where it has one (categorical families)."""
     fn = getattr(model, "type_probs", None)

@@ -6,6 +6,7 @@ import numpy as np
 from scipy.stats import multivariate_normal
 
 from redqueen.data import Points
+from redqueen.models.base import translate
 
 
 class GaussianFamily:
@@ -21,12 +22,16 @@ class GaussianFamily:
     distributions, reparametrised). The fit is not tempered: ``mean_`` /
     ``cov_`` (and ``state``) are the maximum-likelihood fit, ``log_prob`` and ``sample`` use ``T^2 cov_``
     exactly, so the fidelity of a tempered model is measured under the distribution it samples from.
+    ``shift`` (one value per dimension, or None; the arena's ``shift`` gene) moves the mean it emits and scores
+    under, ``N(mean + shift, T^2 cov)``, as :func:`redqueen.models.base.translate`.
     """
 
-    def __init__(self, *, ddof: int = 0, min_var: float = 0.0, temperature: float = 1.0):
+    def __init__(self, *, ddof: int = 0, min_var: float = 0.0, temperature: float = 1.0,
+                 shift: np.ndarray | None = None):
         self.ddof = ddof
         self.min_var = min_var
         self.temperature = temperature
+        self.shift = shift
 
     def fit(self, data: Points, rng: np.random.Generator | None = None) -> "GaussianFamily":
         x = data.x
@@ -40,11 +45,16 @@ class GaussianFamily:
         # eigh-based factor tolerates a singular (collapsed) covariance
         w, v = np.linalg.eigh(self.cov_)
         factor = v * (float(self.temperature) * np.sqrt(np.clip(w, 0, None)))
-        return Points(self.mean_ + rng.standard_normal((n, d)) @ factor.T)
+        return Points(translate(self.mean_ + rng.standard_normal((n, d)) @ factor.T, self.shift))
 
     def log_prob(self, data: Points) -> np.ndarray:
         cov = self.cov_ * float(self.temperature) ** 2
-        return multivariate_normal(self.mean_, cov, allow_singular=True).logpdf(data.x).reshape(len(data))
+        x = translate(data.x, self.shift, -1.0)
+        return multivariate_normal(self.mean_, cov, allow_singular=True).logpdf(x).reshape(len(data))
+
+    def dim(self) -> int:
+        """The fitted points' dimension."""
+        return int(self.mean_.shape[0])
 
     def genome_space(self, models: list["GaussianFamily"]):
         """The natural-parameter genome (float64, ``d + d(d+1)/2`` numbers; :func:`to_precision_genome`): the mean
@@ -64,7 +74,8 @@ class GaussianFamily:
 
         def build(vec: np.ndarray) -> "GaussianFamily":
             vec = np.asarray(vec, dtype=np.float64)
-            child = GaussianFamily(ddof=template.ddof, min_var=template.min_var, temperature=template.temperature)
+            child = GaussianFamily(ddof=template.ddof, min_var=template.min_var, temperature=template.temperature,
+                                   shift=template.shift)
             child.mean_, child.cov_, _ = from_precision_genome(vec[:d], vec[d:])
             return child
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from redqueen.data import Points
+from redqueen.models.base import translate
 from redqueen.plugins import import_plugin
 
 _SEED_MAX = 2**31 - 1
@@ -56,20 +57,23 @@ class SklearnDensity:
     (``estimator_`` and ``state`` hold EM's parameters); ``sample`` and ``log_prob`` both use the tempered
     mixture exactly, so a tempered model's fidelity is the likelihood under what it emits. At 1 and 1 the
     estimator is used as fitted (bitwise the untempered model); other estimators refuse a value other
-    than 1 with ``ValueError``.
+    than 1 with ``ValueError``. A third, ``shift`` (a vector, one value per dimension; None is none), acts on
+    any estimator: samples are ``x + shift`` and ``log_prob(x)`` is the fit's at ``x - shift``
+    (:func:`redqueen.models.base.translate`).
     """
 
     def __init__(self, *, estimator, plugin: str | None = None, temperature: float = 1.0,
-                 weight_temperature: float = 1.0):
+                 weight_temperature: float = 1.0, shift: np.ndarray | None = None):
         self.estimator = estimator
         self.plugin = plugin  # the "module:Class" of a plug-in: its exceptions are reported as PluginError
         self.temperature = temperature
         self.weight_temperature = weight_temperature
+        self.shift = shift
 
     def _like(self, estimator) -> "SklearnDensity":
         """An unfitted density over ``estimator`` with this one's plug-in name and sampling parameters."""
         return SklearnDensity(estimator=estimator, plugin=self.plugin, temperature=self.temperature,
-                              weight_temperature=self.weight_temperature)
+                              weight_temperature=self.weight_temperature, shift=self.shift)
 
     def _tempered(self):
         """The fitted estimator with the sampling parameters in force (a shallow copy when they are not 1)."""
@@ -118,11 +122,15 @@ class SklearnDensity:
                 est.set_params(random_state=seed)
             out = _guarded(self.plugin, "sample", est.sample, n)
         x = out[0] if isinstance(out, tuple) else out
-        return Points(np.asarray(x, dtype=np.float64).reshape(n, -1))
+        return Points(translate(np.asarray(x, dtype=np.float64).reshape(n, -1), self.shift))
 
     def log_prob(self, data: Points) -> np.ndarray:
-        return np.asarray(_guarded(self.plugin, "score_samples", self._tempered().score_samples, data.x),
-                          dtype=np.float64)
+        return np.asarray(_guarded(self.plugin, "score_samples", self._tempered().score_samples,
+                                   translate(data.x, self.shift, -1.0)), dtype=np.float64)
+
+    def dim(self) -> int:
+        """The fitted points' dimension."""
+        return int(self.estimator_.n_features_in_)
 
     def _fitted(self) -> dict[str, Any] | None:
         """The estimator's fitted attributes if they are all arrays and numbers (then they *are* the model), else None."""

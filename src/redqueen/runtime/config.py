@@ -571,14 +571,15 @@ class ArenaCoupling(_Breeding):
     slack: float = Field(1.0, ge=0, le=1e6, description="fidelity constraint: how far below generation 0's mean "
                          "fidelity a generator may fall: nats (per token for text) of log-likelihood, or of "
                          "distance (then set it: 1.0 never binds a Jensen-Shannon divergence)")
-    genes: list[Literal["temperature", "top_p", "weight_temperature", "logit_bias"]] = Field(
+    genes: list[Literal["temperature", "top_p", "weight_temperature", "logit_bias", "shift"]] = Field(
         default_factory=list, description="sampling parameters that evolve per generator: temperature (text "
         "families; gaussian, gmm: standard deviations times T; vae: latent z ~ N(0, T^2 I)), top_p (text "
         "families), weight_temperature (gmm), logit_bias (ngram: one bias per token and the end symbol, added "
-        "to the log-probabilities); fidelity scores each generator with its genes in force, so a top_p "
+        "to the log-probabilities), shift (gaussian, gmm, vae: one value per dimension added to every "
+        "sample, the density translated with it); fidelity scores each generator with its genes in force, so a top_p "
         "that gives a real token probability 0 makes it -inf (infeasible)")
     gene_sigma: float = Field(0.1, ge=0, le=10, description="mutation of the genes: log-normal for the scalar "
-                              "genes, additive Gaussian in nats for logit_bias")
+                              "genes, additive Gaussian for logit_bias (nats) and shift (data units)")
     web: int = Field(0, ge=0, le=100_000_000, description="collapse coupling: real items in the web model's "
                      "training set beside what passed the detector (0 = no web model)")
     reference: int = Field(1000, ge=10, le=1_000_000, description="real reference items fidelity is measured on")
@@ -588,7 +589,7 @@ class ArenaCoupling(_Breeding):
     def _distinct_genes(cls, genes):
         if len(set(genes)) != len(genes):
             raise ValueError("genes lists a gene twice; name each of temperature, top_p, weight_temperature, "
-                             "logit_bias at most once")
+                             "logit_bias, shift at most once")
         if "logit_bias" in genes and "top_p" in genes:
             raise ValueError("genes logit_bias and top_p cannot evolve together (a bias reorders the nucleus); "
                              "remove one")
@@ -609,7 +610,7 @@ MERGING = ("merge", "niches", "quality_diversity", "arena")
 DECODING_FAMILIES = ("categorical", "ngram", "transformer", "hf")
 #: the families that sample with each of the arena's genes (redqueen.arena.genes)
 GENE_FAMILIES = {"temperature": DECODING_FAMILIES + ("gaussian", "gmm", "vae"), "top_p": DECODING_FAMILIES,
-                 "weight_temperature": ("gmm",), "logit_bias": ("ngram",)}
+                 "weight_temperature": ("gmm",), "logit_bias": ("ngram",), "shift": ("gaussian", "gmm", "vae")}
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
 MATRIX_GENOMES = ("gmm", "transformer", "vae")
 

@@ -26,7 +26,9 @@ what the tempered model emits: a tempered VAE's fidelity is the likelihood
 of real digits under the distribution it samples from, as for the tempered
 Gaussian mixtures. The fit is not tempered (training uses the ``N(0, I)``
 prior and ``state`` holds the trained weights); at ``T = 1`` sample and
-log_prob are bitwise the untempered model's.
+log_prob are bitwise the untempered model's. ``shift`` (one value per pixel, or None; the
+arena's ``shift`` gene) translates what it emits, ``x + shift``, and scores ``x`` at
+``x - shift`` (:func:`redqueen.models.base.translate`).
 
 Warm start: pass a previous model's ``state()`` as ``init_state``.
 """
@@ -40,6 +42,7 @@ import torch
 from torch import nn
 
 from redqueen.data import Points
+from redqueen.models.base import translate
 from redqueen.models.neural import _torch as T
 
 _EVAL_SEED = 20240724  # importance samples of log_prob: fixed, so scoring is a pure function of the weights
@@ -96,7 +99,7 @@ class VAEFamily:
         self, *, latent_dim: int = 8, hidden: tuple[int, ...] = (256, 128), scale: float = 16.0, epochs: int = 50,
         batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0, beta: float = 1.0, min_std: float = 0.02,
         sample_noise: bool = False, eval_samples: int = 16, eval_batch_size: int = 1024, temperature: float = 1.0,
-        init_state: dict[str, np.ndarray] | None = None,
+        init_state: dict[str, np.ndarray] | None = None, shift: np.ndarray | None = None,
     ):
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -112,9 +115,10 @@ class VAEFamily:
         self.eval_batch_size = eval_batch_size
         self.temperature = temperature
         self.init_state = init_state
+        self.shift = shift
 
     _PARAMS = ("latent_dim", "hidden", "scale", "epochs", "batch_size", "lr", "weight_decay", "beta", "min_std",
-               "sample_noise", "eval_samples", "eval_batch_size", "temperature", "init_state")
+               "sample_noise", "eval_samples", "eval_batch_size", "temperature", "init_state", "shift")
 
     def get_params(self) -> dict:
         """The constructor's keyword arguments as stored."""
@@ -176,13 +180,13 @@ class VAEFamily:
         x = self.model_.decode(z)
         if self.sample_noise:
             x = x + self._log_std().exp() * torch.from_numpy(rng.standard_normal(tuple(x.shape)).astype(np.float32))
-        return Points(x.double().numpy() * self.scale)
+        return Points(translate(x.double().numpy() * self.scale, self.shift))
 
     @torch.inference_mode()
     def log_prob(self, data: Points) -> np.ndarray:
         """IWAE lower bound on ``log p_T(x)`` (the prior ``N(0, T^2 I)``) in data units, ``eval_samples`` draws per
         item; shape ``(n,)``."""
-        x = torch.from_numpy(np.asarray(data.x, np.float32) / np.float32(self.scale))
+        x = torch.from_numpy(np.asarray(translate(data.x, self.shift, -1.0), np.float32) / np.float32(self.scale))
         k = max(1, self.eval_samples)
         t = float(self.temperature)
         gen = T.generator(_EVAL_SEED)
@@ -201,6 +205,10 @@ class VAEFamily:
             log_w = self._log_lik(xb, self.model_.decode(z)) + log_p - log_q
             out[s : s + xb.shape[0]] = (torch.logsumexp(log_w.double(), 0) - math.log(k)).numpy()
         return out - x.shape[1] * math.log(self.scale)
+
+    def dim(self) -> int:
+        """The fitted points' dimension."""
+        return int(self.model_.log_std.shape[0])
 
     def state(self) -> dict[str, np.ndarray]:
         """Parameters keyed as in the torch ``state_dict`` (``encoder.0.weight``, ..., ``log_std``), float32."""
