@@ -115,13 +115,10 @@ def test_a_density_without_components_refuses_a_temperature():
 
 
 def _digits_config(seed=12):
-    arena = {"kind": "arena", "regime": "adapting", "samples": 60, "children": 1, "heldout": 0, "reference": 60,
-             "mutation": "none", "genes": ["temperature", "weight_temperature"], "gene_sigma": 0.3, "slack": 32.0,
-             "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [8], "max_iter": 50}}}
-    return {"name": "mixture genes", "seed": seed, "generations": 3, "n": 150, "replicates": 1, "reference_size": 60,
-            "world": {"kind": "digits", "scale": True},
-            "family": {"kind": "gmm", "components": 3, "covariance_type": "diag"},
-            "arms": [{"name": "a", "members": 3, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
+    from conftest import digits_arena_config
+
+    return digits_arena_config({"kind": "gmm", "components": 3, "covariance_type": "diag"},
+                               ["temperature", "weight_temperature"], 0.3, seed=seed, name="mixture genes")
 
 
 @pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning:sklearn.neural_network")  # recorded

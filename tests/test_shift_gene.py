@@ -85,13 +85,10 @@ def test_shift_is_a_vector_gene_one_value_per_dimension():
 
 
 def _digits_config(seed=12):
-    arena = {"kind": "arena", "regime": "frozen", "samples": 60, "children": 1, "heldout": 0, "reference": 60,
-             "mutation": "none", "genes": ["shift"], "gene_sigma": 0.05, "slack": 32.0,
-             "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [8], "max_iter": 50}}}
-    return {"name": "shift gene", "seed": seed, "generations": 3, "n": 150, "replicates": 1, "reference_size": 60,
-            "world": {"kind": "digits", "scale": True},
-            "family": {"kind": "gmm", "components": 3, "covariance_type": "diag", "reg_covar": 1e-2},
-            "arms": [{"name": "a", "members": 3, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
+    from conftest import digits_arena_config
+
+    return digits_arena_config({"kind": "gmm", "components": 3, "covariance_type": "diag", "reg_covar": 1e-2},
+                               ["shift"], 0.05, regime="frozen", seed=seed, name="shift gene")
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

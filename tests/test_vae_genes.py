@@ -16,7 +16,7 @@ from redqueen.runtime import config as C  # noqa: E402
 from redqueen.runtime.runner import run_experiment  # noqa: E402
 
 torch.set_num_threads(1)
-from conftest import VAE_TINY as TINY  # noqa: E402
+from conftest import VAE_TINY as TINY, digits_arena_config  # noqa: E402
 
 
 def _tempered(model, t: float, **params):
@@ -85,13 +85,8 @@ def test_state_round_trip_keeps_the_tempered_model(tiny_vae, digits):
 
 
 def _digits_config(seed=12):
-    arena = {"kind": "arena", "regime": "adapting", "samples": 60, "children": 1, "heldout": 0, "reference": 60,
-             "mutation": "none", "genes": ["temperature"], "gene_sigma": 0.3, "slack": 32.0,
-             "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [8], "max_iter": 50}}}
-    return {"name": "vae genes", "seed": seed, "generations": 3, "n": 150, "replicates": 1, "reference_size": 60,
-            "world": {"kind": "digits", "scale": True},
-            "family": {"kind": "vae", "latent_dim": 2, "hidden": [16], "epochs": 2, "scale": 1.0},
-            "arms": [{"name": "a", "members": 3, "regime": "fresh", "real_fraction": 0.5, "couplings": [arena]}]}
+    return digits_arena_config({"kind": "vae", "latent_dim": 2, "hidden": [16], "epochs": 2, "scale": 1.0},
+                               ["temperature"], 0.3, seed=seed, name="vae genes")
 
 
 def test_vae_takes_the_temperature_gene_and_not_the_weight_temperature():
