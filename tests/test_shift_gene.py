@@ -118,3 +118,8 @@ def test_shift_needs_a_point_family_with_a_genome():
     cfg["family"] = {"kind": "kde"}
     with pytest.raises(ValueError):
         C.validate(cfg)
+
+
+def test_every_gene_names_the_families_that_sample_with_it():
+    """The config's gene names are redqueen.arena.genes.GENES, and each has its families (one list, not four)."""
+    assert set(C.GENE_FAMILIES) == set(G.GENES) and set(G.BOUNDS) == set(G.GENES) and set(G.VECTOR) <= set(G.GENES)

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from redqueen.arena.genes import GENES  # numpy only: the arena package imports its modules lazily
+
 POSITIVE_INT = Annotated[int, Field(ge=1)]
 #: the largest magnitude of a world's location or scale: its square, summed over points and dimensions, stays finite
 SCALE_MAX = 1e50
@@ -571,7 +573,7 @@ class ArenaCoupling(_Breeding):
     slack: float = Field(1.0, ge=0, le=1e6, description="fidelity constraint: how far below generation 0's mean "
                          "fidelity a generator may fall: nats (per token for text) of log-likelihood, or of "
                          "distance (then set it: 1.0 never binds a Jensen-Shannon divergence)")
-    genes: list[Literal["temperature", "top_p", "weight_temperature", "logit_bias", "shift"]] = Field(
+    genes: list[Literal[GENES]] = Field(
         default_factory=list, description="sampling parameters that evolve per generator: temperature (text "
         "families; gaussian, gmm: standard deviations times T; vae: latent z ~ N(0, T^2 I)), top_p (text "
         "families), weight_temperature (gmm), logit_bias (ngram: one bias per token and the end symbol, added "
@@ -588,8 +590,7 @@ class ArenaCoupling(_Breeding):
     @classmethod
     def _distinct_genes(cls, genes):
         if len(set(genes)) != len(genes):
-            raise ValueError("genes lists a gene twice; name each of temperature, top_p, weight_temperature, "
-                             "logit_bias, shift at most once")
+            raise ValueError(f"genes lists a gene twice; name each of {', '.join(GENES)} at most once")
         if "logit_bias" in genes and "top_p" in genes:
             raise ValueError("genes logit_bias and top_p cannot evolve together (a bias reorders the nucleus); "
                              "remove one")
@@ -608,7 +609,7 @@ MERGING = ("merge", "niches", "quality_diversity", "arena")
 #: what each detector kind reads (redqueen.models.detectors)
 #: families that sample with a temperature and a nucleus
 DECODING_FAMILIES = ("categorical", "ngram", "transformer", "hf")
-#: the families that sample with each of the arena's genes (redqueen.arena.genes)
+#: the families that sample with each of the arena's genes (redqueen.arena.genes.GENES, every one listed)
 GENE_FAMILIES = {"temperature": DECODING_FAMILIES + ("gaussian", "gmm", "vae"), "top_p": DECODING_FAMILIES,
                  "weight_temperature": ("gmm",), "logit_bias": ("ngram",), "shift": ("gaussian", "gmm", "vae")}
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
