@@ -65,11 +65,16 @@ def text_detector(kind="hashed_ngram", buckets=4096, ngrams=(1, 2), C=1.0) -> di
     return {"kind": kind, "C": C}
 
 
+def memory(regime: str, capacity: int, remember: str) -> dict:
+    """The arena's regime keys: a history detector's ``capacity`` and ``remember``, which other regimes refuse."""
+    return {"regime": regime, **({"capacity": capacity, "remember": remember} if regime == "history" else {})}
+
+
 def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="kjv", buckets=4096, ngrams=(1, 2),
                 C=1.0, detector="hashed_ngram", genes=("temperature",), fidelity="likelihood", slack=1.0,
-                reference=150, gene_sigma=0.1):
+                reference=150, gene_sigma=0.1, capacity=0, remember="champions", heldout=2):
     detector = text_detector(detector, buckets, ngrams, C)
-    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2,
+    arena = {"kind": "arena", **memory(regime, capacity, remember), "samples": samples, "children": 2, "heldout": heldout,
              "reference": reference, "genes": list(genes), "web": web, "detector": detector, "fidelity": fidelity,
              "slack": slack, "gene_sigma": gene_sigma}
     return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
@@ -86,8 +91,9 @@ VAE = {"kind": "vae", "latent_dim": 8, "hidden": [128], "epochs": 40, "batch_siz
 
 def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
                   hidden=32, genes=(), gene_sigma=0.1, slack=1.0, covariance="diag",
-                  reg_covar=1e-6, family="gmm", noise=False):
-    arena = {"kind": "arena", "regime": regime, "samples": samples, "children": 2, "heldout": 2, "reference": 200,
+                  reg_covar=1e-6, family="gmm", noise=False, capacity=0, remember="champions", members=6, heldout=2):
+    arena = {"kind": "arena", **memory(regime, capacity, remember), "samples": samples, "children": 2,
+             "heldout": heldout, "reference": 200,
              "mutation": mutation, "sigma": sigma, "web": 400, "genes": list(genes), "gene_sigma": gene_sigma,
              "slack": slack,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
@@ -95,7 +101,7 @@ def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fracti
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
             "family": {**VAE, "sample_noise": noise} if family == "vae" else {"kind": "gmm", "components": 10, "covariance_type": covariance,
                                                    "reg_covar": reg_covar, "warm_start": warm},
-            "arms": [{"name": regime, "members": 6, "regime": "fresh", "real_fraction": real_fraction,
+            "arms": [{"name": regime, "members": members, "regime": "fresh", "real_fraction": real_fraction,
                       "couplings": [arena]}]}
 
 
@@ -106,7 +112,8 @@ def interval(x) -> str:
     return f"{m:8.3f} [{m - h:7.3f}, {m + h:7.3f}]"
 
 
-def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dict | None = None, **digits) -> None:
+def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dict | None = None,
+            which: tuple = REGIMES, **digits) -> None:
     """``text``: keywords of :func:`text_config` after ``corpus`` (samples, buckets, ngrams, C, detector, genes); ``digits``: every
     keyword of :func:`digits_config` after ``gens`` (each for its own world, ignored for the other)."""
     web = "web_ppl_real" if world == "text" else "web_w1"
@@ -119,12 +126,14 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
                + (f"family {VAE}, sample_noise {d['noise']}" if d["family"] == "vae"
                   else f"covariance {d['covariance']} (reg_covar {d['reg_covar']})")
                if world == "digits" else f", corpus {corpus}, detector {text}")
+    setting += (f", {d['members']} generators ({d['heldout']} held out), history remembers "
+                f"{d['remember']} of {d['capacity'] or 'all'} rounds")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
           f"load average {os.getloadavg()}")
     print(f"{'regime':9s} {'AUC gen0':>28s} {'AUC last':>28s} {'TPR@1% last':>28s} {'TPR slope/round':>28s} "
           f"{'AUC held-out last':>28s} {'TPR@1% held-out last':>28s} {'CIAO column mean':>28s} {web + ' last':>28s} {'seconds':>8s}")
     finals = {}  # regime -> {measure: per-replicate values}: the regimes share their seeds, so differences pair
-    for regime in REGIMES:
+    for regime in which:
         cfg = (text_config(regime, reps, gens, corpus=corpus, **text) if world == "text"
                else digits_config(regime, reps, gens, **digits))
         t0 = time.perf_counter()
@@ -148,6 +157,9 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
             print(f"{'':9s} {gene} by round (mean over replicates and all members): "
                   f"{' '.join(f'{x:.3f}' for x in v.mean(axis=0))}; last {interval(v[:, -1])}")
         print(f"{'':9s} TPR@1% by round (mean over replicates): {' '.join(f'{v:.3f}' for v in tpr.mean(axis=0))}")
+        print(f"{'':9s} per replicate (to pair across runs): AUC held-out last "
+              f"{' '.join(f'{v:.3f}' for v in res.final(regime, 'det_auc_heldout'))}; TPR@1% held-out last "
+              f"{' '.join(f'{v:.3f}' for v in res.final(regime, 'det_tpr1_heldout'))}")
         ciao_signature(res, regime)
         sys.stdout.flush()
         finals[regime] = {"AUC held-out last": res.final(regime, "det_auc_heldout"),
@@ -155,7 +167,7 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
                           "CIAO column mean": res.final(regime, "det_generality"), "TPR@1% last": tpr[:, -1],
                           f"{web} last": res.final(regime, web)}
     if reps > 1:  # replicate r of every regime starts from the same seed and generation 0: paired differences
-        for a, b in (("history", "adapting"), ("history", "frozen"), ("adapting", "frozen")):
+        for a, b in pairs(which):
             print(f"{a} - {b} (paired by replicate): " + "; ".join(
                 f"{k} {interval(np.asarray(finals[a][k]) - np.asarray(finals[b][k])).strip()}" for k in finals[a]))
 
@@ -288,7 +300,13 @@ def round_cost(repeats: int) -> None:
           f"repeats; load average {os.getloadavg()}")
 
 
-def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, **digits) -> None:
+def pairs(which: tuple) -> list[tuple[str, str]]:
+    """The paired differences printed: history - adapting, history - frozen, adapting - frozen, of those run."""
+    return [(a, b) for a, b in (("history", "adapting"), ("history", "frozen"), ("adapting", "frozen"))
+            if a in which and b in which]
+
+
+def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, which: tuple = REGIMES, **digits) -> None:
     """Generality against one fixed set of unseen opponents: per replicate, the three regimes' races are stepped
     side by side from the same seed; then every regime's last detector meets the same opponents -- the held-out
     generators of all three races (none of which any detector trained on) -- on fresh samples, against the same
@@ -296,12 +314,12 @@ def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, **digit
     on that shared set, and the paired differences between detectors."""
     from redqueen.metrics.detection import auc, tpr_at_fpr
 
-    tpr = {r: [] for r in REGIMES}
-    aucs = {r: [] for r in REGIMES}
+    tpr = {r: [] for r in which}
+    aucs = {r: [] for r in which}
     t0 = time.perf_counter()
     for rep in range(reps):
         arenas = {}
-        for regime in REGIMES:
+        for regime in which:
             cfg = (text_config(regime, reps, gens, corpus=corpus, **text) if world == "text"
                    else digits_config(regime, reps, gens, **digits))
             exp = C.validate(cfg)
@@ -321,9 +339,9 @@ def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, **digit
             aucs[regime].append(auc(s_real, s_opp))
     print(f"crossplay, {world}: {reps} replicates, {gens} rounds, {len(opponents)} shared unseen opponents (every "
           f"race's held-out generators); {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()}")
-    for regime in REGIMES:
+    for regime in which:
         print(f"{regime:9s} TPR@1% {interval(tpr[regime])}  AUC {interval(aucs[regime])}")
-    for a, b in (("history", "adapting"), ("history", "frozen"), ("adapting", "frozen")):
+    for a, b in pairs(which):
         print(f"{a} - {b} (paired): TPR@1% {interval(np.subtract(tpr[a], tpr[b])).strip()}; "
               f"AUC {interval(np.subtract(aucs[a], aucs[b])).strip()}")
 
@@ -381,6 +399,15 @@ def main() -> None:
                     "generators' family (gmm: 10-component mixtures; vae: the small VAE of VAE, latent temperature gene)")
     ap.add_argument("--sample-noise", action="store_true", help="regimes and tempering, --family vae: samples are "
                     "decoder means plus the Gaussian observation noise (default: decoder means)")
+    ap.add_argument("--regimes", default=",".join(REGIMES), help="regimes and crossplay: comma-separated detector "
+                    "regimes to run, of frozen, adapting, history (replicate r of each starts from the same seed)")
+    ap.add_argument("--capacity", type=int, default=0, help="regimes and crossplay: rounds of champions the history "
+                    "detector remembers (0 = all)")
+    ap.add_argument("--remember", choices=["champions", "generations"], default="champions", help="regimes and "
+                    "crossplay: what the history detector keeps of each round (its champion, or its whole generation)")
+    ap.add_argument("--members", type=int, default=6, help="regimes and crossplay: generators per race")
+    ap.add_argument("--heldout", type=int, default=2, help="regimes and crossplay: of them, held out from the "
+                    "detector (they evolve among themselves: use 2 or more)")
     ap.add_argument("--temperatures", default="0.5,0.7,0.85,1.0,1.2", help="tempering: the gene values tried")
     a = ap.parse_args()
     if a.what in ("regimes", "crossplay"):
@@ -393,10 +420,18 @@ def main() -> None:
         if set(genes) - set(GENES):
             ap.error(f"--genes: unknown gene {sorted(set(genes) - set(GENES))[0]!r}; use 'none' or a comma-separated "
                      f"list of {', '.join(GENES)}")
+        which = tuple(r for r in a.regimes.split(",") if r)
+        if not which or set(which) - set(REGIMES):
+            ap.error(f"--regimes {a.regimes!r}: use a comma-separated list of {', '.join(REGIMES)}")
+        if a.capacity < 0:
+            ap.error(f"--capacity {a.capacity}: use 0 (every earlier champion) or a positive number of rounds")
         text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, genes=genes,
-                    fidelity=a.fidelity, slack=a.slack, reference=a.reference, gene_sigma=a.gene_sigma)
+                    fidelity=a.fidelity, slack=a.slack, reference=a.reference, gene_sigma=a.gene_sigma,
+                    capacity=a.capacity, remember=a.remember, members=a.members, heldout=a.heldout)
         (crossplay if a.what == "crossplay" else regimes)(
-                a.world, a.replicates, a.generations, a.corpus, text, mutation=a.mutation, sigma=a.sigma,
+                a.world, a.replicates, a.generations, a.corpus, text, which, capacity=a.capacity,
+                remember=a.remember, members=a.members, heldout=a.heldout,
+                mutation=a.mutation, sigma=a.sigma,
                 real_fraction=a.real_fraction, warm=a.warm_start, samples=a.samples, hidden=a.hidden,
                 genes=genes, gene_sigma=a.gene_sigma, slack=a.slack,
                 covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)

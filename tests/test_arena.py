@@ -81,15 +81,22 @@ def test_ranking_puts_feasible_evaders_first():
     assert sorted(p[0] for p in plan) == [1, 3] and all(a in (0, 2) and b in (0, 2) for _, a, b in plan)
 
 
-def test_history_remembers_capacity_rounds():
+def test_history_remembers_capacity_rounds_of_champions_or_generations():
     rng = np.random.default_rng(0)
     champs = [Points(np.full((10, 1), float(i))) for i in range(5)]
-    kept = DetectorRegime("history", capacity=2).opponents(champs[-1], champs, 100, rng)
+    gens = [Points(np.full((10, 1), 10.0 + i)) for i in range(5)]  # each round's whole generation, told apart
+    kept = DetectorRegime("history", capacity=2).opponents(champs[-1], champs, gens, 100, rng)
     assert set(np.unique(kept.x)) == {3.0, 4.0}
-    assert set(np.unique(DetectorRegime("history").opponents(champs[-1], champs, 100, rng).x)) == set(range(5))
-    assert DetectorRegime("adapting").opponents(champs[0], champs, 100, rng) is champs[0]
+    assert set(np.unique(DetectorRegime("history").opponents(champs[-1], champs, gens, 100, rng).x)) == set(range(5))
+    kept = DetectorRegime("history", capacity=2, remember="generations").opponents(champs[-1], champs, gens, 100, rng)
+    assert set(np.unique(kept.x)) == {13.0, 14.0}
+    every = DetectorRegime("history", remember="generations").opponents(champs[-1], champs, gens, 30, rng)
+    assert len(every) == 30 and set(np.unique(every.x)) <= {10.0 + i for i in range(5)}  # subsampled to the budget
+    assert DetectorRegime("adapting").opponents(champs[0], champs, gens, 100, rng) is champs[0]
     with pytest.raises(ValueError, match="unknown detector regime"):
         DetectorRegime("sometimes")
+    with pytest.raises(ValueError, match="unknown remember"):
+        DetectorRegime("history", remember="everything")
 
 
 def _corpus(tmp_path) -> str:
@@ -149,6 +156,20 @@ def test_checkpoint_restores_the_arena_bit_for_bit(tmp_path):
 
     drawn = _distributions(recs, ["history"], "generation")
     assert "ciao_row" in dict(recs[0].distributions) and "Distribution of ppl_gen0" in drawn and "ciao" not in drawn
+
+
+def test_history_of_whole_generations_restores_bit_for_bit_and_trains_on_other_opponents(tmp_path):
+    corpus = _corpus(tmp_path)
+
+    def config(**memory):
+        cfg = _text_config("history", reps=1, gens=3, corpus=corpus, vocab=300, n=300, samples=60)
+        cfg["arms"][0]["couplings"][0].update(heldout=1, **memory)
+        return C.validate(cfg)
+
+    want, _ = restored_steps_equal(config(remember="generations", capacity=2), tmp_path, before=2)
+    champions, _ = restored_steps_equal(config(), tmp_path / "c", before=2)
+    # rounds 0-1 share their detector (generation 0's, then one fit on round 1's champion or generation)
+    assert want[-1][0].metrics["det_auc"] != champions[-1][0].metrics["det_auc"]
 
 
 def test_arena_graph_layout_is_layered_and_fixed_whatever_the_hash_seed():
@@ -244,6 +265,12 @@ EXTRA
     ("text", "ngram", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["shift"]', "",
      "gene 'shift' needs a family that samples with it (gaussian, gmm, vae"),
     ("gaussian", "kde", 3, 'detector = { kind = "classifier" }\ngenes = ["shift"]', "", "gene 'shift' needs a family"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\ncapacity = 3', "",
+     "capacity and remember shape a history detector's memory, and regime = 'adapting' has none"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nregime = "frozen"\nremember = "generations"', "",
+     "regime = 'frozen' has none; remove them or set regime = 'history'"),
+    ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nregime = "history"\nremember = "all"', "",
+     "remember"),
 ])
 def test_config_errors_are_one_line(tmp_path, capsys, world, family, members, extra, smooth, needle):
     from redqueen.cli import main

@@ -3,7 +3,7 @@
 * :class:`Arena` -- the coupling (``kind = "arena"`` in ``[[arms.couplings]]``): selection on evasion under a
   fidelity constraint, merging and mutation in weight space, sampling genes, the detector's regime, the
   per-round measures and the CIAO matrix;
-* :class:`DetectorRegime` -- frozen, adapting or history (with a capacity);
+* :class:`DetectorRegime` -- frozen, adapting or history (with a capacity, remembering champions or whole generations);
 * :class:`Web` -- the collapse coupling: what passed the detector trains the web model;
 * :mod:`.ciao` -- the CIAO matrix of a stored run, and the arena as a layered graph (:mod:`.graph`).
 """

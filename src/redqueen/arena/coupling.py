@@ -103,14 +103,15 @@ class Arena(Coupling):
 
     name = "arena"
 
-    def __init__(self, *, detector: dict, regime: str = "adapting", capacity: int = 0, samples: int = 200,
+    def __init__(self, *, detector: dict, regime: str = "adapting", capacity: int = 0, remember: str = "champions",
+                 samples: int = 200,
                  children: int = 1, heldout: int = 0, slack: float = 1.0, genes: tuple[str, ...] = (),
                  gene_sigma: float = 0.1, web: int = 0, reference: int = 1000, fidelity: str = "likelihood",
                  breeding: Breeding = Breeding(operator="lerp", mutation="gaussian", sigma=0.05)):
         if fidelity not in ("likelihood", "distance"):
             raise ValueError(f"arena fidelity {fidelity!r}: use 'likelihood' or 'distance'")
         self.detector = dict(detector)
-        self.regime = DetectorRegime(regime, capacity)
+        self.regime = DetectorRegime(regime, capacity, remember)
         self.samples = samples
         self.children = children
         self.heldout = heldout
@@ -231,7 +232,7 @@ class Arena(Coupling):
         champ = int(self.trained_[np.argmax([1.0 - float(np.mean(scores[i])) for i in self.trained_])])
         self.champions_.append(models[champ].sample(n, rng))
         if generation > 0 and self.regime.refits(generation):
-            self.detector_ = self._fit(pop, self.regime.opponents(newest, self.champions_, n, rng), rng)
+            self.detector_ = self._fit(pop, self.regime.opponents(newest, self.champions_, self.rounds_, n, rng), rng)
         self.archive_.append(self.detector_.state())
         row, col = self._ciao()
         shared["det_generality"] = float(np.mean(col))

@@ -558,6 +558,9 @@ class ArenaCoupling(_Breeding):
         "adapting", description="frozen: trained on generation 0 only; adapting: on the newest generators; "
         "history: on every earlier round's champion")
     capacity: int = Field(0, ge=0, le=100_000, description="history: rounds of champions remembered (0 = all)")
+    remember: Literal["champions", "generations"] = Field(
+        "champions", description="history: what it keeps of each remembered round: its champion (the best "
+        "evader, as in Digital Red Queen) or its whole trained-on generation")
     samples: int = Field(200, ge=20, le=1_000_000, description="items per generator and per side of each detector fit")
     operator: Literal["lerp", "slerp", "splitpoint", "ties", "dare"] = Field("lerp", description="recombination")
     mutation: Literal["none", "gaussian", "svd"] = Field("gaussian", description="mutation of each child")
@@ -684,6 +687,9 @@ def _check_arena(arm, c: ArenaCoupling, data: str, family, members: int) -> None
                                     or getattr(family, "watermark", None) is not None):
         raise ValueError(f"{where}: gene 'logit_bias' needs a family without top_k, top_p or a watermark (a bias "
                          f"reorders the row); remove them from [family] or the gene")
+    if c.regime != "history" and (c.capacity or c.remember != "champions"):
+        raise ValueError(f"{where}: capacity and remember shape a history detector's memory, and regime = "
+                         f"{c.regime!r} has none; remove them or set regime = 'history'")
     if c.heldout >= members:
         raise ValueError(f"{where}: heldout = {c.heldout} leaves no generator for the detector to train on "
                          f"(members = {members}); lower heldout or raise members")
