@@ -428,13 +428,18 @@ def main() -> None:
         text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, genes=genes,
                     fidelity=a.fidelity, slack=a.slack, reference=a.reference, gene_sigma=a.gene_sigma,
                     capacity=a.capacity, remember=a.remember, members=a.members, heldout=a.heldout)
+        digits = dict(capacity=a.capacity, remember=a.remember, members=a.members, heldout=a.heldout,
+                      mutation=a.mutation, sigma=a.sigma, real_fraction=a.real_fraction, warm=a.warm_start,
+                      samples=a.samples, hidden=a.hidden, genes=genes, gene_sigma=a.gene_sigma, slack=a.slack,
+                      covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)
+        for regime in which:  # a wrong flag combination (--heldout >= --members, ...) is the config's one-line error
+            try:
+                C.validate(text_config(regime, a.replicates, a.generations, corpus=a.corpus, **text)
+                           if a.world == "text" else digits_config(regime, a.replicates, a.generations, **digits))
+            except ValueError as e:  # ConfigError is one
+                ap.error(str(e))
         (crossplay if a.what == "crossplay" else regimes)(
-                a.world, a.replicates, a.generations, a.corpus, text, which, capacity=a.capacity,
-                remember=a.remember, members=a.members, heldout=a.heldout,
-                mutation=a.mutation, sigma=a.sigma,
-                real_fraction=a.real_fraction, warm=a.warm_start, samples=a.samples, hidden=a.hidden,
-                genes=genes, gene_sigma=a.gene_sigma, slack=a.slack,
-                covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)
+            a.world, a.replicates, a.generations, a.corpus, text, which, **digits)
     elif a.what == "tempering" and a.world == "text":
         kinds = ("hashed_ngram", "likelihood_ratio", "perplexity") if a.detector == "all" else (a.detector,)
         specs = {k: text_detector(k, a.buckets, a.ngrams, a.C) for k in kinds}
