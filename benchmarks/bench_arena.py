@@ -160,12 +160,17 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
         print(f"{'':9s} per replicate (to pair across runs): AUC held-out last "
               f"{' '.join(f'{v:.3f}' for v in res.final(regime, 'det_auc_heldout'))}; TPR@1% held-out last "
               f"{' '.join(f'{v:.3f}' for v in res.final(regime, 'det_tpr1_heldout'))}")
+        web_more = (("web_types_lost", "web_tail_mass_kept", "web_kl", "web_synthetic_share") if world == "text"
+                    else ("web_synthetic_share",))
+        print(f"{'':9s} web model, last round: " + "; ".join(f"{k} {interval(res.final(regime, k)).strip()}"
+                                                           for k in web_more))
         ciao_signature(res, regime)
         sys.stdout.flush()
         finals[regime] = {"AUC held-out last": res.final(regime, "det_auc_heldout"),
                           "TPR@1% held-out last": res.final(regime, "det_tpr1_heldout"),
                           "CIAO column mean": res.final(regime, "det_generality"), "TPR@1% last": tpr[:, -1],
-                          f"{web} last": res.final(regime, web)}
+                          f"{web} last": res.final(regime, web),
+                          **{f"{k} last": res.final(regime, k) for k in web_more}}
     if reps > 1:  # replicate r of every regime starts from the same seed and generation 0: paired differences
         for a, b in pairs(which):
             print(f"{a} - {b} (paired by replicate): " + "; ".join(
@@ -306,7 +311,8 @@ def pairs(which: tuple) -> list[tuple[str, str]]:
             if a in which and b in which]
 
 
-def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, which: tuple = REGIMES, **digits) -> None:
+def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, which: tuple = REGIMES, first: int = 0,
+              **digits) -> None:
     """Generality against one fixed set of unseen opponents: per replicate, the three regimes' races are stepped
     side by side from the same seed; then every regime's last detector meets the same opponents -- the held-out
     generators of all three races (none of which any detector trained on) -- on fresh samples, against the same
@@ -317,7 +323,7 @@ def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, which: 
     tpr = {r: [] for r in which}
     aucs = {r: [] for r in which}
     t0 = time.perf_counter()
-    for rep in range(reps):
+    for rep in range(first, first + reps):  # replicate r is seed r of the spawn: runs from --first extend a run
         arenas = {}
         for regime in which:
             cfg = (text_config(regime, reps, gens, corpus=corpus, **text) if world == "text"
@@ -341,6 +347,8 @@ def crossplay(world: str, reps: int, gens: int, corpus: str, text: dict, which: 
           f"race's held-out generators); {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()}")
     for regime in which:
         print(f"{regime:9s} TPR@1% {interval(tpr[regime])}  AUC {interval(aucs[regime])}")
+        print(f"{'':9s} per replicate {first}-{first + reps - 1}: TPR@1% {' '.join(f'{v:.3f}' for v in tpr[regime])}; "
+              f"AUC {' '.join(f'{v:.3f}' for v in aucs[regime])}")
     for a, b in pairs(which):
         print(f"{a} - {b} (paired): TPR@1% {interval(np.subtract(tpr[a], tpr[b])).strip()}; "
               f"AUC {interval(np.subtract(aucs[a], aucs[b])).strip()}")
@@ -408,6 +416,8 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=6, help="regimes and crossplay: generators per race")
     ap.add_argument("--heldout", type=int, default=2, help="regimes and crossplay: of them, held out from the "
                     "detector (they evolve among themselves: use 2 or more)")
+    ap.add_argument("--first", type=int, default=0, help="crossplay: the first replicate (seed index) run, so that "
+                    "--first 10 --replicates 10 extends a 10-replicate run to 20 seeds")
     ap.add_argument("--temperatures", default="0.5,0.7,0.85,1.0,1.2", help="tempering: the gene values tried")
     a = ap.parse_args()
     if a.what in ("regimes", "crossplay"):
@@ -423,6 +433,8 @@ def main() -> None:
         which = tuple(r for r in a.regimes.split(",") if r)
         if not which or set(which) - set(REGIMES):
             ap.error(f"--regimes {a.regimes!r}: use a comma-separated list of {', '.join(REGIMES)}")
+        if a.first < 0:
+            ap.error(f"--first {a.first}: use 0 or a positive replicate index")
         if a.capacity < 0:
             ap.error(f"--capacity {a.capacity}: use 0 (every earlier champion) or a positive number of rounds")
         text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, genes=genes,
@@ -438,8 +450,10 @@ def main() -> None:
                            if a.world == "text" else digits_config(regime, a.replicates, a.generations, **digits))
             except ValueError as e:  # ConfigError is one
                 ap.error(str(e))
-        (crossplay if a.what == "crossplay" else regimes)(
-            a.world, a.replicates, a.generations, a.corpus, text, which, **digits)
+        if a.what == "crossplay":
+            crossplay(a.world, a.replicates, a.generations, a.corpus, text, which, a.first, **digits)
+        else:
+            regimes(a.world, a.replicates, a.generations, a.corpus, text, which, **digits)
     elif a.what == "tempering" and a.world == "text":
         kinds = ("hashed_ngram", "likelihood_ratio", "perplexity") if a.detector == "all" else (a.detector,)
         specs = {k: text_detector(k, a.buckets, a.ngrams, a.C) for k in kinds}
