@@ -7,7 +7,9 @@
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
         [--genes temperature,weight_temperature] [--gene-sigma 0.1] [--slack 1.0]
         [--covariance {diag,full,tied}] [--reg-covar 1e-6] [--family {gmm,vae}]
-    python benchmarks/bench_arena.py crossplay --world text|digits [every regimes flag]
+    python benchmarks/bench_arena.py crossplay --world text|digits [every regimes flag] [--first 10]
+    every regimes/crossplay run also takes [--regimes frozen,adapting,history] [--members 8 --heldout 4]
+        [--capacity 3] [--remember champions|generations]
     python benchmarks/bench_arena.py round --repeats 7
     python benchmarks/bench_arena.py tempering [--samples 400 --hidden 32] [--covariance full --reg-covar 1e-2]
         [--family vae]
