@@ -119,6 +119,8 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
     """``text``: keywords of :func:`text_config` after ``corpus`` (samples, buckets, ngrams, C, detector, genes); ``digits``: every
     keyword of :func:`digits_config` after ``gens`` (each for its own world, ignored for the other)."""
     web = "web_ppl_real" if world == "text" else "web_w1"
+    web_more = (("web_types_lost", "web_tail_mass_kept", "web_kl", "web_synthetic_share") if world == "text"
+                else ("web_synthetic_share",))  # the web model's other diagnostics, printed and paired
     text = text or {}
     d = digits
     genes = d.get("genes", ()) if world == "digits" else tuple(text.get("genes", ("temperature",)))
@@ -162,8 +164,6 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
         print(f"{'':9s} per replicate (to pair across runs): AUC held-out last "
               f"{' '.join(f'{v:.3f}' for v in res.final(regime, 'det_auc_heldout'))}; TPR@1% held-out last "
               f"{' '.join(f'{v:.3f}' for v in res.final(regime, 'det_tpr1_heldout'))}")
-        web_more = (("web_types_lost", "web_tail_mass_kept", "web_kl", "web_synthetic_share") if world == "text"
-                    else ("web_synthetic_share",))
         print(f"{'':9s} web model, last round: " + "; ".join(f"{k} {interval(res.final(regime, k)).strip()}"
                                                            for k in web_more))
         ciao_signature(res, regime)
@@ -439,13 +439,13 @@ def main() -> None:
             ap.error(f"--first {a.first}: use 0 or a positive replicate index")
         if a.capacity < 0:
             ap.error(f"--capacity {a.capacity}: use 0 (every earlier champion) or a positive number of rounds")
-        text = dict(samples=a.samples, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, genes=genes,
-                    fidelity=a.fidelity, slack=a.slack, reference=a.reference, gene_sigma=a.gene_sigma,
-                    capacity=a.capacity, remember=a.remember, members=a.members, heldout=a.heldout)
-        digits = dict(capacity=a.capacity, remember=a.remember, members=a.members, heldout=a.heldout,
-                      mutation=a.mutation, sigma=a.sigma, real_fraction=a.real_fraction, warm=a.warm_start,
-                      samples=a.samples, hidden=a.hidden, genes=genes, gene_sigma=a.gene_sigma, slack=a.slack,
-                      covariance=a.covariance, reg_covar=a.reg_covar, family=a.family, noise=a.sample_noise)
+        both = dict(samples=a.samples, genes=genes, gene_sigma=a.gene_sigma, slack=a.slack, capacity=a.capacity,
+                    remember=a.remember, members=a.members, heldout=a.heldout)  # keywords of either world's config
+        text = dict(both, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, fidelity=a.fidelity,
+                    reference=a.reference)
+        digits = dict(both, mutation=a.mutation, sigma=a.sigma, real_fraction=a.real_fraction, warm=a.warm_start,
+                      hidden=a.hidden, covariance=a.covariance, reg_covar=a.reg_covar, family=a.family,
+                      noise=a.sample_noise)
         for regime in which:  # a wrong flag combination (--heldout >= --members, ...) is the config's one-line error
             try:
                 C.validate(text_config(regime, a.replicates, a.generations, corpus=a.corpus, **text)

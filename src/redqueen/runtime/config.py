@@ -556,8 +556,8 @@ class ArenaCoupling(_Breeding):
                                      "'perplexity' | 'classifier' | 'watermark', its parameters }")
     regime: Literal["frozen", "adapting", "history"] = Field(
         "adapting", description="frozen: trained on generation 0 only; adapting: on the newest generators; "
-        "history: on every earlier round's champion")
-    capacity: int = Field(0, ge=0, le=100_000, description="history: rounds of champions remembered (0 = all)")
+        "history: on earlier rounds (their champions, or whole generations: remember)")
+    capacity: int = Field(0, ge=0, le=100_000, description="history: earlier rounds remembered (0 = all)")
     remember: Literal["champions", "generations"] = Field(
         "champions", description="history: what it keeps of each remembered round: its champion (the best "
         "evader, as in Digital Red Queen) or its whole trained-on generation")
