@@ -265,6 +265,12 @@ EXTRA
     ("text", "ngram", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["shift"]', "",
      "gene 'shift' needs a family that samples with it (gaussian, gmm, vae"),
     ("gaussian", "kde", 3, 'detector = { kind = "classifier" }\ngenes = ["shift"]', "", "gene 'shift' needs a family"),
+    ("text", "transformer", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["temperature"]', 'decoding = "greedy"',
+     "gene 'temperature' acts on sampling, and decoding = 'greedy' does not sample"),
+    ("text", "transformer", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["logit_bias"]', 'decoding = "beam"',
+     "gene 'logit_bias' acts on sampling"),
+    ("text", "transformer", 3, 'detector = { kind = "hashed_ngram" }\ngenes = ["logit_bias"]', "top_k = 5",
+     "gene 'logit_bias' needs a family without top_k, top_p"),
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\ncapacity = 3', "",
      "capacity and remember shape a history detector's memory, and regime = 'adapting' has none"),
     ("gaussian", "gaussian", 3, 'detector = { kind = "classifier" }\nregime = "frozen"\nremember = "generations"', "",
@@ -309,6 +315,38 @@ def test_arena_fidelity_scores_a_transformer_with_its_temperature_in_force(tmp_p
     assert abs(fid[1] - fid[0]) > 0.01 and abs(fid[2] - fid[0]) > 0.01, fid  # the gene is seen
     raw = arena.scorer_.log_likelihoods(tempered).mean(axis=1)
     np.testing.assert_allclose(raw, raw[0])  # what the fidelity was before: blind to the gene
+
+
+def test_a_transformers_logit_bias_gene_is_in_force_where_it_samples_and_where_fidelity_scores(tmp_path):
+    """The transformer's bias gene has one value per token and the end symbol; applied, the generator's fidelity is
+    its ``decoded_log_prob`` with the bias in force (a bias against real text costs likelihood), and its samples
+    follow the bias."""
+    pytest.importorskip("torch")
+    from redqueen.arena import genes as G
+
+    cfg = _text_config("adapting", reps=1, gens=1, corpus=_corpus(tmp_path), vocab=300, n=200, samples=40)
+    cfg["family"] = {"kind": "transformer", "d_model": 16, "n_layers": 1, "n_heads": 2, "context": 32, "steps": 20,
+                     "batch_size": 16, "prompt_len": 2, "max_new_tokens": 8, "end_token": True}
+    cfg["arms"][0]["members"] = 2
+    cfg["arms"][0]["couplings"][0].update(genes=["logit_bias"])
+    exp = C.validate(cfg)
+    world = make_world(exp.world)
+    pop = make_population(exp, world, plan_arms(exp, world)[0], 0)
+    pop.step()
+    arena = pop.coupling_list[0]
+    model = pop.models()[0]
+    v = len(model.vocab_)
+    assert G.width("logit_bias", model) == v + 1 == model.bos_ + 1
+    end = np.zeros(v + 1)
+    end[-1] = 30.0  # the end symbol all but certain: every sample ends at once
+    zero, ends = (G.apply(pop.make_family, model, ("logit_bias",), b) for b in (np.zeros(v + 1), end))
+    fid = arena.fidelity([model, zero, ends])
+    data = arena.scorer_.data
+    for m, f in zip((zero, ends), fid[1:]):
+        np.testing.assert_allclose(f, np.mean(m.decoded_log_prob(data) / (data.lengths() + 1)), rtol=1e-6)
+    assert fid[1] == pytest.approx(fid[0], rel=1e-6) and fid[2] < fid[0] - 1.0, fid
+    assert ends.sample(50, np.random.default_rng(0)).lengths().max() == 0
+    assert zero.sample(50, np.random.default_rng(0)).tokens.tolist() == model.sample(50, np.random.default_rng(0)).tokens.tolist()
 
 
 def test_distance_fidelity_is_zero_on_real_data_and_grows_with_the_gap():

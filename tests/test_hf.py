@@ -69,6 +69,46 @@ def test_decoded_log_prob_scores_with_the_sampling_biases(setup):
     np.testing.assert_allclose(greedy.decoded_log_prob(data), m.log_prob(data), rtol=1e-6)
 
 
+def test_logit_bias_is_added_before_the_temperature_where_it_samples_and_scores(setup):
+    """One bias per token id of the model: ``generate`` runs our processor before its temperature (the scores it
+    samples from are ``(logits + b) / T``, checked on this transformers version), ``decoded_log_prob`` scores
+    with the same bias, a large bias on a word makes every sampled word that word, and a mis-sized one is refused."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    from redqueen.models.hf import _AddBias
+    from redqueen.models.neural.generate import filter_logits
+
+    path, world = setup
+    m = family(path, world).fit(world.sample(40, np.random.default_rng(0)), np.random.default_rng(1))
+    size = m.logit_bias_size()
+    assert size == m.model_.config.vocab_size
+    bias = np.random.default_rng(2).normal(size=size)
+    b = torch.from_numpy(bias.astype(np.float32))
+    ids = torch.tensor([[m.start_] + m.tokenizer_("the cat", add_special_tokens=False)["input_ids"]])
+    out = m.model_.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=1, do_sample=True,
+                            temperature=0.7, top_k=0, top_p=1.0, logits_processor=LogitsProcessorList([_AddBias(b)]),
+                            output_scores=True, return_dict_in_generate=True, pad_token_id=m.tokenizer_.pad_token_id)
+    with torch.no_grad():
+        logits = m.model_(ids).logits[:, -1].float()
+    torch.testing.assert_close(out.scores[0], filter_logits(logits, temperature=0.7, bias=b), rtol=1e-5, atol=1e-5)
+    hot = family(path, world, temperature=0.7, logit_bias=bias).load_state(m.state())
+    data = world.heldout()
+    text = data.decode(0)
+    seq = [m.start_] + m.tokenizer_(text, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = torch.log_softmax((m.model_(torch.tensor([seq])).logits[0] + b) / 0.7, -1)
+    want = float(sum(logp[i, seq[i + 1]] for i in range(len(seq) - 1)))
+    assert hot.decoded_log_prob(data)[0] == pytest.approx(want, rel=1e-5)
+    np.testing.assert_allclose(hot.log_prob(data), m.log_prob(data), rtol=1e-6)  # the network's, bias aside
+    cat = np.zeros(size)
+    cat[m.tokenizer_.convert_tokens_to_ids("cat")] = 40.0
+    drawn = family(path, world, logit_bias=cat).load_state(m.state()).sample(8, np.random.default_rng(3))
+    assert len(drawn.tokens) and set(drawn.tokens.tolist()) == {world.vocab.tokens.index("cat")}
+    with pytest.raises(ValueError, match=f"{size} finite floats"):
+        family(path, world, logit_bias=np.zeros(3)).load_state(m.state()).sample(2, np.random.default_rng(0))
+
+
 def test_training_lowers_the_loss_and_is_deterministic(setup):
     path, world = setup
     data = world.sample(60, np.random.default_rng(0))

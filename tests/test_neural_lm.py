@@ -164,6 +164,48 @@ def test_filter_logits_matches_numpy_decoding(kw):
     np.testing.assert_allclose(fast, slow, atol=1e-10)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.6, 1.7])
+def test_filter_logits_adds_the_bias_before_the_temperature(temperature):
+    """``softmax((logits + b) / T)``: the biased network's probabilities ``p e^b``, then the temperature, as the
+    n-gram family's ``logit_bias``; a zero bias changes nothing, bit for bit."""
+    rng = np.random.default_rng(1)
+    logits, bias = torch.from_numpy(rng.normal(size=(5, 8))), torch.from_numpy(rng.normal(size=8))
+    got = filter_logits(logits, temperature=temperature, bias=bias).softmax(-1).numpy()
+    biased = torch.softmax(logits, -1).numpy() * np.exp(bias.numpy())
+    want = decode_probs(biased / biased.sum(-1, keepdims=True), temperature=temperature)
+    np.testing.assert_allclose(got, want, atol=1e-10)
+    assert torch.equal(filter_logits(logits, temperature=temperature, bias=torch.zeros(8, dtype=torch.float64)),
+                       filter_logits(logits, temperature=temperature))
+
+
+def test_logit_bias_in_generate_and_the_family(fitted):
+    """A zero bias draws exactly the tokens no bias draws; a large one on a token makes every draw that token, in
+    every decoding; the end symbol's bias ends samples (with ``end_token``); a bias of the wrong length is refused."""
+    prompts = torch.full((30, 2), fitted.bos_, dtype=torch.long)
+    plain = generate(fitted.model_, prompts, 4, banned=(fitted.bos_,), generator=torch.Generator().manual_seed(3))
+    zero = generate(fitted.model_, prompts, 4, banned=(fitted.bos_,), generator=torch.Generator().manual_seed(3),
+                    logit_bias=torch.zeros(8))
+    assert torch.equal(plain, zero)
+    big = torch.zeros(8)
+    big[4] = 40.0
+    for strategy in ("sample", "greedy", "beam"):
+        out = generate(fitted.model_, prompts[:4], 3, strategy=strategy, num_beams=2, banned=(fitted.bos_,),
+                       generator=torch.Generator().manual_seed(0), logit_bias=big)
+        assert (out == 4).all(), strategy
+    with pytest.raises(ValueError, match="one value per token id"):
+        generate(fitted.model_, prompts, 1, logit_bias=torch.zeros(7))
+    fam = TransformerLMFamily(**TINY, logit_bias=np.zeros(8)).load_state(fitted.state())
+    assert fam.sample(20, np.random.default_rng(5)).tokens.tolist() == fitted.sample(20, np.random.default_rng(5)).tokens.tolist()
+    assert fam.get_params()["logit_bias"] is fam.logit_bias
+    ends = TransformerLMFamily(**TINY, end_token=True).fit(corpus(), np.random.default_rng(0))
+    stop = np.zeros(8)
+    stop[-1] = 40.0
+    short = TransformerLMFamily(**TINY, end_token=True, logit_bias=stop).load_state(ends.state())
+    assert short.sample(20, np.random.default_rng(1)).lengths().max() == 0
+    with pytest.raises(ValueError, match="8 finite floats"):
+        TransformerLMFamily(**TINY, logit_bias=np.zeros(5)).load_state(fitted.state()).sample(3, np.random.default_rng(0))
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         TransformerLMFamily(decoding="nucleus")
@@ -269,7 +311,11 @@ def test_one_token_step_equals_forward_with_cache(fitted):
     torch.testing.assert_close(torch.stack(got, dim=1), full[:, 5:], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kw", [dict(temperature=0.5), dict(top_k=3), dict(temperature=1.5, top_p=0.7)])
+BIAS = np.array([1.5, -2.0, 0.0, 0.7, -0.3, 2.2, -1.0, 9.0])  # the 7 tokens of VOCAB, then BOS (the end symbol)
+
+
+@pytest.mark.parametrize("kw", [dict(temperature=0.5), dict(top_k=3), dict(temperature=1.5, top_p=0.7),
+                                dict(logit_bias=BIAS), dict(logit_bias=BIAS, temperature=0.6)])
 def test_decoded_log_prob_scores_the_distribution_sampling_draws_from(fitted, kw):
     """``log_prob`` scores the network; ``decoded_log_prob`` its sampling distribution (temperature, top-k,
     top-p in force): normalised, equal to the frequencies ``generate`` draws, and not the network's."""

@@ -18,8 +18,8 @@ generator is infeasible, and on King James bigrams selection keeps ``top_p`` at 
 section 14).
 
 ``logit_bias`` is a vector gene: one value per outcome of the fitted model (for text, each token and the end
-symbol), added to the log-probabilities before the temperature (the n-gram family's ``logit_bias``), the
-lever a generator has to evade one detector's particular features rather than to move closer to real text.
+symbol; for a Hugging Face model each of its token ids), added to the log-probabilities before the temperature
+(the n-gram, transformer and Hugging Face families' ``logit_bias``), the lever a generator has to evade one detector's particular features rather than to move closer to real text.
 Scalar genes mutate multiplicatively (log-normal, ``sigma``), the bias additively (``sigma`` nats per
 outcome, the same factor ``e^{sigma z}`` on an outcome's odds as on a temperature); a generator's record
 carries a scalar gene's value and the bias's root mean square.
@@ -46,8 +46,12 @@ VECTOR = ("logit_bias", "shift")
 
 
 def width(gene: str, model) -> int:
-    """A vector gene's length for a fitted ``model``: its tokens and the end symbol, or its points' dimension."""
-    return len(model.vocab_) + 1 if gene == "logit_bias" else model.dim()
+    """A vector gene's length for a fitted ``model``: its tokens and the end symbol (a Hugging Face model: its
+    token ids, ``logit_bias_size``), or its points' dimension."""
+    if gene != "logit_bias":
+        return model.dim()
+    size = getattr(model, "logit_bias_size", None)
+    return size() if callable(size) else len(model.vocab_) + 1
 
 
 def _widths(genes: tuple[str, ...], size: int) -> list[int]:

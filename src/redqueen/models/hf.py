@@ -6,7 +6,9 @@ it fine-tunes the model on the training texts (all weights, or LoRA adapters thr
 ``finetune="lora"``), from the folder's weights or, with ``warm_start``, from the previous
 generation's; it samples continuations of real prompts with ``generate`` (temperature, top-k,
 top-p, greedy, beam search, repetition penalty: the options of the transformer family, with
-Hugging Face's semantics by construction), and scores texts with the model.
+Hugging Face's semantics by construction; ``logit_bias``, one float per token id of the model, is added to
+the logits by a logits processor, which ``generate`` runs before temperature, top-k and top-p), and scores
+texts with the model.
 
 The loop's data are word-token :class:`~redqueen.data.Sequences` of the world's vocabulary; the
 family decodes them to text for the model and maps generated text back to that vocabulary (words
@@ -33,7 +35,8 @@ from redqueen.data import Sequences, Vocabulary, array_to_strings, strings_to_ar
 
 PARAMS = ("path", "finetune", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "steps", "epochs", "batch_size",
           "lr", "weight_decay", "max_length", "prompt_len", "max_new_tokens", "keep_prompt", "decoding", "num_beams",
-          "temperature", "top_k", "top_p", "repetition_penalty", "sample_batch_size", "prompts", "init_state")
+          "temperature", "top_k", "top_p", "repetition_penalty", "sample_batch_size", "prompts", "init_state",
+          "logit_bias")
 
 
 def check_folder(path: str | Path) -> Path:
@@ -59,7 +62,7 @@ class HFFamily:
                  max_length: int = 128, prompt_len: int = 8, max_new_tokens: int = 32, keep_prompt: bool = False,
                  decoding: str = "sample", num_beams: int = 4, temperature: float = 1.0, top_k: int = 0,
                  top_p: float = 1.0, repetition_penalty: float = 1.0, sample_batch_size: int = 16,
-                 prompts: Sequences | None = None, init_state: dict | None = None):
+                 prompts: Sequences | None = None, init_state: dict | None = None, logit_bias=None):
         for k, v in locals().items():
             if k != "self":
                 setattr(self, k, v)
@@ -201,6 +204,11 @@ class HFFamily:
         seed = T.draw_seed(rng)
         kw = dict(max_new_tokens=self.max_new_tokens, repetition_penalty=self.repetition_penalty,
                   pad_token_id=self.tokenizer_.pad_token_id, eos_token_id=self.tokenizer_.eos_token_id)
+        bias = self._bias()
+        if bias is not None:  # generate() runs a caller's processors before its warpers: (logits + b) / T
+            from transformers import LogitsProcessorList
+
+            kw["logits_processor"] = LogitsProcessorList([_AddBias(bias)])
         if self.decoding == "sample":
             kw.update(do_sample=True, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         elif self.decoding == "beam":
@@ -221,12 +229,13 @@ class HFFamily:
     def log_prob_texts(self, texts: list[str], batch_size: int = 16, decoded: bool = False) -> np.ndarray:
         """Total log-probability of each text after the start token; shape ``(len(texts),)``. With ``decoded`` (and
         ``decoding = "sample"``), under the distribution sampling draws from: the logits through ``temperature``,
-        ``top_k``, ``top_p`` (a removed token scores ``-inf``; the repetition penalty is not in it)."""
+        ``top_k``, ``top_p`` and ``logit_bias`` (a removed token scores ``-inf``; the repetition penalty is not in it)."""
         import torch
 
         from redqueen.models.neural.generate import filter_logits
 
         warp = decoded and self.decoding == "sample"
+        bias = self._bias() if warp else None
         out = np.zeros(len(texts))
         rows = [[self.start_] + self._ids(t)[: max(self._context() - 1, 1)] for t in texts]
         with torch.no_grad():
@@ -235,11 +244,28 @@ class HFFamily:
                 x, mask = self._pad(part)
                 logits = self.model_(input_ids=x, attention_mask=mask.long()).logits.float()
                 if warp:
-                    logits = filter_logits(logits, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+                    logits = filter_logits(logits, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
+                                           bias=bias)
                 logp = torch.log_softmax(logits, -1)
                 tok = logp[:, :-1].gather(2, x[:, 1:, None])[..., 0] * mask[:, 1:]
                 out[s:s + len(part)] = tok.sum(1).double().numpy()
         return out
+
+    def logit_bias_size(self) -> int:
+        """How many values a ``logit_bias`` has: one per token id the model scores (its logits' width)."""
+        return int(self.model_.get_output_embeddings().weight.shape[0])
+
+    def _bias(self):
+        """``logit_bias`` as a float32 tensor of :meth:`logit_bias_size`; None without one; ``ValueError`` if mis-sized."""
+        if self.logit_bias is None:
+            return None
+        import torch
+
+        b = np.asarray(self.logit_bias, dtype=np.float64)
+        if b.shape != (self.logit_bias_size(),) or not np.isfinite(b).all():
+            raise ValueError(f"logit_bias must be {self.logit_bias_size()} finite floats (one per token id of the "
+                             f"model), got shape {b.shape}")
+        return torch.from_numpy(b.astype(np.float32))
 
     def _context(self) -> int:
         cfg = self.model_.config
@@ -293,6 +319,16 @@ class HFFamily:
         from redqueen.evolve.genome import family_genome, set_family_genome
 
         return set_family_genome(self, vec, family_genome(self)[1])
+
+
+class _AddBias:
+    """A Hugging Face logits processor adding one bias per token id to every step's scores."""
+
+    def __init__(self, bias):
+        self.bias = bias
+
+    def __call__(self, input_ids, scores):
+        return scores + self.bias.to(scores.dtype)
 
 
 def load_scorer(path: str | Path) -> HFFamily:

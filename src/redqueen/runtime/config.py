@@ -579,9 +579,10 @@ class ArenaCoupling(_Breeding):
     genes: list[Literal[GENES]] = Field(
         default_factory=list, description="sampling parameters that evolve per generator: temperature (text "
         "families; gaussian, gmm: standard deviations times T; vae: latent z ~ N(0, T^2 I)), top_p (text "
-        "families), weight_temperature (gmm), logit_bias (ngram: one bias per token and the end symbol, added "
-        "to the log-probabilities), shift (gaussian, gmm, vae: one value per dimension added to every "
-        "sample, the density translated with it); fidelity scores each generator with its genes in force, so a top_p "
+        "families), weight_temperature (gmm), logit_bias (ngram, transformer: one bias per token and the end "
+        "symbol; hf: one per token id of the model; added to the log-probabilities before the temperature), "
+        "shift (gaussian, gmm, vae: one value per dimension added to every sample, the density translated "
+        "with it); the text genes need decoding = 'sample'; fidelity scores each generator with its genes in force, so a top_p "
         "that gives a real token probability 0 makes it -inf (infeasible)")
     gene_sigma: float = Field(0.1, ge=0, le=10, description="mutation of the genes: log-normal for the scalar "
                               "genes, additive Gaussian for logit_bias (nats) and shift (data units)")
@@ -614,7 +615,7 @@ MERGING = ("merge", "niches", "quality_diversity", "arena")
 DECODING_FAMILIES = ("categorical", "ngram", "transformer", "hf")
 #: the families that sample with each of the arena's genes (redqueen.arena.genes.GENES, every one listed)
 GENE_FAMILIES = {"temperature": DECODING_FAMILIES + ("gaussian", "gmm", "vae"), "top_p": DECODING_FAMILIES,
-                 "weight_temperature": ("gmm",), "logit_bias": ("ngram",), "shift": ("gaussian", "gmm", "vae")}
+                 "weight_temperature": ("gmm",), "logit_bias": ("ngram", "transformer", "hf"), "shift": ("gaussian", "gmm", "vae")}
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
 MATRIX_GENOMES = ("gmm", "transformer", "vae")
 
@@ -683,6 +684,10 @@ def _check_arena(arm, c: ArenaCoupling, data: str, family, members: int) -> None
             raise ValueError(f"{where}: gene {gene!r} needs a family that samples with it "
                              f"({', '.join(GENE_FAMILIES[gene])}; ngram with smoothing = 'additive'), not "
                              f"{family.kind!r}; remove it from genes or change the family")
+    sampling = [g for g in c.genes if g in ("temperature", "top_p", "logit_bias")]
+    if sampling and getattr(family, "decoding", "sample") != "sample":
+        raise ValueError(f"{where}: gene {sampling[0]!r} acts on sampling, and decoding = {family.decoding!r} does "
+                         f"not sample (nor does fidelity score it); set decoding = 'sample' or remove the gene")
     if "logit_bias" in c.genes and (getattr(family, "top_k", 0) or getattr(family, "top_p", 1.0) < 1.0
                                     or getattr(family, "watermark", None) is not None):
         raise ValueError(f"{where}: gene 'logit_bias' needs a family without top_k, top_p or a watermark (a bias "

@@ -14,6 +14,11 @@ is multiplied by the penalty -- and ranks beams by the sum of those scores;
 without a penalty one beam equals greedy decoding. Both match ``generate()``
 token for token on copied weights (tests/test_neural_gpt2.py).
 
+A ``logit_bias`` (one value per token id) is added to the logits after the repetition penalty and the
+bans: sampling adds it before the temperature (:func:`filter_logits`, the distribution the family's
+``decoded_log_prob`` scores), greedy decoding to the logits and beam search to the log-probabilities, as a
+Hugging Face ``SequenceBiasLogitsProcessor`` of single tokens acts.
+
 With ``use_cache=False`` every step re-runs the whole prefix (the reference
 the cached path is tested against).
 
@@ -69,9 +74,14 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
     return torch.where(seen, penalised, logits)
 
 
-def filter_logits(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
-    """Temperature, then top-k, then nucleus (top-p) truncation along the last axis; removed entries become
-    ``-inf``. Shape ``(..., V)``; without biases, ``logits`` itself."""
+def filter_logits(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                  bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A logit ``bias`` ``(V,)`` added, then temperature, then top-k, then nucleus (top-p) truncation along the last
+    axis; removed entries become ``-inf``. Shape ``(..., V)``; without biases, ``logits`` itself. So the
+    distribution sampled is ``softmax((logits + bias) / temperature)``: ``(p e^b)^(1/T)``, as the n-gram family's
+    ``logit_bias``."""
+    if bias is not None:
+        logits = logits + bias
     if temperature != 1.0:
         logits = logits / temperature
     v = logits.shape[-1]
@@ -200,6 +210,7 @@ def generate(
     watermark=None,
     watermark_vocab: int | None = None,
     stop: int | None = None,
+    logit_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Continue each prompt row by ``max_new_tokens`` tokens.
 
@@ -209,7 +220,9 @@ def generate(
     ``watermark_vocab`` token ids (default: all of the model's).
     ``stop`` (sample and greedy only): a row that emits this id has ended; decoding stops
     once every row has (the rest of the output is ``stop``, so a row ends at its first one).
-    Raises ``ValueError`` for an unknown strategy or if ``P + max_new_tokens``
+    ``logit_bias`` (float ``(V,)``, one per token id of the model) is added to every step's logits after the
+    repetition penalty and the bans, before the temperature (beam search: to the log-probabilities).
+    Raises ``ValueError`` for an unknown strategy, a bias of the wrong shape, or if ``P + max_new_tokens``
     exceeds the model's context.
     """
     if strategy not in STRATEGIES:
@@ -220,6 +233,11 @@ def generate(
     total = p + max_new_tokens
     if total > model.context + 1:
         raise ValueError(f"prompt ({p}) + max_new_tokens ({max_new_tokens}) exceed the context ({model.context}) + 1")
+    v = model.tok.weight.shape[0]
+    if logit_bias is not None:
+        logit_bias = torch.as_tensor(logit_bias, dtype=torch.float32)
+        if tuple(logit_bias.shape) != (v,):
+            raise ValueError(f"logit_bias must have one value per token id ({v}), got shape {tuple(logit_bias.shape)}")
     was_training = model.training
     model.eval()
     try:
@@ -227,16 +245,15 @@ def generate(
             return prompts.new_zeros((b, 0))
         wm = None
         if watermark is not None:
-            v = model.tok.weight.shape[0]
             wm = _WatermarkBias(watermark, v if watermark_vocab is None else watermark_vocab, v, prompts)
         return _decode(model, prompts, max_new_tokens, strategy, temperature, top_k, top_p, repetition_penalty,
-                       num_beams if strategy == "beam" else 1, banned, generator, use_cache, wm, stop)
+                       num_beams if strategy == "beam" else 1, banned, generator, use_cache, wm, stop, logit_bias)
     finally:
         model.train(was_training)
 
 
 def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty, k, banned, gen, use_cache, wm,
-            stop=None):
+            stop=None, bias=None):
     b, p = prompts.shape
     v = model.tok.weight.shape[0]
     stepper = _Stepper(model, prompts, p + n_new - 1, use_cache)
@@ -268,6 +285,8 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
         logits = apply_repetition_penalty(logits, seen, penalty)
         if ban is not None:
             logits = logits.masked_fill(ban, float("-inf"))
+        if bias is not None and strategy != "sample":  # sampling adds it in filter_logits, before the temperature
+            logits = logits + bias
         if wm is not None and strategy != "sample":
             logits = wm(logits)
         if beam:
@@ -284,7 +303,7 @@ def _decode(model, prompts, n_new, strategy, temperature, top_k, top_p, penalty,
         elif strategy == "greedy":
             tok = logits.argmax(dim=-1)
         else:
-            filtered = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p)
+            filtered = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p, bias=bias)
             if wm is not None:
                 filtered = wm(filtered)
             tok = sample_rows(filtered.softmax(-1), gen)

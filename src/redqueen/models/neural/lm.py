@@ -115,7 +115,9 @@ class TransformerLMFamily:
     every decoding step, as Hugging Face applies it (see
     :mod:`redqueen.models.neural.generate`); like temperature it is a decoding
     bias, so ``log_prob`` still scores the trained network (``decoded_log_prob``
-    scores with temperature, top-k and top-p in force).
+    scores with temperature, top-k and top-p in force). ``logit_bias`` (``V + 1`` floats: one per data token
+    and the end symbol last, as the n-gram family's) is added to every step's logits before the temperature,
+    ``softmax((logits + b) / T)``; ``decoded_log_prob`` scores with it too.
     """
 
     def __init__(
@@ -126,7 +128,7 @@ class TransformerLMFamily:
         prompt_len: int = 64, max_new_tokens: int = 64, keep_prompt: bool = False, prompts: Sequences | None = None,
         decoding: str = "sample", num_beams: int = 5, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
         repetition_penalty: float = 1.0, sample_batch_size: int = 64, eval_batch_size: int = 64,
-        init_state: dict[str, np.ndarray] | None = None, watermark=None, end_token: bool = False,
+        init_state: dict[str, np.ndarray] | None = None, watermark=None, end_token: bool = False, logit_bias=None,
     ):
         if decoding not in STRATEGIES:
             raise ValueError(f"decoding={decoding!r} is not one of {STRATEGIES}")
@@ -160,12 +162,13 @@ class TransformerLMFamily:
         self.init_state = init_state
         self.watermark = watermark
         self.end_token = end_token
+        self.logit_bias = logit_bias
 
     _PARAMS = (
         "d_model", "n_layers", "n_heads", "d_ff", "context", "dropout", "steps", "epochs", "batch_size", "lr",
         "weight_decay", "warmup", "grad_clip", "prompt_len", "max_new_tokens", "keep_prompt", "prompts", "decoding",
         "num_beams", "temperature", "top_k", "top_p", "repetition_penalty", "sample_batch_size", "eval_batch_size",
-        "init_state", "watermark", "end_token",
+        "init_state", "watermark", "end_token", "logit_bias",
     )
 
     def get_params(self) -> dict:
@@ -265,13 +268,14 @@ class TransformerLMFamily:
             prompts = np.full((n, 1), self.bos_, np.int64)
         outs = []
         wm = as_watermark(self.watermark)
+        bias = self._bias()
         for s in range(0, n, self.sample_batch_size):
             p = torch.from_numpy(prompts[s : s + self.sample_batch_size])
             cont = generate(
                 self.model_, p, self.max_new_tokens, strategy=self.decoding, temperature=self.temperature,
                 top_k=self.top_k, top_p=self.top_p, repetition_penalty=self.repetition_penalty,
                 num_beams=self.num_beams, banned=() if self.end_token else (self.bos_,), generator=gen, watermark=wm,
-                watermark_vocab=self.bos_, stop=self.bos_ if self.end_token else None,
+                watermark_vocab=self.bos_, stop=self.bos_ if self.end_token else None, logit_bias=bias,
             )
             outs.append(torch.cat([p[:, 1:], cont], dim=1) if self.keep_prompt else cont)
         toks = torch.cat(outs).numpy() if outs else np.zeros((0, self.max_new_tokens), np.int64)
@@ -298,6 +302,7 @@ class TransformerLMFamily:
         lengths = prefixes.lengths()
         out = np.empty(len(prefixes), np.int64)
         wm = as_watermark(self.watermark)
+        bias = self._bias()
         for length in np.unique(lengths):
             rows = np.flatnonzero(lengths == length)
             keep = min(int(length), self.context - 1)
@@ -309,8 +314,19 @@ class TransformerLMFamily:
                 out[rows[s:s + self.sample_batch_size]] = generate(
                     self.model_, part, 1, strategy="sample", temperature=self.temperature, top_k=self.top_k,
                     top_p=self.top_p, repetition_penalty=self.repetition_penalty, banned=(self.bos_,), generator=gen,
-                    watermark=wm, watermark_vocab=self.bos_).numpy()[:, 0]
+                    watermark=wm, watermark_vocab=self.bos_, logit_bias=bias).numpy()[:, 0]
         return out
+
+    def _bias(self) -> torch.Tensor | None:
+        """``logit_bias`` as the float32 ``(V + 1,)`` tensor decoding adds (the end symbol, ``BOS``, last); None
+        without one. Raises ``ValueError`` naming the length it needs."""
+        if self.logit_bias is None:
+            return None
+        b = np.asarray(self.logit_bias, dtype=np.float64)
+        if b.shape != (self.bos_ + 1,) or not np.isfinite(b).all():
+            raise ValueError(f"logit_bias must be {self.bos_ + 1} finite floats (one per token, the end symbol "
+                             f"last), got shape {b.shape}")
+        return torch.from_numpy(b.astype(np.float32))
 
     def log_prob(self, data: Sequences) -> np.ndarray:
         """Total natural-log probability of each sequence given ``BOS`` under the trained network; shape ``(n,)``,
@@ -365,7 +381,8 @@ class TransformerLMFamily:
         if not self.end_token:
             logits[..., self.bos_] = float("-inf")  # generation never emits BOS: score the distribution it samples
         if decoded and self.decoding == "sample":
-            logits = filter_logits(logits, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+            logits = filter_logits(logits, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
+                                   bias=self._bias())
         logp = F.log_softmax(logits, dim=-1)
         tok = logp.gather(-1, x[:, 1:, None]).squeeze(-1)
         return torch.where(mask, tok, 0.0).sum(dim=1).double()
