@@ -7,12 +7,13 @@
         [--generations 12] [--real-fraction 0.5] [--warm-start] [--samples 200] [--hidden 32]
         [--genes temperature,weight_temperature] [--gene-sigma 0.1] [--slack 1.0]
         [--covariance {diag,full,tied}] [--reg-covar 1e-6] [--family {gmm,vae}]
+    python benchmarks/bench_arena.py regimes --world text --family transformer --genes logit_bias --n 300 --web 300
     python benchmarks/bench_arena.py crossplay --world text|digits [every regimes flag] [--first 10]
     every regimes/crossplay run also takes [--regimes frozen,adapting,history] [--members 8 --heldout 4]
-        [--capacity 3] [--remember champions|generations]
+        [--capacity 3] [--remember champions|generations] [--n ITEMS] [--web ITEMS]
     python benchmarks/bench_arena.py round --repeats 7
-    python benchmarks/bench_arena.py tempering [--samples 400 --hidden 32] [--covariance full --reg-covar 1e-2]
-        [--family vae]
+    python benchmarks/bench_arena.py tempering --world digits [--samples 400 --hidden 32]
+        [--covariance full --reg-covar 1e-2] [--family vae]
     python benchmarks/bench_arena.py tempering --world text [--samples 800 --C 10] [--genes top_p]
         [--detector all] [--temperatures 0.6,0.8,1.0]
 
@@ -72,17 +73,25 @@ def memory(regime: str, capacity: int, remember: str) -> dict:
     return {"regime": regime, **({"capacity": capacity, "remember": remember} if regime == "history" else {})}
 
 
+#: the text generators of ``--family transformer``: the cure table's small transformer (BENCHMARKS §12), verses that
+#: end where the model ends them; ~1 s a fit on 200 verses at load 0
+TRANSFORMER = {"kind": "transformer", "d_model": 64, "n_layers": 2, "n_heads": 2, "context": 32, "epochs": 4.0,
+               "batch_size": 32, "lr": 3e-3, "prompt_len": 0, "prompts": "none", "max_new_tokens": 24,
+               "end_token": True, "decoding": "sample"}
+NGRAM = {"kind": "ngram", "order": 2, "smoothing": "additive", "alpha": 0.01}
+
+
 def text_config(regime, reps, gens=6, web=1000, members=6, samples=200, corpus="kjv", buckets=4096, ngrams=(1, 2),
                 C=1.0, detector="hashed_ngram", genes=("temperature",), fidelity="likelihood", slack=1.0,
-                reference=150, gene_sigma=0.1, capacity=0, remember="champions", heldout=2):
+                reference=150, gene_sigma=0.1, capacity=0, remember="champions", heldout=2, family="ngram", n=1000):
     detector = text_detector(detector, buckets, ngrams, C)
     arena = {"kind": "arena", **memory(regime, capacity, remember), "samples": samples, "children": 2, "heldout": heldout,
              "reference": reference, "genes": list(genes), "web": web, "detector": detector, "fidelity": fidelity,
              "slack": slack, "gene_sigma": gene_sigma}
-    return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": 1000, "replicates": reps,
+    return {"name": f"arena text {regime}", "seed": 3, "generations": gens, "n": n, "replicates": reps,
             "reference_size": 150,
             "world": {"kind": "text", "corpus": corpus, "level": "word", "vocab_size": 2000, "max_len": 32},
-            "family": {"kind": "ngram", "order": 2, "smoothing": "additive", "alpha": 0.01},
+            "family": TRANSFORMER if family == "transformer" else NGRAM,
             "arms": [{"name": regime, "members": members, "regime": "fresh", "real_fraction": 0.5,
                       "couplings": [arena]}]}
 
@@ -93,13 +102,14 @@ VAE = {"kind": "vae", "latent_dim": 8, "hidden": [128], "epochs": 40, "batch_siz
 
 def digits_config(regime, reps, gens=6, mutation="none", sigma=0.05, real_fraction=0.5, warm=False, samples=200,
                   hidden=32, genes=(), gene_sigma=0.1, slack=1.0, covariance="diag",
-                  reg_covar=1e-6, family="gmm", noise=False, capacity=0, remember="champions", members=6, heldout=2):
+                  reg_covar=1e-6, family="gmm", noise=False, capacity=0, remember="champions", members=6, heldout=2,
+                  n=600, web=400):
     arena = {"kind": "arena", **memory(regime, capacity, remember), "samples": samples, "children": 2,
              "heldout": heldout, "reference": 200,
-             "mutation": mutation, "sigma": sigma, "web": 400, "genes": list(genes), "gene_sigma": gene_sigma,
+             "mutation": mutation, "sigma": sigma, "web": web, "genes": list(genes), "gene_sigma": gene_sigma,
              "slack": slack,
              "detector": {"kind": "classifier", "params": {"hidden_layer_sizes": [hidden], "max_iter": 200}}}
-    return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": 600, "replicates": reps,
+    return {"name": f"arena digits {regime}", "seed": 12, "generations": gens, "n": n, "replicates": reps,
             "reference_size": 300, "world": {"kind": "digits", "scale": True},
             "family": {**VAE, "sample_noise": noise} if family == "vae" else {"kind": "gmm", "components": 10, "covariance_type": covariance,
                                                    "reg_covar": reg_covar, "warm_start": warm},
@@ -129,7 +139,8 @@ def regimes(world: str, reps: int, gens: int = 6, corpus: str = "kjv", text: dic
                f"{d['gene_sigma']}), slack {d['slack']} nats, "
                + (f"family {VAE}, sample_noise {d['noise']}" if d["family"] == "vae"
                   else f"covariance {d['covariance']} (reg_covar {d['reg_covar']})")
-               if world == "digits" else f", corpus {corpus}, detector {text}")
+               if world == "digits" else f", corpus {corpus}, detector {text}, family "
+               f"{TRANSFORMER if text.get('family') == 'transformer' else NGRAM}")
     setting += (f", {d['members']} generators ({d['heldout']} held out), history remembers "
                 f"{d['remember']} of {d['capacity'] or 'all'} rounds")
     print(f"{world}: {reps} replicates, {gens} rounds{setting}; mean [95% t-interval] over replicates; "
@@ -405,8 +416,14 @@ def main() -> None:
                     "digits: the mixtures' covariance type (full and tied correlate pixels within a component)")
     ap.add_argument("--reg-covar", type=float, default=1e-6, help="regimes and tempering, digits: the mixtures' ridge "
                     "on each covariance's diagonal (pixels in [0, 1]; full needs ~1e-2: EM fails on synthetic rounds at 1e-6)")
-    ap.add_argument("--family", choices=["gmm", "vae"], default="gmm", help="regimes and tempering, digits: the "
-                    "generators' family (gmm: 10-component mixtures; vae: the small VAE of VAE, latent temperature gene)")
+    ap.add_argument("--family", choices=["gmm", "vae", "ngram", "transformer"], default=None, help="regimes and "
+                    "tempering: the generators' family; digits: gmm (10-component mixtures, the default) or vae (the "
+                    "small VAE of VAE, latent temperature gene); text (regimes, crossplay): ngram (additive bigram, "
+                    "the default) or transformer (the small transformer of TRANSFORMER)")
+    ap.add_argument("--n", type=int, default=None, help="regimes and crossplay: training items per generator per "
+                    "round (default 1000 verses for text, 600 digits)")
+    ap.add_argument("--web", type=int, default=None, help="regimes and crossplay: real items in the web model's "
+                    "training set (default 1000 verses for text, 400 digits)")
     ap.add_argument("--sample-noise", action="store_true", help="regimes and tempering, --family vae: samples are "
                     "decoder means plus the Gaussian observation noise (default: decoder means)")
     ap.add_argument("--regimes", default=",".join(REGIMES), help="regimes and crossplay: comma-separated detector "
@@ -422,6 +439,14 @@ def main() -> None:
                     "--first 10 --replicates 10 extends a 10-replicate run to 20 seeds")
     ap.add_argument("--temperatures", default="0.5,0.7,0.85,1.0,1.2", help="tempering: the gene values tried")
     a = ap.parse_args()
+    families = {"text": ("ngram", "transformer"), "digits": ("gmm", "vae")}[a.world]
+    if a.family is None:
+        a.family = families[0]
+    elif a.family not in families:
+        ap.error(f"--family {a.family}: the {a.world} world's generators are one of {', '.join(families)}")
+    for flag, least in (("n", 2), ("web", 0)):
+        if getattr(a, flag) is not None and getattr(a, flag) < least:
+            ap.error(f"--{flag} {getattr(a, flag)}: give {least} or more items")
     if a.what in ("regimes", "crossplay"):
         if a.detector == "all":
             ap.error("--detector all is for tempering; regimes runs one detector: name hashed_ngram, "
@@ -440,12 +465,12 @@ def main() -> None:
         if a.capacity < 0:
             ap.error(f"--capacity {a.capacity}: use 0 (every earlier champion) or a positive number of rounds")
         both = dict(samples=a.samples, genes=genes, gene_sigma=a.gene_sigma, slack=a.slack, capacity=a.capacity,
-                    remember=a.remember, members=a.members, heldout=a.heldout)  # keywords of either world's config
+                    remember=a.remember, members=a.members, heldout=a.heldout, family=a.family,
+                    **{k: getattr(a, k) for k in ("n", "web") if getattr(a, k) is not None})  # either world's keywords
         text = dict(both, buckets=a.buckets, ngrams=a.ngrams, C=a.C, detector=a.detector, fidelity=a.fidelity,
                     reference=a.reference)
         digits = dict(both, mutation=a.mutation, sigma=a.sigma, real_fraction=a.real_fraction, warm=a.warm_start,
-                      hidden=a.hidden, covariance=a.covariance, reg_covar=a.reg_covar, family=a.family,
-                      noise=a.sample_noise)
+                      hidden=a.hidden, covariance=a.covariance, reg_covar=a.reg_covar, noise=a.sample_noise)
         for regime in which:  # a wrong flag combination (--heldout >= --members, ...) is the config's one-line error
             try:
                 C.validate(text_config(regime, a.replicates, a.generations, corpus=a.corpus, **text)
