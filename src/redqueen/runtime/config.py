@@ -568,7 +568,9 @@ class ArenaCoupling(_Breeding):
                        "(Gaussian, GMM: absolute, in natural units: a std of shift, an e-fold of scale)")
     children: POSITIVE_INT = Field(1, le=4096, description="generators replaced per round in each group")
     heldout: int = Field(0, ge=0, le=4095, description="generators the detector never trains on (generality); they "
-                         "evolve among themselves, so use 2 or more (a group of one is never replaced)")
+                         "evolve among themselves: a group of one is never replaced, a group of 2 is one survivor "
+                         "and its mutated clone each round (a single line, noisy: BENCHMARKS.md section 14), so "
+                         "use 4 or more for a held-out population")
     fidelity: Literal["likelihood", "distance"] = Field(
         "likelihood", description="what the fidelity constraint measures: the log-likelihood of held-out real data "
         "with the genes in force, or (distance) how far a generator's samples lie from it: Jensen-Shannon "
