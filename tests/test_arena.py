@@ -317,6 +317,27 @@ def test_arena_fidelity_scores_a_transformer_with_its_temperature_in_force(tmp_p
     np.testing.assert_allclose(raw, raw[0])  # what the fidelity was before: blind to the gene
 
 
+def test_the_report_of_a_stored_arena_run_draws_each_arms_ciao_heat_map(tmp_path):
+    """The report reads the store's records member by member for the arena section: every arena arm gets its CIAO
+    heat map beside its graph (a members' mean, which the metric plots use, has no CIAO distributions)."""
+    from redqueen import report
+
+    cfg = _text_config("frozen", reps=1, gens=1, corpus=_corpus(tmp_path), vocab=300, n=200, samples=40)
+    cfg["arms"].append({**cfg["arms"][0], "name": "history",
+                        "couplings": [{**cfg["arms"][0]["couplings"][0], "regime": "history"}]})
+    store = Store(tmp_path / "out")
+    exp = C.validate(cfg)
+    res = run_experiment(exp, store=store, checkpoints=False)
+    text = report.write_report(store, [res.run_id], tmp_path / "r.html").read_text()
+    for arm in ("frozen", "history"):
+        assert f"alt='CIAO {arm}'" in text and f"alt='arena {arm}'" in text, arm
+    assert "No CIAO matrix" not in text
+    from redqueen.arena.ciao import arena_html
+    from redqueen.report import member_means
+
+    assert "No CIAO matrix" in arena_html(member_means(store.records(res.run_id)), exp.model_dump(mode="json"))
+
+
 def test_a_transformers_logit_bias_gene_is_in_force_where_it_samples_and_where_fidelity_scores(tmp_path):
     """The transformer's bias gene has one value per token and the end symbol; applied, the generator's fidelity is
     its ``decoded_log_prob`` with the bias in force (a bias against real text costs likelihood), and its samples

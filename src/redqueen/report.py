@@ -587,7 +587,7 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
         f"<h3>Metrics against {xlabel}</h3><p class='note'>{band}</p><div class='plots'>{''.join(figures)}</div>"
         f"<h3>First against last</h3>{_first_last_table(records, arms, metrics, gen_word, bool(populations))}{gloss}"
         f"{_population_section(store, info, raw, arms, populations, theory, keys) if populations and not evolve else ''}"
-        f"{_diverged(records)}{'' if evolve else profile_section(records)}{arena_html(records, info.config)}"
+        f"{_diverged(records)}{'' if evolve else profile_section(records)}{arena_html(raw, info.config)}"
         f"{_distributions(raw, arms, gen_word)}{_samples_table(records, arms, gen_word)}</section>"
     )
 

@@ -53,7 +53,8 @@ def plot_ciao(matrix: np.ndarray, path, *, title: str = "CIAO: AUC of detector r
 
 def arena_html(records, config: dict) -> str:
     """The report's arena section: per arena arm, the CIAO heat map (replicate 0) and the arena's layered
-    graph; '' for a run without an arena."""
+    graph; '' for a run without an arena. ``records`` are the stored ones, member by member (member 0 carries
+    the CIAO row and column; a members' mean has no distributions)."""
     import base64
     import html
     import io
@@ -74,15 +75,17 @@ def arena_html(records, config: dict) -> str:
             continue
         name = html.escape(arm["name"])
         graph = arena_graph(arm["members"], heldout=spec["heldout"], regime=spec["regime"], web=spec["web"] > 0)
-        figures = [png(lambda buf: draw_arena(graph, buf))]
+        figures = [("arena", png(lambda buf: draw_arena(graph, buf)))]
         try:
             matrix = ciao_matrix(records, arm["name"])
-            figures.insert(0, png(lambda buf: plot_ciao(matrix, buf, title=f"CIAO, {arm['name']}: AUC of detector "
-                                                                          "round j against generator round i")))
-        except KeyError:
-            pass
+            figures.insert(0, ("CIAO", png(lambda buf: plot_ciao(
+                matrix, buf, title=f"CIAO, {arm['name']}: AUC of detector round j against generator round i"))))
+        except KeyError:  # no replicate 0 stored, or records without the distributions (a members' mean)
+            figures.append(("note", "<p class='note'>No CIAO matrix: the stored records of replicate 0 carry no CIAO "
+                                    "rows and columns.</p>"))
         parts.append(f"<h4>{name}</h4><div class='plots'>" + "".join(
-            f"<figure><img alt='arena {name}' src='data:image/png;base64,{p}'></figure>" for p in figures) + "</div>")
+            p if kind == "note" else f"<figure><img alt='{kind} {name}' src='data:image/png;base64,{p}'></figure>"
+            for kind, p in figures) + "</div>")
     if not parts:
         return ""
     return ("<h3>Arena</h3><p class='note'>CIAO (current individual vs ancestral opponents): the AUC of each "
