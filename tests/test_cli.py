@@ -69,6 +69,13 @@ def test_run_list_show_export_report(tmp_path, cfg, capsys, monkeypatch):
     assert main(["report", "latest", "-o", str(out), "-p", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text()
     assert embedded_pngs(html) and "fresh" in html
+    # without a run id, report / show / check / export read the latest run (as the examples' headers write them)
+    assert main(["report", "-o", str(out), "-p", str(tmp_path / "bare.html")]) == 0
+    assert (tmp_path / "bare.html").read_text().count(f"id='run-{info.id}'") == 1
+    assert main(["show", "-o", str(out)]) == 0 and info.id in capsys.readouterr().out
+    assert main(["check", "-o", str(out)]) == 0 and "whole" in capsys.readouterr().out
+    assert main(["export", "-o", str(out), "-f", "csv", "-p", str(tmp_path / "bare.csv")]) == 0
+    assert (tmp_path / "bare.csv").read_text() == (tmp_path / "x.csv").read_text()
     capsys.readouterr()
     # the old spelling, -o FILE, still works with one line saying what to write instead
     assert main(["report", "latest", "--runs", str(out), "-o", str(tmp_path / "old.html")]) == 0

@@ -339,7 +339,7 @@ def list_runs(out: Path = OUT) -> None:
 
 @app.command()
 def check(
-    run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"),
+    run_id: str = typer.Argument("latest", help="run id, a unique prefix of one, or 'latest' (the default)"),
     out: Path = OUT,
     repair: bool = typer.Option(False, help="mark a damaged run resumable; `redqueen resume` then recomputes the gaps"),
 ) -> None:
@@ -371,7 +371,7 @@ def check(
 
 @app.command()
 def show(
-    run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"),
+    run_id: str = typer.Argument("latest", help="run id, a unique prefix of one, or 'latest' (the default)"),
     out: Path = OUT,
     arm: Optional[str] = typer.Option(None, help="per-generation rows of this arm only"),
     replicate: Optional[int] = typer.Option(None, min=0, help="per-generation rows of this replicate only"),
@@ -400,7 +400,7 @@ def show(
 
 @app.command()
 def export(
-    run_id: str = typer.Argument(..., help="run id, a unique prefix of one, or 'latest'"),
+    run_id: str = typer.Argument("latest", help="run id, a unique prefix of one, or 'latest' (the default)"),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv or parquet"),
     path: Optional[Path] = typer.Option(None, "--path", "-p", help="output file (default: RUN.csv / RUN.parquet)"),
     out: Path = OUT,
@@ -420,7 +420,8 @@ def export(
 
 @app.command()
 def report(
-    run_ids: list[str] = typer.Argument(..., help="one or more run ids (or prefixes, or 'latest')"),
+    run_ids: Optional[list[str]] = typer.Argument(None, help="one or more run ids (or prefixes, or 'latest', the "
+                                                 "default)"),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "--runs", help="results folder (one SQLite store inside)"),
     short_out: Optional[Path] = typer.Option(None, "-o", help="results folder, as --out"),
     path: Optional[Path] = typer.Option(None, "--path", "-p", help="HTML file to write (default: report.html)"),
@@ -439,7 +440,7 @@ def report(
     from redqueen.plugins import reading
 
     store = _store(out, must_exist=True)
-    ids = [_resolve(store, r).id for r in run_ids]
+    ids = [_resolve(store, r).id for r in run_ids or ["latest"]]
     with reading():  # a stored config's plug-in is never imported (nor its test fit run) to draw a report
         _console().print(f"wrote {_write_report(store, ids, path or Path('report.html'))}")
 
