@@ -94,8 +94,10 @@ def p1_substance(folder: Path) -> dict:
 
 def test_a_p1_run_reports_as_before_populations(tmp_path):
     """tests/data/report_p1.json was written by `python tests/test_population_report.py write` on the report
-    before populations were reported (main at 40b8f48): the HTML and every plotted number are the same. Rewritten once
-    since, for one added note (hill1's band cut at the axes, 2026-12-02); the figures' lines unchanged."""
+    before populations were reported (main at 40b8f48): the HTML and every plotted number are the same. Rewritten twice
+    since, the figures' lines unchanged: for one added note (hill1's band cut at the axes, 2026-12-02), and for the
+    first/last table's intervals written clipped to what the metric can take (``1 [0, 6.73]`` for a types count
+    whose ``1 ± 5.7`` reached below 0; 2026-12-04)."""
     want = json.loads(GOLDEN.read_text())
     got = p1_substance(tmp_path)
     assert got["figures"] == want["figures"]
@@ -209,12 +211,13 @@ def test_summary_says_what_each_cure_did_next_to_replace(population_run):
     fst = [r.metrics["fst"] for r in result.records if r.arm == "islands" and r.generation == 12 and r.member == 0]
     from redqueen.runtime.display import replicate_stats
 
-    assert rows["islands"][-1] == replicate_stats(fst).text()
-    lost = replicate_stats(result.final("islands", "types_lost")).text()
-    assert rows["islands"][2].startswith(lost + " of ")  # member mean, against the types present at generation 0
-    pooled = [r.metrics["pool_types_lost"] for r in result.records if r.arm == "islands" and r.generation == 12
+    assert rows["islands"][-1] == replicate_stats(fst, metric="fst").text()
+    kept = replicate_stats(result.final("islands", "hill0"), metric="hill0").text()
+    assert rows["islands"][2] == kept  # member mean of the types present: every arm starts from the same real data
+    pooled = [r.metrics["pool_hill0"] for r in result.records if r.arm == "islands" and r.generation == 12
               and r.member == 0]
-    assert rows["islands"][3].startswith(replicate_stats(pooled).text() + " of ")
+    assert rows["islands"][3] == replicate_stats(pooled, metric="pool_hill0").text()
+    assert "types kept: pool" in out and "pool_hill0: " in out  # the header names its measure; the glossary
     assert rows["replace"][2] == rows["replace"][3]  # one member: the population is the lineage
     assert "N_e" in out and "not drift (a population with couplings)" in out
     assert "fst: F_ST" in out  # the glossary

@@ -313,8 +313,9 @@ def _first_last_table(records, arms, metrics, gen_word, averaged: bool = False) 
     body = []
     for m in metrics:
         cells = "".join(
-            f"<td>{html.escape(replicate_stats(r.metrics.get(m) for r in f).text())}</td>"
-            f"<td>{html.escape(replicate_stats(r.metrics.get(m) for r in l).text())}</td>" for f, l in ends.values())
+            f"<td>{html.escape(replicate_stats((r.metrics.get(m) for r in f), metric=m).text())}</td>"
+            f"<td>{html.escape(replicate_stats((r.metrics.get(m) for r in l), metric=m).text())}</td>"
+            for f, l in ends.values())
         body.append(f"<tr><th class='metric'>{html.escape(m)}</th>{cells}</tr>")
     replicates = max(len(f) for f, _ in ends.values())
     return (

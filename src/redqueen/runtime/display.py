@@ -79,36 +79,44 @@ class Stats:
     half: float
     n: int
     infinite: int = 0
+    low: float = -math.inf  # the values the metric can take (:func:`support`): the interval is clipped to them
+    high: float = math.inf
 
     def text(self) -> str:
-        """``mean ± half`` (``mean`` alone for one replicate; ``inf (k of n)`` with infinite values)."""
+        """``mean ± half`` (``mean`` alone for one replicate; ``inf (k of n)`` with infinite values); an interval
+        that reaches past what the metric can take is written clipped, ``mean [low, high]``."""
         if self.n == 0:
             return "-"
         if self.infinite:
             return f"{fmt(self.mean)} ({self.infinite} of {self.n})" if self.infinite < self.n else fmt(self.mean)
         if math.isnan(self.half) or self.half == 0:  # one replicate, or every replicate equal
             return fmt(self.mean)
+        lo, hi = self.mean - self.half, self.mean + self.half
+        if lo < self.low or hi > self.high:
+            return f"{fmt(self.mean)} [{fmt(max(lo, self.low))}, {fmt(min(hi, self.high))}]"
         return f"{fmt(self.mean)} ± {fmt_half(self.half)}"
 
 
-def replicate_stats(values, level: float = LEVEL) -> Stats:
-    """:class:`Stats` of one metric's values over replicates (a sequence of floats, NaN = missing)."""
+def replicate_stats(values, level: float = LEVEL, metric: str | None = None) -> Stats:
+    """:class:`Stats` of one metric's values over replicates (a sequence of floats, NaN = missing); naming the
+    ``metric`` clips its interval to what the metric can take (:func:`support`) when it is written."""
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
     v = v[~np.isnan(v)]
+    bounds = support(metric) if metric is not None else (-math.inf, math.inf)
     if v.size == 0:
-        return Stats(math.nan, math.nan, 0)
+        return Stats(math.nan, math.nan, 0, 0, *bounds)
     inf = np.isinf(v)
     if inf.any():
         signs = set(np.sign(v[inf]).tolist())
         mean = math.nan if len(signs) > 1 else float(v[inf][0])
-        return Stats(mean, math.nan, int(v.size), int(inf.sum()))
+        return Stats(mean, math.nan, int(v.size), int(inf.sum()), *bounds)
     mean = float(v.mean())
     if v.size < 2:
-        return Stats(mean, math.nan, 1)
+        return Stats(mean, math.nan, 1, 0, *bounds)
     from scipy.stats import t as student_t  # on use: the CLI starts without scipy
 
     half = float(student_t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return Stats(mean, half, int(v.size))
+    return Stats(mean, half, int(v.size), 0, *bounds)
 
 
 def mean_metrics(metrics: list[dict[str, float]]) -> dict[str, float]:
@@ -128,7 +136,8 @@ def replicates_note(replicates: int, level: float = LEVEL) -> str:
     """What a table of :class:`Stats` shows, in one sentence."""
     if replicates <= 1:
         return "values of the single replicate (run more replicates for an interval)"
-    return f"mean over {replicates} replicates ± the half-width of its {level:.0%} interval (Student t)"
+    return (f"mean over {replicates} replicates ± the half-width of its {level:.0%} interval (Student t; written "
+            f"mean [low, high] where the interval is clipped to what the metric can take)")
 
 
 #: short definitions, printed once under the tables that use the term (terminal and report)
@@ -177,6 +186,8 @@ GLOSSARY = {
     "fst": "F_ST = (H_T - H_S) / H_T across a population's members: how far apart they have drifted (0: alike; "
            "1: each fixed on other types); migration holds it near 1 / (1 + 2 N m P/(P-1)) (Wright's island model)",
     "pool_types_lost": "types present at generation 0 that no member has: what the population as a whole lost",
+    "pool_hill0": "types some member still has: the number of types the pooled distribution (the members' mean) "
+                  "gives non-zero probability",
     "pool_tail_mass_kept": "tail_mass_kept of the pooled distribution (the members' mean)",
     "pool_hill1": "Hill number q=1 of the pooled distribution (the members' mean)",
     "pool_kl": "KL(pooled || world): the members' mean distribution against the world",

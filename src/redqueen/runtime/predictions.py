@@ -131,7 +131,7 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
     from rich.table import Table
 
     from redqueen import theory
-    from redqueen.runtime.display import safe
+    from redqueen.runtime.display import safe, support
     from redqueen.runtime.runner import run_experiment
 
     if exp.replicates < 2:
@@ -150,9 +150,11 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
         table = Table()
         for col in ("t", "simulated mean", "interval", "theory", "inside"):
             table.add_column(col, justify="right")
+        low, high = support(metric)  # an interval written clipped to what the metric can take (the test is not)
         for r in rows:
             if r.t % every == 0 or r.t == rows[-1].t or not r.inside:
-                table.add_row(str(r.t), f"{r.mean:.5g}", f"[{r.ci_low:.5g}, {r.ci_high:.5g}]", f"{r.prediction:.5g}",
+                table.add_row(str(r.t), f"{r.mean:.5g}", f"[{max(r.ci_low, low):.5g}, {min(r.ci_high, high):.5g}]",
+                              f"{r.prediction:.5g}",
                               "yes" if r.inside else "[bold red]no[/]")
         console.print(table)
         console.print(f"  power: catches a deviation of {median:.1%} of the theory with 80% probability "

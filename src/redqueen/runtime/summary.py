@@ -141,7 +141,8 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
         table.add_column(_span(word, [info.progress(r) for r in last]), justify="right")
         shown = []
         for k in rows:
-            a0, a1 = replicate_stats(r.metrics.get(k) for r in first), replicate_stats(r.metrics.get(k) for r in last)
+            a0 = replicate_stats((r.metrics.get(k) for r in first), metric=k)
+            a1 = replicate_stats((r.metrics.get(k) for r in last), metric=k)
             if a0.n or a1.n:  # a metric that is NaN throughout (e.g. tail mass of a world without one) is left out
                 table.add_row(safe(k), a0.text(), a1.text())
                 shown.append(k)
@@ -174,11 +175,12 @@ def _arm_specs(config: dict) -> list[dict]:
     return [a for a in (config or {}).get("arms", []) if isinstance(a, dict)]
 
 
-#: the cures table's columns: (heading, metric of a member, metric of the population or None: the members' mean is it)
-CURE_COLUMNS = (("types lost", "types_lost", "pool_types_lost"), ("tail mass kept", "tail_mass_kept", None),
+#: the cures table's columns: (heading, metric of a member, metric of the population or None: the members' mean is
+#: it). Types *kept* (hill0, the types present), not types lost: every arm of a replicate first fits the same real
+#: data, so what is present at the end compares arms, while types lost counts from each arm's own generation 0 --
+#: after that generation's couplings acted (a merged child holds both parents' types), a different start per arm
+CURE_COLUMNS = (("types kept", "hill0", "pool_hill0"), ("tail mass kept", "tail_mass_kept", None),
                 ("KL", "kl", "pool_kl"))
-#: the number of types present at generation 0 that types lost counts against
-PRESENT = {"types_lost": "hill0", "pool_types_lost": "pool_hill0"}
 
 
 def coupling_words(c: dict) -> str:
@@ -242,28 +244,25 @@ def cure_table(store, info, ends: dict[str, dict] | None = None) -> tuple[str, l
     ends = _ends(store, info.id) if ends is None else ends
     events = store.coupling_events(info.id)
     last_gen = max(r.generation for a in ends.values() for r in a["last"].values())
-    title = (f"What each cure did, at gen {last_gen:,} (member: mean over a population's members; population: its "
-             "pooled distribution; types lost of those present at gen 0)")
+    title = (f"What each cure did, at gen {last_gen:,} (member: mean over a population's members; pool: the "
+             "population's pooled distribution; types kept: those present, which compares arms, as every arm "
+             "starts from the same real data)")
     head = ["arm", "cure", "what it did"]
     for name, _, pooled in CURE_COLUMNS:
-        head += [f"{name}: member", "population"] if pooled else [name]
+        head += [f"{name}: member", f"{name}: pool"] if pooled else [name]
     head.append("F_ST")
     rows, terms = [], []
     for arm, a in ends.items():
-        first, last = list(a["first"].values()), list(a["last"].values())
+        last = list(a["last"].values())
         single = not any("fst" in r.metrics for r in last)  # one member: the population is the member
         cells = []
         for _, own, pooled in CURE_COLUMNS:
             for name in (own, pooled) if pooled else (own,):
                 key = own if single else name
-                stats = replicate_stats(r.metrics.get(key) for r in last)
-                text = stats.text() if stats.n else "-"
-                if key in PRESENT and stats.n:
-                    present = replicate_stats(r.metrics.get(PRESENT[key]) for r in first)
-                    text += f" of {fmt(present.mean)}" if present.n else ""
-                cells.append(text)
+                stats = replicate_stats((r.metrics.get(key) for r in last), metric=key)
+                cells.append(stats.text() if stats.n else "-")
                 terms.append(name)
-        fst = replicate_stats(r.metrics.get("fst") for r in last)
+        fst = replicate_stats((r.metrics.get("fst") for r in last), metric="fst")
         rows.append([plain(arm), plain(arm_words(info.config, arm)), what_it_did(events.get(arm, {}), len(last)), *cells,
                      fst.text() if fst.n else "-"])
     return title, head, rows, terms + ["fst"]
