@@ -297,3 +297,16 @@ def test_bands_cut_at_the_axes_and_labels_not_drawn(store, tmp_path, figures):
     assert band.min() >= 0 and band.min() < lo  # clipped to w1 >= 0, and reaching beyond the axis
     assert hi - lo < 0.5 * (band.max() - band.min())
     assert "cut at the axes, in w1:" in text
+
+
+def test_a_metric_near_one_has_plain_tick_labels(store, tmp_path, figures):
+    """A heterozygosity of 0.99978 +- 1e-5 is labelled with its values, not as an offset over tiny ticks (which read
+    as another number: a distinct_3 of 0.9999 looked negative)."""
+    rid = store.create_run(name="near one", kind="collapse", config={}, seed=0, arms=[("a", {})])
+    store.append(rid, [GenerationRecord("a", r, g, {"heterozygosity": 0.99978 + 1e-6 * (g + r)})
+                       for r in range(2) for g in range(4)])
+    write_report(store, [rid], tmp_path / "r.html")
+    (fig,) = [f for f in figures if f.axes and f.axes[0].get_title() == "heterozygosity"]
+    ax = fig.axes[0]
+    assert ax.yaxis.get_major_formatter().get_offset() == ""
+    assert all(t.get_text() == "" or float(t.get_text().replace("\u2212", "-")) > 0.999 for t in ax.get_yticklabels())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from redqueen.report import COLORS, _series, member_means, summarize
+from redqueen.report import COLORS, _series, member_means, plain_ticks, summarize
 from redqueen.runtime.display import support
 
 
@@ -78,6 +78,7 @@ def metric(source, name: str, *, arms: list[str] | None = None, theory: bool = T
             y = predict(arm, name, gens, h0)
             if y is not None:
                 ax.plot(gens, np.asarray(y, float), color=color, lw=1.2, ls="--", label=f"{arm} (theory)")
+    plain_ticks(ax)
     ax.set_xlabel("generation")
     ax.set_ylabel(name)
     ax.grid(alpha=0.3)

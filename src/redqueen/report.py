@@ -261,6 +261,7 @@ def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[s
     cut = _limit_axis(ax, finite_values, bands)
     if len(gens_all) and np.all(gens_all == np.round(gens_all)):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    plain_ticks(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(_drawable(metric))
     ax.set_title(_drawable(metric), fontsize=10)
@@ -268,6 +269,13 @@ def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[s
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, frameon=False)
     return _png(fig), drew_theory, notes, cut
+
+
+def plain_ticks(ax) -> None:
+    """A linear y axis labels its ticks with their values: 0.99978, not an offset ("1e-6+9.9978e-1") over tiny
+    ticks that read as another number (a distinct_3 of 0.9999 looked negative)."""
+    if ax.get_yscale() == "linear":
+        ax.ticklabel_format(axis="y", useOffset=False)
 
 
 def _ranges(values: np.ndarray) -> str:
