@@ -137,3 +137,35 @@ def test_families_that_cannot_merge_say_so(family):
     with pytest.raises(ConfigError, match="cannot be merged") as e:
         plan_arms(exp, make_world(exp.world))
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["categorical", "ngram"])
+def test_since_generation_0_counts_from_the_real_data_fits_whatever_the_couplings_do_at_generation_0(name):
+    """A merge at generation 0 replaces members before they are measured; types lost, F and the pooled types lost
+    still count from each member's real-data fit -- the fit every arm of the replicate makes first -- so arms
+    compare: a merged arm's reference equals the isolated arm's, member by member and pooled."""
+    world, family = WORLDS[name]
+    exp = redqueen.validate({
+        "seed": 3, "generations": 1, "n": 150, "reference_size": 100, "world": world, "family": family,
+        "arms": [{"name": "isolated", "members": 4},
+                 {"name": "merge", "members": 4, "couplings": [{"kind": "merge", "children": 2}]}]})
+    w = make_world(exp.world)
+    plans = plan_arms(exp, w)
+    iso, mer = (make_population(exp, w, plan, 0) for plan in plans)
+    iso_recs, mer_recs = iso.step(), mer.step()
+    assert any(r.parents for r in mer_recs)  # members were replaced at generation 0
+    for a, b in zip(iso.member_list, mer.member_list):
+        if name == "categorical":  # the reference is the real-data fit: the same fit in both arms
+            assert np.array_equal(b.diagnostics.profile.reference_present, a.model.probs_ > 0)
+        assert b.diagnostics.h0 > 0
+    if name == "categorical":
+        assert np.array_equal(mer.population_diagnostics.profile.reference_present,
+                              iso.population_diagnostics.profile.reference_present)
+        # a merged child holds both parents' types: counted from it, the slot would start with more to lose
+        refs = [int(m.diagnostics.profile.reference_present.sum()) for m in mer.member_list]
+        assert any(r.metrics["hill0"] > refs[r.member] for r in mer_recs if r.parents)
+        assert all(r.metrics["types_lost"] == 0 for r in iso_recs + mer_recs)  # the child keeps its parent's types
+    else:  # measured on samples: the reference is read off samples of the real-data fit, not of the child
+        child = next(r for r in mer_recs if r.parents)
+        m = mer.member_list[child.member]
+        assert not np.array_equal(m.diagnostics.profile.reference_present, m.diagnostics.types_ > 0)

@@ -212,12 +212,12 @@ def test_summary_says_what_each_cure_did_next_to_replace(population_run):
     from redqueen.runtime.display import replicate_stats
 
     assert rows["islands"][-1] == replicate_stats(fst, metric="fst").text()
-    kept = replicate_stats(result.final("islands", "hill0"), metric="hill0").text()
-    assert rows["islands"][2] == kept  # member mean of the types present: every arm starts from the same real data
-    pooled = [r.metrics["pool_hill0"] for r in result.records if r.arm == "islands" and r.generation == 12
+    lost = replicate_stats(result.final("islands", "types_lost"), metric="types_lost").text()
+    assert rows["islands"][2] == lost  # member mean, from the real-data fits at generation 0
+    pooled = [r.metrics["pool_types_lost"] for r in result.records if r.arm == "islands" and r.generation == 12
               and r.member == 0]
-    assert rows["islands"][3] == replicate_stats(pooled, metric="pool_hill0").text()
-    assert "types kept: pool" in out and "pool_hill0: " in out  # the header names its measure; the glossary
+    assert rows["islands"][3] == replicate_stats(pooled, metric="pool_types_lost").text()
+    assert "types lost: pool" in out and "pool_types_lost: " in out  # the header names its measure; the glossary
     assert rows["replace"][2] == rows["replace"][3]  # one member: the population is the lineage
     assert "N_e" in out and "not drift (a population with couplings)" in out
     assert "fst: F_ST" in out  # the glossary

@@ -16,9 +16,14 @@
    the population: F_ST and the pooled model); couplings add what they measured (``measure``);
 7. **record** -- one immutable :class:`GenerationRecord` per member.
 
+"Since generation 0" (types lost, F, the pooled types lost) counts from each member's real-data fit at
+generation 0, fixed before the couplings act (:func:`anchor`), so every arm of a replicate counts from the
+same start.
+
 Randomness: training sets, fitting, sampling and curation draw from the member's own loop
 generator, in that order; couplings from the population's coupling generator; measuring from
-each member's diagnostics generator. So a P = 1 population without couplings draws exactly
+each member's diagnostics generator (and the generation-0 reference, for a family measured on its
+samples, from population stream 6). So a P = 1 population without couplings draws exactly
 what a plain lineage always drew.
 """
 
@@ -30,6 +35,7 @@ import time
 import numpy as np
 
 from redqueen.data import REAL, Data
+from redqueen.loop.member import population_seed
 from redqueen.loop.provenance import Tagged, mixed_stage, radioactivity_metrics, training_metrics
 from redqueen.loop.record import GenerationRecord, Parent, pack_distribution
 from redqueen.loop.regimes import Pools
@@ -56,8 +62,10 @@ def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
     for m, train in zip(members, trains):
         m.model = timed(m.index, fit, pop, m, train)
         m.generation = g
-    # 3. couple
+    # 3. couple (at generation 0, first fix what "since generation 0" counts from: the real-data fits)
     t0 = time.perf_counter()
+    if g == 0 and pop.coupling_list:
+        anchor(pop)
     parents: dict[int, list[Parent]] = {}
     for coupling in pop.coupling_list:
         for i, edges in coupling.act(pop, g, pop.coupling_rng).items():
@@ -163,6 +171,30 @@ def fit(pop, member, train: Data):
     return family.fit(train, member.rng)
 
 
+def anchor(pop) -> None:
+    """Generation 0's reference for ``types_lost``, ``inbreeding`` and ``pool_types_lost``, fixed on each member's
+    real-data fit before the couplings act (:meth:`redqueen.metrics.suite.Diagnostics.anchor`): every arm of a
+    replicate fits the same real data first, so all count from the same types. A family without an exact type
+    distribution is read off samples of the fit (the size the member emits), drawn from a stream of their own
+    (population stream 6), so the other measurements draw what they always drew."""
+    rng = np.random.default_rng(population_seed(pop.seed, pop.replicate, ANCHOR_STREAM))
+    draw = draw_size(pop)
+    types = [m.diagnostics.anchor(m.model, lambda m=m: m.model.sample(draw, rng)) for m in pop.member_list]
+    if pop.population_diagnostics is not None:
+        pop.population_diagnostics.anchor(types)
+
+
+#: the population stream of :func:`anchor`'s samples (2: couplings, 3: reference set, 4: arena, 5: web)
+ANCHOR_STREAM = 6
+
+
+def draw_size(pop) -> int:
+    """How many items a member emits a generation: the regime's synthetic items, oversampled for the curation's
+    filters (``n`` when the regime needs none: they are still drawn, to be measured)."""
+    want = pop.regime.synthetic_size(pop.n)
+    return int(math.ceil(want * pop.oversample - 1e-9)) or pop.n
+
+
 def mixtures(pop, sources: np.ndarray | None) -> list | None:
     """Each member's mixture of its sources' models as one model (row ``i`` of ``sources``), all at once,
     when the family can express a mixture as a model of itself (``mix``, e.g. categorical: one matrix
@@ -184,8 +216,7 @@ def emit(pop, member, sources: np.ndarray | None, mixed: list | None = None) -> 
     (:func:`mixtures`) when the family has one, otherwise by splitting the count among the sources.
     With provenance on, the emitted items are tagged ``(generation, source member)`` (``own`` is not).
     """
-    want = pop.regime.synthetic_size(pop.n)
-    draw = int(math.ceil(want * pop.oversample - 1e-9)) or pop.n
+    draw = draw_size(pop)
     row = None if sources is None else sources[member.index]
     g = pop.generation
     if row is None or row[member.index] >= 1.0:

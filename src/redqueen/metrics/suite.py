@@ -105,6 +105,23 @@ class Diagnostics:
         if gen0 and self.make_family is not None:
             self.gen0 = self.make_family().load_state(gen0)
 
+    def anchor(self, model, draw) -> np.ndarray | None:
+        """Fix generation 0's reference -- the types ``types_lost`` counts against and the heterozygosity ``F``
+        divides by -- on ``model`` before anything acts on it (a population's couplings act at generation 0 too:
+        a merged child holds both parents' types), so every arm of a replicate counts from the same real-data
+        fit. ``draw()`` gives the model's samples, called only for a family without an exact type distribution.
+        Returns the type distribution anchored on (None if the world has no types or it is already set)."""
+        if self.profile is not None:
+            return None
+        p = type_probs(model)
+        if p is None:
+            p = self.world.types(draw())
+        if p is None:
+            return None
+        self.profile = DiversityProfile(self.world_types, p, self.tail_mass)
+        self.h0 = self.profile(p)["heterozygosity"]
+        return p
+
     def _type_distribution(self, model, samples: Data) -> np.ndarray | None:
         exact = type_probs(model)
         if exact is not None:
@@ -186,17 +203,27 @@ class PopulationDiagnostics:
         if "reference_present" in arrays:
             self.profile = DiversityProfile(self.world_types, arrays["reference_present"], self.tail_mass)
 
-    def __call__(self, generation: int, types: list[np.ndarray | None]) -> dict[str, float]:
-        if any(t is None for t in types):
-            return {}
-        # the (P, K) matrix of the members' distributions, in a buffer kept across generations (a fresh
-        # P x K temporary is page faults every call); rows are normalised through weights, not in place
+    def anchor(self, types: list[np.ndarray | None]) -> None:
+        """Fix the pooled reference on the members' generation-0 distributions before the couplings act (see
+        :meth:`Diagnostics.anchor`)."""
+        if self.profile is None and types and not any(t is None for t in types):
+            self.profile = DiversityProfile(self.world_types, self._pool(types)[2], self.tail_mass)
+
+    def _pool(self, types: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(f, inv, pooled)``: the ``(P, K)`` matrix of the members' distributions (in a buffer kept across
+        generations: a fresh P x K temporary is page faults every call), its rows' inverse totals, and the
+        members' mean distribution (rows normalised through weights, not in place; one matrix-vector product)."""
         f = self._matrix(len(types), np.asarray(types[0]).shape[0])
         for row, t in zip(f, types):
             row[:] = t
         totals = f.sum(axis=1)
         inv = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
-        pooled = (inv / len(types)) @ f  # the members' mean distribution: one matrix-vector product
+        return f, inv, (inv / len(types)) @ f
+
+    def __call__(self, generation: int, types: list[np.ndarray | None]) -> dict[str, float]:
+        if any(t is None for t in types):
+            return {}
+        f, inv, pooled = self._pool(types)
         if self.profile is None:
             self.profile = DiversityProfile(self.world_types, pooled, self.tail_mass)
         out = {f"pool_{k}": v for k, v in self.profile(pooled).items() if k in POOLED}
