@@ -320,3 +320,24 @@ if __name__ == "__main__" and sys.argv[1:] == ["write"]:
     with tempfile.TemporaryDirectory() as tmp:
         GOLDEN.write_text(json.dumps(p1_substance(Path(tmp)), indent=1) + "\n")
     print(f"wrote {GOLDEN} with redqueen from {report.__file__}")
+
+
+def test_coupling_words_tell_apart_arms_that_differ_in_one_setting():
+    """Two niche arms that differ only in their score, or three arena arms that differ in the detector's regime, read
+    differently: a headline per kind, then every setting that is not the config's default."""
+    import redqueen
+    from redqueen.runtime.summary import arm_words, coupling_words
+
+    exp = redqueen.validate({
+        "world": {"kind": "zipf", "k": 50}, "family": {"kind": "categorical"},
+        "arms": [{"name": "likelihood", "members": 3, "couplings": [{"kind": "niches", "children": 2}]},
+                 {"name": "coverage", "members": 3, "couplings": [{"kind": "niches", "children": 2, "score": "coverage"}]},
+                 {"name": "mutated", "members": 3, "couplings": [{"kind": "merge", "mutation": "gaussian", "sigma": 0.05}]}]})
+    config = exp.model_dump(mode="json")  # what the store keeps: every field, defaults included
+    words = {a: arm_words(config, a) for a in ("likelihood", "coverage", "mutated")}
+    assert words["likelihood"] != words["coverage"] and "score coverage" in words["coverage"]
+    assert "(mutation gaussian; sigma 0.05)" in words["mutated"] and "density" not in words["mutated"]
+    arena = {"kind": "arena", "regime": "history", "detector": {"kind": "hashed_ngram"}, "genes": ["logit_bias"],
+             "heldout": 4, "capacity": 3}
+    assert coupling_words(arena).startswith("arena: history hashed_ngram detector, genes logit_bias, 4 held out")
+    assert "capacity 3" in coupling_words(arena)

@@ -183,20 +183,54 @@ CURE_COLUMNS = (("types lost", "types_lost", "pool_types_lost"), ("tail mass kep
 
 
 def coupling_words(c: dict) -> str:
-    """A coupling's config in a few words."""
+    """A coupling's config in a few words: a headline per kind, then every other setting that is not the default
+    (so two arms that differ in one setting read differently)."""
     kind = c.get("kind")
+    said: set[str] = {"kind"}
     if kind == "migration":
-        return f"migration m = {fmt(c.get('rate', 0.01))} ({c.get('topology', 'all')})"
-    if kind == "merge":
+        head, said = f"migration m = {fmt(c.get('rate', 0.01))} ({c.get('topology', 'all')})", said | {"rate", "topology"}
+    elif kind == "merge":
         every = c.get("every", 1)
-        return (f"merge: {_children(c)} every {'gen' if every == 1 else f'{every} gen'} ({c.get('operator', 'slerp')})")
-    if kind == "niches":
-        return f"niches (M2N2): alpha = {fmt(c.get('alpha', 1.0))}, {_children(c)} a gen"
-    if kind == "quality_diversity":
-        return f"quality-diversity archives of {c.get('cells', 10)} cells, {_children(c)} a gen"
-    if kind == "island_reset":
-        return f"island reset every {c.get('every', 5)} gen ({fmt(c.get('fraction', 0.25))} of members)"
-    return str(kind)
+        head = f"merge: {_children(c)} every {'gen' if every == 1 else f'{every} gen'} ({c.get('operator', 'slerp')})"
+        said |= {"every", "children", "operator"}
+    elif kind == "niches":
+        head, said = (f"niches (M2N2): alpha {fmt(c.get('alpha', 1.0))}, {_children(c)} a gen, score "
+                      f"{c.get('score', 'likelihood')}"), said | {"alpha", "children", "score"}
+    elif kind == "quality_diversity":
+        head, said = f"quality-diversity archives of {c.get('cells', 10)} cells, {_children(c)} a gen", said | {"cells", "children"}
+    elif kind == "island_reset":
+        head = f"island reset every {c.get('every', 5)} gen ({fmt(c.get('fraction', 0.25))} of members)"
+        said |= {"every", "fraction"}
+    elif kind == "arena":
+        det = c.get("detector") or {}
+        genes = c.get("genes") or []
+        head = (f"arena: {c.get('regime', 'adapting')} {det.get('kind', '?')} detector, genes "
+                f"{', '.join(genes) if genes else 'none'}, {c.get('heldout', 0)} held out")
+        said |= {"regime", "detector", "genes", "heldout"}
+    else:
+        head = str(kind)
+    rest = [f"{k} {_setting(v)}" for k, v in c.items() if k not in said and v != _default(kind, k)]
+    return head + (f" ({'; '.join(rest)})" if rest else "")
+
+
+def _default(kind, field: str):
+    """The config default of a coupling's ``field`` (a sentinel that equals nothing when there is none)."""
+    from pydantic_core import PydanticUndefined
+
+    from redqueen.runtime import config as C
+
+    for model in C.Coupling.__origin__.__args__ if hasattr(C.Coupling, "__origin__") else ():
+        if model.model_fields["kind"].annotation.__args__ == (kind,):
+            info = model.model_fields.get(field)
+            if info is not None and info.default is not PydanticUndefined:
+                return info.default
+            if info is not None and info.default_factory is not None:
+                return info.default_factory()
+    return object()
+
+
+def _setting(v) -> str:
+    return fmt(v) if isinstance(v, float) else ", ".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
 def _children(c: dict) -> str:
