@@ -169,3 +169,22 @@ def test_since_generation_0_counts_from_the_real_data_fits_whatever_the_coupling
         child = next(r for r in mer_recs if r.parents)
         m = mer.member_list[child.member]
         assert not np.array_equal(m.diagnostics.profile.reference_present, m.diagnostics.types_ > 0)
+
+
+def test_under_migration_a_member_is_measured_on_as_many_of_its_own_samples_as_an_isolated_one():
+    """Without a mixture model (points, text) migration splits the emitted items among the sources; what is measured
+    is still the member's own model at the full draw (a smaller sample shows fewer types), and the items it emits
+    of its own are the first of those."""
+    from redqueen.loop.phases import draw_size, emit
+
+    world, family = WORLDS["gaussian"]
+    exp = _exp(world, family, {"kind": "migration", "rate": 0.3}, generations=1)
+    w = make_world(exp.world)
+    pop = make_population(exp, w, plan_arms(exp, w)[0], 0)
+    pop.step()
+    sources = pop.coupling_list[0].sources(pop, pop.generation)
+    for m in pop.member_list:
+        raw, own, edges = emit(pop, m, sources)
+        assert len(own) == len(raw) == draw_size(pop) and edges
+        k = int(round((1 - sum(e.weight for e in edges)) * len(raw)))  # this member's share of what it emitted
+        assert 0 < k < len(raw) and np.array_equal(raw.x[:k], own.x[:k])

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from redqueen.data import REAL, Data
+from redqueen.data import REAL, Counts, Data
 from redqueen.loop.member import population_seed
 from redqueen.loop.provenance import Tagged, mixed_stage, radioactivity_metrics, training_metrics
 from redqueen.loop.record import GenerationRecord, Parent, pack_distribution
@@ -229,12 +229,18 @@ def emit(pop, member, sources: np.ndarray | None, mixed: list | None = None) -> 
         return raw, raw, edges
     counts = member.rng.multinomial(draw, row)
     order = [member.index] + [j for j in range(len(models)) if j != member.index]
-    drawn = [(j, models[j].sample(int(counts[j]), member.rng)) for j in order if counts[j] > 0]
+    # what is measured is the member's own model at the size every arm measures (a smaller sample shows fewer
+    # types): its own model draws all ``draw`` items and the first ``counts[i]`` of them are emitted (i.i.d.
+    # draws, so any fixed part of them is a sample too); counts, measured on the exact model, draw their share
+    own = None if isinstance(member.pools.bank, Counts) else member.model.sample(draw, member.rng)
+    drawn = [(j, own.subset(np.arange(int(counts[j]))) if j == member.index and own is not None
+              else models[j].sample(int(counts[j]), member.rng)) for j in order if counts[j] > 0]
     parts = [part.tag(g, j) if pop.provenance else part for j, part in drawn]
     raw = parts[0]
     for part in parts[1:]:
         raw = raw.concat(part)
-    own = drawn[0][1] if counts[member.index] > 0 else raw.untracked()  # none of its own: measure what it emits
+    if own is None:
+        own = drawn[0][1] if counts[member.index] > 0 else raw.untracked()  # none of its own: measure what it emits
     edges = [Parent(j, float(counts[j]) / draw, "migrant") for j in order[1:] if counts[j] > 0]
     return raw, own, edges
 
