@@ -16,14 +16,13 @@
    the population: F_ST and the pooled model); couplings add what they measured (``measure``);
 7. **record** -- one immutable :class:`GenerationRecord` per member.
 
-"Since generation 0" (types lost, F, the pooled types lost) counts from each member's real-data fit at
-generation 0, fixed before the couplings act (:func:`anchor`), so every arm of a replicate counts from the
-same start.
+"Since generation 0" (types lost, F, the pooled types lost) counts, for a family with an exact type
+distribution, from each member's real-data fit at generation 0, fixed before the couplings act
+(:func:`anchor`), so every arm of a replicate counts from the same start.
 
 Randomness: training sets, fitting, sampling and curation draw from the member's own loop
 generator, in that order; couplings from the population's coupling generator; measuring from
-each member's diagnostics generator (and the generation-0 reference, for a family measured on its
-samples, from population stream 6). So a P = 1 population without couplings draws exactly
+each member's diagnostics generator. So a P = 1 population without couplings draws exactly
 what a plain lineage always drew.
 """
 
@@ -35,7 +34,6 @@ import time
 import numpy as np
 
 from redqueen.data import REAL, Counts, Data
-from redqueen.loop.member import population_seed
 from redqueen.loop.provenance import Tagged, mixed_stage, radioactivity_metrics, training_metrics
 from redqueen.loop.record import GenerationRecord, Parent, pack_distribution
 from redqueen.loop.regimes import Pools
@@ -174,18 +172,12 @@ def fit(pop, member, train: Data):
 def anchor(pop) -> None:
     """Generation 0's reference for ``types_lost``, ``inbreeding`` and ``pool_types_lost``, fixed on each member's
     real-data fit before the couplings act (:meth:`redqueen.metrics.suite.Diagnostics.anchor`): every arm of a
-    replicate fits the same real data first, so all count from the same types. A family without an exact type
-    distribution is read off samples of the fit (the size the member emits), drawn from a stream of their own
-    (population stream 6), so the other measurements draw what they always drew."""
-    rng = np.random.default_rng(population_seed(pop.seed, pop.replicate, ANCHOR_STREAM))
-    draw = draw_size(pop)
-    types = [m.diagnostics.anchor(m.model, lambda m=m: m.model.sample(draw, rng)) for m in pop.member_list]
+    replicate fits the same real data first, so all count from the same types. Families with an exact type
+    distribution only (categorical); one measured on samples keeps generation 0's measured sample, drawn after
+    the couplings acted. Draws nothing."""
+    types = [m.diagnostics.anchor(m.model) for m in pop.member_list]
     if pop.population_diagnostics is not None:
         pop.population_diagnostics.anchor(types)
-
-
-#: the population stream of :func:`anchor`'s samples (2: couplings, 3: reference set, 4: arena, 5: web)
-ANCHOR_STREAM = 6
 
 
 def draw_size(pop) -> int:

@@ -105,17 +105,15 @@ class Diagnostics:
         if gen0 and self.make_family is not None:
             self.gen0 = self.make_family().load_state(gen0)
 
-    def anchor(self, model, draw) -> np.ndarray | None:
+    def anchor(self, model) -> np.ndarray | None:
         """Fix generation 0's reference -- the types ``types_lost`` counts against and the heterozygosity ``F``
         divides by -- on ``model`` before anything acts on it (a population's couplings act at generation 0 too:
         a merged child holds both parents' types), so every arm of a replicate counts from the same real-data
-        fit. ``draw()`` gives the model's samples, called only for a family without an exact type distribution.
-        Returns the type distribution anchored on (None if the world has no types or it is already set)."""
-        if self.profile is not None:
-            return None
-        p = type_probs(model)
-        if p is None:
-            p = self.world.types(draw())
+        fit. Only for a family with an exact type distribution: one measured on its samples keeps the sample it
+        is measured on at generation 0 as its reference, as a lineage does (that sample is also what the next
+        generation trains on; an independent sample of the fit would count types it never passed on as lost).
+        Returns the type distribution anchored on (None if there is none or it is already set)."""
+        p = type_probs(model) if self.profile is None else None
         if p is None:
             return None
         self.profile = DiversityProfile(self.world_types, p, self.tail_mass)

@@ -186,7 +186,7 @@ GLOSSARY = {
     "fst": "F_ST = (H_T - H_S) / H_T across a population's members: how far apart they have drifted (0: alike; "
            "1: each fixed on other types); migration holds it near 1 / (1 + 2 N m P/(P-1)) (Wright's island model)",
     "pool_types_lost": "types present at generation 0 that no member has: what the population as a whole lost "
-                       "(generation 0: the members' real-data fits, before the couplings acted)",
+                       "(categorical: counted from the members' real-data fits, before the couplings acted)",
     "pool_hill0": "types some member still has: the number of types the pooled distribution (the members' mean) "
                   "gives non-zero probability",
     "pool_tail_mass_kept": "tail_mass_kept of the pooled distribution (the members' mean)",

@@ -176,8 +176,8 @@ def _arm_specs(config: dict) -> list[dict]:
 
 
 #: the cures table's columns: (heading, metric of a member, metric of the population or None: the members' mean is
-#: it). Types lost count from each member's real-data fit at generation 0, before any coupling acts
-#: (:func:`redqueen.loop.phases.anchor`): the same start in every arm of a replicate, so they compare arms
+#: it). Types lost count, for an exact (categorical) family, from each member's real-data fit at generation 0,
+#: before any coupling acts (:func:`redqueen.loop.phases.anchor`): the same start in every arm of a replicate
 CURE_COLUMNS = (("types lost", "types_lost", "pool_types_lost"), ("tail mass kept", "tail_mass_kept", None),
                 ("KL", "kl", "pool_kl"))
 
@@ -278,8 +278,8 @@ def cure_table(store, info, ends: dict[str, dict] | None = None) -> tuple[str, l
     events = store.coupling_events(info.id)
     last_gen = max(r.generation for a in ends.values() for r in a["last"].values())
     title = (f"What each cure did, at gen {last_gen:,} (member: mean over a population's members; pool: the "
-             "population's pooled distribution; types lost: of those the real-data fits had at gen 0, the same "
-             "start in every arm)")
+             "population's pooled distribution; types lost: of those present at gen 0 -- in a categorical world "
+             "the real-data fits', before any coupling acted, the same start in every arm)")
     head = ["arm", "cure", "what it did"]
     for name, _, pooled in CURE_COLUMNS:
         head += [f"{name}: member", f"{name}: pool"] if pooled else [name]
