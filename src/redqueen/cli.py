@@ -7,6 +7,7 @@ fix, and exit code 2; an interrupted run exits 130 with its records kept.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -199,6 +200,8 @@ def _executor(kind: str | None, workers: int | None, address: str | None, out: P
         kind = "serial" if workers is None else "pool"
     if kind == "serial" and workers is not None and workers > 1:
         raise UserError(f"--workers {workers} needs --executor pool or ray; the serial executor runs one process")
+    if address is not None and kind != "ray":
+        raise UserError(f"--address {address} names a Ray cluster: add --executor ray (the {kind} executor runs here)")
     try:
         return make_executor(kind, workers=workers, address=address, temp_dir=out / "ray", threads=threads)
     except ValueError as e:
@@ -374,8 +377,9 @@ def show(
     run_id: str = typer.Argument("latest", help="run id, a unique prefix of one, or 'latest' (the default)"),
     out: Path = OUT,
     arm: Optional[str] = typer.Option(None, help="per-generation rows of this arm only"),
-    replicate: Optional[int] = typer.Option(None, min=0, help="per-generation rows of this replicate only"),
-    every: Optional[int] = typer.Option(None, min=1, help="per-generation rows of every k-th generation (and the last)"),
+    replicate: Optional[int] = typer.Option(None, min=0, max=2**62, help="per-generation rows of this replicate only"),
+    every: Optional[int] = typer.Option(None, min=1, max=2**62,
+                                        help="per-generation rows of every k-th generation (and the last)"),
     metric: Optional[list[str]] = typer.Option(None, help="columns to show (repeat for several)"),
 ) -> None:
     """Show one run: provenance, config and a summary; with --arm/--replicate/--every/--metric, its rows."""
@@ -493,12 +497,9 @@ def evolve(
             raise UserError(f"{path}: this is an experiment config (it sets world or arms, not method); run it with "
                             f"`redqueen run {path}`")
         loaded.append(C.validate_as(EvolveConfig, data.get("evolve", data), prefix=str(path)))
-    try:
-        seed_list = [int(s) for s in seeds.split(",")] if seeds else None
-    except ValueError:
-        raise UserError(f"--seeds {seeds!r}: give comma-separated non-negative integers, e.g. 0,1,2") from None
-    if seed_list is not None and any(not 0 <= s <= 2**63 - 1 for s in seed_list):
-        raise UserError(f"--seeds {seeds!r}: seeds must be integers from 0 to 2**63 - 1")
+    from redqueen.reproduce.command import parse_seeds
+
+    seed_list = parse_seeds(seeds)
     if len({cfg.arm for cfg in loaded}) < len(loaded):
         raise UserError("two configs evolve the same method with the same switches; give each arm different settings")
     by_seed: dict[int, list] = {}
@@ -507,7 +508,7 @@ def evolve(
             by_seed.setdefault(s, []).append(cfg.model_copy(update={"seed": s}))
     exps = [to_experiment(group, name=name if len(by_seed) == 1 else f"{name} [seed={s}]")
             for s, group in by_seed.items()]  # every run validated before any is written
-    threads = max(c.threads for c in loaded)  # the serial executor caps it at the CPUs
+    threads = min(max(c.threads for c in loaded), os.cpu_count() or 1)  # at most the CPUs, as the key says
     store = _store(out)
     for exp in exps:
         _execute(exp, store, out, quiet=quiet, report=report, executor=SerialExecutor(threads))

@@ -219,6 +219,10 @@ def _limit_axis(ax, lines: list[float], bands: list[np.ndarray]) -> bool:
     return True
 
 
+#: the largest magnitude a plot draws: matplotlib cannot place ticks on an axis of ~1e308
+DRAWABLE = 1e300
+
+
 def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[str, bool, list[str], bool]:
     """One metric's plot: ``(png, theory drawn, notes, bands cut at the axes)``; a note names each arm's points left
     out as infinite."""
@@ -234,16 +238,22 @@ def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[s
         series = _series(records, arm, metric)
         x, mean, se, n = summarize(series)
         if len(x):
+            huge = np.isfinite(mean) & (np.abs(mean) > DRAWABLE)  # finite, but no axis can hold it
+            mean = np.where(huge, np.nan, mean)
             shown = np.where(np.isfinite(mean), mean, np.nan)
             ax.plot(x, shown, color=color, lw=1.6, label=_drawable(arm), marker="o" if len(x) < 3 else None, ms=3)
             band = _band(x, _stack(series)[1], mean, metric) if np.any(n > 1) else None
             if band is not None:
+                band = tuple(np.where(np.abs(b) > DRAWABLE, np.nan, b) for b in band)
                 ax.fill_between(x, *band, color=color, alpha=0.2, lw=0)
                 bands.extend(band)
             finite_values.extend(mean[np.isfinite(mean)])
             if np.isinf(mean).any():
                 where = x[np.isinf(mean)]
                 notes.append(f"{arm}: {metric} is infinite at {xlabel} {_ranges(where)} (not drawn)")
+            if huge.any():
+                notes.append(f"{arm}: {metric} exceeds {DRAWABLE:.0e} in magnitude at {xlabel} {_ranges(x[huge])} "
+                             "(not drawn)")
         curve = _theory_curve(theory, keys, info, arm, metric, gens_all)
         if curve is not None:
             ax.plot(*curve, color=color, lw=1.2, ls="--", label=_drawable(f"{arm} (theory)"))

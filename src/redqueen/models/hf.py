@@ -46,7 +46,22 @@ def check_folder(path: str | Path) -> Path:
         raise ValueError(f"{p}: no such model folder; give a folder written by save_pretrained")
     if not (p / "config.json").is_file():
         raise ValueError(f"{p}: not a Hugging Face model folder (no config.json); save the model with save_pretrained")
+    import json
+
+    try:
+        cfg = json.loads((p / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{p}/config.json is not readable JSON ({type(e).__name__}); save the model again with "
+                         "save_pretrained") from None
+    if not isinstance(cfg, dict) or "model_type" not in cfg:
+        raise ValueError(f"{p}/config.json names no model_type; save the model again with save_pretrained")
+    if not any((p / w).is_file() for w in WEIGHTS):
+        raise ValueError(f"{p}: no weights ({', '.join(WEIGHTS[:2])}, ...); save the model with save_pretrained")
     return p
+
+
+#: the weight files a save_pretrained folder holds (one of them)
+WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 class HFFamily:

@@ -20,15 +20,19 @@ from redqueen.reproduce.registry import REGISTRY
 
 
 def parse_seeds(text: str | None) -> tuple[int, ...] | None:
-    """``"0,1,2"`` -> ``(0, 1, 2)``; ``ReproductionError`` for anything else."""
-    if not text:
+    """``"0,1,2"`` -> ``(0, 1, 2)``; None when the option is not given; ``ReproductionError`` (one line) for
+    anything else: an empty list, a non-integer, a seed outside 0 .. 2**63 - 1, or a seed given twice (the same
+    run twice). ``redqueen evolve --seeds`` parses with it too."""
+    if text is None:
         return None
     try:
         seeds = tuple(int(s) for s in text.split(","))
     except ValueError:
         raise ReproductionError(f"--seeds {text!r}: give comma-separated non-negative integers, e.g. 0,1,2") from None
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ReproductionError(f"--seeds {text!r}: seeds must be distinct and non-negative")
+    if any(not 0 <= s <= 2**63 - 1 for s in seeds):
+        raise ReproductionError(f"--seeds {text!r}: seeds must be integers from 0 to 2**63 - 1")
+    if len(set(seeds)) != len(seeds):
+        raise ReproductionError(f"--seeds {text!r}: a seed is given twice (the same run twice); list each once")
     return seeds
 
 

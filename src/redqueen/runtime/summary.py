@@ -344,6 +344,10 @@ def print_rows(console, store, info, *, arm=None, replicate=None, every=None, me
     if arm is not None and arm not in arms:
         raise KeyError(f"run {info.id} has no arm {arm!r}; its arms are {arms}")
     present = {k for r in store.iter_rows(info.id, arm=arm, replicate=replicate, ends=True) for k in r.metrics}
+    if replicate is not None and not present:
+        reps = sorted({r.replicate for r in store.iter_rows(info.id, arm=arm, ends=True)})
+        if reps and replicate not in reps:
+            raise KeyError(f"run {info.id} has no replicate {replicate}; its replicates are {reps[0]}-{reps[-1]}")
     if metrics:
         cols = list(dict.fromkeys(metrics))
         unknown = [c for c in cols if c not in present]

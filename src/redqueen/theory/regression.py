@@ -73,6 +73,8 @@ def regression_test_error_curve(t, *, d: int, n: int, sigma2: float = 1.0, regim
     (unbiased noise or ``noise_std = sigma``) grows linearly: ``(t + 1) sigma^2 d / (N - d - 1)``.
     """
     t = _generations(t)
+    if design_trace is None and n <= d + 1:  # the mean over Gaussian designs is infinite: no closed form to draw
+        return None
     trace = design_trace if design_trace is not None else regression_error_per_generation(d=d, n=n)
     v = regression_noise_variances(int(t.max(initial=0)), d=d, n=n, sigma2=sigma2, regime=regime, variance=variance,
                                    noise_std=noise_std)

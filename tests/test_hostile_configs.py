@@ -1,0 +1,73 @@
+"""More hostile input found by a hunt through the CLI: each must be one line on stderr and exit code 2 before
+anything runs, or -- where the input is legal -- a run whose report still writes."""
+
+import pytest
+
+from redqueen.cli import main
+
+H = 'name = "b"\nseed = 1\ngenerations = 1\nn = 30\nreference_size = 10\n'
+ZIPF = '[world]\nkind = "zipf"\nk = 20\n[family]\nkind = "categorical"\n'
+TEXT = '[world]\nkind = "text"\nvocab_size = 200\nmax_len = 16\n'
+
+
+@pytest.mark.parametrize("body, needle", [
+    (H + TEXT + '[family]\nkind = "transformer"\nd_model = 8\nn_layers = 1\nn_heads = 1\ncontext = 16\nprompt_len = 2\n'
+     'max_new_tokens = 100\n[[arms]]\nname = "a"\n', "more than the context (16) holds"),
+    (H + '[world]\nkind = "regression"\nd = 3\nsigma = 1e308\n[family]\nkind = "regression"\n[[arms]]\nname = "a"\n',
+     "less than or equal to 1e+100 (got 1e+308)"),
+    (H + '[world]\nkind = "text"\ncorpus = ""\n[family]\nkind = "ngram"\n[[arms]]\nname = "a"\n', "world.corpus"),
+    (H + ZIPF + '[[arms]]\nname = "a"\nreal_fraction = 0.5\n', "real_fraction apply to regime = 'fresh' only"),
+    (H + ZIPF + '[[arms]]\nname = "a"\nregime = "fresh"\nbudget = 10\n', "budget apply to regime = 'subsample' only"),
+    (H + ZIPF + '[[arms]]\nname = "a"\nmembers = 3\n[[arms.couplings]]\nkind = "merge"\nsigma = 0.5\n',
+     "sigma = 0.5 applies with mutation = 'gaussian' only"),
+    (H + ZIPF + '[[arms]]\nname = "a"\nmembers = 3\n[[arms.couplings]]\nkind = "merge"\noperator = "lerp"\n'
+     'density = 0.5\n', "density = 0.5 applies with operator = 'ties' only"),
+    (H + ZIPF + '[[arms]]\nname = "a"\nmembers = 3\n[[arms.couplings]]\nkind = "niches"\nchildren = 5\n',
+     "niches children = 5 replace more members than there are (3)"),
+])
+def test_a_config_that_cannot_mean_what_it_says_is_one_line(tmp_path, capsys, body, needle):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body)
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err and needle in err, err
+
+
+def test_a_damaged_hugging_face_folder_is_one_line(tmp_path, capsys):
+    for name, text in (("broken", "{not json"), ("bare", '{"model_type": "gpt2"}')):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(text)
+        cfg = tmp_path / f"{name}.toml"
+        cfg.write_text(H + TEXT + f'[family]\nkind = "hf"\npath = "{folder}"\n[[arms]]\nname = "a"\n')
+        assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and ("not readable JSON" in err if name == "broken" else "no weights" in err), err
+
+
+@pytest.mark.parametrize("world, family", [
+    ('[world]\nkind = "regression"\nd = 29\n', '[family]\nkind = "regression"\n'),  # N = d + 1: no finite theory
+    ('[world]\nkind = "gaussian"\nd = 2\n', '[family]\nkind = "gaussian"\nmin_var = 1e308\n'),  # values no axis holds
+])
+def test_legal_extremes_still_write_their_report(tmp_path, capsys, world, family):
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(H + world + family + '[[arms]]\nname = "a"\n')
+    assert main(["run", str(cfg), "-q", "-o", str(tmp_path / "out")]) == 0
+    assert list((tmp_path / "out").glob("*.html"))
+    assert main(["report", "-o", str(tmp_path / "out"), "-p", str(tmp_path / "r.html")]) == 0
+
+
+def test_cli_numbers_and_lists_that_cannot_be_used_are_one_line(tmp_path, capsys):
+    cfg = tmp_path / "ok.toml"
+    cfg.write_text(H + ZIPF + '[[arms]]\nname = "a"\n')
+    out = str(tmp_path / "out")
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", out]) == 0
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(H + ZIPF + '[[arms]]\nname = "a"\n[sweep]\nseeds = [1, 2]\n')
+    capsys.readouterr()
+    for argv, needle in ((["show", "-o", out, "--every", "99999999999999999999"], "--every"),
+                         (["show", "-o", out, "--replicate", "5"], "has no replicate 5"),
+                         (["sweep", str(sweep), "-o", out, "--address", "1.2.3.4:6379"], "add --executor ray")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "Traceback" not in err and needle in err, (argv, err)
