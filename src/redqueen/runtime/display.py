@@ -193,6 +193,53 @@ GLOSSARY = {
     "pool_hill1": "Hill number q=1 of the pooled distribution (the members' mean)",
     "pool_kl": "KL(pooled || world): the members' mean distribution against the world",
     "pool_heterozygosity": "H_T, the heterozygosity of the pooled distribution (the members' mean)",
+    "entropy": "Shannon entropy of the type distribution, in nats (log of Hill q=1)",
+    "tv": "total variation distance between the model's type distribution and the world's (0 to 1)",
+    "js": "Jensen-Shannon divergence between the model's type distribution and the world's, in nats (at most log 2)",
+    "vendi": "Vendi score: the effective number of distinct items by their similarity (exp of the entropy of the "
+             "similarity matrix's eigenvalues)",
+    "coverage": "share of real items whose nearest-neighbour ball holds a generated item (Naeem et al.)",
+    "distinct_1": "share of distinct tokens among the samples' tokens",
+    "distinct_3": "share of distinct trigrams among the samples' trigrams",
+    "distinct_4": "share of distinct 4-grams among the samples' 4-grams",
+    "ppl_gen0_p50": "median of the samples' per-sequence perplexities under the generation-0 model",
+    "ppl_gen0_p90": "90th percentile of the samples' per-sequence perplexities under the generation-0 model",
+    "ppl_gen0_p99": "99th percentile of the samples' per-sequence perplexities under the generation-0 model (the "
+                    "right tail Shumailov et al. see grow)",
+    "train_size": "items in the training set the model is fitted to",
+    "train_synthetic_share": "synthetic share of the training set the model is fitted to (by provenance tags)",
+    "train_real_items": "real items in the training set",
+    "train_synthetic_items": "synthetic items in the training set",
+    "train_sequences": "sequences in the training set",
+    "train_synthetic_age": "mean age in generations of the training set's synthetic items (1 = the last model's)",
+    "mix_synthetic_share": "synthetic share of the training set before the mixed-stage curation",
+    "filter_precision": "of what the mixed stage removed, the synthetic share",
+    "filter_recall": "share of the synthetic items the mixed stage removed",
+    "filter_fpr": "share of the real items the mixed stage removed (its false-positive rate)",
+    "filter_removed": "items the mixed stage removed",
+    "radioactivity_z": "z score of the green-token bias a model fitted to this training set (without the watermark) "
+                       "shows: whether the training set taught it the watermark (Sander et al. 2024)",
+    "radioactivity_p": "one-sided p-value of that radioactivity test",
+    "radioactivity_green_share": "share of green tokens among the radioactivity test's distinct (context, token) tuples",
+    "det_auc": "the arena detector's AUC (real against synthetic) on fresh samples of the generators it trains on",
+    "det_auc_heldout": "the arena detector's AUC against the held-out generators, which it never trains on "
+                       "(generality)",
+    "det_tpr1": "the arena detector's true-positive rate at 1% false positives on real items, against the trained-on "
+                "generators",
+    "det_tpr1_heldout": "the same TPR at 1% FPR against the held-out generators",
+    "det_generality": "mean of this round's CIAO column: the current detector's AUC against every round's generators",
+    "evasion_rate": "share of the trained-on generators' items the detector lets through at the 1% FPR threshold",
+    "evasion_rate_heldout": "the same share for the held-out generators",
+    "arena_evasion": "a generator's evasion: its mean 1 - P(synthetic) under the current detector",
+    "arena_fidelity": "a generator's fidelity: mean log-likelihood of held-out real data with its genes in force (per "
+                      "token for text), or minus its samples' distance from real data",
+    "arena_heldout": "1 for a held-out generator (the detector never trains on it), 0 otherwise",
+    "fidelity": "the trained-on generators' mean fidelity (see arena_fidelity)",
+    "pool_items": "items in the regime's pool after this generation's arrivals (the web, for the web regime)",
+    "pool_synthetic_share": "synthetic share of the regime's pool (the web, for the web regime) after this "
+                            "generation's arrivals",
+    "fidelity_cost": "generation 0's mean fidelity minus the trained-on generators' now: what evading cost",
+    "web_synthetic_share": "synthetic share of the web model's training set (what passed the detector)",
     "det_converged": "1 when the arena's classifier detector scoring this round converged in its fit, 0 when it "
                      "stopped at its iteration limit (scikit-learn's ConvergenceWarning, recorded instead of printed)",
 }
@@ -225,6 +272,28 @@ def support(metric: str) -> tuple[float, float]:
     return RANGES.get(metric, (-np.inf, np.inf))
 
 
+#: prefixes that name whose number a metric is: the web model's (the arena's collapse coupling), the population's
+PREFIXES = {"web_": "the web model's {}", "pool_": "of the pooled distribution (the members' mean): {}",
+            "arena_": "a generator's sampling gene {} (a vector gene: its root mean square)"}
+
+
+#: the arena's genes (redqueen.arena.genes.GENES; named here so the CLI starts without the arena)
+GENES = ("temperature", "top_p", "weight_temperature", "logit_bias", "shift")
+
+
+def definition(term: str) -> str | None:
+    """A term's definition: its own, or (``web_kl``, ``pool_hill0``) its prefix's reading of the bare term's."""
+    if term in GLOSSARY:
+        return GLOSSARY[term]
+    for prefix, shape in PREFIXES.items():
+        bare = term[len(prefix):]
+        if term.startswith(prefix) and bare in GLOSSARY:
+            return shape.format(GLOSSARY[bare])
+        if prefix == "arena_" and term.startswith(prefix) and bare in GENES:
+            return shape.format(bare)
+    return None
+
+
 def glossary(terms) -> list[tuple[str, str]]:
     """``(term, definition)`` for the given terms that have one, in the given order."""
-    return [(t, GLOSSARY[t]) for t in dict.fromkeys(terms) if t in GLOSSARY]
+    return [(t, d) for t in dict.fromkeys(terms) if (d := definition(t)) is not None]
