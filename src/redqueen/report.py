@@ -561,6 +561,7 @@ def _run_section(store: Store, info: RunInfo, theory: Theory | None, keys: dict)
         from dataclasses import replace
 
         records = [replace(r, generation=info.progress(r)) for r in records]
+        metrics = [m for m in metrics if m != "forward_passes"]  # the x axis itself: a diagonal line
     xlabel, gen_word = ("forward passes", "passes") if evolve else ("generation", "gen")
     seeds = sorted({r.replicate for r in records}) if evolve else []
     seed_fact = ("seeds", ", ".join(map(str, seeds))) if len(seeds) > 1 else ("seed", seeds[0] if seeds else info.seed)
@@ -661,6 +662,7 @@ h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;
 vertical-align:top}
 table.facts th{background:#f6f6f6;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums}
+table.profile td:nth-child(-n+2){text-align:left}table.num td{white-space:nowrap}
 .plots{display:flex;flex-wrap:wrap;gap:.5em}figure{margin:0}img{max-width:100%}
 .note{color:#666;font-size:.85em}pre{background:#f6f6f6;padding:.8em;overflow:auto;max-height:30em}
 table.samples td{max-width:32em;font-family:Georgia,serif}table.samples ul{margin:0;padding-left:1.2em}
@@ -736,7 +738,7 @@ def profile_html(profiles: Mapping[str, object]) -> str:
     parts = []
     for name, prof in profiles.items():
         head, rows = profile_table(prof)
-        parts.append(f"<h4>{html.escape(name)}</h4>{_html_table(head, rows)}")
+        parts.append(f"<h4>{html.escape(name)}</h4>{_html_table(head, rows, cls='num profile')}")
     return ("<h3>Collapse profile</h3><p class='note'>One row per definition of model collapse (Schaeffer et al. "
             f"2025). Rule: {html.escape(RULE)}.</p>" + "".join(parts))
 

@@ -246,9 +246,12 @@ def run_profiles(records, *, alpha: float = 0.05, level: float = 0.95) -> dict[s
 
 
 def _fmt(v: float) -> str:
+    """The run tables' number format (counts as 3,500, small values as 9.19e-05), '-' for none or non-finite."""
+    from redqueen.runtime.display import fmt
+
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
-    return f"{v:.3g}"
+    return fmt(v)
 
 
 def profile_table(profile: CollapseProfile) -> tuple[list[str], list[list[str]]]:
@@ -256,7 +259,8 @@ def profile_table(profile: CollapseProfile) -> tuple[list[str], list[list[str]]]
     head = ["definition", "metric", "holds", "from gen", "start", "end", "change", "interval", "relative", "p (Holm)", "n"]
     rows = []
     for r in profile.rows:
-        holds = "-" if r.holds is None else ("yes" if r.holds else "no")
+        holds = ("needs 2+ replicates" if r.holds is None and r.metric and r.replicates < 2 else
+                 "-" if r.holds is None else ("yes" if r.holds else "no"))
         interval = "-" if math.isnan(r.low) else f"[{_fmt(r.low)}, {_fmt(r.high)}]"
         rel = "-" if math.isnan(r.relative) else f"{r.relative:+.1%}"
         rows.append([r.title, r.metric or r.note, holds, "-" if r.onset is None else str(r.onset), _fmt(r.start),

@@ -178,7 +178,7 @@ GLOSSARY = {
     "self_bleu": "BLEU of each sample against the others: higher is less diverse",
     "test_acc": "a member's accuracy on the task's held-out split (runs of the old evolve runner: the best member's)",
     "train_acc": "a member's accuracy on the task's training split",
-    "best_test_acc": "held-out accuracy of the population's best member on the training split",
+    "best_test_acc": "held-out accuracy of the member that is best on the training split",
     "best_train_acc": "training accuracy of the population's best member",
     "forward_passes": "genomes evaluated on the whole training split so far (initial ones included)",
     "accepted": "share of this generation's children the strategy kept (entered the archive or grid)",
