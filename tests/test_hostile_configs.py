@@ -71,3 +71,29 @@ def test_cli_numbers_and_lists_that_cannot_be_used_are_one_line(tmp_path, capsys
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and "Traceback" not in err and needle in err, (argv, err)
+
+
+def test_the_memory_estimate_counts_detector_fits_the_paraphraser_radioactivity_and_the_arena():
+    """Sizes inside their documented ranges that no machine here holds are refused before the run, naming the key:
+    a detector or resampling step fitted on ten million examples a side, and the arena's detector and samples."""
+    from redqueen.runtime import memory
+    from redqueen.runtime.config import ConfigError, validate
+
+    base = {"n": 200, "world": {"kind": "text", "vocab_size": 2000, "max_len": 32},
+            "family": {"kind": "ngram", "smoothing": "additive"}}
+    for kind in ("detector", "resample"):
+        exp = validate({**base, "arms": [{"name": "a", "curation": [{"kind": kind, "examples": 1000}]}]})
+        with pytest.raises(ConfigError, match=rf"the {kind} step's detector fit .* shrink arms\.a\.curation\[0\]\.examples"):
+            memory.check(exp.model_copy(update={"arms": [exp.arms[0].model_copy(update={"curation": [
+                exp.arms[0].curation[0].model_copy(update={"examples": 10_000_000})]})]}), limit=20 * 2**30)
+        memory.check(exp, limit=20 * 2**30)  # a thousand examples fit
+    exp = validate({**base, "arms": [{"name": "a", "radioactivity": 1000, "family": {"watermark": {}},
+                                      "curation": [{"kind": "paraphrase", "examples": 1000}]}]})
+    what = [n.what for n in memory.needs(exp)[0][1]]
+    assert any("paraphraser fitted on 1,000" in w for w in what) and any("radioactivity" in w for w in what)
+    arena = {"kind": "arena", "detector": {"kind": "hashed_ngram"}, "samples": 1_000_000}
+    exp = validate({**base, "arms": [{"name": "a", "members": 4, "regime": "fresh", "couplings": [arena]}]})
+    what = {n.what: n.keys for n in memory.needs(exp)[0][1]}
+    assert what["the arena's detector fit on 1,000,000 real and 1,000,000 synthetic items"] == "arms.a.couplings.samples"
+    with pytest.raises(ConfigError, match="arena's detector fit"):
+        memory.check(exp, limit=2 * 2**30)

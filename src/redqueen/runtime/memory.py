@@ -135,17 +135,54 @@ def family_needs(exp, family) -> list[Need]:
     return []  # a plug-in: unknown
 
 
+#: bytes a detector fit holds per training example, per byte of the item: the hashed n-gram detector on King James
+#: verses held 18 KB an example (200,000 real and 200,000 synthetic: 3.7 GB over the run's 0.2 GB); counted at a
+#: quarter of that, so a refusal stays certain
+DETECTOR_PER_ITEM_BYTE = 16
+
+
+def detector_need(exp, family, examples: int, what: str, keys: str) -> Need:
+    """A detector fitted on ``examples`` real and ``examples`` synthetic items (its features and its fit)."""
+    per = max(item_bytes(exp, family), F64) * DETECTOR_PER_ITEM_BYTE
+    return Need(2 * examples * per, f"{what} on {examples:,} real and {examples:,} synthetic items", keys)
+
+
 def curation_needs(exp, arm, family) -> list[Need]:
+    out = []
+    for i, c in enumerate(arm.curation):
+        where = f"arms.{arm.name}.curation[{i}].examples"
+        if c.kind in ("detector", "resample"):
+            out.append(detector_need(exp, family, c.examples, f"the {c.kind} step's detector fit", where))
+        elif c.kind == "paraphrase":
+            out.append(Need(4 * c.examples * max(item_bytes(exp, family), F64),
+                            f"the paraphraser fitted on {c.examples:,} real sequences", where))
+    if arm.radioactivity:
+        out.append(Need(4 * arm.radioactivity * max(item_bytes(exp, family), F64),
+                        f"{arm.radioactivity:,} sequences sampled and fitted for the radioactivity test",
+                        f"arms.{arm.name}.radioactivity"))
     # the synthetic-stage filters oversample the emit (a mixed-stage step edits the training set in place)
     oversample = math.prod(1.0 / c.keep for c in arm.curation if c.kind in ("filter", "perplexity") and c.stage == "synthetic")
     if oversample <= 1:
-        return []
+        return out
     items = exp.n * oversample
     per = max(item_bytes(exp, family), F64)  # at least a score per item
     scored = any(c.kind == "filter" and c.score == "world" for c in arm.curation) and exp.world.kind in ("gaussian", "mixture")
     per += F64 * exp.world.d ** 2 if scored else 0  # the world scores them as it samples: see world_needs
-    return [Need(items * per, f"an oversample of {items:,.3g} samples for the filter",
-                 f"arms.{arm.name}.curation.keep, n")]
+    return out + [Need(items * per, f"an oversample of {items:,.3g} samples for the filter",
+                       f"arms.{arm.name}.curation.keep, n")]
+
+
+def coupling_needs(exp, arm, family) -> list[Need]:
+    """What a population's couplings hold once for all members: the arena's detector fit (``samples`` a side) and
+    every generator's ``samples`` items each round."""
+    out = []
+    for c in arm.couplings:
+        if c.kind == "arena":
+            keys = f"arms.{arm.name}.couplings.samples"
+            out += [detector_need(exp, family, c.samples, "the arena's detector fit", keys),
+                    Need(arm.members * c.samples * max(item_bytes(exp, family), F64),
+                         f"{c.samples:,} samples of each of {arm.members} generators a round", keys)]
+    return out
 
 
 def training_needs(exp, arm, family) -> list[Need]:
@@ -186,7 +223,7 @@ def needs(exp) -> list[tuple[str, list[Need]]]:
         if members > 1:
             own = [Need(x.bytes * members, f"{x.what}, for each of {members} members", f"{x.keys}, arms.{arm.name}.members")
                    for x in own]
-        out.append((arm.name, world + own))
+        out.append((arm.name, world + own + coupling_needs(exp, arm, fam)))
     return out
 
 
