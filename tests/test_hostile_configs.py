@@ -97,3 +97,16 @@ def test_the_memory_estimate_counts_detector_fits_the_paraphraser_radioactivity_
     assert what["the arena's detector fit on 1,000,000 real and 1,000,000 synthetic items"] == "arms.a.couplings.samples"
     with pytest.raises(ConfigError, match="arena's detector fit"):
         memory.check(exp, limit=2 * 2**30)
+
+
+def test_a_ctrl_c_that_pydantic_turns_into_a_schema_error_is_an_interruption():
+    """A Ctrl-C landing while pydantic-core builds a validator comes back as a SchemaError that only names it (seen
+    once in CI at 0.28 s into start-up); the entry point reads it as the interruption it is."""
+    from redqueen._entry import _interrupted
+
+    class SchemaError(Exception):
+        pass
+
+    assert _interrupted(SchemaError('Error building "default" validator:\n  SchemaError: Error building "literal" '
+                                    'validator:\n  KeyboardInterrupt:'))
+    assert not _interrupted(SchemaError("Error building 'literal' validator: bad type"))

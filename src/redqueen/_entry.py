@@ -9,10 +9,13 @@ import sys
 
 def _interrupted(e: BaseException) -> bool:
     """Whether ``e`` is a Ctrl-C, or an error that a Ctrl-C caused: Python wraps an exception raised while a
-    class body is being set up (``__set_name__``, as pydantic's descriptors do) in a RuntimeError."""
+    class body is being set up (``__set_name__``, as pydantic's descriptors do) in a RuntimeError, and
+    pydantic-core turns one that lands while it builds a validator into a ``SchemaError`` that only names it."""
     seen = set()
     while e is not None and id(e) not in seen:
         if isinstance(e, KeyboardInterrupt):
+            return True
+        if type(e).__name__ == "SchemaError" and "KeyboardInterrupt" in str(e):
             return True
         seen.add(id(e))
         e = e.__cause__ or e.__context__
