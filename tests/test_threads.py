@@ -29,6 +29,30 @@ def test_serial_executor_limits_while_it_runs_and_restores(monkeypatch):
     assert threads.current() == before  # restored after the loop
 
 
+def test_a_block_inside_one_with_the_same_limit_does_not_scan_the_pools_again(monkeypatch):
+    """The serial runner limits inside whatever block a caller already holds: with the same count the pools are
+    already limited, so threadpoolctl's scan is skipped; another count, or an environment changed in between, scans
+    again; the limit holds inside, and everything is restored after each block."""
+    import threadpoolctl
+
+    calls = []
+    real = threadpoolctl.threadpool_limits
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda n: calls.append(n) or real(n))
+    monkeypatch.delenv(threads.ENV, raising=False)
+    with threads.limited(1):
+        with threads.limited(1):
+            assert threads.current()["blas"] == 1
+        with threads.limited(2):
+            assert threads.current()["blas"] in (1, 2)  # (a single-threaded BLAS build stays at 1)
+            with threads.limited(2):
+                pass
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        with threads.limited(1):
+            pass
+    assert calls == [1, 2, 1]
+    assert threads._ACTIVE == []
+
+
 @pytest.mark.parametrize("n", [1, 2])
 def test_pool_workers_apply_the_policy(n, monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)

@@ -175,7 +175,11 @@ class Counts:
         return self.by_origin[self.origins[:, 1] != REAL].sum(axis=0)
 
     def __len__(self) -> int:
-        return int(self.counts.sum())
+        n = self.__dict__.get("_len")  # counts are never changed in place: summed once (a K-sized pass each call)
+        if n is None:
+            n = int(self.counts.sum())
+            object.__setattr__(self, "_len", n)
+        return n
 
     @property
     def k(self) -> int:
