@@ -307,3 +307,15 @@ def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, parallel):
         assert main(["resume", "latest", "-o", str(out), "--quiet", "--no-report"]) == 0
         info = Store(out).run("latest")
         assert info.status == "done" and info.n_records == 2 * (gens + 1)
+
+
+def test_the_terminal_prints_the_clipped_interval_note_whole(tmp_path, capsys):
+    """The tables' note names the clipped form ``mean [low, high]``; rich must not read it as markup."""
+    from redqueen.runtime.display import replicates_note
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('seed = 1\ngenerations = 2\nn = 40\nreplicates = 2\n[world]\nkind = "zipf"\nk = 20\n'
+                   '[family]\nkind = "categorical"\n[[arms]]\nname = "a"\n')
+    assert main(["run", str(cfg), "-o", str(tmp_path / "out"), "--no-report"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert " ".join(replicates_note(2).split()) in out and "mean [low, high]" in out

@@ -144,7 +144,7 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
             a0 = replicate_stats((r.metrics.get(k) for r in first), metric=k)
             a1 = replicate_stats((r.metrics.get(k) for r in last), metric=k)
             if a0.n or a1.n:  # a metric that is NaN throughout (e.g. tail mass of a world without one) is left out
-                table.add_row(safe(k), a0.text(), a1.text())
+                table.add_row(safe(k), safe(a0.text()), safe(a1.text()))
                 shown.append(k)
         rows = shown
         if arm in h and not info.evolves:
@@ -162,7 +162,7 @@ def print_summary(console, store, info, status: dict[str, str] | None = None) ->
     population = any(a.get("members", 1) > 1 for a in _arm_specs(info.config))
     if population and not info.evolves:
         shown_terms.extend(print_cures(console, store, info, ends))
-    console.print(f"Each table: {replicates_note(replicates)}; first and last record of each lineage"
+    console.print(f"Each table: {safe(replicates_note(replicates))}; first and last record of each lineage"
                   + (" (a population's members averaged)." if population else "."))
     terms = glossary(shown_terms)
     if terms:
