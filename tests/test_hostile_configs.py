@@ -69,8 +69,10 @@ def test_cli_numbers_and_lists_that_cannot_be_used_are_one_line(tmp_path, capsys
                          (["show", "-o", out, "--replicate", "5"], "has no replicate 5"),
                          (["sweep", str(sweep), "-o", out, "--address", "1.2.3.4:6379"], "add --executor ray")):
         assert main(argv) == 2, argv
-        err = capsys.readouterr().err.strip()
+        captured = capsys.readouterr()
+        err = captured.err.strip()
         assert "\n" not in err and "Traceback" not in err and needle in err, (argv, err)
+        assert captured.out == "", argv  # refused before the run's header is printed
 
 
 def test_the_memory_estimate_counts_detector_fits_the_paraphraser_radioactivity_and_the_arena():

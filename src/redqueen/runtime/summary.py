@@ -318,7 +318,11 @@ def print_cures(console, store, info, ends: dict[str, dict]) -> list[str]:
 
 def print_run(console, store, info, *, arm: str | None = None, replicate: int | None = None,
               every: int | None = None, metrics: list[str] | None = None) -> None:
-    """Everything `redqueen show` prints: provenance, config, and the summary; with any filter, the rows."""
+    """Everything `redqueen show` prints: provenance, config, and the summary; with any filter, the rows (an arm,
+    replicate or metric the run lacks is a ``KeyError`` before anything is printed)."""
+    filtered = not (arm is None and replicate is None and every is None and not metrics)
+    if filtered:
+        row_columns(store, info, arm=arm, replicate=replicate, metrics=metrics)
     console.print(f"[bold]{safe(info.name)}[/]  id {safe(info.id)}  kind {info.kind}  status {info.status}")
     console.print(f"seed {info.seed}  redqueen {safe(info.version)}  created {info.created}"
                   + (f"  commit {safe(info.commit)}" if getattr(info, "commit", None) else ""))
@@ -331,15 +335,16 @@ def print_run(console, store, info, *, arm: str | None = None, replicate: int | 
     for path, digest in sorted((meta.get("data") or {}).items()):
         console.print(f"data: {path} sha256 {digest.get('sha256', '?')} ({digest.get('bytes', '?')} bytes)", markup=False)
     console.print("config: " + safe(json.dumps(info.config, sort_keys=True)))
-    if arm is None and replicate is None and every is None and not metrics:
+    if not filtered:
         print_summary(console, store, info)
         console.print(f"Per-generation rows: redqueen show {info.id} --every 5 (and --arm, --replicate, --metric)")
         return
     print_rows(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metrics)
 
 
-def print_rows(console, store, info, *, arm=None, replicate=None, every=None, metrics=None) -> None:
-    """The per-generation rows of a run, filtered in SQL and streamed as aligned plain-text lines."""
+def row_columns(store, info, *, arm=None, replicate=None, metrics=None) -> list[str]:
+    """The columns :func:`print_rows` shows; ``KeyError`` naming what exists for an arm, replicate or metric the run
+    does not have (checked before anything is printed)."""
     arms = [a for a, _ in info.arms]
     if arm is not None and arm not in arms:
         raise KeyError(f"run {info.id} has no arm {arm!r}; its arms are {arms}")
@@ -353,8 +358,14 @@ def print_rows(console, store, info, *, arm=None, replicate=None, every=None, me
         unknown = [c for c in cols if c not in present]
         if unknown:
             raise KeyError(f"run {info.id} has no metric {unknown[0]!r}; its metrics are {sorted(present)}")
-    else:
-        cols = [k for k in SHOWN if k in present] or sorted(present)
+        return cols
+    return [k for k in SHOWN if k in present] or sorted(present)
+
+
+def print_rows(console, store, info, *, arm=None, replicate=None, every=None, metrics=None) -> None:
+    """The per-generation rows of a run, filtered in SQL and streamed as aligned plain-text lines."""
+    arms = [a for a, _ in info.arms]
+    cols = row_columns(store, info, arm=arm, replicate=replicate, metrics=metrics)
     arm_w = max([len(plain(a)) for a in arms] + [3])
     widths = [max(len(c), 10) for c in cols]
     head = f"{'arm':<{arm_w}}  {'rep':>4}  {'gen':>7}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
