@@ -193,15 +193,21 @@ def resume(
             ex.close()
 
 
-def _executor(kind: str | None, workers: int | None, address: str | None, out: Path, threads: int | None = None):
-    from redqueen.runtime.executors import make_executor
-
+def _executor_kind(kind: str | None, workers: int | None, address: str | None) -> str:
+    """The executor the flags ask for; ``UserError`` for flags that contradict it (checked before any work)."""
     if kind is None:
         kind = "serial" if workers is None else "pool"
     if kind == "serial" and workers is not None and workers > 1:
         raise UserError(f"--workers {workers} needs --executor pool or ray; the serial executor runs one process")
     if address is not None and kind != "ray":
         raise UserError(f"--address {address} names a Ray cluster: add --executor ray (the {kind} executor runs here)")
+    return kind
+
+
+def _executor(kind: str | None, workers: int | None, address: str | None, out: Path, threads: int | None = None):
+    from redqueen.runtime.executors import make_executor
+
+    kind = _executor_kind(kind, workers, address)
     try:
         return make_executor(kind, workers=workers, address=address, temp_dir=out / "ray", threads=threads)
     except ValueError as e:
@@ -228,6 +234,7 @@ def sweep(
     from redqueen.runtime import config as C
     from redqueen.runtime.runner import run_experiments
 
+    _executor_kind(executor, workers, address)
     exp = C.load(config)
     if exp.sweep is None:
         raise UserError(f"{config} has no [sweep] table; add one (seeds = [...], n = [...]) or use `redqueen run`")
