@@ -24,6 +24,7 @@ TEXT = '[world]\nkind = "text"\nvocab_size = 200\nmax_len = 16\n'
      'density = 0.5\n', "density = 0.5 applies with operator = 'ties' only"),
     (H + ZIPF + '[[arms]]\nname = "a"\nmembers = 3\n[[arms.couplings]]\nkind = "niches"\nchildren = 5\n',
      "niches children = 5 replace more members than there are (3)"),
+    (H + '[world]\nk = 20\n[family]\nkind = "categorical"\n[[arms]]\nname = "a"\n', "world: set kind"),
 ])
 def test_a_config_that_cannot_mean_what_it_says_is_one_line(tmp_path, capsys, body, needle):
     cfg = tmp_path / "bad.toml"

@@ -884,6 +884,8 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
         return f"{key}: unknown key; check its spelling against `redqueen keys`{more}"
     if e["type"] == "missing":
         return f"{key}: required key is missing{more}"
+    if e["type"] == "union_tag_not_found":  # a table without its kind: pydantic's text names only the discriminator
+        return f"{key}: set kind, which says what this table is (`redqueen keys` lists every kind and its keys){more}"
     msg = e["msg"].removeprefix("Value error, ")
     bound = _BOUNDS.get(e["type"])
     if bound is not None and isinstance((e.get("ctx") or {}).get(bound[0]), float):  # 1e100, not its 101 digits
