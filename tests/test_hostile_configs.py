@@ -113,3 +113,15 @@ def test_a_ctrl_c_that_pydantic_turns_into_a_schema_error_is_an_interruption():
     assert _interrupted(SchemaError('Error building "default" validator:\n  SchemaError: Error building "literal" '
                                     'validator:\n  KeyboardInterrupt:'))
     assert not _interrupted(SchemaError("Error building 'literal' validator: bad type"))
+
+
+def test_an_audit_of_tables_with_other_columns_is_one_line(tmp_path, capsys):
+    """Tables are compared column by column: real (a, b) against synthetic (c, d) was compared by position, silently."""
+    rows = "\n".join(f"{i % 7},{(3 * i) % 5}" for i in range(40))
+    (tmp_path / "real.csv").write_text("a,b\n" + rows + "\n")
+    (tmp_path / "synth.csv").write_text("c,d\n" + rows + "\n")
+    (tmp_path / "same.csv").write_text("a,b\n" + rows + "\n")
+    assert main(["audit", str(tmp_path / "real.csv"), str(tmp_path / "synth.csv"), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "synth.csv has columns c, d and real.csv has a, b" in err, err
+    assert main(["audit", str(tmp_path / "real.csv"), str(tmp_path / "same.csv"), "-q", "--no-vendi"]) == 0

@@ -83,7 +83,8 @@ def _table(path: Path, columns: list[str] | None) -> tuple[np.ndarray, str]:
             raise ReadError(f"{path}: column {c!r} has {nulls} empty cell(s); fill or drop them")
     x = np.column_stack([table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in picked])
     skipped = [c for c in table.column_names if c not in picked]
-    desc = f"table, {len(picked)} numeric columns" + (f" (skipped: {', '.join(skipped[:5])})" if skipped else "")
+    desc = (f"table, {len(picked)} numeric columns" + (f" (skipped: {', '.join(skipped[:5])})" if skipped else "")
+            + f"; columns: {', '.join(picked)}")
     return _finite(x, path, "the table"), desc
 
 
