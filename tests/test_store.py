@@ -830,3 +830,29 @@ def test_check_plans_each_arms_members_once_the_store_keys_records_by_member():
     assert [(p.lineage, p.what) for p in problems] == [(("pop", 0, 2), "unfinished")]
     more = check_rows(cfg, ("arm", "replicate", "member"), rows + [("solo", 0, 1, 0, "ok")])
     assert {(p.lineage, p.what) for p in more} == {(("pop", 0, 2), "unfinished"), (("solo", 0, 1), "unplanned")}
+
+
+def test_a_wheel_built_from_the_checkout_records_its_commit(tmp_path):
+    """`pip install .` installs a wheel, which is not a git checkout: setup.py writes the commit it was built from into
+    it, and a run of that installed redqueen records it (it recorded 'unknown')."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    if head.returncode != 0 or not (root / "setup.py").is_file():
+        pytest.skip("not a git checkout of redqueen")
+    subprocess.run(["git", "clone", "-q", str(root), str(tmp_path / "src")], check=True)  # built as a user's clone is
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "w"),
+                            str(tmp_path / "src")], capture_output=True, text=True, timeout=600)
+    if built.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {built.stderr.strip().splitlines()[-1:]}")
+    (wheel,) = (tmp_path / "w").glob("redqueen-*.whl")
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    code = "from redqueen.runtime.provenance import source_commit; print(source_commit())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == head.stdout.strip()  # the clone's commit, clean

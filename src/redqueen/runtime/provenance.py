@@ -3,7 +3,8 @@ Python, platform, the data files it read (with their hashes), and run ids.
 
 The commit is that of redqueen's own source tree when it is installed from a
 git checkout (an editable install), never that of the folder the user runs
-from; ``None`` for an installed wheel.
+from; for a wheel built from a checkout (``pip install .``), the commit setup.py
+wrote into it at build time; ``None`` otherwise.
 """
 
 from __future__ import annotations
@@ -52,24 +53,34 @@ def _git(args: list[str], cwd: Path) -> str | None:
 @functools.lru_cache(maxsize=1)
 def source_commit() -> str | None:
     """The commit of the checkout redqueen's code is imported from (``+dirty`` when its ``src`` has
-    uncommitted changes), or None when redqueen is not imported from a git checkout of itself."""
+    uncommitted changes); imported from an installed wheel, the commit it was built from (:func:`built_commit`);
+    None when neither is known."""
     pkg = Path(__file__).resolve().parent.parent  # .../src/redqueen
     top = _git(["rev-parse", "--show-toplevel"], pkg)
     if not top:
-        return None
+        return built_commit()
     top_path = Path(top).resolve()
     try:
         pyproject = (top_path / "pyproject.toml").read_text(encoding="utf-8")
     except OSError:
-        return None
+        return built_commit()
     # the checkout must be redqueen's own, with this package in it (not a venv inside someone's repository)
     if pkg != top_path / "src" / "redqueen" or 'name = "redqueen"' not in pyproject:
-        return None
+        return built_commit()
     commit = _git(["rev-parse", "HEAD"], top_path)
     if not commit:
         return None
     dirty = _git(["status", "--porcelain", "--", "src"], top_path)
     return commit + ("+dirty" if dirty else "")
+
+
+def built_commit() -> str | None:
+    """The commit setup.py wrote into an installed wheel built from a checkout, if it did."""
+    try:
+        from redqueen._build_commit import COMMIT
+    except ImportError:
+        return None
+    return COMMIT if isinstance(COMMIT, str) and COMMIT else None
 
 
 def library_versions() -> dict[str, str]:
