@@ -125,3 +125,18 @@ def test_an_audit_of_tables_with_other_columns_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "synth.csv has columns c, d and real.csv has a, b" in err, err
     assert main(["audit", str(tmp_path / "real.csv"), str(tmp_path / "same.csv"), "-q", "--no-vendi"]) == 0
+
+
+def test_a_store_edited_to_a_negative_generation_is_one_line(tmp_path, capsys):
+    import sqlite3
+
+    cfg = tmp_path / "ok.toml"
+    cfg.write_text(H + ZIPF + '[[arms]]\nname = "a"\n')
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 0
+    with sqlite3.connect(out / "runs.db") as conn:
+        conn.execute("UPDATE generations SET generation = -1 WHERE generation = 1")
+    capsys.readouterr()
+    assert main(["report", "-o", str(out), "-p", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "generation -1 of arm 'a', below 0; the store is damaged" in err, err

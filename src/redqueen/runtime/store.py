@@ -777,6 +777,11 @@ class Store:
                 f" FROM generations x JOIN arms a ON a.run_id = x.run_id AND a.arm = x.arm WHERE x.run_id = ? {order}",
                 (rid,),
             ), "generations", _TYPES["generations"]))
+            bad = next((g for g in gens if min(g[1], g[2], g[3]) < 0), None)
+            if bad is not None:  # the runtime writes none: a hand-edited or damaged store
+                raise StoreError(f"{self.path}: table generations holds replicate {bad[1]}, member {bad[2]}, "
+                                 f"generation {bad[3]} of arm {bad[0]!r}, below 0; the store is damaged (restore it "
+                                 "from a backup or pass another --out folder)")
             metrics: dict[tuple, dict[str, float]] = {}
             # metrics by primary key, lineage ids and names looked up here: joining them in SQL made SQLite sort
             # every metric row in a temporary B-tree (2.7x slower on 750k rows)
