@@ -94,7 +94,7 @@ def summarise(res, exp) -> None:
             continue
         best_data, best_pop = pick(equal, key=mean.get), pick(pops, key=mean.get)
         worse = [a for a in pops if (mean[a] > mean["replace"]) == (better == "low") and mean[a] != mean["replace"]]
-        print(f"  each population cure - replace (paired): " + "; ".join(
+        print("  each population cure - replace (paired): " + "; ".join(
             f"{a} {paired(final[a][m], final['replace'][m])}" for a in pops))
         print(f"  best population cure {best_pop} - best equal-items data cure {best_data}: "
               f"{paired(final[best_pop][m], final[best_data][m])}; {best_pop} - replace: "
