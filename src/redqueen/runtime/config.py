@@ -1045,13 +1045,18 @@ DOCS_HEADER = (
 )
 
 
+def kinds(union) -> dict[str, type[BaseModel]]:
+    """``{kind: model}`` of a discriminated union of tables (``World``, ``Family``, ``Curation``, ``Coupling``)."""
+    return {get_args(m.model_fields["kind"].annotation)[0]: m for m in get_args(get_args(union)[0])}
+
+
 def keys_reference() -> str:
     """Markdown reference of every config key, generated from the models above (docs/config.md is this)."""
     sections = [("top level", Experiment), ("[[arms]]", Arm), ("[sweep]", Sweep)]
     for name, union in (("[world]", World), ("[family]", Family), ("[[arms.curation]]", Curation),
                         ("[[arms.couplings]]", Coupling)):
-        for m in get_args(get_args(union)[0]):
-            sections.append((f'{name} kind = "{get_args(m.model_fields["kind"].annotation)[0]}"', m))
+        for kind, m in kinds(union).items():
+            sections.append((f'{name} kind = "{kind}"', m))
     sections.append(("family.watermark (categorical, ngram, transformer)", WatermarkConfig))
     lines = []
     for title, model in sections:

@@ -215,18 +215,10 @@ def coupling_words(c: dict) -> str:
 
 def _default(kind, field: str):
     """The config default of a coupling's ``field`` (a sentinel that equals nothing when there is none)."""
-    from pydantic_core import PydanticUndefined
-
     from redqueen.runtime import config as C
 
-    for model in C.Coupling.__origin__.__args__ if hasattr(C.Coupling, "__origin__") else ():
-        if model.model_fields["kind"].annotation.__args__ == (kind,):
-            info = model.model_fields.get(field)
-            if info is not None and info.default is not PydanticUndefined:
-                return info.default
-            if info is not None and info.default_factory is not None:
-                return info.default_factory()
-    return object()
+    info = getattr(C.kinds(C.Coupling).get(kind), "model_fields", {}).get(field)
+    return object() if info is None or info.is_required() else info.get_default(call_default_factory=True)
 
 
 def _setting(v) -> str:
