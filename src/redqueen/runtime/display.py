@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from redqueen.arena.genes import GENES  # numpy only: the CLI still starts without the arena's detectors
+
 #: the level of every interval shown next to a mean over replicates
 LEVEL = 0.99
 
@@ -275,10 +277,6 @@ def support(metric: str) -> tuple[float, float]:
 #: prefixes that name whose number a metric is: the web model's (the arena's collapse coupling), the population's
 PREFIXES = {"web_": "the web model's {}", "pool_": "of the pooled distribution (the members' mean): {}",
             "arena_": "a generator's sampling gene {} (a vector gene: its root mean square)"}
-
-
-#: the arena's genes (redqueen.arena.genes.GENES; named here so the CLI starts without the arena)
-GENES = ("temperature", "top_p", "weight_temperature", "logit_bias", "shift")
 
 
 def definition(term: str) -> str | None:
