@@ -1,8 +1,17 @@
-"""Sampling bias: temperature, top-k and top-p truncation of categorical rows."""
+"""Sampling bias: temperature, top-k and top-p truncation of categorical rows, and the check of a logit bias."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def check_logit_bias(bias, size: int, what: str) -> np.ndarray:
+    """``bias`` as a float64 ``(size,)`` array; ``ValueError`` naming the length and what one value is for
+    (``what``, e.g. "one per token, the end symbol last") when it has another shape or a non-finite value."""
+    b = np.asarray(bias, dtype=np.float64)
+    if b.shape != (size,) or not np.isfinite(b).all():
+        raise ValueError(f"logit_bias must be {size} finite floats ({what}), got shape {b.shape}")
+    return b
 
 
 def decode_probs(probs: np.ndarray, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from redqueen.data import Sequences, Vocabulary, array_to_strings, strings_to_array
+from redqueen.models.decoding import check_logit_bias
 
 PARAMS = ("path", "finetune", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "steps", "epochs", "batch_size",
           "lr", "weight_decay", "max_length", "prompt_len", "max_new_tokens", "keep_prompt", "decoding", "num_beams",
@@ -276,10 +277,7 @@ class HFFamily:
             return None
         import torch
 
-        b = np.asarray(self.logit_bias, dtype=np.float64)
-        if b.shape != (self.logit_bias_size(),) or not np.isfinite(b).all():
-            raise ValueError(f"logit_bias must be {self.logit_bias_size()} finite floats (one per token id of the "
-                             f"model), got shape {b.shape}")
+        b = check_logit_bias(self.logit_bias, self.logit_bias_size(), "one per token id of the model")
         return torch.from_numpy(b.astype(np.float32))
 
     def _context(self) -> int:

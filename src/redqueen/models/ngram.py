@@ -57,6 +57,7 @@ import numpy as np
 
 from redqueen.data import Sequences, Vocabulary
 from redqueen.models import ngram_watermark as _nw
+from redqueen.models.decoding import check_logit_bias
 from redqueen.watermark.scheme import as_watermark
 
 _MAX_CODE = 2**62
@@ -215,10 +216,7 @@ class NGramFamily:
             raise ValueError(f"additive smoothing needs alpha >= 0, got {self.alpha}")
         wm = as_watermark(self.watermark)
         if self.logit_bias is not None:
-            b = np.asarray(self.logit_bias, dtype=np.float64)
-            if b.shape != (v + 1,) or not np.isfinite(b).all():
-                raise ValueError(f"logit_bias must be {v + 1} finite floats (one per token, the end symbol last), "
-                                 f"got shape {b.shape}")
+            check_logit_bias(self.logit_bias, v + 1, "one per token, the end symbol last")
             if self._kn or self.top_k or self.top_p < 1.0 or wm is not None:
                 raise ValueError("logit_bias needs smoothing='additive' without top_k, top_p or a watermark")
         if wm is not None:

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from redqueen.data import Sequences, Vocabulary
 from redqueen.models.base import Degenerate
+from redqueen.models.decoding import check_logit_bias
 from redqueen.models.neural import _torch as T
 from redqueen.models.neural.generate import STRATEGIES, filter_logits, generate
 from redqueen.models.neural.transformer import CausalTransformer
@@ -322,10 +323,7 @@ class TransformerLMFamily:
         without one. Raises ``ValueError`` naming the length it needs."""
         if self.logit_bias is None:
             return None
-        b = np.asarray(self.logit_bias, dtype=np.float64)
-        if b.shape != (self.bos_ + 1,) or not np.isfinite(b).all():
-            raise ValueError(f"logit_bias must be {self.bos_ + 1} finite floats (one per token, the end symbol "
-                             f"last), got shape {b.shape}")
+        b = check_logit_bias(self.logit_bias, self.bos_ + 1, "one per token, the end symbol last")
         return torch.from_numpy(b.astype(np.float32))
 
     def log_prob(self, data: Sequences) -> np.ndarray:
@@ -444,7 +442,7 @@ class TransformerLMFamily:
 
         return family_genome(self)[0]
 
-    def genome_space(self, models: list) -> "Genomes":
+    def genome_space(self, models: list):
         """Several fitted models' weights as one float32 genome each (:func:`redqueen.evolve.genome.state_genome_space`)."""
         from redqueen.evolve.genome import state_genome_space
 

@@ -227,7 +227,7 @@ class VAEFamily:
 
         return family_genome(self)[0]
 
-    def genome_space(self, models: list) -> "Genomes":
+    def genome_space(self, models: list):
         """Several fitted models' weights as one float32 genome each (:func:`redqueen.evolve.genome.state_genome_space`)."""
         from redqueen.evolve.genome import state_genome_space
 
