@@ -272,20 +272,13 @@ def _read(paths, opts: AuditOptions, rng, on_bytes):
         if len(dims) > 1:
             shown = ", ".join(f"{Path(s.path).name}: {s.x.shape[1]}" for s in sets)
             raise ReadError(f"the inputs have different numbers of features per item ({shown}); give matching sets")
-        names = {s.path: table_columns(s) for s in sets}
-        if all(v is not None for v in names.values()) and len(set(names.values())) > 1:
-            (a, ca), (b, cb) = [(p, c) for p, c in names.items() if c != names[sets[0].path]][:1] + [
-                (sets[0].path, names[sets[0].path])]
-            raise ReadError(f"{Path(a).name} has columns {', '.join(ca)} and {Path(b).name} has {', '.join(cb)}: tables "
-                            "are compared column by column, so give them the same columns (or pick them with "
-                            "--columns)")
+        first = sets[0]
+        odd = next((s for s in sets if None not in (s.columns, first.columns) and s.columns != first.columns), None)
+        if odd is not None:
+            raise ReadError(f"{Path(odd.path).name} has columns {', '.join(odd.columns)} and {Path(first.path).name} "
+                            f"has {', '.join(first.columns)}: tables are compared column by column, so give them the "
+                            "same columns (or pick them with --columns)")
     return sets
-
-
-def table_columns(s: PointSet) -> tuple[str, ...] | None:
-    """The columns a table input was read from, in order (None for arrays and images)."""
-    marker = "; columns: "
-    return tuple(s.detail.split(marker, 1)[1].split(", ")) if marker in s.detail else None
 
 
 def run_audit(real: str | Path, synthetic: Sequence[str | Path], options: AuditOptions | None = None, *,

@@ -1,6 +1,7 @@
 """Numeric items (rows of features) from tables, arrays and image folders.
 
-:func:`read_points` returns a float64 array ``(n, d)`` and a short description from
+:func:`read_points` returns :class:`Points`: a float64 array ``(n, d)``, a short description and, for a
+table, the columns read, from
 
 * a CSV file (``.csv``, ``.tsv``; pyarrow's reader) or a Parquet file: its numeric columns
   (``columns`` picks and orders them; other columns are skipped and named in the description);
@@ -17,6 +18,7 @@ sizes or modes, an empty input. ``.npy`` files are memory-mapped, so only the ro
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,6 +27,16 @@ from redqueen.io.texts import ReadError, _check_exists
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 ARRAY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class Points(NamedTuple):
+    """What :func:`read_points` read: ``x`` ``(m, d)``, ``n_items`` in the input, a one-line ``detail``, and
+    ``columns`` (a table's columns, in the order of ``x``'s; None for arrays and images)."""
+
+    x: np.ndarray
+    n_items: int
+    detail: str
+    columns: tuple[str, ...] | None = None
 
 
 def _finite(x: np.ndarray, path: Path, what: str) -> np.ndarray:
@@ -41,7 +53,7 @@ def _finite(x: np.ndarray, path: Path, what: str) -> np.ndarray:
     return x.reshape(x.shape[0], -1)
 
 
-def _table(path: Path, columns: list[str] | None) -> tuple[np.ndarray, str]:
+def _table(path: Path, columns: list[str] | None) -> tuple[np.ndarray, str, tuple[str, ...]]:
     import pyarrow as pa
 
     try:
@@ -85,7 +97,7 @@ def _table(path: Path, columns: list[str] | None) -> tuple[np.ndarray, str]:
     skipped = [c for c in table.column_names if c not in picked]
     desc = (f"table, {len(picked)} numeric columns" + (f" (skipped: {', '.join(skipped[:5])})" if skipped else "")
             + f"; columns: {', '.join(picked)}")
-    return _finite(x, path, "the table"), desc
+    return _finite(x, path, "the table"), desc, tuple(picked)
 
 
 def _array(path: Path, key: str | None) -> tuple[np.ndarray, str]:
@@ -150,8 +162,8 @@ def _images(path: Path) -> tuple[np.ndarray, str]:
 
 
 def read_points(path: str | Path, *, columns: list[str] | None = None, key: str | None = None,
-                max_rows: int | None = None, rng: np.random.Generator | None = None) -> tuple[np.ndarray, int, str]:
-    """``(x (m, d) float64, n items in the input, description)``.
+                max_rows: int | None = None, rng: np.random.Generator | None = None) -> Points:
+    """The rows of ``path`` as :class:`Points` (``x`` float64 ``(m, d)``, items in the input, description, columns).
 
     With ``max_rows`` and more rows than that, ``x`` is a uniformly random subset of ``max_rows``
     rows (in input order), drawn with ``rng`` (required then). Raises :class:`ReadError`.
@@ -159,10 +171,11 @@ def read_points(path: str | Path, *, columns: list[str] | None = None, key: str 
     path = Path(path)
     _check_exists(path)
     suffix = path.suffix.lower()
+    picked = None
     if path.is_dir():
         x, desc = _images(path)
     elif suffix in TABLE_SUFFIXES:
-        x, desc = _table(path, columns)
+        x, desc, picked = _table(path, columns)
     elif suffix in ARRAY_SUFFIXES:
         x, desc = _array(path, key)
     else:
@@ -173,4 +186,4 @@ def read_points(path: str | Path, *, columns: list[str] | None = None, key: str 
         if rng is None:
             raise ValueError("read_points with max_rows below the number of rows needs an rng")
         x = x[np.sort(rng.choice(n, max_rows, replace=False))]
-    return _finite(np.asarray(x), path, "the data"), n, desc
+    return Points(_finite(np.asarray(x), path, "the data"), n, desc, picked)

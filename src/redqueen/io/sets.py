@@ -50,6 +50,7 @@ class PointSet:
     sha256: str
     kind: str
     detail: str = ""
+    columns: tuple[str, ...] | None = None  # a table's columns, in the order of x's; None for arrays and images
 
     def describe(self) -> dict:
         return {"path": self.path, "kind": self.kind, "items": self.n_items, "dims": int(self.x.shape[1]),
@@ -144,6 +145,7 @@ def read_set(path: str | Path, *, kind: str | None = None, field: str | None = N
         return read_text_set(path, field=field, split=split, sample=sample, rng=rng, on_bytes=on_bytes)
     if field is not None and path.suffix.lower() in JSONL_SUFFIXES:
         raise ReadError(f"{path}: a JSONL file read as {kind}; drop --kind {kind}")
-    x, n, detail = read_points(path, columns=columns, key=field, max_rows=sample, rng=rng)
-    found = detail.split(",")[0]
-    return PointSet(str(path), x, n, file_digest(path), "embeddings" if found == "embeddings" else kind, detail)
+    pts = read_points(path, columns=columns, key=field, max_rows=sample, rng=rng)
+    found = pts.detail.split(",")[0]
+    return PointSet(str(path), pts.x, pts.n_items, file_digest(path), "embeddings" if found == "embeddings" else kind,
+                    pts.detail, pts.columns)
