@@ -98,7 +98,8 @@ def test_a_p1_run_reports_as_before_populations(tmp_path):
     since, the figures' lines unchanged: for one added note (hill1's band cut at the axes, 2026-12-02), and for the
     first/last table's intervals written clipped to what the metric can take (``1 [0, 6.73]`` for a types count
     whose ``1 ± 5.7`` reached below 0) and the collapse profile in the run tables' number format, its text columns
-    left-aligned (2026-12-04)."""
+    left-aligned (2026-12-04), and the two CSS rules of numeric table cells merged into one (2026-12-05: the
+    style sheet's text only)."""
     want = json.loads(GOLDEN.read_text())
     got = p1_substance(tmp_path)
     assert got["figures"] == want["figures"]

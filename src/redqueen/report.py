@@ -661,8 +661,8 @@ h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-to
 .id{font-family:monospace;font-size:.7em;color:#666}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;
 vertical-align:top}
-table.facts th{background:#f6f6f6;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums}
-table.num td{white-space:nowrap}table.profile td:nth-child(-n+2){text-align:left;white-space:normal}
+table.facts th{background:#f6f6f6;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.profile td:nth-child(-n+2){text-align:left;white-space:normal}
 .plots{display:flex;flex-wrap:wrap;gap:.5em}figure{margin:0}img{max-width:100%}
 .note{color:#666;font-size:.85em}pre{background:#f6f6f6;padding:.8em;overflow:auto;max-height:30em}
 table.samples td{max-width:32em;font-family:Georgia,serif}table.samples ul{margin:0;padding-left:1.2em}
