@@ -61,3 +61,36 @@ def test_decode_matches_naive(rng, temperature, top_k, top_p):
         p = rng.dirichlet(np.ones(8))
         np.testing.assert_allclose(decode_probs(p, temperature=temperature, top_k=top_k, top_p=top_p),
                                    _naive_decode(p, temperature, top_k, top_p), atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_multinomial_on_the_support_is_numpys_draw_bit_for_bit(seed):
+    """``data.multinomial`` draws only over the types with mass; the counts and the generator's state after must be
+    those of ``rng.multinomial`` on the full vector (sparse, full, last type empty or not, tiny and huge n)."""
+    from redqueen.data import multinomial
+
+    r = np.random.default_rng(10_000 + seed)
+    k = int(r.integers(1, 400))
+    p = r.random(k) * (r.random(k) < r.choice([0.01, 0.1, 0.5, 1.0]))
+    if seed % 3 == 0:
+        p[-1] = 0.0
+    if seed % 5 == 0:
+        p[: k // 2] = 0.0
+    if p.sum() == 0:
+        p[int(r.integers(k))] = 1.0
+    p = p / p.sum()
+    n = int(r.integers(0, 10 ** int(r.integers(0, 8)) + 1))
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    expected, got = a.multinomial(n, p), multinomial(n, p, b)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_multinomial_on_the_support_rejects_what_numpy_rejects():
+    from redqueen.data import multinomial
+
+    for bad in ([0.0, np.nan, 0.0, 1.0], [0.0, -0.5, 0.0, 1.5], [0.0, 0.9, 0.0, 0.9, 0.0]):
+        with pytest.raises(ValueError):
+            np.random.default_rng(0).multinomial(10, np.array(bad))
+        with pytest.raises(ValueError):
+            multinomial(10, np.array(bad), np.random.default_rng(0))

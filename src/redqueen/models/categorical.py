@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from redqueen.data import Counts
+from redqueen.data import Counts, multinomial
 from redqueen.models.decoding import decode_probs
 from redqueen.watermark.scheme import as_watermark
 
@@ -55,7 +55,7 @@ class CategoricalFamily:
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> Counts:
-        return Counts(rng.multinomial(n, self.probs_), self.labels_)
+        return Counts(multinomial(n, self.probs_, rng), self.labels_)
 
     def log_prob(self, data: Counts) -> np.ndarray:
         with np.errstate(divide="ignore"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from redqueen.data import Counts
+from redqueen.data import Counts, multinomial
 
 
 class Categorical:
@@ -29,7 +29,7 @@ class Categorical:
         return self.probs.shape[0]
 
     def sample(self, n: int, rng: np.random.Generator) -> Counts:
-        return Counts(rng.multinomial(n, self.probs), self.labels)
+        return Counts(multinomial(n, self.probs, rng), self.labels)
 
     def log_prob(self, data: Counts) -> np.ndarray:
         return self._log_probs
