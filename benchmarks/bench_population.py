@@ -18,6 +18,11 @@
     ``Diagnostics``): the separate lineage path no longer exists (``Lineage`` is a P = 1
     ``Population``), so this is the comparison. Goal: within 5%.
 
+Every baseline draws with the generators the runtime gives its members (``member_seeds``), so all variants do
+the same work on the same data: after each repetition the benchmark checks that the migration loops end on the
+runtime's last counts (types and heterozygosity of every member) and the minimal loop on the P = 1 run's last
+record, number for number.
+
 The matrix-multiply bound (GFLOP/s of float64 GEMM on one thread, the runtime's thread policy) is
 measured in the same run, at the migration product's shape and at 1000^3. Each variant runs
 ``--repeats`` times, variants interleaved (the order rotates every repetition); printed: medians,
@@ -41,6 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from redqueen.loop.couplings import migration_matrix  # noqa: E402
+from redqueen.loop.member import member_seeds  # noqa: E402
 from redqueen.metrics.suite import Diagnostics  # noqa: E402
 from redqueen.models import CategoricalFamily  # noqa: E402
 from redqueen.runtime import config as C  # noqa: E402
@@ -49,26 +55,40 @@ from redqueen.runtime.runner import run_experiment  # noqa: E402
 from redqueen.worlds import zipf  # noqa: E402
 
 
+def member_rngs(p, seed):
+    """The loop generators the runtime gives members 0..p-1 of replicate 0 (``member_seeds``): every baseline
+    below draws the same items as the runtime does, so they all do the same work (checked after the run)."""
+    return [np.random.default_rng(member_seeds(seed, 0, i)[0]) for i in range(p)]
+
+
 def bare_independent(p, k, n, gens, seed):
-    probs = zipf(k, 1.1).probs
-    for i in range(p):
-        rng = np.random.default_rng([seed, i])
-        counts = rng.multinomial(n, probs)
-        for _ in range(gens):
+    """Sixteen isolated resampling loops: a real sample, then ``gens + 1`` draws from the last counts (the
+    runtime emits at generations 0..gens)."""
+    world = zipf(k, 1.1)
+    out = []
+    for rng in member_rngs(p, seed):
+        counts = world.sample(n, rng).counts
+        for _ in range(gens + 1):
             counts = rng.multinomial(n, counts / n)
-    return counts
+        out.append(counts)
+    return out
 
 
 def bare_migration(p, k, n, gens, seed, rate):
-    probs = zipf(k, 1.1).probs
-    rngs = [np.random.default_rng([seed, i]) for i in range(p)]
+    """The runtime's process at a user's fastest: each generation one product ``sources @ freqs`` mixes the
+    migrants and each member draws one multinomial from its row. Returns the counts the last generation's
+    models were fitted on (what the runtime's last records measure)."""
+    world = zipf(k, 1.1)
+    rngs = member_rngs(p, seed)
     s = migration_matrix(p, rate, "all")
-    counts = np.stack([r.multinomial(n, probs) for r in rngs])
-    for _ in range(gens):
+    counts = np.stack([world.sample(n, r).counts for r in rngs])
+    fitted = counts
+    for _ in range(gens + 1):
+        fitted = counts
         mixed = s @ (counts / n)
         mixed /= mixed.sum(axis=1, keepdims=True)
         counts = np.stack([r.multinomial(n, row) for r, row in zip(rngs, mixed)])
-    return counts
+    return fitted
 
 
 def experiment(p, k, n, gens, seed, rate):
@@ -96,16 +116,31 @@ def runtime_store(p, k, n, gens, seed, rate, folder):
 
 
 def minimal_loop(k, n, gens, seed):
-    """What a user writes for one lineage with redqueen's pieces: sample, fit, sample, measure."""
+    """What a user writes for one lineage with redqueen's pieces: sample, fit, sample, measure (with the
+    runtime's generators, so it makes the same records' numbers)."""
     world = zipf(k, 1.1)
-    rng = np.random.default_rng(seed)
-    diag = Diagnostics(world, np.random.default_rng(seed + 1))
+    loop_ss, diag_ss = member_seeds(seed, 0)
+    rng = np.random.default_rng(loop_ss)
+    diag = Diagnostics(world, np.random.default_rng(diag_ss))
     data = world.sample(n, rng)
     for g in range(gens + 1):
         model = CategoricalFamily().fit(data, rng)
         data = model.sample(n, rng)
         metrics, _ = diag(g, model, data)
     return metrics
+
+
+def check_same_work(out, p, gens):
+    """Every baseline drew what the runtime drew: the migration loops' last counts have the runtime's last
+    records' types (hill0) and heterozygosity, and the minimal loop's last metrics are the P = 1 record's."""
+    last = sorted((r for r in out["population P=16 (run_experiment)"].records if r.generation == gens),
+                  key=lambda r: r.member)
+    counts = out["16 bare loops + migration"]
+    assert [int(np.count_nonzero(c)) for c in counts] == [r.metrics["hill0"] for r in last], "migration loops differ"
+    het = [1 - float(np.sum((c / c.sum()) ** 2)) for c in counts]
+    assert np.allclose(het, [r.metrics["heterozygosity"] for r in last], rtol=0, atol=1e-12)
+    assert out["minimal P=1 loop"] == out["population P=1 (run_experiment)"].records[-1].metrics, "P = 1 differs"
+    assert len(out["16 bare loops"]) == p
 
 
 def gemm_gflops(m, kk, nn, reps=5):
@@ -121,8 +156,8 @@ def gemm_gflops(m, kk, nn, reps=5):
 
 def timed(fn, *args):
     t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
+    out = fn(*args)
+    return time.perf_counter() - t0, out
 
 
 def main():
@@ -150,9 +185,12 @@ def main():
         names = list(variants)
         for rep in range(args.repeats):
             order = names[rep % len(names):] + names[:rep % len(names)]  # rotate: no variant always runs first
+            outputs = {}
             for name in order:
-                times[name].append(timed(variants[name], rep))
+                seconds, outputs[name] = timed(variants[name], rep)
+                times[name].append(seconds)
                 loads.append(os.getloadavg()[0])
+            check_same_work(outputs, p, gens)
             gflops["16x16 @ 16xK (migration)"].append(gemm_gflops(p, p, k))
             gflops["1000^3"].append(gemm_gflops(1000, 1000, 1000, reps=3))
             print(f"repeat {rep + 1}/{args.repeats} done, load {loads[-1]:.1f}", file=sys.stderr, flush=True)
