@@ -31,13 +31,20 @@ def test_serial_executor_limits_while_it_runs_and_restores(monkeypatch):
 
 def test_a_block_inside_one_with_the_same_limit_does_not_scan_the_pools_again(monkeypatch):
     """The serial runner limits inside whatever block a caller already holds: with the same count the pools are
-    already limited, so threadpoolctl's scan is skipped; another count, or an environment changed in between, scans
+    already limited, so they are not limited again; another count, or an environment changed in between, scans
     again; the limit holds inside, and everything is restored after each block."""
-    import threadpoolctl
-
     calls = []
-    real = threadpoolctl.threadpool_limits
-    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda n: calls.append(n) or real(n))
+    real = threads.pools
+
+    class Counting:
+        def __init__(self, controller):
+            self.controller = controller
+
+        def limit(self, *, limits):
+            calls.append(limits)
+            return self.controller.limit(limits=limits)
+
+    monkeypatch.setattr(threads, "pools", lambda: Counting(real()))
     monkeypatch.delenv(threads.ENV, raising=False)
     with threads.limited(1):
         with threads.limited(1):
@@ -64,3 +71,25 @@ def test_pool_workers_apply_the_policy(n, monkeypatch):
         ex.close()
     # torch is first imported in the worker after the initializer: it reads the limit from the environment
     assert seen == {"blas": n, "torch": n}
+
+
+def test_the_pools_are_scanned_again_only_after_an_import_or_a_fork(monkeypatch):
+    """The scan of the BLAS pools is kept between blocks while nothing was imported (a library arrives with an
+    import); an import, or another process id (a forked worker), scans again. Either way the limit holds inside
+    and is restored after."""
+    import sys
+    import types
+
+    monkeypatch.delenv(threads.ENV, raising=False)
+    first = threads.pools()
+    assert threads.pools() is first
+    monkeypatch.setitem(sys.modules, "redqueen_test_fresh_module", types.ModuleType("redqueen_test_fresh_module"))
+    second = threads.pools()
+    assert second is not first and threads.pools() is second
+    monkeypatch.setattr(threads.os, "getpid", lambda: -1)
+    assert threads.pools() is not second
+    monkeypatch.undo()
+    before = threads.current()["blas"]
+    with threads.limited(1):
+        assert threads.current()["blas"] == 1
+    assert threads.current()["blas"] == before

@@ -68,15 +68,29 @@ def apply(threads: int | None = None) -> int:
 #: the thread counts of the ``limited`` blocks this process is inside, innermost last
 _ACTIVE: list[int] = []
 
+#: ``((pid, modules imported), controller)``: threadpoolctl's last scan of this process's pools
+_SCAN: tuple[tuple[int, int], object] | None = None
+
+
+def pools():
+    """threadpoolctl's controller of the BLAS/OpenMP pools loaded in this process. The scan (~1.4 ms, longer with
+    torch loaded) is redone only when a module was imported since, or in a forked child: libraries arrive with
+    imports, and one that loads itself later (MKL's threading layer) reads the limit from the environment."""
+    global _SCAN
+    from threadpoolctl import ThreadpoolController
+
+    key = (os.getpid(), len(sys.modules))
+    if _SCAN is None or _SCAN[0] != key:
+        _SCAN = (key, ThreadpoolController())
+    return _SCAN[1]
+
 
 @contextmanager
 def limited(threads: int | None = None) -> Iterator[int]:
     """Limit this process while the block runs (the serial path), then restore what was there. Inside a block
     with the same limit the BLAS pools are already limited (and any library loaded since read the environment),
-    so the pools are not scanned again (threadpoolctl's scan is ~0.5 ms a block)."""
+    so the pools are not even limited again, and the pools' scan is kept between blocks (:func:`pools`)."""
     from contextlib import nullcontext
-
-    from threadpoolctl import threadpool_limits
 
     n = threads_per_worker(threads)
     saved = {var: os.environ.get(var) for var in _ENV_VARS}
@@ -86,7 +100,7 @@ def limited(threads: int | None = None) -> Iterator[int]:
     torch_before = _torch_threads(n)
     _ACTIVE.append(n)
     try:
-        with nullcontext() if nested else threadpool_limits(n):
+        with nullcontext() if nested else pools().limit(limits=n):
             yield n
     finally:
         _ACTIVE.pop()
