@@ -212,6 +212,12 @@ def test_theory_command_compares_every_predicted_arm(tmp_path, capsys):
     # generation 0 is the observed start of these predictions, not a test; each check states its power
     assert "generations 1-4 (0 is the observed start) inside" in out and "power: catches a deviation of" in out
     assert Store(tmp_path / "runs").run("latest").kind == "theory"
+    assert "no closed-form prediction for" not in out
+    # a population whose members merge has no closed form: it is named, not compared with one lineage's drift
+    p.write_text(p.read_text() + '[[arms]]\nname = "merged"\nmembers = 3\ncouplings = [{ kind = "merge" }]\n')
+    assert main(["theory", str(p), "-o", str(tmp_path / "runs"), "--every", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "merged:" not in out and "no closed-form prediction for: merged" in out
     (tmp_path / "one.toml").write_text(SMALL.replace("replicates = 2", "replicates = 1"))
     assert main(["theory", str(tmp_path / "one.toml"), "-o", str(tmp_path / "runs")]) == 2
     assert "replicates >= 2" in _err_line(capsys)

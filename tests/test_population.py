@@ -118,6 +118,36 @@ def test_population_metrics_fst_and_pool():
     assert last["mixed"][0].metrics["fst"] < last["isolated"][0].metrics["fst"]
 
 
+def test_members_without_types_get_fst_as_the_variance_between_them():
+    """Points from a one-component Gaussian have no type distribution: F_ST is the share of the emitted samples'
+    variance between members, which on one-hot coded types is exactly (H_T - H_S) / H_T; isolated Gaussian
+    members drift apart, migrating ones stay alike."""
+    from redqueen.metrics.suite import variance_fst
+
+    rng = np.random.default_rng(0)
+    members = [rng.choice(5, size=n, p=p) for n, p in [(40, [.5, .2, .1, .1, .1]), (60, [.1, .1, .1, .2, .5]),
+                                                       (50, [.2, .2, .2, .2, .2])]]
+    freqs = np.stack([np.bincount(x, minlength=5) / len(x) for x in members])
+    h_s = np.mean(1 - (freqs**2).sum(axis=1))
+    h_t = 1 - (freqs.mean(axis=0) ** 2).sum()
+    assert variance_fst([np.eye(5)[x] for x in members]) == pytest.approx((h_t - h_s) / h_t, rel=1e-12)
+    same = rng.standard_normal((30, 3))
+    assert variance_fst([same, same.copy()]) == 0.0
+    assert variance_fst([same, same + 100.0]) > 0.99
+    assert np.isnan(variance_fst([same, same[:1]]))
+    world, family = WORLDS["gaussian"]
+    exp = redqueen.validate({"seed": 2, "generations": 30, "n": 30, "world": world, "family": family,
+                             "arms": [{"name": "isolated", "members": 5},
+                                      {"name": "mixed", "members": 5,
+                                       "couplings": [{"kind": "migration", "rate": 0.5}]}]})
+    res = run_experiment(exp)
+    assert all("fst" in r.metrics and "pool_hill0" not in r.metrics for r in res.records)
+    fst = {a: res.trajectory(a, "fst")[0] for a in ("isolated", "mixed")}
+    late = slice(20, None)  # each value is one draw of samples: compare the last ten generations' means
+    assert fst["isolated"][late].mean() > 2 * fst["isolated"][0]
+    assert fst["mixed"][late].mean() < fst["isolated"][late].mean() / 2
+
+
 @pytest.mark.parametrize("arm, message", [
     ({"name": "x", "couplings": [{"kind": "migration"}]}, "members >= 2"),
     ({"name": "x", "members": 2, "couplings": [{"kind": "merge", "mutation": "svd"}]}, "svd mutation"),

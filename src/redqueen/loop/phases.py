@@ -93,7 +93,7 @@ def run_generation(pop, *, texts: bool = False) -> list[GenerationRecord]:
         measured.append((metrics, per_item, shown))
     if pop.population_diagnostics is not None:
         t0 = time.perf_counter()
-        shared = pop.population_diagnostics(g, [m.diagnostics.types_ for m in members])
+        shared = pop.population_diagnostics(g, [m.diagnostics.types_ for m in members], [own for _, own, _ in emitted])
         clock += (time.perf_counter() - t0) / len(members)
         for metrics, _, _ in measured:
             metrics.update(shared)

@@ -28,24 +28,8 @@ class _Arms:
             return None
         return theory.predict(metric, family=plan.make_family, regime=plan.regime, curation=plan.curation,
                               world=self.world, n=self.exp.n, generations=generations, h0=h0,
-                              members=plan.members, migration=_migration(plan), mixed=plan.mixed_curation)
-
-
-def _migration(plan) -> np.ndarray | None:
-    """The population's migration matrix where theory covers its couplings (migration only, or none)."""
-    if plan.members < 2:
-        return None
-    from redqueen.loop.couplings import Migration
-
-    couplings = [make() for make in plan.couplings]
-    if any(not isinstance(c, Migration) for c in couplings):
-        return None
-    from redqueen.loop.couplings import migration_matrix
-
-    m = np.eye(plan.members)
-    for c in couplings:
-        m = m @ migration_matrix(plan.members, c.rate, c.topology)
-    return m
+                              members=plan.members, couplings=[make() for make in plan.couplings],
+                              mixed=plan.mixed_curation)
 
 
 def theory_curves(store, run_ids):
@@ -140,9 +124,9 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
     console.print(f"[bold]{safe(exp.name)}[/]: {exp.replicates} replicates x {exp.generations} generations, n = {exp.n}; "
                   f"simultaneous {level:.0%} intervals (Bonferroni over the generations compared)")
     result = _run_with_progress(console, exp, store, executor, progress, run_experiment)
-    compared = 0
+    compared: set[str] = set()
     for arm, metric, rows, anchored in comparisons(exp, result, level, arms):
-        compared += 1
+        compared.add(arm.name)
         inside = sum(r.inside for r in rows)
         median, worst = theory.relative_power(rows)
         span = f"generations {rows[0].t}-{rows[-1].t}" + (" (0 is the observed start)" if anchored else "")
@@ -165,6 +149,10 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
                           f"replicates = {need:,} would catch it")
     if not compared:
         console.print("no arm of this experiment has a closed-form prediction (see `redqueen.theory.predict`)")
+    elif len(compared) < len(exp.arms):
+        rest = ", ".join(safe(a.name) for a in exp.arms if a.name not in compared)
+        console.print(f"no closed-form prediction for: {rest} (see `redqueen.theory.predict`; of a population's "
+                      "couplings, theory covers migration)")
     console.print(f"run {result.run_id} stored in {store.path}")
 
 

@@ -57,9 +57,22 @@ def _family(family):
     return family() if isinstance(family, type) or not hasattr(family, "fit") else family
 
 
+def _population_migration(members: int, couplings: Sequence, migration: np.ndarray | None) -> np.ndarray | None:
+    """The ``(P, P)`` migration matrix of a population whose couplings are all migration (the product of theirs,
+    in order, times ``migration`` if given; the identity for none), or ``None`` where a coupling is another kind."""
+    from redqueen.loop.couplings import Migration, migration_matrix
+
+    m = np.eye(members) if migration is None else np.asarray(migration, dtype=float)
+    for c in couplings:
+        if not isinstance(c, Migration):
+            return None
+        m = m @ migration_matrix(members, c.rate, c.topology)
+    return m
+
+
 def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: int, generations,
             h0: float | None = None, members: int = 1, migration: np.ndarray | None = None,
-            mixed: Sequence = ()) -> np.ndarray | None:
+            couplings: Sequence = (), mixed: Sequence = ()) -> np.ndarray | None:
     """The predicted mean curve of ``metric`` for one arm, or ``None`` where no theory exists.
 
     ``family`` is a family instance (or its class / zero-argument factory),
@@ -68,8 +81,10 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
     ``n`` the training size. ``generations`` is ``T`` (an int: the curve is for
     ``t = 0..T``, shape ``(T+1,)``) or an int array of generations.
     ``h0`` is the observed generation-0 heterozygosity (categorical only).
-    ``members`` > 1 is a population; ``migration`` its ``(P, P)`` migration matrix (None: the
-    members do not interact), or pass ``members`` > 1 with couplings theory does not cover as None.
+    ``members`` > 1 is a population; ``couplings`` its coupling objects (:mod:`redqueen.loop.couplings`),
+    or ``migration`` its ``(P, P)`` migration matrix directly (neither: the members do not interact). Theory
+    covers migration only: with any other coupling (merge, niches, quality-diversity, island reset, a
+    strategy) every metric is ``None``, and for interacting members only the categorical island model answers.
     ``mixed`` are the curation steps on the mixed training set (``ArmPlan.mixed_curation``).
 
     Covered: categorical family (no temperature/top-k/top-p) on a categorical
@@ -99,6 +114,13 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
         return None
     if metric in ("pool_heterozygosity", "fst") and members < 2:
         return None
+    if members > 1 or couplings:
+        migration = _population_migration(members, couplings, migration)
+        if migration is None:  # a coupling no closed form covers
+            return None
+    interacting = members > 1 and not np.allclose(migration, np.eye(members))
+    if interacting and not isinstance(fam, CategoricalFamily):  # one lineage's theory is not a coupled member's
+        return None
     if isinstance(fam, LinearRegressionFamily):
         if metric not in ("test_error", "noise_var_ratio") or steps or not hasattr(world, "coef"):
             return None
@@ -116,8 +138,8 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
         if probs is None or not hasattr(world, "k"):
             return None
         if mixed:
-            return _filtered(metric, probs, fam, regime, steps, tuple(mixed), n, t, h0, members)
-        if members > 1 and migration is not None:
+            return None if interacting else _filtered(metric, probs, fam, regime, steps, tuple(mixed), n, t, h0, members)
+        if members > 1:
             if not isinstance(regime, Replace) or steps or fam.alpha:
                 return None
             mom = island_heterozygosity(np.concatenate([[0], t.ravel()]), n=n, migration=migration,
