@@ -77,3 +77,33 @@ def test_vae_on_digits_through_the_loop():
     assert [r.status for r in res.records] == ["ok", "ok"]
     for key in ("w1", "var_ratio", "nll_real", "heterozygosity"):
         assert np.isfinite(res.records[-1].metrics[key]), key
+
+
+@pytest.mark.parametrize("coupling", [
+    {"kind": "merge", "children": 2, "operator": "slerp", "mutation": "svd", "svd_rate": 0.5},
+    {"kind": "quality_diversity", "children": 2, "reference": 50, "mutation": "svd", "svd_rate": 0.5},
+])
+def test_svd_mutation_inside_the_loop_on_vae_members(coupling):
+    """CycleQD's SVD mutation on a VAE population: the children are built from mutated genomes (the run differs
+    from the same run without mutation from the first merge on), every record is finite, and it is deterministic."""
+    from redqueen.evolve.genome import genomes
+
+    def run(mutation):
+        exp = C.validate({
+            "seed": 4, "generations": 2, "n": 120, "reference_size": 50, "world": {"kind": "digits"},
+            "family": {"kind": "vae", "latent_dim": 2, "hidden": [16], "epochs": 2, "batch_size": 32},
+            "arms": [{"name": "pop", "members": 3,
+                      "couplings": [{**coupling, "mutation": mutation} if mutation == "svd"
+                                    else {k: v for k, v in coupling.items() if k not in ("mutation", "svd_rate")}]}]})
+        world = make_world(exp.world)
+        pop = make_population(exp, world, plan_arms(exp, world)[0], 0)
+        recs = pop.step() + pop.step()
+        return recs, genomes(pop.models()).vectors
+
+    recs, vec = run("svd")
+    plain, plain_vec = run("none")
+    assert all(r.status == "ok" and np.isfinite(r.metrics["w1"]) for r in recs)
+    replaced = {r.member for r in recs if r.parents}
+    assert replaced and not np.allclose(vec, plain_vec)
+    again, again_vec = run("svd")
+    assert np.array_equal(vec, again_vec) and [r.metrics for r in again] == [r.metrics for r in recs]

@@ -183,8 +183,13 @@ GLOSSARY = {
     "best_test_acc": "held-out accuracy of the member that is best on the training split",
     "best_train_acc": "training accuracy of the population's best member",
     "forward_passes": "genomes evaluated on the whole training split so far (initial ones included)",
-    "accepted": "share of this generation's children the strategy kept (entered the archive or grid)",
-    "new_cells": "share of this generation's children that filled an empty MAP-Elites cell",
+    "accepted": "share of this generation's children that were kept: entered the strategy's archive or grid, "
+                "or a quality-diversity archive, or replaced a member (niches)",
+    "new_cells": "share of this generation's children that filled an empty MAP-Elites or quality-diversity cell",
+    "archive_coverage": "share of the quality-diversity archives' cells that hold a model (mean over the two archives)",
+    "niche_fitness": "a member's M2N2 fitness under resource sharing: over the real reference items, its relative "
+                     "likelihood divided by the members' total to the power alpha (niches; higher: it explains "
+                     "items the others do not)",
     "fst": "F_ST = (H_T - H_S) / H_T across a population's members: how far apart they have drifted (0: alike; "
            "1: each fixed on other types); migration holds it near 1 / (1 + 2 N m P/(P-1)) (Wright's island model)",
     "pool_types_lost": "types present at generation 0 that no member has: what the population as a whole lost "
@@ -259,12 +264,12 @@ RANGES = {
                           "new_cells", "fst", "pool_heterozygosity", "det_auc", "det_auc_heldout", "det_tpr1",
                           "det_tpr1_heldout", "det_generality", "evasion_rate", "evasion_rate_heldout",
                           "arena_evasion", "det_converged", "train_synthetic_share", "web_synthetic_share", "radioactivity_green_share",
-                          "radioactivity_p", "coverage")},
+                          "radioactivity_p", "coverage", "archive_coverage")},
     **{m: _NONNEGATIVE for m in ("types_lost", "hill0", "hill1", "hill2", "entropy", "kl", "js", "tail_mass_kept",
                                  "var_ratio", "fitted_var_ratio", "w1", "mean_sq_error", "fitted_mean_sq_error",
                                  "ppl_real", "ppl_gen0", "vendi", "pool_types_lost", "pool_hill0", "pool_hill1",
                                  "pool_kl", "pool_tail_mass_kept", "train_size", "train_real_items",
-                                 "train_synthetic_items", "train_sequences", "forward_passes")},
+                                 "train_synthetic_items", "train_sequences", "forward_passes", "niche_fitness")},
     "inbreeding": (-np.inf, 1.0),
 }
 

@@ -9,7 +9,8 @@ is drawn by fitness, the second by attraction to it (``sum_j w_j max(0, F_kj - F
 that explains what the first parent does not; by fitness with ``matchmaker = false``); their
 child (split-point SLERP by default) is scored, and replaces the least fit member -- fitness
 recomputed with the child among them -- unless it is itself the least fit. ``tell``-style, each
-child's fate is returned: the member it replaced or none.
+child's fate is kept (``outcomes_``: the member it replaced or -1) and recorded: ``accepted``, the share of
+this generation's children that replaced a member, and each member's ``niche_fitness`` after them.
 """
 
 from __future__ import annotations
@@ -74,4 +75,11 @@ class Niches(Coupling):
             g.vectors[worst] = vec
             edges[worst] = [Parent(p1, 1.0 - wt, "merge"), Parent(p2, wt, "merge")]
             self.outcomes_.append(worst)
+        self.fitness_, _ = weighted_fitness(scorer.relative(lp), w, self.alpha)
         return edges
+
+    def measure(self, pop, generation: int, rng: np.random.Generator) -> dict[int, tuple[dict, dict]]:
+        kept = sum(o >= 0 for o in self.outcomes_)
+        accepted = kept / len(self.outcomes_) if self.outcomes_ else float("nan")
+        return {m.index: ({"accepted": accepted, "niche_fitness": float(self.fitness_[m.index])}, {})
+                for m in pop.member_list}

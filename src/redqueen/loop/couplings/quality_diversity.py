@@ -8,7 +8,10 @@ leads: at generation ``g`` task ``g mod 2``. Every generation every member is of
 archives (pyribs' add status says where it went: new cell, improved cell, or rejected); then
 ``children`` children are bred from two elites of the leading archive (drawn uniformly) and
 replace the members weakest at the leading task. The archives hold models, so elites of
-earlier generations can re-enter the population: a gene bank of models, not of data.
+earlier generations can re-enter the population: a gene bank of models, not of data. Recorded on
+every member: ``accepted`` and ``new_cells``, the shares of this generation's children that entered an archive
+and that filled an empty cell (pyribs' add status), and ``archive_coverage``, the share of cells filled (mean
+over the two archives).
 """
 
 from __future__ import annotations
@@ -91,9 +94,16 @@ class QualityDiversity(Coupling):
         for slot, (child, w) in zip(weakest, children):
             members[int(slot)].model = child
             edges[int(slot)] = [Parent(-1, 1.0, "archive")]  # bred from two archived elites
-        if children:
-            self._offer([c for c, _ in children], self._tasks([c for c, _ in children]))
+        self.children_added_ = (self._offer([c for c, _ in children], self._tasks([c for c, _ in children]))
+                                if children else [])
         return edges
+
+    def measure(self, pop, generation: int, rng: np.random.Generator) -> dict[int, tuple[dict, dict]]:
+        status = np.asarray(self.children_added_)
+        out = {"accepted": float(np.mean(status > 0)) if status.size else float("nan"),
+               "new_cells": float(np.mean(status == 2)) if status.size else float("nan"),
+               "archive_coverage": float(np.mean([len(a) / self.cells for a in self.archives_]))}
+        return {m.index: (dict(out), {}) for m in pop.member_list}
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {}
