@@ -42,6 +42,23 @@ def test_evolve_two_methods_two_seeds(tmp_path, capsys):
     assert again == first
 
 
+def test_evolve_on_a_process_pool_stores_what_the_serial_run_stores(tmp_path, capsys):
+    """The arms run on the runtime's executors: two methods on a pool of two give the serial run's records."""
+    a = tmp_path / "m2n2.toml"
+    a.write_text('method = "m2n2"\nbudget = 200\neval_every = 100\n')
+    b = tmp_path / "ga.toml"
+    b.write_text('method = "ga"\nbudget = 200\neval_every = 100\n')
+    out = tmp_path / "runs"
+    assert main(["evolve", str(a), str(b), "-o", str(out), "--no-report", "-q"]) == 0
+    assert main(["evolve", str(a), str(b), "-o", str(out), "--no-report", "-q", "--workers", "2"]) == 0
+    store = Store(out)
+    serial, pooled = (sorted((r.arm, r.member, r.generation, tuple(sorted(r.metrics.items())))
+                             for r in store.records(run.id)) for run in store.runs())
+    assert serial == pooled and len(serial) > 0
+    assert main(["evolve", str(a), "-o", str(out), "--executor", "serial", "--workers", "2"]) == 2
+    assert "--workers 2 needs --executor pool or ray" in capsys.readouterr().err
+
+
 def test_evolve_bad_input(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('method = "annealing"\n')

@@ -489,13 +489,16 @@ def evolve(
     out: Path = OUT,
     quiet: bool = QUIET,
     report: bool = typer.Option(True, help="write an HTML report (accuracies against generations)"),
+    executor: Optional[str] = typer.Option(
+        None, help="serial (default), pool (local processes; implied by --workers) or ray: one arm per worker"),
+    workers: Optional[int] = typer.Option(None, min=1, help="processes for pool/ray (default: all CPUs)"),
 ) -> None:
     """Evolve populations of models in weight space (M2N2, GA, MAP-Elites, CMA-ES) on digits; one run per seed,
     one arm per config. The configs are translated into a runtime experiment (world digits_task, family mlp,
-    a strategy coupling per arm), so runs resume (`redqueen resume`) and show, export and report like any other."""
+    a strategy coupling per arm), so runs resume (`redqueen resume`), run on the same executors, and show,
+    export and report like any other."""
     from redqueen.evolve.runner import EvolveConfig, to_experiment
     from redqueen.runtime import config as C
-    from redqueen.runtime.executors import SerialExecutor
 
     loaded = []
     for path in configs:
@@ -517,8 +520,12 @@ def evolve(
             for s, group in by_seed.items()]  # every run validated before any is written
     threads = min(max(c.threads for c in loaded), os.cpu_count() or 1)  # at most the CPUs, as the key says
     store = _store(out)
-    for exp in exps:
-        _execute(exp, store, out, quiet=quiet, report=report, executor=SerialExecutor(threads))
+    ex = _executor(executor, workers, None, out, threads)
+    try:
+        for exp in exps:
+            _execute(exp, store, out, quiet=quiet, report=report, executor=ex)
+    finally:  # on Ctrl-C/SIGTERM too: pool workers still computing are stopped, not waited for
+        ex.close()
 
 
 @app.command("reproduce")

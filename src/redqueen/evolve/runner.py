@@ -31,21 +31,21 @@ class EvolveConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
-    method: Literal["m2n2", "map_elites", "cma", "ga"] = "m2n2"
+    method: Literal["m2n2", "map_elites", "cma", "ga"] = Field("m2n2", description="the strategy: M2N2, MAP-Elites, CMA-ES or a plain GA")
     seed: int = SEED
     budget: int = Field(50_000, gt=0, le=10**10, description="forward passes, initial models included")
     archive_size: int = Field(20, gt=1, description="M2N2/GA archive size; CMA-ES population size")
     mutation_sigma: float = Field(0.01, ge=0, le=1e6, description="Gaussian mutation std (0 = none); CMA-ES sigma0")
     alpha: float = Field(1.0, ge=0, le=1e6, description="resource-sharing exponent; 'ga' always uses 0")
-    crossover: bool = True
-    splitpoint: bool = True
+    crossover: bool = Field(True, description="M2N2/GA: recombine two parents (False: mutate one)")
+    splitpoint: bool = Field(True, description="M2N2/GA: split-point SLERP (False: SLERP of whole genomes)")
     matchmaker: bool = Field(True, description="'ga' never uses the matchmaker")
-    init: Literal["scratch", "pretrained"] = "scratch"
+    init: Literal["scratch", "pretrained"] = Field("scratch", description="initial models: random, or two pre-trained on digits")
     init_std: float = Field(0.01, gt=0, le=1e6, description="std of from-scratch initial parameters")
     n_initial: int = Field(2, gt=0, description="from-scratch initial models (M2N2 uses 2)")
     pretrain_seed: int = Field(42, ge=0, le=2**63 - 1, description="seed of the two pre-trained models (shared by all run seeds)")
-    pretrain_steps: int = Field(10, ge=0, le=10**7)
-    eval_every: int = Field(1000, gt=0)
+    pretrain_steps: int = Field(10, ge=0, le=10**7, description="optimiser steps of each pre-trained model")
+    eval_every: int = Field(1000, gt=0, description="forward passes per generation (a record every so many)")
     batch_size: int = Field(1, gt=0, description="children per ask (M2N2/GA/MAP-Elites); 1 = exact sequential")
     cells: int = Field(10, gt=0, description="MAP-Elites bins per measure")
     cma_diagonal: bool = Field(True, description="separable CMA-ES (full covariance needs d*d memory)")

@@ -8,6 +8,7 @@ reference is generated from these models (``redqueen keys``).
 
 from __future__ import annotations
 
+import inspect
 import re
 import stat
 import tomllib
@@ -1058,11 +1059,14 @@ def keys_reference() -> str:
         for kind, m in kinds(union).items():
             sections.append((f'{name} kind = "{kind}"', m))
     sections.append(("family.watermark (categorical, ngram, transformer)", WatermarkConfig))
+    from redqueen.evolve.runner import EvolveConfig
+
+    sections.append(("`redqueen evolve` (flat keys, or an [evolve] table)", EvolveConfig))
     lines = []
     for title, model in sections:
         lines.append(f"\n### {title}\n")
         if model.__doc__:
-            lines.append(model.__doc__.strip() + "\n")
+            lines.append(inspect.cleandoc(model.__doc__) + "\n")
         lines.append("| key | type | default | meaning |\n| --- | --- | --- | --- |")
         for k, f in model.model_fields.items():
             if k == "kind" or (model is Experiment and k in ("world", "family", "arms", "sweep")):
