@@ -225,6 +225,28 @@ def test_summary_says_what_each_cure_did_next_to_replace(population_run):
     assert "fst: F_ST" in out  # the glossary
 
 
+def test_the_cure_table_shows_what_the_world_measures(population_run, tmp_path):
+    """A categorical population's table has types lost, tail mass, KL and Hill q=1 (member and pool) and no
+    perplexity; a Gaussian one has W1 and the variance ratio, with F_ST from the members' samples, and no types."""
+    from redqueen.runtime.runner import run_experiment
+    from redqueen.runtime.summary import cure_table
+
+    folder, _, result = population_run
+    store = Store(folder)
+    _, head, _, _ = cure_table(store, store.run(result.run_id))
+    assert {"types lost: member", "tail mass kept", "KL: pool", "Hill q=1: member", "Hill q=1: pool", "F_ST"} <= set(head)
+    assert not {"ppl_real", "W1", "var ratio"} & set(head)
+    exp = redqueen.validate({"seed": 1, "generations": 3, "n": 60, "replicates": 2, "world": {"kind": "gaussian", "d": 2},
+                             "family": {"kind": "gaussian"},
+                             "arms": [{"name": "replace"}, {"name": "islands", "members": 3,
+                                                            "couplings": [{"kind": "migration", "rate": 0.2}]}]})
+    with Store(tmp_path) as g:
+        res = run_experiment(exp, store=g)
+        title, head, rows, _ = cure_table(g, g.run(res.run_id))
+    assert head == ["arm", "cure", "what it did", "W1", "var ratio", "F_ST"] and "types lost" not in title
+    assert rows[0][-1] == "-" and rows[1][-1] != "-"
+
+
 def test_a_p1_summary_has_no_cure_table(tmp_path):
     from redqueen.runtime.runner import run_experiment
     from redqueen.runtime.summary import print_summary

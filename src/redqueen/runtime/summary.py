@@ -177,9 +177,12 @@ def _arm_specs(config: dict) -> list[dict]:
 
 #: the cures table's columns: (heading, metric of a member, metric of the population or None: the members' mean is
 #: it). Types lost count, for an exact (categorical) family, from each member's real-data fit at generation 0,
-#: before any coupling acts (:func:`redqueen.loop.phases.anchor`): the same start in every arm of a replicate
+#: before any coupling acts (:func:`redqueen.loop.phases.anchor`): the same start in every arm of a replicate.
+#: A table shows the columns some arm measured (a categorical world's types, a text world's perplexity, a point
+#: world's W1 and variance ratio).
 CURE_COLUMNS = (("types lost", "types_lost", "pool_types_lost"), ("tail mass kept", "tail_mass_kept", None),
-                ("KL", "kl", "pool_kl"))
+                ("KL", "kl", "pool_kl"), ("Hill q=1", "hill1", "pool_hill1"), ("ppl_real", "ppl_real", None),
+                ("W1", "w1", None), ("var ratio", "var_ratio", None))
 
 
 def coupling_words(c: dict) -> str:
@@ -269,11 +272,14 @@ def cure_table(store, info, ends: dict[str, dict] | None = None) -> tuple[str, l
     ends = _ends(store, info.id) if ends is None else ends
     events = store.coupling_events(info.id)
     last_gen = max(r.generation for a in ends.values() for r in a["last"].values())
+    measured = {k for a in ends.values() for r in a["last"].values() for k in r.metrics}
     title = (f"What each cure did, at gen {last_gen:,} (member: mean over a population's members; pool: the "
-             "population's pooled distribution; types lost: of those present at gen 0 -- in a categorical world "
-             "the real-data fits', before any coupling acted, the same start in every arm)")
+             "population's pooled distribution" + ("; types lost: of those present at gen 0 -- in a categorical world "
+             "the real-data fits', before any coupling acted, the same start in every arm" if "types_lost" in measured
+             else "") + ")")
     head = ["arm", "cure", "what it did"]
-    for name, _, pooled in CURE_COLUMNS:
+    columns = [c for c in CURE_COLUMNS if c[1] in measured]
+    for name, _, pooled in columns:
         head += [f"{name}: member", f"{name}: pool"] if pooled else [name]
     head.append("F_ST")
     rows, terms = [], []
@@ -281,7 +287,7 @@ def cure_table(store, info, ends: dict[str, dict] | None = None) -> tuple[str, l
         last = list(a["last"].values())
         single = not any("fst" in r.metrics for r in last)  # one member: the population is the member
         cells = []
-        for _, own, pooled in CURE_COLUMNS:
+        for _, own, pooled in columns:
             for name in (own, pooled) if pooled else (own,):
                 key = own if single else name
                 stats = replicate_stats((r.metrics.get(key) for r in last), metric=key)
