@@ -29,6 +29,11 @@ measured in the same run, at the migration product's shape and at 1000^3. Each v
 min-max, the ratio of medians, and the load average over the run.
 
     python benchmarks/bench_population.py [--repeats 5] [--quick]
+    git worktree add --detach /tmp/lineage 03ea746
+    python benchmarks/bench_population.py --against-lineage /tmp/lineage/src --repeats 10
+
+(c) with ``--against-lineage``: P = 1 against the lineage runtime before the redesign (03ea746), each run in a
+    fresh process, alternating; the two must end on the same record.
 """
 
 from __future__ import annotations
@@ -160,14 +165,81 @@ def timed(fn, *args):
     return time.perf_counter() - t0, out
 
 
+#: one P = 1 run in a fresh process on the redqueen source tree given as argv[1]: prints seconds and the last record
+CHILD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from redqueen.runtime import config as C
+from redqueen.runtime.runner import run_experiment
+exp = C.validate(json.loads(sys.argv[2]))
+seconds = []
+for _ in range(int(sys.argv[3])):
+    t0 = time.perf_counter()
+    res = run_experiment(exp)
+    seconds.append(time.perf_counter() - t0)
+print(json.dumps({"seconds": seconds, "last": res.records[-1].metrics, "records": len(res.records)}))
+"""
+
+
+def against_lineage(old_src: str, reps: int, k: int, n: int, gens: int) -> None:
+    """P = 1 on this tree against the lineage runtime before the population redesign (``old_src``: the ``src``
+    folder of a checkout of 03ea746, the commit the P = 1 goldens come from), in fresh processes (the two trees
+    cannot share one), alternating which goes first, one BLAS thread. Each process runs the same experiment
+    three times, timed around ``run_experiment`` (imports outside the clock): the first run pays what a process
+    pays once (lazy imports, world construction caches, the thread policy's scan of the loaded BLAS libraries),
+    the later ones are what a sweep or a library user's next call costs. The two must end on the same record,
+    number for number."""
+    import json
+    import subprocess
+
+    new_src = str(Path(__file__).resolve().parent.parent / "src")
+    env = {**os.environ, **{v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    times = {f"{who}, {when}": [] for when in ("first run in a process", "later runs")
+             for who in ("lineage (03ea746)", "population P=1")}
+    loads = [os.getloadavg()[0]]
+    for rep in range(reps):
+        cfg = json.dumps({"seed": rep, "generations": gens, "n": n, "world": {"kind": "zipf", "k": k, "s": 1.1},
+                          "family": {"kind": "categorical"}, "arms": [{"name": "islands"}]})
+        order = [("lineage (03ea746)", old_src), ("population P=1", new_src)]
+        ends = {}
+        for name, src in order if rep % 2 == 0 else order[::-1]:
+            out = subprocess.run([sys.executable, "-c", CHILD, src, cfg, "3"], env=env, capture_output=True,
+                                 text=True, check=True)
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            times[f"{name}, first run in a process"].append(got["seconds"][0])
+            times[f"{name}, later runs"].append(statistics.median(got["seconds"][1:]))
+            ends[name] = got
+            loads.append(os.getloadavg()[0])
+        a, b = ends["lineage (03ea746)"], ends["population P=1"]
+        assert a["records"] == b["records"] and a["last"] == b["last"], "the two runtimes made different records"
+        print(f"repeat {rep + 1}/{reps} done, load {loads[-1]:.1f}", file=sys.stderr, flush=True)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    print(f"P = 1, K = {k}, N = {n}, {gens} generations; {reps} pairs of fresh processes, alternating; load "
+          f"average (1 min) {min(loads):.1f}-{max(loads):.1f}; the last records equal, number for number\n")
+    print("| variant | processes | median s | min-max s | ratio of medians | goal |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, v in times.items():
+        base = name.replace("population P=1", "lineage (03ea746)")
+        goal = "<= 1.05x" if name.startswith("population") else ""
+        print(f"| {name} | {len(v)} | {med[name]:.3f} | {min(v):.3f}-{max(v):.3f} | {med[name] / med[base]:.2f}x | {goal} |")
+    for when in ("first run in a process", "later runs"):
+        pair = [b / a for a, b in zip(times[f"lineage (03ea746), {when}"], times[f"population P=1, {when}"])]
+        print(f"{when}, per pair: {', '.join(f'{x:.3f}' for x in pair)}")
+    print(f"GEMM float64, one thread, 1000^3: {gemm_gflops(1000, 1000, 1000, reps=3):.1f} GFLOP/s")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--against-lineage", metavar="SRC", help="instead: P = 1 against the lineage runtime in SRC "
+                    "(the src folder of a checkout of 03ea746), each run in a fresh process")
     ap.add_argument("--rate", type=float, default=0.01, help="all-to-all migration rate m")
     ap.add_argument("--quick", action="store_true", help="K = 5,000, N = 10^5, 20 generations (a smoke run)")
     args = ap.parse_args()
     p = 16
     k, n, gens = (5000, 100_000, 20) if args.quick else (50_000, 1_000_000, 100)
+    if args.against_lineage:
+        return against_lineage(args.against_lineage, args.repeats, k, n, gens)
     rate = args.rate
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp, threads.limited(threads.threads_per_worker()):
