@@ -103,13 +103,17 @@ def test_p1_population_is_a_lineage():
     assert all("fst" not in r.metrics and r.member == 0 and not r.parents for r in recs)
 
 
+def _isolated_and_mixed(world: str, *, members: int, generations: int, n: int):
+    """A run of two populations of ``world``'s family: isolated members, and members migrating at m = 0.5."""
+    world, family = WORLDS[world]
+    return run_experiment(redqueen.validate({
+        "seed": 2, "generations": generations, "n": n, "world": world, "family": family,
+        "arms": [{"name": "isolated", "members": members},
+                 {"name": "mixed", "members": members, "couplings": [{"kind": "migration", "rate": 0.5}]}]}))
+
+
 def test_population_metrics_fst_and_pool():
-    world, family = WORLDS["categorical"]
-    exp = redqueen.validate({"seed": 2, "generations": 20, "n": 50, "world": world, "family": family,
-                             "arms": [{"name": "isolated", "members": 6},
-                                      {"name": "mixed", "members": 6,
-                                       "couplings": [{"kind": "migration", "rate": 0.5}]}]})
-    res = run_experiment(exp)
+    res = _isolated_and_mixed("categorical", members=6, generations=20, n=50)
     last = {a: [r for r in res.records if r.arm == a and r.generation == 20] for a in ("isolated", "mixed")}
     for recs in last.values():
         assert len({r.metrics["fst"] for r in recs}) == 1  # one number for the population, on every member
@@ -135,12 +139,7 @@ def test_members_without_types_get_fst_as_the_variance_between_them():
     assert variance_fst([same, same.copy()]) == 0.0
     assert variance_fst([same, same + 100.0]) > 0.99
     assert np.isnan(variance_fst([same, same[:1]]))
-    world, family = WORLDS["gaussian"]
-    exp = redqueen.validate({"seed": 2, "generations": 30, "n": 30, "world": world, "family": family,
-                             "arms": [{"name": "isolated", "members": 5},
-                                      {"name": "mixed", "members": 5,
-                                       "couplings": [{"kind": "migration", "rate": 0.5}]}]})
-    res = run_experiment(exp)
+    res = _isolated_and_mixed("gaussian", members=5, generations=30, n=30)
     assert all("fst" in r.metrics and "pool_hill0" not in r.metrics for r in res.records)
     fst = {a: res.trajectory(a, "fst")[0] for a in ("isolated", "mixed")}
     late = slice(20, None)  # each value is one draw of samples: compare the last ten generations' means
