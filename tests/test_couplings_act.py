@@ -79,9 +79,15 @@ def test_quality_diversity_replaces_the_weakest_at_the_leading_task_and_the_lead
     for g, weakest in ((2, tail_only), (3, head_only)):
         pop.member_list[head_only].model = _model_on(np.setdiff1d(np.arange(K), tail), pop)
         pop.member_list[tail_only].model = _model_on(tail, pop)
+        before = [m.model for m in pop.member_list]
         edges = c.act(pop, g, np.random.default_rng(g))
         assert list(edges) == [weakest], g
-        assert [p.kind for p in edges[weakest]] == ["archive"]
+        # the child names its two elites: a member of this generation (offered as ids start..start+P-1) or -1
+        parents = edges[weakest]
+        assert [p.kind for p in parents] == ["archive", "archive"] and sum(p.weight for p in parents) == pytest.approx(1)
+        assert all(-1 <= p.member < len(before) for p in parents)
+        start = c.next_id_ - len(before) - 1  # after the members, the one child was offered
+        assert all(c.models_.get(start + i) in (None, before[i]) for i in range(len(before)))
         rec = c.measure(pop, g, np.random.default_rng(0))[0][0]
         assert 0 <= rec["new_cells"] <= rec["accepted"] <= 1 and 0 < rec["archive_coverage"] <= 1
 
@@ -96,3 +102,8 @@ def test_selecting_couplings_record_what_they_did_in_a_run():
     recs = run_experiment(exp, checkpoints=False).records
     assert all({"accepted", "new_cells", "archive_coverage"} <= r.metrics.keys() for r in recs if r.arm == "q")
     assert all({"accepted", "niche_fitness"} <= r.metrics.keys() for r in recs if r.arm == "n")
+    # at generation 0 every elite is a member; later, children descend from members and from earlier elites
+    qd = [(r.generation, p.member) for r in recs if r.arm == "q" for p in r.parents]
+    assert qd and all(p.kind == "archive" for r in recs if r.arm == "q" for p in r.parents)
+    assert all(m >= 0 for g, m in qd if g == 0) and all(-1 <= m < 3 for _, m in qd)
+    assert any(m == -1 for g, m in qd if g > 0)

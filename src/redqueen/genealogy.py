@@ -12,8 +12,9 @@ generations when a run has more than :data:`MAX_LAYERS` (generation 0 alone, the
 * ``merge`` -- member ``i``'s model at ``g`` is a weight-space child of the models fitted at ``g``
   by ``j`` and another (merge, niches): edge ``(g - 1, j) -> (g, i)``, weight: ``j``'s share;
 * ``copy`` -- island reset: member ``i`` re-seeded at ``g`` from member ``j`` (model and data);
-* ``archive`` -- quality-diversity: member ``i``'s model bred at ``g`` from two elites of the archive,
-  drawn from an ``archive`` row below the members.
+* ``archive`` -- quality-diversity: member ``i``'s model bred at ``g`` from two elites of the archive:
+  an edge from each elite that is a member's model fitted at ``g`` (``(g - 1, j) -> (g, i)``), and from an
+  ``archive`` row below the members for elites of earlier generations (and MAP-Elites' grid).
 
 Aggregation, so that P = 16 members over 100+ generations stay readable: every edge lands in the
 layer of the generation it enters and leaves the layer before; edges with the same kind, source,
@@ -146,7 +147,7 @@ def genealogy_graph(records: Sequence, *, max_layers: int = MAX_LAYERS,
             if kd == 0:
                 at_start += 1
                 continue
-            src = ARCHIVE if p.kind == "archive" else p.member
+            src = p.member  # ARCHIVE (-1) for an archive's elite that is no member now
             uses_archive |= src == ARCHIVE
             key = (p.kind, kd - 1, src, kd, r.member)
             edges[key] = edges.get(key, 0.0) + float(p.weight)

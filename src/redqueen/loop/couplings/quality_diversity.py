@@ -8,7 +8,8 @@ leads: at generation ``g`` task ``g mod 2``. Every generation every member is of
 archives (pyribs' add status says where it went: new cell, improved cell, or rejected); then
 ``children`` children are bred from two elites of the leading archive (drawn uniformly) and
 replace the members weakest at the leading task. The archives hold models, so elites of
-earlier generations can re-enter the population: a gene bank of models, not of data. Recorded on
+earlier generations can re-enter the population: a gene bank of models, not of data. A child's genealogy
+names its two elites: the member an elite is this generation, or the archive (-1) for one of an earlier one. Recorded on
 every member: ``accepted`` and ``new_cells``, the shares of this generation's children that entered an archive
 and that filled an empty cell (pyribs' add status), and ``archive_coverage``, the share of cells filled (mean
 over the two archives).
@@ -82,6 +83,13 @@ class QualityDiversity(Coupling):
         lead = generation % len(TASKS)
         values = self._tasks(pop.models())
         self.added_ = self._offer(pop.models(), values)
+        start = self.next_id_ - len(members)  # this generation's members were offered as ids start, start + 1, ...
+
+        def parent(elite: int, weight: float) -> Parent:
+            """An elite that is a member now is that member; one of an earlier generation is the archive (-1)."""
+            i = int(elite) - start
+            return Parent(i if 0 <= i < len(members) else -1, weight, "archive")
+
         elites = np.sort(self.archives_[lead].data("solution")[:, 0].astype(int))  # by id: independent of pyribs' order
         edges: dict[int, list] = {}
         weakest = np.argsort(values[:, lead], kind="stable")
@@ -90,10 +98,10 @@ class QualityDiversity(Coupling):
             a, b = rng.choice(elites, size=2, replace=elites.size < 2)
             g = genomes([self.models_[int(a)], self.models_[int(b)]])
             vec, w = self.breeding.child(g, 0, 1, rng)
-            children.append((g.build(vec), w))
-        for slot, (child, w) in zip(weakest, children):
+            children.append((g.build(vec), [parent(a, 1.0 - w), parent(b, w)]))
+        for slot, (child, parents) in zip(weakest, children):
             members[int(slot)].model = child
-            edges[int(slot)] = [Parent(-1, 1.0, "archive")]  # bred from two archived elites
+            edges[int(slot)] = parents  # bred from two archived elites
         self.children_added_ = (self._offer([c for c, _ in children], self._tasks([c for c, _ in children]))
                                 if children else [])
         return edges
