@@ -191,7 +191,9 @@ GLOSSARY = {
                      "likelihood divided by the members' total to the power alpha (niches; higher: it explains "
                      "items the others do not)",
     "fst": "F_ST = (H_T - H_S) / H_T across a population's members: how far apart they have drifted (0: alike; "
-           "1: each fixed on other types); migration holds it near 1 / (1 + 2 N m P/(P-1)) (Wright's island model)",
+           "1: each fixed on other types); migration holds it near 1 / (1 + 2 N m P/(P-1)) (Wright's island model). "
+           "Members without types (points): the share of their samples' variance that lies between members "
+           "(AMOVA's Phi_ST, the same number on one-hot types)",
     "pool_types_lost": "types present at generation 0 that no member has: what the population as a whole lost "
                        "(categorical: counted from the members' real-data fits, before the couplings acted)",
     "pool_hill0": "types some member still has: the number of types the pooled distribution (the members' mean) "
