@@ -122,29 +122,50 @@ def test_population_metrics_fst_and_pool():
     assert last["mixed"][0].metrics["fst"] < last["isolated"][0].metrics["fst"]
 
 
-def test_members_without_types_get_fst_as_the_variance_between_them():
-    """Points from a one-component Gaussian have no type distribution: F_ST is the share of the emitted samples'
-    variance between members, which on one-hot coded types is exactly (H_T - H_S) / H_T; isolated Gaussian
-    members drift apart, migrating ones stay alike."""
-    from redqueen.metrics.suite import variance_fst
+def _phi_st_from_distances(groups):
+    """AMOVA as Excoffier et al. wrote it, from the matrix of squared distances between all points: SSD of a set
+    is the sum of its squared distances over twice its size; among = total - within."""
+    x = np.concatenate(groups)
+    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+    sizes = np.array([len(g) for g in groups])
+    edges = np.concatenate([[0], np.cumsum(sizes)])
+    total, p = len(x), len(groups)
+    ssd_total = d2.sum() / (2 * total)
+    ssd_within = sum(d2[a:b, a:b].sum() / (2 * (b - a)) for a, b in zip(edges[:-1], edges[1:]))
+    n0 = (total - (sizes**2).sum() / total) / (p - 1)
+    sigma_w = ssd_within / (total - p)
+    sigma_a = ((ssd_total - ssd_within) / (p - 1) - sigma_w) / n0
+    return sigma_a / (sigma_a + sigma_w)
+
+
+def test_members_without_types_get_fst_as_amova_phi_st():
+    """Points from a one-component Gaussian have no type distribution: F_ST is AMOVA's Phi_ST of the emitted
+    samples -- the same number as the distance-matrix formulation, about 0 for groups drawn from one
+    distribution whatever their sizes (the plain between/total ratio reads about (1 - 1/P)/n there), near 1 for
+    groups apart; isolated Gaussian members drift apart, migrating ones stay alike; a regression has none."""
+    from redqueen.metrics import phi_st
 
     rng = np.random.default_rng(0)
-    members = [rng.choice(5, size=n, p=p) for n, p in [(40, [.5, .2, .1, .1, .1]), (60, [.1, .1, .1, .2, .5]),
-                                                       (50, [.2, .2, .2, .2, .2])]]
-    freqs = np.stack([np.bincount(x, minlength=5) / len(x) for x in members])
-    h_s = np.mean(1 - (freqs**2).sum(axis=1))
-    h_t = 1 - (freqs.mean(axis=0) ** 2).sum()
-    assert variance_fst([np.eye(5)[x] for x in members]) == pytest.approx((h_t - h_s) / h_t, rel=1e-12)
-    same = rng.standard_normal((30, 3))
-    assert variance_fst([same, same.copy()]) == 0.0
-    assert variance_fst([same, same + 100.0]) > 0.99
-    assert np.isnan(variance_fst([same, same[:1]]))
+    groups = [rng.normal(size=(n, 3)) + shift for n, shift in [(7, 0.0), (20, 0.5), (13, -1.0)]]
+    assert phi_st(groups) == pytest.approx(_phi_st_from_distances(groups), rel=1e-10)
+    same = np.array([phi_st([rng.normal(size=(n, 2)) for n in (10, 30, 60)]) for _ in range(400)])
+    assert abs(same.mean()) < 0.005  # unbiased components; their ratio is off by ~0.001 here
+    naive = np.mean([np.var(np.stack([g.mean(0) for g in gs]), axis=0).sum()
+                     / np.var(np.concatenate(gs), axis=0).sum()
+                     for gs in ([rng.normal(size=(n, 2)) for n in (10, 30, 60)] for _ in range(400))])
+    assert naive > 0.02  # the plain ratio reads ~0.03 for these alike groups
+    x = rng.standard_normal((30, 3))
+    assert phi_st([x, x + 100.0]) > 0.99 and np.isnan(phi_st([x, x[:1]])) and np.isnan(phi_st([x]))
     res = _isolated_and_mixed("gaussian", members=5, generations=30, n=30)
     assert all("fst" in r.metrics and "pool_hill0" not in r.metrics for r in res.records)
     fst = {a: res.trajectory(a, "fst")[0] for a in ("isolated", "mixed")}
     late = slice(20, None)  # each value is one draw of samples: compare the last ten generations' means
-    assert fst["isolated"][late].mean() > 2 * fst["isolated"][0]
-    assert fst["mixed"][late].mean() < fst["isolated"][late].mean() / 2
+    assert fst["isolated"][late].mean() > 0.3 and fst["isolated"][late].mean() > 3 * fst["isolated"][0]
+    assert fst["mixed"][late].mean() < fst["isolated"][late].mean() / 4
+    reg = run_experiment(redqueen.validate({
+        "seed": 2, "generations": 2, "n": 30, "world": {"kind": "regression", "d": 3}, "family": {"kind": "regression"},
+        "arms": [{"name": "isolated", "members": 3}]}))
+    assert not any("fst" in r.metrics for r in reg.records)
 
 
 @pytest.mark.parametrize("arm, message", [

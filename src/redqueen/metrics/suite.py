@@ -38,6 +38,7 @@ import numpy as np
 
 from redqueen.data import Counts, Data, Points, Sequences, mean_log_prob
 from redqueen.metrics.diversity import DiversityProfile
+from redqueen.metrics.popgen import phi_st
 from redqueen.metrics.divergence import SlicedW1, regression_test_error, variance_ratio
 from redqueen.models.base import type_probs
 
@@ -186,13 +187,15 @@ class PopulationDiagnostics:
 
     ``fst`` is Wright's F_ST across the members (``(H_T - H_S) / H_T``); ``pool_*`` are the diversity
     numbers of the pooled distribution (the members' mean): types lost by the whole population, its
-    Hill numbers, tail mass kept and KL to the world. Members with no type distribution (points from a
-    one-component Gaussian, a regression's rows) get ``fst`` as the share of their emitted samples' variance
-    that lies between members (:func:`variance_fst`), and no pooled numbers.
+    Hill numbers, tail mass kept and KL to the world. Members with no type distribution that emit points (a
+    one-component Gaussian) get ``fst`` as AMOVA's Phi_ST of their emitted samples
+    (:func:`redqueen.metrics.popgen.phi_st`: the share of variance between members), and no pooled numbers; a
+    regression's rows (inputs and labels) get none.
     """
 
     def __init__(self, world, *, tail_mass: float = 0.1):
         self.world_types = world.type_probs()
+        self.regression = hasattr(world, "coef")  # rows of shared-kind inputs and labels: no F_ST of points
         self.tail_mass = tail_mass
         self.profile: DiversityProfile | None = None
 
@@ -222,8 +225,8 @@ class PopulationDiagnostics:
 
     def __call__(self, generation: int, types: list[np.ndarray | None], samples: list[Data] = ()) -> dict[str, float]:
         if any(t is None for t in types):
-            if samples and all(isinstance(s, Points) for s in samples):
-                return {"fst": variance_fst([s.x for s in samples])}
+            if samples and all(isinstance(s, Points) for s in samples) and not self.regression:
+                return {"fst": phi_st([s.x for s in samples])}
             return {}
         f, inv, pooled = self._pool(types)
         if self.profile is None:
@@ -238,24 +241,6 @@ class PopulationDiagnostics:
         if getattr(self, "_f", None) is None or self._f.shape != (p, k):
             self._f = np.empty((p, k))
         return self._f
-
-
-def variance_fst(xs: list[np.ndarray]) -> float:
-    """F_ST of members given as samples of points: the share of the total variance that lies between members,
-    ``sum_i ||m_i - m||^2 / P`` over ``that + sum_i tr cov_i / P`` (``m_i`` member i's sample mean, ``m`` their
-    mean, covariances with ddof 0, every member weighted equally as the pooled distribution weights them).
-
-    This is AMOVA's Phi_ST with squared Euclidean distances (Excoffier, Smouse & Quattro 1992), and on one-hot
-    coded types it is exactly ``(H_T - H_S) / H_T``: a type distribution's one-hot variance is its
-    heterozygosity ``1 - sum p^2``, so it is the same statistic as the categorical ``fst``. NaN when a member
-    has fewer than two points or there is no variance at all."""
-    if len(xs) < 2 or any(len(x) < 2 for x in xs):
-        return float("nan")
-    means = np.stack([x.mean(axis=0) for x in xs])
-    within = float(np.mean([x.var(axis=0).sum() for x in xs]))
-    between = float(((means - means.mean(axis=0)) ** 2).sum(axis=1).mean())
-    total = within + between
-    return between / total if total > 0 else float("nan")
 
 
 #: the pooled distribution's numbers a population record carries (as ``pool_<name>``)
