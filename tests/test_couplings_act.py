@@ -47,7 +47,7 @@ def test_niches_replace_the_least_fit_member(seed):
     assert pop.member_list[loser].model is not before[loser]
     assert all(m.model is b for i, (m, b) in enumerate(zip(pop.member_list, before)) if i != loser)
     rec = c.measure(pop, 1, np.random.default_rng(0))
-    assert rec[0][0]["accepted"] == 1.0
+    assert rec[0][0]["niche_accepted"] == 1.0
     assert rec[loser][0]["niche_fitness"] > 0 and len({round(r[0]["niche_fitness"], 12) for r in rec.values()}) > 1
 
 
@@ -67,13 +67,18 @@ def test_island_reset_reseeds_the_worst_from_the_best_every_k_generations():
     assert pop.member_list[loser].pools is pop.member_list[best].pools
 
 
-def test_quality_diversity_replaces_the_weakest_at_the_leading_task_and_the_lead_alternates():
+def test_quality_diversity_replaces_the_weakest_at_the_leading_task_and_the_lead_alternates(monkeypatch):
     """Task 0 (fit) leads at even generations, task 1 (tail) at odd: a member with only the head types is the
     weakest at the tail, one with only the tail types the weakest at the whole reference."""
     from redqueen.metrics.diversity import tail_set
 
+    from redqueen.loop.couplings import quality_diversity
+
     pop = _population({"kind": "quality_diversity", "children": 1, "reference": 500, "cells": 5})
     c = pop.coupling_list[0]
+    bred_from = []  # the two models each child is bred from, in the order its parents are named
+    real = quality_diversity.genomes
+    monkeypatch.setattr(quality_diversity, "genomes", lambda models: bred_from.append(list(models)) or real(models))
     tail = np.flatnonzero(tail_set(pop.world.type_probs(), 0.1))
     head_only, tail_only = 0, 3
     for g, weakest in ((2, tail_only), (3, head_only)):
@@ -86,10 +91,11 @@ def test_quality_diversity_replaces_the_weakest_at_the_leading_task_and_the_lead
         parents = edges[weakest]
         assert [p.kind for p in parents] == ["archive", "archive"] and sum(p.weight for p in parents) == pytest.approx(1)
         assert all(-1 <= p.member < len(before) for p in parents)
-        start = c.next_id_ - len(before) - 1  # after the members, the one child was offered
-        assert all(c.models_.get(start + i) in (None, before[i]) for i in range(len(before)))
+        for model, p in zip(bred_from[-1], parents):  # an elite named as member i is member i's model now
+            assert p.member < 0 or model is before[p.member]
+        assert any(p.member >= 0 for p in parents) or g == 3  # (what generation 2 draws, with these seeds)
         rec = c.measure(pop, g, np.random.default_rng(0))[0][0]
-        assert 0 <= rec["new_cells"] <= rec["accepted"] <= 1 and 0 < rec["archive_coverage"] <= 1
+        assert 0 <= rec["archive_new_cells"] <= rec["archive_accepted"] <= 1 and 0 < rec["archive_coverage"] <= 1
 
 
 def test_selecting_couplings_record_what_they_did_in_a_run():
@@ -100,8 +106,9 @@ def test_selecting_couplings_record_what_they_did_in_a_run():
         "arms": [{"name": "q", "members": 3, "couplings": [{"kind": "quality_diversity", "reference": 50}]},
                  {"name": "n", "members": 3, "couplings": [{"kind": "niches", "reference": 50}]}]})
     recs = run_experiment(exp, checkpoints=False).records
-    assert all({"accepted", "new_cells", "archive_coverage"} <= r.metrics.keys() for r in recs if r.arm == "q")
-    assert all({"accepted", "niche_fitness"} <= r.metrics.keys() for r in recs if r.arm == "n")
+    assert all({"archive_accepted", "archive_new_cells", "archive_coverage"} <= r.metrics.keys()
+               for r in recs if r.arm == "q")
+    assert all({"niche_accepted", "niche_fitness"} <= r.metrics.keys() for r in recs if r.arm == "n")
     # at generation 0 every elite is a member; later, children descend from members and from earlier elites
     qd = [(r.generation, p.member) for r in recs if r.arm == "q" for p in r.parents]
     assert qd and all(p.kind == "archive" for r in recs if r.arm == "q" for p in r.parents)

@@ -42,8 +42,11 @@ def test_evolve_two_methods_two_seeds(tmp_path, capsys):
     assert again == first
 
 
-def test_evolve_on_a_process_pool_stores_what_the_serial_run_stores(tmp_path, capsys):
+def test_evolve_on_a_process_pool_stores_what_the_serial_run_stores(tmp_path, capsys, monkeypatch):
     """The arms run on the runtime's executors: two methods on a pool of two give the serial run's records."""
+    from redqueen.evolve.runner import EvolveConfig
+    from redqueen.runtime import config as C
+
     a = tmp_path / "m2n2.toml"
     a.write_text('method = "m2n2"\nbudget = 200\neval_every = 100\n')
     b = tmp_path / "ga.toml"
@@ -57,6 +60,15 @@ def test_evolve_on_a_process_pool_stores_what_the_serial_run_stores(tmp_path, ca
     assert serial == pooled and len(serial) > 0
     assert main(["evolve", str(a), "-o", str(out), "--executor", "serial", "--workers", "2"]) == 2
     assert "--workers 2 needs --executor pool or ray" in capsys.readouterr().err
+    # each config fits alone, two side by side do not: refused before any work, in one line
+    from redqueen.runtime import memory
+
+    one = sum(x.bytes for x in memory.evolve_needs(C.validate_as(EvolveConfig, {"method": "m2n2", "budget": 200,
+                                                                                "eval_every": 100}), 19210))
+    monkeypatch.setattr(memory, "available", lambda: 1.5 * one)
+    assert main(["evolve", str(a), str(b), "-o", str(out), "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--workers 2: the arms running at once need about" in err and "\n" not in err
 
 
 def test_evolve_bad_input(tmp_path, capsys):

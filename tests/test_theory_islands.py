@@ -118,6 +118,10 @@ def test_theory_covers_migration_only():
             assert theory.predict(metric, **common, couplings=[Migration(rate=0.1), other]) is None
     one = theory.predict("heterozygosity", **{**common, "members": 1})
     assert np.allclose(theory.predict("heterozygosity", **common), one)  # uncoupled members: one lineage each
+    for regime in (redqueen.loop.Accumulate(), redqueen.loop.Fresh(fraction=0.2)):  # not only under replace
+        alone = theory.predict("heterozygosity", **{**common, "members": 1, "regime": regime})
+        assert alone is not None and np.allclose(theory.predict("heterozygosity", **{**common, "regime": regime}), alone)
+        assert theory.predict("heterozygosity", **{**common, "regime": regime}, couplings=[Migration(rate=0.1)]) is None
     g = dict(family=redqueen.models.GaussianFamily, regime=redqueen.loop.Replace(), world=redqueen.worlds.gaussian(2),
              n=N, generations=T, members=P)
     alone = theory.predict("var_ratio", **{**g, "members": 1})

@@ -29,7 +29,7 @@ def test_serial_executor_limits_while_it_runs_and_restores(monkeypatch):
     assert threads.current() == before  # restored after the loop
 
 
-def test_a_block_inside_one_with_the_same_limit_does_not_scan_the_pools_again(monkeypatch):
+def test_a_block_inside_one_with_the_same_limit_does_not_limit_the_pools_again(monkeypatch):
     """The serial runner limits inside whatever block a caller already holds: with the same count the pools are
     already limited, so they are not limited again; another count, or an environment changed in between, scans
     again; the limit holds inside, and everything is restored after each block."""
@@ -86,8 +86,11 @@ def test_the_pools_are_scanned_again_only_after_an_import_or_a_fork(monkeypatch)
     monkeypatch.setitem(sys.modules, "redqueen_test_fresh_module", types.ModuleType("redqueen_test_fresh_module"))
     second = threads.pools()
     assert second is not first and threads.pools() is second
+    threads.rescan()  # asked for (a BLAS loaded by ctypes)
+    third = threads.pools()
+    assert third is not second and threads.pools() is third
     monkeypatch.setattr(threads.os, "getpid", lambda: -1)
-    assert threads.pools() is not second
+    assert threads.pools() is not third
     monkeypatch.undo()
     before = threads.current()["blas"]
     with threads.limited(1):

@@ -519,6 +519,16 @@ def evolve(
     exps = [to_experiment(group, name=name if len(by_seed) == 1 else f"{name} [seed={s}]")
             for s, group in by_seed.items()]  # every run validated before any is written
     threads = min(max(c.threads for c in loaded), os.cpu_count() or 1)  # at most the CPUs, as the key says
+    if workers is not None and workers > 1:  # each config was sized alone; on a pool its arms run side by side
+        from redqueen.evolve.digits import mlp_layout
+        from redqueen.runtime import memory
+
+        size = mlp_layout().size
+        needs = sorted((sum(x.bytes for x in memory.evolve_needs(c, size)) for c in loaded), reverse=True)
+        together, limit = sum(needs[:workers]), memory.available()
+        if together > limit:
+            raise UserError(f"--workers {workers}: the arms running at once need about {memory.human(together)} of "
+                            f"memory, more than the {memory.human(limit)} available; use fewer workers")
     store = _store(out)
     ex = _executor(executor, workers, None, out, threads)
     try:

@@ -26,8 +26,8 @@ SEED = Field(0, ge=0, le=2**63 - 1, description="seed of the run's random stream
 
 
 class EvolveConfig(BaseModel):
-    """One evolution run on digits. Unknown keys, wrong types (``seed = "5"``), NaN/inf and out-of-range values
-    are errors; so is a run this machine has not the memory for (see :func:`redqueen.runtime.memory.evolve_needs`)."""
+    """One evolution run on digits. Unknown keys, wrong types (`seed = "5"`), NaN/inf and out-of-range values
+    are errors; so is a run this machine has not the memory for (`redqueen.runtime.memory.evolve_needs`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 

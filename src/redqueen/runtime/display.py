@@ -183,17 +183,20 @@ GLOSSARY = {
     "best_test_acc": "held-out accuracy of the member that is best on the training split",
     "best_train_acc": "training accuracy of the population's best member",
     "forward_passes": "genomes evaluated on the whole training split so far (initial ones included)",
-    "accepted": "share of this generation's children that were kept: entered the strategy's archive or grid, "
-                "or a quality-diversity archive, or replaced a member (niches)",
-    "new_cells": "share of this generation's children that filled an empty MAP-Elites or quality-diversity cell",
+    "accepted": "share of this generation's children the strategy kept (entered the archive or grid)",
+    "new_cells": "share of this generation's children that filled an empty MAP-Elites cell",
+    "niche_accepted": "share of this generation's niche children that replaced a member (the rest were the least fit)",
+    "archive_accepted": "share of this generation's quality-diversity children that entered an archive (pyribs: "
+                        "a new or an improved cell)",
+    "archive_new_cells": "share of this generation's quality-diversity children that filled an empty cell",
     "archive_coverage": "share of the quality-diversity archives' cells that hold a model (mean over the two archives)",
     "niche_fitness": "a member's M2N2 fitness under resource sharing: over the real reference items, its relative "
                      "likelihood divided by the members' total to the power alpha (niches; higher: it explains "
                      "items the others do not)",
     "fst": "F_ST = (H_T - H_S) / H_T across a population's members: how far apart they have drifted (0: alike; "
            "1: each fixed on other types); migration holds it near 1 / (1 + 2 N m P/(P-1)) (Wright's island model). "
-           "Members without types (points): the share of their samples' variance that lies between members "
-           "(AMOVA's Phi_ST, the same number on one-hot types)",
+           "Members without types (points): AMOVA's Phi_ST of their samples, the share of variance between members "
+           "(about 0 for members alike; an estimate, so it can dip below 0)",
     "pool_types_lost": "types present at generation 0 that no member has: what the population as a whole lost "
                        "(categorical: counted from the members' real-data fits, before the couplings acted)",
     "pool_hill0": "types some member still has: the number of types the pooled distribution (the members' mean) "
@@ -266,7 +269,8 @@ RANGES = {
                           "new_cells", "fst", "pool_heterozygosity", "det_auc", "det_auc_heldout", "det_tpr1",
                           "det_tpr1_heldout", "det_generality", "evasion_rate", "evasion_rate_heldout",
                           "arena_evasion", "det_converged", "train_synthetic_share", "web_synthetic_share", "radioactivity_green_share",
-                          "radioactivity_p", "coverage", "archive_coverage")},
+                          "radioactivity_p", "coverage", "archive_coverage", "niche_accepted", "archive_accepted",
+                          "archive_new_cells")},
     **{m: _NONNEGATIVE for m in ("types_lost", "hill0", "hill1", "hill2", "entropy", "kl", "js", "tail_mass_kept",
                                  "var_ratio", "fitted_var_ratio", "w1", "mean_sq_error", "fitted_mean_sq_error",
                                  "ppl_real", "ppl_gen0", "vendi", "pool_types_lost", "pool_hill0", "pool_hill1",

@@ -150,9 +150,11 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
     if not compared:
         console.print("no arm of this experiment has a closed-form prediction (see `redqueen.theory.predict`)")
     elif len(compared) < len(exp.arms):
-        rest = ", ".join(safe(a.name) for a in exp.arms if a.name not in compared)
-        console.print(f"no closed-form prediction for: {rest} (see `redqueen.theory.predict`; of a population's "
-                      "couplings, theory covers migration)")
+        rest = [a for a in exp.arms if a.name not in compared]
+        coupled = any(c.kind != "migration" for a in rest for c in a.couplings)
+        console.print(f"no closed-form prediction for: {', '.join(safe(a.name) for a in rest)} (see "
+                      "`redqueen.theory.predict`" + ("; of a population's couplings, theory covers migration only"
+                                                     if coupled else "") + ")")
     console.print(f"run {result.run_id} stored in {store.path}")
 
 

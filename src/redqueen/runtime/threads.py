@@ -73,9 +73,10 @@ _SCAN: tuple[tuple[int, int], object] | None = None
 
 
 def pools():
-    """threadpoolctl's controller of the BLAS/OpenMP pools loaded in this process. The scan (~1.4 ms, longer with
-    torch loaded) is redone only when a module was imported since, or in a forked child: libraries arrive with
-    imports, and one that loads itself later (MKL's threading layer) reads the limit from the environment."""
+    """threadpoolctl's controller of the BLAS/OpenMP pools loaded in this process. The scan (~1.4 ms, ~20 ms the
+    first time in a process) is redone only when a module was imported since, or in a forked child: libraries
+    arrive with imports, and one that loads itself later (MKL's threading layer) reads the limit from the
+    environment. A library loaded by ``ctypes`` with no import is not seen until :func:`rescan`."""
     global _SCAN
     from threadpoolctl import ThreadpoolController
 
@@ -83,6 +84,12 @@ def pools():
     if _SCAN is None or _SCAN[0] != key:
         _SCAN = (key, ThreadpoolController())
     return _SCAN[1]
+
+
+def rescan() -> None:
+    """Forget the kept scan of the BLAS pools: the next block scans again (after loading a BLAS by ``ctypes``)."""
+    global _SCAN
+    _SCAN = None
 
 
 @contextmanager

@@ -139,7 +139,7 @@ def predict(metric: str, *, family, regime, curation: Sequence = (), world, n: i
             return None
         if mixed:
             return None if interacting else _filtered(metric, probs, fam, regime, steps, tuple(mixed), n, t, h0, members)
-        if members > 1:
+        if interacting or (members > 1 and metric in ("pool_heterozygosity", "fst")):  # else: one lineage each
             if not isinstance(regime, Replace) or steps or fam.alpha:
                 return None
             mom = island_heterozygosity(np.concatenate([[0], t.ravel()]), n=n, migration=migration,

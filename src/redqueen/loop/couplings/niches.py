@@ -9,8 +9,8 @@ is drawn by fitness, the second by attraction to it (``sum_j w_j max(0, F_kj - F
 that explains what the first parent does not; by fitness with ``matchmaker = false``); their
 child (split-point SLERP by default) is scored, and replaces the least fit member -- fitness
 recomputed with the child among them -- unless it is itself the least fit. ``tell``-style, each
-child's fate is kept (``outcomes_``: the member it replaced or -1) and recorded: ``accepted``, the share of
-this generation's children that replaced a member, and each member's ``niche_fitness`` after them.
+child's fate is kept (``outcomes_``: the member it replaced or -1) and recorded: ``niche_accepted``, the share
+of this generation's children that replaced a member, and each member's ``niche_fitness`` after them.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Niches(Coupling):
         super().bind(pop)
         self.scorer_ = ReferenceScores(pop, size=self.reference, score=self.score)
         self.outcomes_: list[int] = []  # per child: the member it replaced, or -1
+        self.fitness_ = np.full(len(pop.member_list), np.nan)  # each member's fitness after the last act
 
     def act(self, pop, generation: int, rng: np.random.Generator) -> dict[int, list]:
         members = pop.member_list
@@ -81,5 +82,5 @@ class Niches(Coupling):
     def measure(self, pop, generation: int, rng: np.random.Generator) -> dict[int, tuple[dict, dict]]:
         kept = sum(o >= 0 for o in self.outcomes_)
         accepted = kept / len(self.outcomes_) if self.outcomes_ else float("nan")
-        return {m.index: ({"accepted": accepted, "niche_fitness": float(self.fitness_[m.index])}, {})
+        return {m.index: ({"niche_accepted": accepted, "niche_fitness": float(self.fitness_[m.index])}, {})
                 for m in pop.member_list}

@@ -10,9 +10,9 @@ archives (pyribs' add status says where it went: new cell, improved cell, or rej
 replace the members weakest at the leading task. The archives hold models, so elites of
 earlier generations can re-enter the population: a gene bank of models, not of data. A child's genealogy
 names its two elites: the member an elite is this generation, or the archive (-1) for one of an earlier one. Recorded on
-every member: ``accepted`` and ``new_cells``, the shares of this generation's children that entered an archive
-and that filled an empty cell (pyribs' add status), and ``archive_coverage``, the share of cells filled (mean
-over the two archives).
+every member: ``archive_accepted`` and ``archive_new_cells``, the shares of this generation's children that
+entered an archive and that filled an empty cell (pyribs' add status), and ``archive_coverage``, the share of
+cells filled (mean over the two archives).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class QualityDiversity(Coupling):
         self.archives_ = [self._archive() for _ in TASKS]
         self.models_: dict[int, object] = {}  # archived models by id
         self.next_id_ = 0
-        self.added_: list[int] = []  # the last generation's pyribs add statuses (0 rejected, 1 improved, 2 new)
+        self.children_added_: list[int] = []  # the last generation's children's pyribs add statuses (0, 1, 2 new)
 
     def _archive(self) -> GridArchive:
         from ribs.archives import GridArchive
@@ -82,7 +82,7 @@ class QualityDiversity(Coupling):
         members = pop.member_list
         lead = generation % len(TASKS)
         values = self._tasks(pop.models())
-        self.added_ = self._offer(pop.models(), values)
+        self._offer(pop.models(), values)
         start = self.next_id_ - len(members)  # this generation's members were offered as ids start, start + 1, ...
 
         def parent(elite: int, weight: float) -> Parent:
@@ -108,8 +108,8 @@ class QualityDiversity(Coupling):
 
     def measure(self, pop, generation: int, rng: np.random.Generator) -> dict[int, tuple[dict, dict]]:
         status = np.asarray(self.children_added_)
-        out = {"accepted": float(np.mean(status > 0)) if status.size else float("nan"),
-               "new_cells": float(np.mean(status == 2)) if status.size else float("nan"),
+        out = {"archive_accepted": float(np.mean(status > 0)) if status.size else float("nan"),
+               "archive_new_cells": float(np.mean(status == 2)) if status.size else float("nan"),
                "archive_coverage": float(np.mean([len(a) / self.cells for a in self.archives_]))}
         return {m.index: (dict(out), {}) for m in pop.member_list}
 
