@@ -4,11 +4,18 @@ from redqueen.cli import main
 from redqueen.runtime.store import Store
 
 
+def _configs(folder, **texts):
+    """Write one evolve TOML per keyword (its file name) and return their paths, in order."""
+    paths = []
+    for name, text in texts.items():
+        (folder / f"{name}.toml").write_text(text)
+        paths.append(folder / f"{name}.toml")
+    return paths
+
+
 def test_evolve_two_methods_two_seeds(tmp_path, capsys):
-    a = tmp_path / "m2n2.toml"
-    a.write_text('method = "m2n2"\nbudget = 300\neval_every = 100\n')
-    b = tmp_path / "cma.toml"
-    b.write_text('[evolve]\nmethod = "cma"\nbudget = 300\neval_every = 100\narchive_size = 10\n')
+    a, b = _configs(tmp_path, m2n2='method = "m2n2"\nbudget = 300\neval_every = 100\n',
+                    cma='[evolve]\nmethod = "cma"\nbudget = 300\neval_every = 100\narchive_size = 10\n')
     out = tmp_path / "runs"
     assert main(["evolve", str(a), str(b), "--seeds", "0,1", "-o", str(out)]) == 0
     store = Store(out)
@@ -47,10 +54,8 @@ def test_evolve_on_a_process_pool_stores_what_the_serial_run_stores(tmp_path, ca
     from redqueen.evolve.runner import EvolveConfig
     from redqueen.runtime import config as C
 
-    a = tmp_path / "m2n2.toml"
-    a.write_text('method = "m2n2"\nbudget = 200\neval_every = 100\n')
-    b = tmp_path / "ga.toml"
-    b.write_text('method = "ga"\nbudget = 200\neval_every = 100\n')
+    a, b = _configs(tmp_path, m2n2='method = "m2n2"\nbudget = 200\neval_every = 100\n',
+                    ga='method = "ga"\nbudget = 200\neval_every = 100\n')
     out = tmp_path / "runs"
     assert main(["evolve", str(a), str(b), "-o", str(out), "--no-report", "-q"]) == 0
     assert main(["evolve", str(a), str(b), "-o", str(out), "--no-report", "-q", "--workers", "2"]) == 0
