@@ -203,6 +203,20 @@ def test_config_stored_replays(tmp_path, cfg):
     assert C.validate(json.loads(replay.read_text())) == C.load(cfg)
 
 
+def test_a_pool_refuses_arms_that_do_not_fit_side_by_side(tmp_path, cfg, capsys, monkeypatch):
+    """Each arm fits alone (checked when the config is read); on a pool the largest run at once, so `--workers`
+    that would not fit is refused in one line before any work."""
+    from redqueen.runtime import config as C
+    from redqueen.runtime import memory
+
+    one = max(sum(x.bytes for x in items) for _, items in memory.needs(C.load(cfg)))
+    monkeypatch.setattr(memory, "available", lambda: 1.5 * one)
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "runs"), "--workers", "2"]) == 2
+    err = _err_line(capsys)
+    assert "--workers 2: the arms running at once need about" in err and "use fewer workers" in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_theory_command_compares_every_predicted_arm(tmp_path, capsys):
     p = tmp_path / "wf.toml"
     p.write_text(SMALL.replace("replicates = 2", "replicates = 40").replace("n = 300", "n = 50"))

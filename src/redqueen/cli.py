@@ -110,6 +110,7 @@ def run(
     exp = C.load(config if config is not None else C.default_path())
     if exp.sweep is not None:
         raise UserError(f"{config} has a [sweep] table; run it with `redqueen sweep {config}`")
+    _fits_side_by_side(exp, workers)
     with allowing(allow_plugin or ()):
         ex = _executor(executor, workers, None, out, threads)
         try:
@@ -191,6 +192,14 @@ def resume(
                      keep_checkpoints=bool(options.get("keep_checkpoints", False)))
         finally:
             ex.close()
+
+
+def _fits_side_by_side(exp, workers: int | None) -> None:
+    """Each arm was sized alone when the config was read; on a pool of ``workers`` the largest run at once."""
+    if workers is not None and workers > 1:
+        from redqueen.runtime import memory
+
+        memory.check(exp, workers=workers)
 
 
 def _executor_kind(kind: str | None, workers: int | None, address: str | None) -> str:
@@ -473,6 +482,7 @@ def theory(
     from redqueen.runtime.predictions import print_theory
 
     exp = C.load(config)
+    _fits_side_by_side(exp, workers)
     with allowing(allow_plugin or ()):
         ex = _executor(None, workers, None, out, threads)
         try:
@@ -519,16 +529,8 @@ def evolve(
     exps = [to_experiment(group, name=name if len(by_seed) == 1 else f"{name} [seed={s}]")
             for s, group in by_seed.items()]  # every run validated before any is written
     threads = min(max(c.threads for c in loaded), os.cpu_count() or 1)  # at most the CPUs, as the key says
-    if workers is not None and workers > 1:  # each config was sized alone; on a pool its arms run side by side
-        from redqueen.evolve.digits import mlp_layout
-        from redqueen.runtime import memory
-
-        size = mlp_layout().size
-        needs = sorted((sum(x.bytes for x in memory.evolve_needs(c, size)) for c in loaded), reverse=True)
-        together, limit = sum(needs[:workers]), memory.available()
-        if together > limit:
-            raise UserError(f"--workers {workers}: the arms running at once need about {memory.human(together)} of "
-                            f"memory, more than the {memory.human(limit)} available; use fewer workers")
+    for exp in exps:
+        _fits_side_by_side(exp, workers)
     store = _store(out)
     ex = _executor(executor, workers, None, out, threads)
     try:

@@ -227,19 +227,24 @@ def needs(exp) -> list[tuple[str, list[Need]]]:
     return out
 
 
-def check(exp, limit: float | None = None) -> None:
-    """Raise ``ConfigError`` (one line, naming the keys to shrink) if an arm's lineage cannot fit in ``limit``
-    bytes (default: :func:`available`)."""
+def check(exp, limit: float | None = None, workers: int = 1) -> None:
+    """Raise ``ConfigError`` (one line, naming the keys to shrink) if an arm's population cannot fit in ``limit``
+    bytes (default: :func:`available`), or, with ``workers`` > 1 (a pool), if the ``workers`` largest populations
+    (arm x replicate) cannot fit side by side."""
     from redqueen.runtime.config import ConfigError
 
     limit = available() if limit is None else limit
-    arm, items = max(needs(exp), key=lambda a: sum(x.bytes for x in a[1]))
-    total = sum(x.bytes for x in items)
-    if total <= limit:
-        return
-    top = max(items, key=lambda x: x.bytes)
-    raise ConfigError(f"arm {arm!r} needs about {human(total)} of memory, more than the {human(limit)} available; "
-                      f"most of it is {top.what} ({human(top.bytes)}): shrink {top.keys}")
+    per_arm = [(arm, items, sum(x.bytes for x in items)) for arm, items in needs(exp)]
+    arm, items, total = max(per_arm, key=lambda a: a[2])
+    if total > limit:
+        top = max(items, key=lambda x: x.bytes)
+        raise ConfigError(f"arm {arm!r} needs about {human(total)} of memory, more than the {human(limit)} "
+                          f"available; most of it is {top.what} ({human(top.bytes)}): shrink {top.keys}")
+    units = sorted((t for _, _, t in per_arm for _ in range(exp.replicates)), reverse=True)
+    together = sum(units[:workers])
+    if workers > 1 and together > limit:
+        raise ConfigError(f"--workers {workers}: the arms running at once need about {human(together)} of memory, "
+                          f"more than the {human(limit)} available; use fewer workers")
 
 
 # ------------------------------------------------------------------ evolution runs (redqueen evolve)

@@ -19,6 +19,7 @@ class _Arms:
         config_json = exp.model_dump_json()
         self.world = _world(config_json)
         self.plans = _plans(config_json)
+        self.couplings = {name: [make() for make in plan.couplings] for name, plan in self.plans.items()}
 
     def predict(self, arm: str, metric: str, generations, h0: float | None) -> np.ndarray | None:
         from redqueen import theory
@@ -28,7 +29,7 @@ class _Arms:
             return None
         return theory.predict(metric, family=plan.make_family, regime=plan.regime, curation=plan.curation,
                               world=self.world, n=self.exp.n, generations=generations, h0=h0,
-                              members=plan.members, couplings=[make() for make in plan.couplings],
+                              members=plan.members, couplings=self.couplings[arm],
                               mixed=plan.mixed_curation)
 
 
