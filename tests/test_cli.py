@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
@@ -213,7 +214,12 @@ def test_a_pool_refuses_arms_that_do_not_fit_side_by_side(tmp_path, cfg, capsys,
     monkeypatch.setattr(memory, "available", lambda: 1.5 * one)
     assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "runs"), "--workers", "2"]) == 2
     err = _err_line(capsys)
-    assert "--workers 2: the arms running at once need about" in err and "use fewer workers" in err
+    assert "--workers 2: the populations running at once need about" in err and "use --workers 1" in err
+    assert not (tmp_path / "runs").exists()
+    # a pool without --workers runs one process per CPU: sized the same way
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(tmp_path / "runs"), "--executor", "pool"]) == 2
+    assert "a pool of 2 processes (all CPUs): the populations running at once" in _err_line(capsys)
     assert not (tmp_path / "runs").exists()
 
 

@@ -73,7 +73,7 @@ def test_evolve_on_a_process_pool_stores_what_the_serial_run_stores(tmp_path, ca
     monkeypatch.setattr(memory, "available", lambda: 1.5 * one)
     assert main(["evolve", str(a), str(b), "-o", str(out), "--workers", "2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--workers 2: the arms running at once need about" in err and "\n" not in err
+    assert "--workers 2: the populations running at once need about" in err and "\n" not in err
 
 
 def test_evolve_bad_input(tmp_path, capsys):

@@ -129,3 +129,32 @@ def test_sweep_output_names_grid_points_and_the_full_report_command(tmp_path, ca
     assert "redqueen report " + " ".join(ids) in capsys.readouterr().out
     assert main(["list", "-o", str(out)]) == 0
     assert "seed=2 n=200" in capsys.readouterr().out
+
+
+def test_sweep_sizes_its_grid_points_alone_and_side_by_side(tmp_path, capsys, monkeypatch):
+    """A sweep's pool runs every grid point's populations together: a grid point too large alone, or the
+    workers' largest populations (from any grid points) too large side by side, is refused in one line before
+    anything is written."""
+    from redqueen.runtime import memory
+
+    cfg = tmp_path / "sw.toml"  # points: memory grows with n (a categorical world's does not)
+    cfg.write_text(SWEEP.replace("GENS", "2").replace('kind = "zipf"\nk = 2000', 'kind = "gaussian"\nd = 4')
+                   .replace('kind = "categorical"', 'kind = "gaussian"'))
+    grid = C.load(cfg).grid()
+    sizes = sorted((sum(x.bytes for x in items) for e in grid for _, items in memory.needs(e)), reverse=True)
+    out = tmp_path / "runs"
+    # each population fits alone; the two largest (the n = 4000 points' arms) do not fit together
+    monkeypatch.setattr(memory, "available", lambda: sizes[0] + sizes[1] / 2)
+    assert main(["sweep", str(cfg), "-o", str(out), "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--workers 2: the populations running at once need about" in err and "\n" not in err
+    assert not out.exists()
+    assert main(["sweep", str(cfg), "-o", str(out), "--executor", "serial"]) == 0  # one at a time fits
+    # a grid point that cannot fit alone names itself
+    base = max(sum(x.bytes for x in items) for _, items in memory.needs(C.load(cfg)))  # n = 3000, read first
+    assert base < sizes[0]
+    monkeypatch.setattr(memory, "available", lambda: base)
+    assert main(["sweep", str(cfg), "-o", str(tmp_path / "other"), "--executor", "serial"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "of 'sw [seed=1 n=4000]' needs about" in err and "shrink" in err and "\n" not in err
+    assert not (tmp_path / "other").exists()

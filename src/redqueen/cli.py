@@ -110,7 +110,7 @@ def run(
     exp = C.load(config if config is not None else C.default_path())
     if exp.sweep is not None:
         raise UserError(f"{config} has a [sweep] table; run it with `redqueen sweep {config}`")
-    _fits_side_by_side(exp, workers)
+    _fits_side_by_side([exp], executor, workers)
     with allowing(allow_plugin or ()):
         ex = _executor(executor, workers, None, out, threads)
         try:
@@ -194,12 +194,17 @@ def resume(
             ex.close()
 
 
-def _fits_side_by_side(exp, workers: int | None) -> None:
-    """Each arm was sized alone when the config was read; on a pool of ``workers`` the largest run at once."""
-    if workers is not None and workers > 1:
-        from redqueen.runtime import memory
+def _fits_side_by_side(exps, kind: str | None, workers: int | None, address: str | None = None) -> None:
+    """Every population of ``exps`` must fit alone (a sweep's grid points were not sized when the config was
+    read), and on a pool of this machine the largest of them run at once, so they must fit side by side (a Ray
+    cluster's memory is its own: not sized here)."""
+    from redqueen.runtime import memory
 
-        memory.check(exp, workers=workers)
+    kind = _executor_kind(kind, workers, address)
+    here = kind == "pool" or (kind == "ray" and address is None)
+    at_once = (workers or os.cpu_count() or 1) if here else 1
+    memory.check_together(exps, workers=at_once,
+                          pool=f"--workers {workers}" if workers else f"a {kind} of {at_once} processes (all CPUs)")
 
 
 def _executor_kind(kind: str | None, workers: int | None, address: str | None) -> str:
@@ -247,9 +252,10 @@ def sweep(
     exp = C.load(config)
     if exp.sweep is None:
         raise UserError(f"{config} has no [sweep] table; add one (seeds = [...], n = [...]) or use `redqueen run`")
+    grid = exp.grid()
+    _fits_side_by_side(grid, executor, workers, address)  # the pool runs every grid point's populations together
     store = _store(out)
     console = _console()
-    grid = exp.grid()
     claimed: list[str] = []
     results = []
     try:
@@ -482,7 +488,7 @@ def theory(
     from redqueen.runtime.predictions import print_theory
 
     exp = C.load(config)
-    _fits_side_by_side(exp, workers)
+    _fits_side_by_side([exp], None, workers)
     with allowing(allow_plugin or ()):
         ex = _executor(None, workers, None, out, threads)
         try:
@@ -529,8 +535,8 @@ def evolve(
     exps = [to_experiment(group, name=name if len(by_seed) == 1 else f"{name} [seed={s}]")
             for s, group in by_seed.items()]  # every run validated before any is written
     threads = min(max(c.threads for c in loaded), os.cpu_count() or 1)  # at most the CPUs, as the key says
-    for exp in exps:
-        _fits_side_by_side(exp, workers)
+    for exp in exps:  # one run after another: each run's arms share the pool
+        _fits_side_by_side([exp], executor, workers)
     store = _store(out)
     ex = _executor(executor, workers, None, out, threads)
     try:

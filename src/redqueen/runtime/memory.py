@@ -231,20 +231,33 @@ def check(exp, limit: float | None = None, workers: int = 1) -> None:
     """Raise ``ConfigError`` (one line, naming the keys to shrink) if an arm's population cannot fit in ``limit``
     bytes (default: :func:`available`), or, with ``workers`` > 1 (a pool), if the ``workers`` largest populations
     (arm x replicate) cannot fit side by side."""
+    check_together([exp], limit, workers)
+
+
+def check_together(exps, limit: float | None = None, workers: int = 1, pool: str | None = None) -> None:
+    """:func:`check` over the populations of several experiments scheduled on one pool (a sweep's grid points):
+    each must fit alone, and the ``workers`` largest of them side by side. ``pool`` names the pool in the
+    message (default ``--workers N``)."""
     from redqueen.runtime.config import ConfigError
 
     limit = available() if limit is None else limit
-    per_arm = [(arm, items, sum(x.bytes for x in items)) for arm, items in needs(exp)]
-    arm, items, total = max(per_arm, key=lambda a: a[2])
-    if total > limit:
-        top = max(items, key=lambda x: x.bytes)
-        raise ConfigError(f"arm {arm!r} needs about {human(total)} of memory, more than the {human(limit)} "
-                          f"available; most of it is {top.what} ({human(top.bytes)}): shrink {top.keys}")
-    units = sorted((t for _, _, t in per_arm for _ in range(exp.replicates)), reverse=True)
+    units = []
+    for exp in exps:
+        per_arm = [(arm, items, sum(x.bytes for x in items)) for arm, items in needs(exp)]
+        arm, items, total = max(per_arm, key=lambda a: a[2])
+        if total > limit:
+            top = max(items, key=lambda x: x.bytes)
+            where = f" of {exp.name!r}" if len(exps) > 1 else ""
+            raise ConfigError(f"arm {arm!r}{where} needs about {human(total)} of memory, more than the {human(limit)} "
+                              f"available; most of it is {top.what} ({human(top.bytes)}): shrink {top.keys}")
+        units += [t for _, _, t in per_arm for _ in range(exp.replicates)]
+    units.sort(reverse=True)
     together = sum(units[:workers])
     if workers > 1 and together > limit:
-        raise ConfigError(f"--workers {workers}: the arms running at once need about {human(together)} of memory, "
-                          f"more than the {human(limit)} available; use fewer workers")
+        fit = max(k for k in range(1, workers + 1) if sum(units[:k]) <= limit)
+        raise ConfigError(f"{pool or f'--workers {workers}'}: the populations running at once need about "
+                          f"{human(together)} of memory, more than the {human(limit)} available; use --workers {fit}"
+                          f"{' or fewer' if fit > 1 else ' (or --executor serial)'}")
 
 
 # ------------------------------------------------------------------ evolution runs (redqueen evolve)
