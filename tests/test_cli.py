@@ -243,6 +243,28 @@ def test_theory_command_compares_every_predicted_arm(tmp_path, capsys):
     assert "replicates >= 2" in _err_line(capsys)
 
 
+def test_theory_strict_is_a_gate(tmp_path, capsys, monkeypatch):
+    """Without --strict, `theory` reports (exit 0) and ends with a verdict; with it, every check is held together
+    at the level (Bonferroni over the checks) and a failure exits 1. A theory 30% off fails; the right one passes."""
+    from redqueen.runtime import predictions
+
+    p = tmp_path / "wf.toml"
+    p.write_text(SMALL.replace("replicates = 2", "replicates = 40").replace("n = 300", "n = 50"))
+    runs = ["theory", str(p), "-o", str(tmp_path / "runs"), "-q"]
+    assert main(runs + ["--strict"]) == 0
+    out = capsys.readouterr().out
+    assert "--strict: each of the 4 checks at 99.7500%" in out and "verdict: all 4 checks inside" in out
+    right = predictions._Arms.predict
+    monkeypatch.setattr(predictions._Arms, "predict", lambda self, arm, metric, *a: None if (
+        pred := right(self, arm, metric, *a)) is None else pred * (1.3 if metric == "heterozygosity" else 1.0))
+    assert main(runs) == 0
+    out = capsys.readouterr().out
+    assert "verdict: 2 of 4 checks outside: replace: heterozygosity, fresh: heterozygosity" in out
+    assert "--strict holds them all together and exits 1" in out
+    assert main(runs + ["--strict"]) == 1
+    assert "verdict: 2 of 4 checks outside" in capsys.readouterr().out
+
+
 def test_report_draws_theory_curves(tmp_path):
     from redqueen.runtime.predictions import theory_curves
 

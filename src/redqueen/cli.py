@@ -479,10 +479,13 @@ def theory(
     out: Path = OUT,
     quiet: bool = QUIET,
     workers: Optional[int] = typer.Option(None, min=1, help="run the lineages on a process pool of this size"),
+    strict: bool = typer.Option(False, help="a gate: hold every check together at --level (Bonferroni over the "
+                                "checks) and exit 1 if any generation falls outside"),
     threads: Optional[int] = THREADS,
     allow_plugin: Optional[list[str]] = ALLOW,
 ) -> None:
-    """Simulate an experiment's arms and compare them with closed-form theory, with confidence intervals."""
+    """Simulate an experiment's arms and compare them with closed-form theory, with confidence intervals
+    (exit 1 with --strict when a check fails)."""
     from redqueen.plugins import allowing
     from redqueen.runtime import config as C
     from redqueen.runtime.predictions import print_theory
@@ -492,9 +495,12 @@ def theory(
     with allowing(allow_plugin or ()):
         ex = _executor(None, workers, None, out, threads)
         try:
-            print_theory(_console(), exp, store=_store(out), level=level, every=every, executor=ex, progress=not quiet)
+            outside = print_theory(_console(), exp, store=_store(out), level=level, every=every, executor=ex,
+                                   progress=not quiet, strict=strict)
         finally:
             ex.close()
+    if strict and outside:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -105,13 +105,16 @@ def comparisons(exp: C.Experiment, result, level: float = 0.99, arms: _Arms | No
 
 
 def print_theory(console, exp: C.Experiment, *, store, level: float, every: int, executor=None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, strict: bool = False) -> list[str]:
     """Run ``exp`` (``replicates`` lineages per arm) and print simulation against prediction per arm and metric.
 
     Each check says how many generations fall inside the simultaneous ``level`` intervals (generation 0
     is left out where the prediction starts from its observed mean) and its power: the relative
     deviation from the theory it would catch with 80% probability, with the replicates a weak one
-    (> 10%) would need.
+    (> 10%) would need. With ``strict`` the intervals are Bonferroni-corrected over the checks too, so that
+    all of them together hold at ``level`` (a gate whose false alarms stay at 1 - ``level``).
+
+    Returns the checks (``"arm: metric"``) with a generation outside its interval.
     """
     from rich.table import Table
 
@@ -125,10 +128,19 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
     console.print(f"[bold]{safe(exp.name)}[/]: {exp.replicates} replicates x {exp.generations} generations, n = {exp.n}; "
                   f"simultaneous {level:.0%} intervals (Bonferroni over the generations compared)")
     result = _run_with_progress(console, exp, store, executor, progress, run_experiment)
+    checks = list(comparisons(exp, result, level, arms))
+    if strict and len(checks) > 1:
+        level = 1 - (1 - level) / len(checks)
+        checks = list(comparisons(exp, result, level, arms))
+        console.print(f"--strict: each of the {len(checks)} checks at {level:.4%}, so that all hold together at "
+                      f"{1 - (1 - level) * len(checks):.0%}")
     compared: set[str] = set()
-    for arm, metric, rows, anchored in comparisons(exp, result, level, arms):
+    outside: list[str] = []
+    for arm, metric, rows, anchored in checks:
         compared.add(arm.name)
         inside = sum(r.inside for r in rows)
+        if inside < len(rows):
+            outside.append(f"{arm.name}: {metric}")
         median, worst = theory.relative_power(rows)
         span = f"generations {rows[0].t}-{rows[-1].t}" + (" (0 is the observed start)" if anchored else "")
         console.print(f"[bold]{safe(arm.name)}: {metric}[/]  ({inside}/{len(rows)} {span} inside)")
@@ -156,7 +168,25 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
         console.print(f"no closed-form prediction for: {', '.join(safe(a.name) for a in rest)} (see "
                       "`redqueen.theory.predict`" + ("; of a population's couplings, theory covers migration only"
                                                      if coupled else "") + ")")
+    if checks:
+        console.print(_verdict(outside, len(checks), level, strict))
     console.print(f"run {result.run_id} stored in {store.path}")
+    return outside
+
+
+def _verdict(outside: list[str], total: int, level: float, strict: bool) -> str:
+    """One line: how many checks hold, which do not, and how often chance alone fails one (``level`` is each
+    check's)."""
+    from redqueen.runtime.display import safe
+
+    if not outside:
+        return f"[bold]verdict[/]: all {total} checks inside their intervals"
+    chance = min(1.0, (1 - level) * total)  # Bonferroni: at most this often some check fails by chance
+    line = f"[bold]verdict[/]: {len(outside)} of {total} checks outside: {', '.join(safe(o) for o in outside)}"
+    if strict or total == 1:
+        return line + f" (chance alone does this with probability at most {chance:.0%})"
+    return line + (f" (each check holds at {level:.0%}: by chance alone one of {total} fails with probability up "
+                   f"to {chance:.0%}; --strict holds them all together and exits 1)")
 
 
 def _run_with_progress(console, exp, store, executor, progress: bool, run_experiment):
