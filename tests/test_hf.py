@@ -154,6 +154,59 @@ def test_state_roundtrip_genome_and_warm_start(setup):
     assert set(load(save(a.state()))) == set(a.state())
 
 
+def test_models_fine_tuned_from_one_folder_merge_in_weight_space(setup, tmp_path):
+    """Two fine-tunes of one checkpoint share a genome space (model soups, M2N2): a child built from the midpoint
+    holds exactly the parents' mean weights, and samples and scores; a model of another shape refuses in one line."""
+    from redqueen.evolve.genome import NotMergeable, genomes
+    from redqueen.evolve.operators import lerp
+
+    path, world = setup
+    data = world.sample(30, np.random.default_rng(0))
+    a = family(path, world).fit(data, np.random.default_rng(1))
+    b = family(path, world, lr=3e-3).fit(world.sample(30, np.random.default_rng(5)), np.random.default_rng(2))
+    space = genomes([a, b])
+    assert space.vectors.shape == (2, a.genome().size) and not np.array_equal(*space.vectors)
+    mid = lerp(space.vectors[0], space.vectors[1], 0.5)
+    child = space.build(mid)
+    assert np.array_equal(child.genome(), mid.astype(np.float32))
+    assert np.array_equal(a.genome(), space.vectors[0])  # the parents are untouched
+    assert np.isfinite(child.log_prob(data)).all() and len(child.sample(4, np.random.default_rng(3))) == 4
+    other = save_tiny_gpt2(tmp_path / "other", LINES + ["a wholly new line of words"])  # a larger vocabulary
+    c = family(other, world).fit(data, np.random.default_rng(1))
+    with pytest.raises(NotMergeable, match="models of different shapes cannot be merged"):
+        genomes([a, c])
+
+
+def test_loading_prints_no_progress_bars_and_restores_the_callers_settings(setup, capfd):
+    from transformers.utils import logging
+
+    path, world = setup
+    family(path, world).load()
+    assert "Loading weights" not in capfd.readouterr().err
+    assert logging.is_progress_bar_enabled() and logging.get_verbosity() == logging.WARNING
+
+
+def test_an_hf_population_merges_and_races_through_the_config(setup):
+    """Hugging Face members in a population: merge with SVD mutation, and an arena whose generators evolve a
+    temperature against a detector; each run twice from its seed gives the same records."""
+    import redqueen
+
+    path, world = setup
+    base = {"seed": 3, "generations": 2, "n": 20, "reference_size": 10,
+            "world": {"kind": "text", "corpus": world.corpus, "heldout_fraction": 0.2},
+            "family": {"kind": "hf", "path": str(path), "steps": 2, "batch_size": 4, "prompt_len": 2,
+                       "max_new_tokens": 5}}
+    arms = [{"name": "merge", "members": 2, "couplings": [{"kind": "merge", "children": 1, "operator": "slerp",
+                                                           "mutation": "svd", "svd_rate": 0.5}]},
+            {"name": "arena", "members": 2, "couplings": [{"kind": "arena", "genes": ["temperature"], "samples": 20,
+                                                           "detector": {"kind": "hashed_ngram"}}]}]
+    cfg = redqueen.validate({**base, "arms": arms})
+    r1, r2 = redqueen.run_experiment(cfg), redqueen.run_experiment(cfg)
+    assert r1.status == {"merge": "ok", "arena": "ok"}
+    assert [(r.arm, r.member, r.metrics) for r in r1.records] == [(r.arm, r.member, r.metrics) for r in r2.records]
+    assert any(r.parents for r in r1.records if r.arm == "merge")
+
+
 def test_without_world_prompts_the_state_carries_the_vocabulary_and_prompts(setup):
     """prompts = "none": vocabulary and prompt pool come from the training data, so a restored model
     (a resumed run) must get them from state(): it samples what the fitted model samples."""

@@ -43,6 +43,30 @@ class Family(Protocol):
     def load_state(self, state: dict[str, np.ndarray]) -> "Family": ...
 
 
+class WeightGenome:
+    """A network family's genome: its trained parameters (``state()`` less ``fixed.`` keys, in order) as one float32
+    vector, so that models fitted from one architecture merge, mutate and evolve in weight space
+    (:mod:`redqueen.evolve.genome`). Mixed into the transformer, the VAE and the Hugging Face family."""
+
+    def genome(self) -> np.ndarray:
+        """All trained parameters, in ``state()`` order, as one float32 vector."""
+        from redqueen.evolve.genome import family_genome
+
+        return family_genome(self)[0]
+
+    def genome_space(self, models: list):
+        """Several fitted models' weights as one float32 genome each (:func:`redqueen.evolve.genome.state_genome_space`)."""
+        from redqueen.evolve.genome import state_genome_space
+
+        return state_genome_space(models)
+
+    def set_genome(self, vec: np.ndarray):
+        """Inverse of :meth:`genome` (through ``load_state``); raises ``ValueError`` if the length is wrong."""
+        from redqueen.evolve.genome import family_genome, set_family_genome
+
+        return set_family_genome(self, vec, family_genome(self)[1])
+
+
 def translate(x: np.ndarray, shift, sign: float = 1.0) -> np.ndarray:
     """Points ``x`` ``(n, d)`` moved by ``sign * shift`` (one vector of ``d``), or ``x`` itself when ``shift`` is
     None: a point family's ``shift`` (the arena's ``shift`` gene) emits ``x + shift`` and scores ``x`` as its

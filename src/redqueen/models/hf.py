@@ -27,11 +27,13 @@ global generator inside :func:`redqueen.models.neural._torch.forked_rng` (dropou
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from redqueen.data import Sequences, Vocabulary, array_to_strings, strings_to_array
+from redqueen.models.base import WeightGenome
 from redqueen.models.decoding import check_logit_bias
 
 PARAMS = ("path", "finetune", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "steps", "epochs", "batch_size",
@@ -65,7 +67,7 @@ def check_folder(path: str | Path) -> Path:
 WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
-class HFFamily:
+class HFFamily(WeightGenome):
     """A local Hugging Face causal LM, fine-tuned per generation (see the module).
 
     Raises ``ValueError`` at ``fit``/``load`` for a folder that is not a saved model or tokenizer,
@@ -94,8 +96,9 @@ class HFFamily:
 
         path = check_folder(self.path)
         try:
-            tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+            with _quiet():
+                tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+                model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
         except (OSError, ValueError) as e:
             raise ValueError(f"{path}: cannot load the model or tokenizer ({str(e).splitlines()[0][:160]})") from None
         start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -321,17 +324,23 @@ class HFFamily:
             self.prompts_ = self._prompt_texts(None)
         return self
 
-    def genome(self) -> np.ndarray:
-        """``state()`` as one float32 vector (:mod:`redqueen.evolve.genome`)."""
-        from redqueen.evolve.genome import family_genome
 
-        return family_genome(self)[0]
 
-    def set_genome(self, vec: np.ndarray) -> "HFFamily":
-        """Inverse of :meth:`genome`; raises ``ValueError`` if the length is wrong."""
-        from redqueen.evolve.genome import family_genome, set_family_genome
+@contextmanager
+def _quiet():
+    """transformers' progress bar and notices off while a folder loads (a loop loads it for every fit, sample and
+    merge: one bar each would bury the run's output); the caller's settings are restored after."""
+    from transformers.utils import logging
 
-        return set_family_genome(self, vec, family_genome(self)[1])
+    bar, level = logging.is_progress_bar_enabled(), logging.get_verbosity()
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if bar:
+            logging.enable_progress_bar()
 
 
 class _AddBias:

@@ -638,7 +638,7 @@ DECODING_FAMILIES = ("categorical", "ngram", "transformer", "hf")
 GENE_FAMILIES = {"temperature": DECODING_FAMILIES + ("gaussian", "gmm", "vae"), "top_p": DECODING_FAMILIES,
                  "weight_temperature": ("gmm",), "logit_bias": ("ngram", "transformer", "hf"), "shift": ("gaussian", "gmm", "vae")}
 #: families whose genomes have matrix-shaped tensors (what SVD mutation acts on)
-MATRIX_GENOMES = ("gmm", "transformer", "vae")
+MATRIX_GENOMES = ("gmm", "transformer", "vae", "hf")
 
 
 class Arm(_Strict):

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from redqueen.data import Sequences, Vocabulary
-from redqueen.models.base import Degenerate
+from redqueen.models.base import Degenerate, WeightGenome
 from redqueen.models.decoding import check_logit_bias
 from redqueen.models.neural import _torch as T
 from redqueen.models.neural.generate import STRATEGIES, filter_logits, generate
@@ -98,7 +98,7 @@ def _head_loss(x: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) -> t
     return total
 
 
-class TransformerLMFamily:
+class TransformerLMFamily(WeightGenome):
     """Small causal transformer trained from scratch with AdamW (about 1M non-embedding parameters by default).
 
     Architecture: ``d_model``, ``n_layers``, ``n_heads``, ``d_ff`` (default
@@ -436,20 +436,3 @@ class TransformerLMFamily:
             self.prompts_ = self._prompt_pool(None)
         return self
 
-    def genome(self) -> np.ndarray:
-        """All parameters, in ``state()`` order, as one float32 vector (:mod:`redqueen.evolve.genome`)."""
-        from redqueen.evolve.genome import family_genome
-
-        return family_genome(self)[0]
-
-    def genome_space(self, models: list):
-        """Several fitted models' weights as one float32 genome each (:func:`redqueen.evolve.genome.state_genome_space`)."""
-        from redqueen.evolve.genome import state_genome_space
-
-        return state_genome_space(models)
-
-    def set_genome(self, vec: np.ndarray) -> "TransformerLMFamily":
-        """Inverse of :meth:`genome`; raises ``ValueError`` if the length is wrong."""
-        from redqueen.evolve.genome import family_genome, set_family_genome
-
-        return set_family_genome(self, vec, family_genome(self)[1])

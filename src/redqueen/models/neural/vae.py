@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from redqueen.data import Points
-from redqueen.models.base import translate
+from redqueen.models.base import WeightGenome, translate
 from redqueen.models.neural import _torch as T
 
 _EVAL_SEED = 20240724  # importance samples of log_prob: fixed, so scoring is a pure function of the weights
@@ -84,7 +84,7 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
 
-class VAEFamily:
+class VAEFamily(WeightGenome):
     """Gaussian-likelihood VAE trained with Adam on the negative ELBO (``beta`` weights the KL term).
 
     ``latent_dim``, ``hidden`` (encoder widths; the decoder mirrors them),
@@ -221,20 +221,3 @@ class VAEFamily:
         self.model_.eval()
         return self
 
-    def genome(self) -> np.ndarray:
-        """All parameters, in ``state()`` order, as one float32 vector (:mod:`redqueen.evolve.genome`)."""
-        from redqueen.evolve.genome import family_genome
-
-        return family_genome(self)[0]
-
-    def genome_space(self, models: list):
-        """Several fitted models' weights as one float32 genome each (:func:`redqueen.evolve.genome.state_genome_space`)."""
-        from redqueen.evolve.genome import state_genome_space
-
-        return state_genome_space(models)
-
-    def set_genome(self, vec: np.ndarray) -> "VAEFamily":
-        """Inverse of :meth:`genome`; raises ``ValueError`` if the length is wrong."""
-        from redqueen.evolve.genome import family_genome, set_family_genome
-
-        return set_family_genome(self, vec, family_genome(self)[1])
