@@ -124,7 +124,10 @@ def main():
         executor = make_executor("serial") if args.workers == 1 else make_executor("pool", workers=args.workers)
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
-        res = run_experiment(exp, executor=executor)
+        try:
+            res = run_experiment(exp, executor=executor)
+        finally:  # on Ctrl-C too: the pool's workers are stopped, not left computing
+            executor.close()
         secs = time.perf_counter() - t0
         bad = {a: s for a, s in res.status.items() if s != "ok"}
         members = exp.arms[0].members
@@ -139,4 +142,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("bench_cures: interrupted (nothing is stored: the table is printed as each world ends)")
