@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from redqueen.arena.genes import GENES  # numpy only: the CLI still starts without the arena's detectors
+from redqueen.arena.genes import BOUNDS, GENES, VECTOR  # numpy only: the CLI still starts without the arena's detectors
 
 #: the level of every interval shown next to a mean over replicates
 LEVEL = 0.99
@@ -250,6 +250,9 @@ GLOSSARY = {
     "pool_items": "items in the regime's pool after this generation's arrivals (the web, for the web regime)",
     "pool_synthetic_share": "synthetic share of the regime's pool (the web, for the web regime) after this "
                             "generation's arrivals",
+    "test_error": "a regression's excess test error, E_x (x . (coef - w))^2 over the world's inputs: 0 for the true "
+                  "coefficients",
+    "noise_var_ratio": "a regression's fitted noise variance over the true one (1 = right)",
     "fidelity_cost": "generation 0's mean fidelity minus the trained-on generators' now: what evading cost",
     "web_synthetic_share": "synthetic share of the web model's training set (what passed the detector)",
     "det_converged": "1 when the arena's classifier detector scoring this round converged in its fit, 0 when it "
@@ -266,23 +269,40 @@ _NONNEGATIVE = (0.0, np.inf)
 RANGES = {
     **{m: _UNIT for m in ("heterozygosity", "tv", "distinct_1", "distinct_2", "distinct_3", "distinct_4",
                           "self_bleu", "test_acc", "train_acc", "best_test_acc", "best_train_acc", "accepted",
-                          "new_cells", "fst", "pool_heterozygosity", "det_auc", "det_auc_heldout", "det_tpr1",
+                          "new_cells", "det_auc", "det_auc_heldout", "det_tpr1",
                           "det_tpr1_heldout", "det_generality", "evasion_rate", "evasion_rate_heldout",
                           "arena_evasion", "det_converged", "train_synthetic_share", "web_synthetic_share", "radioactivity_green_share",
                           "radioactivity_p", "coverage", "archive_coverage", "niche_accepted", "archive_accepted",
-                          "archive_new_cells")},
+                          "archive_new_cells", "pool_synthetic_share", "mix_synthetic_share", "arena_heldout")},
     **{m: _NONNEGATIVE for m in ("types_lost", "hill0", "hill1", "hill2", "entropy", "kl", "js", "tail_mass_kept",
                                  "var_ratio", "fitted_var_ratio", "w1", "mean_sq_error", "fitted_mean_sq_error",
-                                 "ppl_real", "ppl_gen0", "vendi", "pool_types_lost", "pool_hill0", "pool_hill1",
-                                 "pool_kl", "pool_tail_mass_kept", "train_size", "train_real_items",
-                                 "train_synthetic_items", "train_sequences", "forward_passes", "niche_fitness")},
+                                 "ppl_real", "ppl_gen0", "vendi", "pool_items", "train_size", "train_real_items",
+                                 "train_synthetic_items", "train_sequences", "forward_passes", "niche_fitness",
+                                 "train_synthetic_age", "test_error", "noise_var_ratio",
+                                 *(f"ppl_gen0_p{q}" for q in (50, 90, 99)))},
     "inbreeding": (-np.inf, 1.0),
+    "fst": (-np.inf, 1.0),  # of points, AMOVA's Phi_ST: an estimate that dips below 0 for members alike
 }
+#: prefixes of a number measured on another distribution (the pooled members', the web model's): it takes the
+#: values the bare metric takes
+SAME_RANGE = ("pool_", "web_")
+#: metrics that can take any sign, so have no entry in :data:`RANGES` (every other recorded metric must have one)
+ANY_SIGN = ("nll_real", "loglik", "fidelity", "fidelity_cost", "arena_fidelity", "fitted_log_var", "radioactivity_z",
+            "filter_fpr", "filter_precision", "filter_recall", "filter_removed")
 
 
 def support(metric: str) -> tuple[float, float]:
-    """``(low, high)``: the values ``metric`` can take (``(-inf, inf)`` for a metric :data:`RANGES` does not name)."""
-    return RANGES.get(metric, (-np.inf, np.inf))
+    """``(low, high)``: the values ``metric`` can take: its :data:`RANGES` entry, or a prefixed number's
+    (``pool_hill2``, ``web_kl``) the bare metric's; ``(-inf, inf)`` for a metric neither names."""
+    if metric in RANGES:
+        return RANGES[metric]
+    for prefix in SAME_RANGE:
+        if metric.startswith(prefix) and metric[len(prefix):] in RANGES:
+            return RANGES[metric[len(prefix):]]
+    gene = metric.removeprefix("arena_")
+    if gene in GENES:  # a scalar gene within its bounds; a vector gene recorded as its root mean square
+        return _NONNEGATIVE if gene in VECTOR else BOUNDS[gene]
+    return (-np.inf, np.inf)
 
 
 #: prefixes that name whose number a metric is: the web model's (the arena's collapse coupling), the population's
