@@ -743,6 +743,39 @@ def test_damaged_or_foreign_stores_are_one_line(tmp_path, capsys, damage, expect
         assert expected in _one_line(capsys)
 
 
+def _config_set(path, value):
+    return _sql(f"UPDATE runs SET config = json_set(config, '{path}', json('{value}'))")
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (_config_set("$.arms[0].members", '"3"'), "arms[0].members is '3', not a whole number"),
+    (_config_set("$.arms[0].members", "0"), "arms[0].members is 0, not a whole number >= 1"),
+    (_config_set("$.arms[0].members", "null"), "arms[0].members is None"),
+    (_config_set("$.arms[0].real_fraction", '"lots"'), "arms[0].real_fraction is 'lots', not a number"),
+    (_config_set("$.arms[0].couplings", '[{"kind": "migration", "rate": "high"}]'), "couplings[0].rate is 'high'"),
+    (_config_set("$.arms[0].curation", "[7]"), "arms[0].curation[0] is 7, not a table"),
+    (_config_set("$.family.alpha", '"x"'), "family.alpha is 'x', not a number"),
+    (_config_set("$.family.top_p", "true"), "family.top_p is True, not a number"),
+    (_config_set("$.world", '"zipf"'), "world is 'zipf', not a table"),
+    (_config_set("$.arms", "5"), "arms is 5, not a list"),
+    (_config_set("$.arms[0]", "5"), "arms[0] is 5, not a table"),
+    (_config_set("$.generations", "2.5"), "generations is 2.5, not a whole number"),
+    (_sql("UPDATE runs SET config = '[1, 2]'"), "it is list, not a table"),
+])
+def test_a_stored_config_of_the_wrong_shape_is_one_line_in_every_reader(tmp_path, capsys, damage, expected):
+    """Valid JSON with the wrong types (a hand edit, another tool): every command that reads the run names the
+    key and exits 2 (show and report compared members with 1 and raised TypeError)."""
+    out = _store_with(tmp_path, damage)
+    for argv in (["show", "latest", "-o", str(out)], ["list", "-o", str(out)], ["check", "latest", "-o", str(out)],
+                 ["resume", "latest", "-o", str(out)],
+                 ["export", "latest", "-o", str(out), "-p", str(tmp_path / "x.csv")],
+                 ["report", "latest", "-o", str(out), "-p", str(tmp_path / "r.html")]):
+        assert main(argv) == 2, argv
+        err = _one_line(capsys)
+        assert "stored config is damaged" in err and expected in err, (argv, err)
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r.html").exists()
+
+
 # --- hostile config shapes ----------------------------------------------------------------------------
 
 

@@ -104,3 +104,70 @@ def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple]) ->
     quiet = frozenset({"member"})
     return [Problem(p.lineage, p.what, p.first_bad, p.detail, quiet)
             if arm_at is not None and p.lineage[arm_at] in solo else p for p in problems]
+
+
+# ------------------------------------------------------------------ a stored config's shape
+
+_NUMBER, _WHOLE, _TEXT, _TABLE, _LIST = "a number", "a whole number", "a string", "a table", "a list"
+#: the keys of a stored config that the readers (show, report, check, export) take as they are, and what each
+#: must be; a key a config lacks is not checked (configs of other versions lack some)
+TOP = {"name": _TEXT, "seed": _WHOLE, "generations": _WHOLE, "n": _WHOLE, "replicates": _WHOLE,
+       "reference_size": _WHOLE, "world": _TABLE, "family": _TABLE, "arms": _LIST}
+ARM = {"name": _TEXT, "members": _WHOLE, "regime": _TEXT, "real_fraction": _NUMBER, "real_source": _TEXT,
+       "budget": _WHOLE, "family": _TABLE, "curation": _LIST, "couplings": _LIST}
+FAMILY = {"kind": _TEXT, "alpha": _NUMBER, "temperature": _NUMBER, "weight_temperature": _NUMBER, "top_p": _NUMBER,
+          "top_k": _WHOLE}
+STEP = {"kind": _TEXT, "rate": _NUMBER, "topology": _TEXT, "every": _WHOLE, "operator": _TEXT, "children": _WHOLE,
+        "alpha": _NUMBER, "score": _TEXT, "cells": _WHOLE, "fraction": _NUMBER, "regime": _TEXT, "heldout": _WHOLE,
+        "detector": _TABLE, "genes": _LIST}
+
+
+#: keys a run may store as null (unset)
+OPTIONAL = {"budget", "top_k"}
+
+
+def _is(value, what: str, key: str) -> bool:
+    if value is None:
+        return key in OPTIONAL
+    if what == _WHOLE:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if what == _NUMBER:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, {_TEXT: str, _TABLE: dict, _LIST: list}[what])
+
+
+def _table(d: dict, keys: dict, where: str) -> str | None:
+    for key, what in keys.items():
+        if key in d and not _is(d[key], what, key):
+            return f"{where}{key} is {d[key]!r}, not {what}"
+    return None
+
+
+def config_damage(config) -> str | None:
+    """What is wrong with the shape of a stored config (``"arms[0].members is '3', not a whole number"``), or
+    None: the keys the readers use have the types a run writes. Not a validation: a config of another
+    version, with keys this one does not know or lacks, passes."""
+    if not isinstance(config, dict):
+        return f"it is {type(config).__name__}, not a table"
+    why = (_table(config, TOP, "") or _table(config.get("world") or {}, {"kind": _TEXT}, "world.")
+           or _table(config.get("family") or {}, FAMILY, "family."))
+    for i, arm in enumerate(config.get("arms") or () if why is None else ()):
+        why = _arm_damage(arm, f"arms[{i}]")
+        if why is not None:
+            break
+    return why
+
+
+def _arm_damage(arm, where: str) -> str | None:
+    if not isinstance(arm, dict):
+        return f"{where} is {arm!r}, not a table"
+    why = _table(arm, ARM, f"{where}.") or _table(arm.get("family") or {}, FAMILY, f"{where}.family.")
+    if why is None and arm.get("members", 1) < 1:
+        return f"{where}.members is {arm['members']}, not a whole number >= 1"
+    steps = [(f"{where}.{key}[{j}]", step) for key in ("curation", "couplings") for j, step in
+             enumerate(arm.get(key) or () if why is None else ())]
+    for at, step in steps:
+        why = f"{at} is {step!r}, not a table" if not isinstance(step, dict) else _table(step, STEP, f"{at}.")
+        if why is not None:
+            break
+    return why

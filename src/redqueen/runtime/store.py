@@ -56,7 +56,7 @@ import numpy as np
 
 from redqueen.runtime import migrations
 from redqueen.runtime.connection import BUSY_TIMEOUT_S, Database, StoreError, StoreGone, writable
-from redqueen.runtime.integrity import Problem, check_rows
+from redqueen.runtime.integrity import Problem, check_rows, config_damage
 from redqueen.runtime.lease import LeaseHeld, Leases, is_live, Owner
 from redqueen.runtime.provenance import new_run_id, provenance
 
@@ -647,7 +647,16 @@ class Store:
 
     def _config(self, c: sqlite3.Connection, rid: str) -> dict:
         (text,) = c.execute("SELECT config FROM runs WHERE id = ?", (rid,)).fetchone()
-        return self._json(text, f"run {rid}'s stored config")
+        return self._stored_config(rid, text)
+
+    def _stored_config(self, rid: str, text) -> dict:
+        """A run's config as stored, with the types its readers take as they are (:func:`config_damage`)."""
+        config = self._json(text, f"run {rid}'s stored config")
+        why = config_damage(config)
+        if why is not None:
+            raise StoreError(f"{self.path}: run {rid}'s stored config is damaged ({why[:160]}); restore the store "
+                             "from a backup or pass another --out folder")
+        return config
 
     def _check(self, c: sqlite3.Connection, rid: str) -> RunCheck:
         cols = self._key_columns(c)
@@ -747,8 +756,8 @@ class Store:
                     owner = holder.describe()
                 else:
                     status = KILLED
-            out.append(RunInfo(rid, row[1], row[2], row[3], status, *row[5:12],
-                               config=self._json(row[12], f"run {rid}'s stored config"), arms=arms,
+            out.append(RunInfo(rid, row[1], row[2], row[3], status, *row[5:12], config=self._stored_config(rid, row[12]),
+                               arms=arms,
                                reason=row[13] or "", owner=owner, meta=self._meta(c, rid)))
         return out
 
