@@ -761,8 +761,13 @@ def _config_set(path, value):
     (_config_set("$.arms[0]", "5"), "arms[0] is 5, not a table"),
     (_config_set("$.generations", "2.5"), "generations is 2.5, not a whole number"),
     (_sql("UPDATE runs SET config = '[1, 2]'"), "it is list, not a table"),
+    (_sql("""UPDATE run_meta SET value = '{"/nonexistent": "abc"}' WHERE key = 'data'"""),
+     "stored metadata is damaged (data['/nonexistent'] is 'abc'"),
+    (_sql("UPDATE run_meta SET value = '7' WHERE key = 'options'"), "stored metadata is damaged (options is 7"),
+    (_sql("""UPDATE run_meta SET value = '{"libraries": []}' WHERE key = 'provenance'"""),
+     "provenance.libraries is []"),
 ])
-def test_a_stored_config_of_the_wrong_shape_is_one_line_in_every_reader(tmp_path, capsys, damage, expected):
+def test_a_stored_config_or_metadata_of_the_wrong_shape_is_one_line_in_every_reader(tmp_path, capsys, damage, expected):
     """Valid JSON with the wrong types (a hand edit, another tool): every command that reads the run names the
     key and exits 2 (show and report compared members with 1 and raised TypeError)."""
     out = _store_with(tmp_path, damage)
@@ -772,7 +777,7 @@ def test_a_stored_config_of_the_wrong_shape_is_one_line_in_every_reader(tmp_path
                  ["report", "latest", "-o", str(out), "-p", str(tmp_path / "r.html")]):
         assert main(argv) == 2, argv
         err = _one_line(capsys)
-        assert "stored config is damaged" in err and expected in err, (argv, err)
+        assert "is damaged" in err and expected in err, (argv, err)
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r.html").exists()
 
 

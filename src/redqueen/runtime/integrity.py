@@ -171,3 +171,18 @@ def _arm_damage(arm, where: str) -> str | None:
         if why is not None:
             break
     return why
+
+
+def meta_damage(key: str, value) -> str | None:
+    """What is wrong with the shape of one of a run's stored metadata (``data``: file -> its sha256 and bytes;
+    ``options``, ``provenance``: tables), or None. Keys of other versions pass."""
+    if key in ("data", "options", "provenance") and not isinstance(value, dict):
+        return f"{key} is {value!r}, not a table"
+    if key == "provenance" and not isinstance(value.get("libraries", {}), dict):
+        return f"provenance.libraries is {value['libraries']!r}, not a table"
+    if key == "data":
+        for path, digest in value.items():
+            if not (isinstance(digest, dict) and isinstance(digest.get("sha256"), str)
+                    and _is(digest.get("bytes"), _WHOLE, "")):
+                return f"data[{path!r}] is {digest!r}, not a table of sha256 and bytes"
+    return None

@@ -56,7 +56,7 @@ import numpy as np
 
 from redqueen.runtime import migrations
 from redqueen.runtime.connection import BUSY_TIMEOUT_S, Database, StoreError, StoreGone, writable
-from redqueen.runtime.integrity import Problem, check_rows, config_damage
+from redqueen.runtime.integrity import Problem, check_rows, config_damage, meta_damage
 from redqueen.runtime.lease import LeaseHeld, Leases, is_live, Owner
 from redqueen.runtime.provenance import new_run_id, provenance
 
@@ -686,8 +686,13 @@ class Store:
                              "backup or pass another --out folder)") from None
 
     def _meta(self, c: sqlite3.Connection, rid: str) -> dict:
-        return {k: self._json(v, f"run {rid}'s {k!r} metadata")
+        meta = {k: self._json(v, f"run {rid}'s {k!r} metadata")
                 for k, v in c.execute("SELECT key, value FROM run_meta WHERE run_id = ?", (rid,))}
+        why = next((w for k, v in meta.items() if (w := meta_damage(k, v)) is not None), None)
+        if why is not None:
+            raise StoreError(f"{self.path}: run {rid}'s stored metadata is damaged ({why[:160]}); restore the store "
+                             "from a backup or pass another --out folder")
+        return meta
 
     def set_meta(self, run_id: str, key: str, value: Any) -> None:
         """Store a JSON value with a run (``options`` after a resume with other flags, and the like)."""
