@@ -240,6 +240,13 @@ def test_state_round_trip_is_numpy_only():
     a = model.sample(100, np.random.default_rng(9))
     b = clone.sample(100, np.random.default_rng(9))
     assert np.array_equal(a.tokens, b.tokens)
+    # a damaged state (a checkpoint edited or corrupted) is refused, not sampled with NaN probabilities
+    for key, change in (("order2_counts", lambda v: -v), ("order2_counts", lambda v: v * np.nan),
+                        ("order2_indptr", lambda v: v[::-1].copy()), ("order2_cols", lambda v: v[:-1])):
+        bad = {k: v.copy() for k, v in state.items()}
+        bad[key] = change(bad[key].astype(np.float64) if "counts" in key else bad[key])
+        with pytest.raises(ValueError, match="order2_"):
+            NGramFamily(order=2, alpha=0.2, top_k=4).load_state(bad)
 
 
 def test_bad_order():

@@ -136,6 +136,11 @@ class _Table:
     def from_state(cls, state: dict[str, np.ndarray], prefix: str) -> "_Table":
         keys, indptr, cols = (np.asarray(state[f"{prefix}{name}"], dtype=np.int64) for name in ("keys", "indptr", "cols"))
         counts = np.asarray(state[f"{prefix}counts"])  # integer when counted, float when merged
+        if counts.shape != cols.shape or indptr.size != keys.size + 1 or (indptr.size and (
+                indptr[0] != 0 or indptr[-1] != cols.size or np.any(np.diff(indptr) < 0))):
+            raise ValueError(f"{prefix}: the table's keys, row pointers, columns and counts do not agree")
+        if counts.dtype.kind not in "fiu" or not np.all(np.isfinite(counts)) or np.any(counts < 0):
+            raise ValueError(f"{prefix}counts must be finite and non-negative")
         return cls(keys, indptr, cols, counts if counts.dtype.kind == "f" else counts.astype(np.int64))
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
