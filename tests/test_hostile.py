@@ -1002,3 +1002,22 @@ def test_a_store_overwritten_in_place_by_another_store_fails_loudly(tmp_path):
     assert rc == 2 and "\n" not in err and "Traceback" not in err, err
     assert any(w in err for w in ("while this process was writing it", "the store is damaged")), err
     assert "results:" not in stdout
+
+
+def test_export_and_report_never_replace_a_fifo_device_or_link(tmp_path, capsys):
+    """An output path that is a FIFO (or a device) is refused in one line and left as it was (a rename replaced
+    it, /dev/full included when run as root); a symlink keeps being a link: the file it names gets the output."""
+    import stat
+
+    out = _store_with(tmp_path, lambda db: None)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for argv in (["export", "latest", "-o", str(out), "-p", str(fifo)],
+                 ["report", "latest", "-o", str(out), "-p", str(fifo)]):
+        assert main(argv) == 2
+        assert "it is a FIFO, not a regular file" in _one_line(capsys)
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    target, link = tmp_path / "target.csv", tmp_path / "link.csv"
+    link.symlink_to(target)
+    assert main(["export", "latest", "-o", str(out), "-p", str(link)]) == 0
+    assert link.is_symlink() and target.is_file() and target.stat().st_size > 0

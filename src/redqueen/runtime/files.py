@@ -68,6 +68,12 @@ def atomic_path(path: str | Path, *, mode: int = 0o644) -> Iterator[Path]:
     that fits too.
     """
     path = Path(path)
+    if path.is_symlink():  # write the file the link names, and keep the link (a rename would replace it)
+        path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO, a device, a socket: never replaced
+        kind = "FIFO" if path.is_fifo() else "device" if path.is_block_device() or path.is_char_device() else "socket"
+        raise OutputPathError(errno.EEXIST, f"cannot write {path}: it is a {kind}, not a regular file (give a file "
+                                            "name)", str(path))
     try:
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
