@@ -114,13 +114,16 @@ def kill_at_random_then_finish(cfg, killed_dir, duration, rng, *, attempts=5, fi
             os.killpg(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait()
+        said = proc.stderr.read().decode()
+        assert "checkpoint refused" not in said, said  # a checkpoint the run wrote itself is always usable
         if _stored_runs(killed_dir) and Store(killed_dir).run("latest").status == "done":
             break
     if not _stored_runs(killed_dir):
         assert _cli(["run", str(cfg)], killed_dir).returncode == 0
     elif Store(killed_dir).run("latest").status != "done":
         final = _cli(["resume", "latest"], killed_dir)
-        assert final.returncode == 0, final.stderr.read().decode()
+        said = final.stderr.read().decode()
+        assert final.returncode == 0 and "checkpoint refused" not in said, said
     assert kills >= 1, "no kill landed mid-run; make the run longer"
     return kills
 

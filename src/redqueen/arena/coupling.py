@@ -45,6 +45,8 @@ from redqueen.loop.record import Parent
 from redqueen.metrics.detection import auc, tpr_at_fpr
 from redqueen.metrics.divergence import js, wasserstein1
 from redqueen.models.detectors import make_detector
+from redqueen.runtime import restored
+from redqueen.runtime.checkpoint import Template
 
 FPR = 0.01
 #: the population stream of the arena's real test set (2: couplings, 3: reference set, 5: web diagnostics)
@@ -287,25 +289,28 @@ class Arena(Coupling):
         return arrays, meta
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Restore :meth:`state`'s output; ``ValueError`` for a state no run writes (genes, CIAO matrix, rounds
+        or detectors that do not fit this arena and generation)."""
         def sub(prefix):
             p = prefix + "."
             return {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}
 
-        def data(prefix) -> Data:
-            a = sub(prefix)
-            if isinstance(self.real_test_, Points):
-                return Points(np.asarray(a["x"]))
-            return Sequences(np.asarray(a["tokens"]), np.asarray(a["offsets"]), self.real_test_.vocab)
-
-        genes = np.asarray(arrays["genes"], dtype=np.float64)
-        self.genes_ = genes if genes.size or not self.genes else None  # (0, 0): saved before the first act
-        self.ciao_ = np.asarray(arrays["ciao"], dtype=np.float64)
-        self.fid0_ = meta["fid0"]
-        self.detector_ = self.new_detector().load_state(sub("det")) if meta["detector"] else None
-        rounds = int(meta["rounds"])
+        rounds = restored.whole(meta, "rounds", lo=self.pop.generation + 1, hi=self.pop.generation + 1)
+        genes = restored.array(arrays, "genes", shape=(None, None)).astype(np.float64)
+        if genes.size or not self.genes:  # (0, 0): saved before the first act
+            genes = G.check(self.pop.make_family, self.genes, genes, len(self.pop.member_list),
+                            self.pop.member_list[0].model)
+        self.genes_ = genes if genes.size or not self.genes else None
+        self.ciao_ = restored.array(arrays, "ciao", shape=(rounds, rounds), finite=False, lo=0.0, hi=1.0)
+        self.fid0_ = restored.number(meta, "fid0", finite=False)  # a truncated generator's log-likelihood can be -inf
+        template = Template(self.real_test_)
+        self.detector_ = self.new_detector().load_state(sub("det")) if restored.flag(meta, "detector") else None
         self.archive_ = [sub(f"archive{j}") for j in range(rounds)]
         self.cache_ = []
-        self.rounds_ = [data(f"round{i}") for i in range(rounds)]
-        self.champions_ = [data(f"champion{i}") for i in range(rounds)]
+        for st in self.archive_:  # every archived detector must load (a run scores each again, in _ciao)
+            det = self.new_detector().load_state(st)
+            self.cache_.append((det, det.score(self.real_test_)))
+        self.rounds_ = [template.restore(sub(f"round{i}")) for i in range(rounds)]
+        self.champions_ = [template.restore(sub(f"champion{i}")) for i in range(rounds)]
         if self.web_ is not None:
-            self.web_.load_state(sub("web"), meta["web"])
+            self.web_.load_state(sub("web"), restored.table(meta, "web"))

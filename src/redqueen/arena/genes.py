@@ -98,6 +98,21 @@ def summary(genes: tuple[str, ...], values: np.ndarray) -> dict[str, float]:
     return {g: (float(np.sqrt(np.mean(v ** 2))) if g in VECTOR else v) for g, v in split(genes, values).items()}
 
 
+def check(make_family, genes: tuple[str, ...], values: np.ndarray, members: int, model) -> np.ndarray:
+    """``values`` (every member's genes, as stored) if a run can hold them: the shape :func:`initial` gives
+    and each value within its gene's :data:`BOUNDS` or at the configured value it started from (a member
+    never mutated keeps it); ``ValueError`` otherwise."""
+    start = initial(make_family, genes, members, model)
+    if values.shape != start.shape or not np.isfinite(values).all():
+        raise ValueError(f"genes of shape {values.shape}, not {start.shape} finite values")
+    widths = _widths(genes, start.shape[1])
+    lo = np.minimum(np.repeat([BOUNDS[g][0] for g in genes], widths), start)
+    hi = np.maximum(np.repeat([BOUNDS[g][1] for g in genes], widths), start)
+    if ((values < lo) | (values > hi)).any():
+        raise ValueError(f"genes outside their bounds ({', '.join(f'{g} {BOUNDS[g]}' for g in genes)})")
+    return values
+
+
 def child(genes: tuple[str, ...], a: np.ndarray, b: np.ndarray, w: float, sigma: float,
           rng: np.random.Generator) -> np.ndarray:
     """The genes of a child with weight ``w`` of parent ``b``: interpolated, then noise of ``sigma``: log-normal

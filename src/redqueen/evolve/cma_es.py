@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from redqueen.evolve.base import as_rng, check_told
+from redqueen.runtime import restored
 
 
 class CMAES:
@@ -73,6 +74,13 @@ class CMAES:
         if self.asked_ is None or len(self.asked_) != len(g):
             raise ValueError(f"CMAES.tell() needs the {self.popsize} genomes of the last ask(), got {len(g)}")
         acc = s.mean(axis=1)
+        self._told(g, acc)
+        ranks = np.empty(len(acc), dtype=np.int64)
+        ranks[np.argsort(-acc, kind="stable")] = np.arange(len(acc))
+        return ranks
+
+    def _told(self, g: np.ndarray, acc: np.ndarray) -> None:
+        """Tell pycma the last ask's mean scores ``acc`` of genomes ``g`` (that ask as float32); log them."""
         self.es_.tell(self.asked_, (-acc).tolist())
         self.told_.append(acc.astype(np.float64))
         self.last_ = (g.copy(), acc.astype(np.float64))
@@ -80,9 +88,6 @@ class CMAES:
         i = int(np.argmax(acc))
         if self.best_ is None or acc[i] > self.best_[1]:
             self.best_ = (g[i].copy(), float(acc[i]))
-        ranks = np.empty(len(acc), dtype=np.int64)
-        ranks[np.argsort(-acc, kind="stable")] = np.arange(len(acc))
-        return ranks
 
     def best(self) -> tuple[np.ndarray, float]:
         """Best genome evaluated so far (pycma's ``xbest``), and its mean score."""
@@ -104,16 +109,17 @@ class CMAES:
         return arrays, {"rng0": self.rng0_, "best_score": None if self.best_ is None else self.best_[1]}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Replay the logged tells from the generator's starting state (see the module docstring)."""
+        """Replay the logged tells from the generator's starting state (see the module docstring); the best and
+        last populations follow from the replay, and stored ones that differ are refused (``ValueError``)."""
+        told = restored.array(arrays, "told", shape=(None, self.popsize)).astype(np.float64)
         self.rng_.bit_generator.state = meta["rng0"]
         self.es_ = self._start()
-        self.told_ = []
-        for acc in np.asarray(arrays["told"], dtype=np.float64):
-            asked = self.es_.ask()
-            self.es_.tell(asked, (-acc).tolist())
-            self.told_.append(acc)
-        self.asked_ = None
-        self.best_ = self.last_ = None
-        if "best" in arrays:
-            self.best_ = (np.asarray(arrays["best"], np.float32).copy(), float(meta["best_score"]))
-            self.last_ = (np.asarray(arrays["last"], np.float32).copy(), np.asarray(arrays["last_scores"], np.float64).copy())
+        self.told_, self.best_, self.last_ = [], None, None
+        for acc in told:
+            self.asked_ = self.es_.ask()
+            self._told(np.asarray(self.asked_, dtype=np.float32), acc)
+        stored = (arrays.get("best"), meta.get("best_score"), arrays.get("last"), arrays.get("last_scores"))
+        replayed = (None,) * 4 if self.best_ is None else (*self.best_, *self.last_)
+        if not all(a is None and b is None or a is not None and b is not None and np.array_equal(a, b)
+                   for a, b in zip(stored, replayed)):
+            raise ValueError("the best or last population disagrees with the replayed tells")

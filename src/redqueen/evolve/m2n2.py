@@ -42,6 +42,7 @@ import numpy as np
 
 from redqueen.evolve.base import as_rng, check_told
 from redqueen.evolve.operators import slerp, splitpoint_slerp
+from redqueen.runtime import restored
 
 
 def niche_fitness(scores: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -201,13 +202,13 @@ class M2N2:
         return arrays, {"started": self.started_, "rng": self.rng_.bit_generator.state}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        archive = np.asarray(arrays["archive"], dtype=np.float32)
-        if archive.shape != self.archive_.shape:
-            raise ValueError(f"archive of shape {archive.shape}, this strategy holds {self.archive_.shape}")
-        self.archive_ = archive.copy()
+        archive = restored.array(arrays, "archive", shape=self.archive_.shape).astype(np.float32)
+        started = restored.flag(meta, "started")
         if "scores" in arrays:
-            self.scores_ = np.asarray(arrays["scores"], dtype=np.float32).copy()
-            self.colsum_ = np.asarray(arrays["colsum"], dtype=np.float64).copy()
-        self.started_ = bool(meta["started"])
+            scores = restored.array(arrays, "scores", shape=(self.archive_size, None))
+            self.colsum_ = restored.array(arrays, "colsum", shape=(scores.shape[1],)).astype(np.float64)
+            self.scores_ = scores.astype(np.float32)
+        self.archive_ = archive.copy()
+        self.started_ = started
         self.rng_.bit_generator.state = meta["rng"]
         self._fitness = None

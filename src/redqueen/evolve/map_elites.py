@@ -24,6 +24,7 @@ from ribs.emitters import EmitterBase
 
 from redqueen.evolve.base import as_rng, check_told
 from redqueen.evolve.operators import random_splitpoint_slerp
+from redqueen.runtime import restored
 
 
 class SlerpEmitter(EmitterBase):
@@ -147,10 +148,17 @@ class MapElites:
         return arrays, {"started": self.started_, "rng": self.rng_.bit_generator.state}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        m = self.measure_masks.shape[0]
+        sol = restored.array(arrays, "solution", shape=(None, self.initial.shape[1])).astype(np.float32)
+        obj = restored.array(arrays, "objective", shape=(sol.shape[0],))
+        meas = restored.array(arrays, "measures", shape=(sol.shape[0], m), lo=0.0, hi=1.0)
+        counts = restored.array(arrays, "status_counts", shape=(3,), kind="i", lo=0)
+        started = restored.flag(meta, "started")
         self.archive_.clear()
-        sol, obj, meas = arrays["solution"], arrays["objective"], arrays["measures"]
         for i in range(len(obj)):  # one by one: a batch add would store them in cell order, not the archive's
             self.archive_.add(sol[i : i + 1], obj[i : i + 1], meas[i : i + 1])
-        self.emitter_.status_counts_ = np.asarray(arrays["status_counts"], dtype=np.int64).copy()
-        self.started_ = bool(meta["started"])
+        if len(self.archive_) != len(obj):
+            raise ValueError("two elites of the stored archive share a cell")
+        self.emitter_.status_counts_ = counts.astype(np.int64)
+        self.started_ = started
         self.rng_.bit_generator.state = meta["rng"]

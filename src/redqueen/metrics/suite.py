@@ -41,6 +41,7 @@ from redqueen.metrics.diversity import DiversityProfile
 from redqueen.metrics.popgen import phi_st
 from redqueen.metrics.divergence import SlicedW1, regression_test_error, variance_ratio
 from redqueen.models.base import type_probs
+from redqueen.runtime import restored
 
 REFERENCE_SIZE = 5000
 
@@ -65,6 +66,14 @@ def percentile(values: np.ndarray, q: float) -> float:
     b = v[lo + 1]
     return float(b) if np.isinf(b) else float(a + (b - a) * frac)
 SELF_BLEU_SAMPLE = 200
+
+
+def _reference(world_types: np.ndarray | None, arrays: dict, tail_mass: float) -> DiversityProfile | None:
+    """The profile anchored on a checkpoint's ``reference_present`` (one bool per world type), if it holds one."""
+    if "reference_present" not in arrays:
+        return None
+    k = None if world_types is None else len(world_types)
+    return DiversityProfile(world_types, restored.array(arrays, "reference_present", shape=(k,), kind="b"), tail_mass)
 
 
 class Diagnostics:
@@ -98,10 +107,10 @@ class Diagnostics:
         return arrays, {"h0": self.h0, "rng": self.rng.bit_generator.state}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        self.h0 = meta["h0"]
+        """Restore :meth:`state`'s output; ``ValueError`` naming the field that is not what a run writes."""
+        self.h0 = restored.number(restored.table(meta, ""), "h0", lo=0.0, hi=1.0, none=True)
         self.rng.bit_generator.state = meta["rng"]
-        if "reference_present" in arrays:
-            self.profile = DiversityProfile(self.world_types, arrays["reference_present"], self.tail_mass)
+        self.profile = _reference(self.world_types, arrays, self.tail_mass)
         gen0 = {k[len("gen0."):]: v for k, v in arrays.items() if k.startswith("gen0.")}
         if gen0 and self.make_family is not None:
             self.gen0 = self.make_family().load_state(gen0)
@@ -203,8 +212,7 @@ class PopulationDiagnostics:
         return ({} if self.profile is None else {"reference_present": self.profile.reference_present}), {}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        if "reference_present" in arrays:
-            self.profile = DiversityProfile(self.world_types, arrays["reference_present"], self.tail_mass)
+        self.profile = _reference(self.world_types, arrays, self.tail_mass)
 
     def anchor(self, types: list[np.ndarray | None]) -> None:
         """Fix the pooled reference on the members' generation-0 distributions before the couplings act (see

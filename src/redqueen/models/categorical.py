@@ -6,6 +6,7 @@ import numpy as np
 
 from redqueen.data import Counts, multinomial
 from redqueen.models.decoding import decode_probs
+from redqueen.runtime import restored
 from redqueen.watermark.scheme import as_watermark
 
 
@@ -106,6 +107,9 @@ class CategoricalFamily:
         return {"probs": self.probs_}
 
     def load_state(self, state: dict[str, np.ndarray]) -> "CategoricalFamily":
-        self.probs_ = np.asarray(state["probs"], dtype=np.float64)
+        p = restored.array(state, "probs", shape=(None,), lo=0.0).astype(np.float64)
+        if not p.size or abs(p.sum() - 1.0) > 1e-6:
+            raise ValueError(f"probs sum to {p.sum()}, not 1")
+        self.probs_ = p
         self.labels_ = getattr(self, "labels_", None)
         return self

@@ -7,6 +7,7 @@ from scipy.stats import multivariate_normal
 
 from redqueen.data import Points
 from redqueen.models.base import translate
+from redqueen.runtime import restored
 
 
 class GaussianFamily:
@@ -86,8 +87,10 @@ class GaussianFamily:
         return {"mean": self.mean_, "cov": self.cov_}
 
     def load_state(self, state: dict[str, np.ndarray]) -> "GaussianFamily":
-        self.mean_ = np.asarray(state["mean"], dtype=np.float64)
-        self.cov_ = np.asarray(state["cov"], dtype=np.float64)
+        mean = restored.array(state, "mean", shape=(None,)).astype(np.float64)
+        d = mean.shape[0]
+        self.cov_ = restored.covariance(state, "cov", d)
+        self.mean_ = mean
         return self
 
 

@@ -138,6 +138,8 @@ class HFFamily(WeightGenome):
                 a = np.asarray(state[n])
                 if tuple(a.shape) != tuple(p.shape):
                     raise ValueError(f"state[{n!r}] has shape {a.shape}, the model expects {tuple(p.shape)}")
+                if not np.isfinite(a).all():
+                    raise ValueError(f"state[{n!r}] holds non-finite weights")
                 p.copy_(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)))
 
     # -- text <-> the world's tokens -----------------------------------------------------------

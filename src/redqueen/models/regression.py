@@ -22,6 +22,7 @@ import numpy as np
 
 from redqueen.data import Points
 from redqueen.models.base import Degenerate
+from redqueen.runtime import restored
 
 
 class LinearRegressionFamily:
@@ -78,7 +79,7 @@ class LinearRegressionFamily:
         return {"coef": self.coef_, "noise_var": np.array([self.noise_var_]), "inputs": self.inputs_}
 
     def load_state(self, state: dict[str, np.ndarray]) -> "LinearRegressionFamily":
-        self.coef_ = np.asarray(state["coef"], dtype=np.float64)
-        self.noise_var_ = float(np.asarray(state["noise_var"]).reshape(-1)[0])
-        self.inputs_ = np.asarray(state["inputs"], dtype=np.float64)
+        self.coef_ = restored.array(state, "coef", shape=(None,)).astype(np.float64)
+        self.noise_var_ = float(restored.array(state, "noise_var", shape=(1,), lo=0.0)[0])
+        self.inputs_ = restored.array(state, "inputs", shape=(None, self.coef_.shape[0])).astype(np.float64)
         return self

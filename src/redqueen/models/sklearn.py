@@ -17,6 +17,7 @@ import numpy as np
 from redqueen.data import Points
 from redqueen.models.base import translate
 from redqueen.plugins import import_plugin
+from redqueen.runtime import restored
 
 _SEED_MAX = 2**31 - 1
 
@@ -164,17 +165,18 @@ class SklearnDensity:
     def load_state(self, state: dict[str, np.ndarray]) -> "SklearnDensity":
         """Set the stored fitted attributes on a fresh clone (no refit), or refit on the stored data with
         the stored seed (estimators are deterministic given both)."""
-        seed = int(np.asarray(state["seed"])[0])
+        seed = int(restored.array(state, "seed", shape=(1,), kind="i", lo=-1, hi=_SEED_MAX)[0])
         self.seed_ = None if seed < 0 else seed
         if "fit_x" in state:
-            self.fit_x_ = np.asarray(state["fit_x"], dtype=np.float64)
+            self.fit_x_ = restored.array(state, "fit_x", shape=(None, None)).astype(np.float64)
             self.estimator_ = self._fresh(self.seed_).fit(self.fit_x_)
             return self
         est = self._fresh(self.seed_)
         for key, v in state.items():
             if key.startswith("param."):
                 name = key[len("param."):]
-                tag = state.get(f"scalar.{name}")
+                tag = (restored.array(state, f"scalar.{name}", shape=(), kind="i", lo=0, hi=len(_SCALAR_TYPES) - 1)
+                       if f"scalar.{name}" in state else None)
                 setattr(est, name, _SCALAR_TYPES[int(tag)](np.asarray(v).item()) if tag is not None else np.asarray(v))
         self.estimator_ = est
         self.fit_x_ = None

@@ -110,9 +110,21 @@ def save(pop, path: str | Path, binding: Binding | None = None) -> Path:
         "member_state": members, "couplings": couplings, "coupling_rng": pop.coupling_rng.bit_generator.state,
         "population": pop_meta, "kinds": kinds,
     }
+    body = json.dumps(meta)
     with atomic_path(path) as tmp:
-        save_file(arrays, str(tmp), metadata={"redqueen": json.dumps(meta)})
+        save_file(arrays, str(tmp), metadata={"redqueen": body, "checksum": _checksum(body, arrays)})
     return path
+
+
+def _checksum(body: str, arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the JSON header and every array (name, dtype, shape, bytes): a checkpoint damaged or edited
+    after it was written no longer matches it."""
+    h = hashlib.sha256(body.encode("utf-8"))
+    for k in sorted(arrays):
+        v = _contiguous(arrays[k])
+        h.update(f"\0{k}\0{v.dtype.str}\0{v.shape}\0".encode())
+        h.update(v.reshape(-1).view(np.uint8))
+    return h.hexdigest()
 
 
 def _read(path: Path, *, arrays: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
@@ -122,12 +134,17 @@ def _read(path: Path, *, arrays: bool = True) -> tuple[dict, dict[str, np.ndarra
         raise CheckpointError(f"{path}: no checkpoint; the run cannot be resumed from here")
     try:
         with safe_open(str(path), framework="numpy") as f:
-            meta = json.loads((f.metadata() or {}).get("redqueen", "null"))
+            header = f.metadata() or {}
+            body = header.get("redqueen", "null")
+            meta = json.loads(body)
             tensors = {k: f.get_tensor(k) for k in f.keys()} if arrays else {}
     except Exception as e:  # safetensors raises several types for damaged files
         raise CheckpointError(f"{path}: unreadable checkpoint ({type(e).__name__}); delete it to restart that lineage") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a redqueen population checkpoint; delete it to restart that lineage")
+    if arrays and header.get("checksum") != _checksum(body, tensors):
+        raise CheckpointError(f"{path}: its contents do not match its checksum (damaged or edited since it was "
+                              "written); delete it to restart that lineage")
     return meta, tensors
 
 
@@ -163,51 +180,63 @@ def _origin(a: dict, n: int) -> np.ndarray | None:
     return origin
 
 
-class _Template:
-    """What the world's data look like, read off one throwaway draw, to validate stored data against."""
+class Template:
+    """What a world's data look like (read off one item of it), to validate stored data against."""
 
-    def __init__(self, world):
-        probe = world.sample(1, np.random.default_rng(0))
+    def __init__(self, probe: Data):
         self.kind = type(probe).__name__
         self.labels = getattr(probe, "labels", None)
         self.k = probe.k if isinstance(probe, Counts) else None
         self.d = probe.d if isinstance(probe, Points) else None
         self.vocab = probe.vocab if isinstance(probe, Sequences) else None
 
+    @classmethod
+    def of_world(cls, world) -> "Template":
+        return cls(world.sample(1, np.random.default_rng(0)))
+
     def data(self, path: Path, prefix: str, kind: str | None, arrays: dict) -> Data | None:
+        """The data stored under ``prefix`` (None if ``kind`` is None), or :class:`CheckpointError`."""
         if kind is None:
             return None
         if kind != self.kind:
             raise CheckpointError(f"{path}: {prefix} holds {kind} but this world makes {self.kind}")
-        a = _sub(arrays, prefix)
         try:
-            if kind == "Counts":
-                c = np.asarray(a["counts"])
-                if c.shape != (self.k,) or c.dtype.kind not in "iu" or (c < 0).any():
-                    raise ValueError(f"counts of shape {c.shape} ({c.dtype}); want ({self.k},) non-negative integers")
-                if "origins" not in a:
-                    return Counts(c, self.labels)
-                origins, by = np.asarray(a["origins"]), np.asarray(a["by_origin"])
-                if (origins.ndim != 2 or origins.shape[1] != 2 or by.shape != (origins.shape[0], self.k)
-                        or (by < 0).any() or not np.array_equal(by.sum(axis=0), c)):
-                    raise ValueError("per-origin counts that do not add up to the counts")
-                return Counts(c, self.labels, origins, by)
-            if kind == "Points":
-                x = np.asarray(a["x"])
-                if x.ndim != 2 or x.shape[1] != self.d or x.dtype.kind != "f":
-                    raise ValueError(f"points of shape {x.shape}; want (n, {self.d}) floats")
-                return Points(x, _origin(a, x.shape[0]))
-            tokens, offsets = np.asarray(a["tokens"]), np.asarray(a["offsets"])
-            v = len(self.vocab)
-            if (tokens.ndim != 1 or offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0
-                    or offsets[-1] != tokens.size or (np.diff(offsets) < 0).any()
-                    or (tokens.size and (tokens.min() < 0 or tokens.max() >= v))):
-                raise ValueError(f"sequences that do not fit a {v}-token vocabulary")
-            return Sequences(tokens, offsets, self.vocab, _origin(a, offsets.size - 1))
+            return self.restore(_sub(arrays, prefix))
         except KeyError as e:
             raise CheckpointError(f"{path}: {prefix} lacks {e}; delete it to restart that lineage") from None
         except ValueError as e:
             raise CheckpointError(f"{path}: {prefix}: {e}; delete it to restart that lineage") from None
+
+    def restore(self, a: dict) -> Data:
+        """Data of this world's kind from its arrays (``to_arrays``); ``KeyError``/``ValueError`` if they do not fit."""
+        if self.kind == "Counts":
+            c = np.asarray(a["counts"])
+            if c.shape != (self.k,) or c.dtype.kind not in "iu" or (c < 0).any():
+                raise ValueError(f"counts of shape {c.shape} ({c.dtype}); want ({self.k},) non-negative integers")
+            if "origins" not in a:
+                return Counts(c, self.labels)
+            origins, by = np.asarray(a["origins"]), np.asarray(a["by_origin"])
+            if (origins.ndim != 2 or origins.shape[1] != 2 or by.shape != (origins.shape[0], self.k)
+                    or (by < 0).any() or not np.array_equal(by.sum(axis=0), c)):
+                raise ValueError("per-origin counts that do not add up to the counts")
+            return Counts(c, self.labels, origins, by)
+        if self.kind == "Points":
+            x = np.asarray(a["x"])
+            if x.ndim != 2 or x.shape[1] != self.d or x.dtype.kind != "f" or not np.isfinite(x).all():
+                raise ValueError(f"points of shape {x.shape}; want (n, {self.d}) finite floats")
+            return Points(x, _origin(a, x.shape[0]))
+        tokens, offsets = np.asarray(a["tokens"]), np.asarray(a["offsets"])
+        v = len(self.vocab)
+        if (tokens.ndim != 1 or offsets.ndim != 1 or tokens.dtype.kind not in "iu" or offsets.dtype.kind not in "iu"
+                or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != tokens.size or (np.diff(offsets) < 0).any()
+                or (tokens.size and (tokens.min() < 0 or tokens.max() >= v))):
+            raise ValueError(f"sequences that do not fit a {v}-token vocabulary")
+        return Sequences(tokens, offsets, self.vocab, _origin(a, offsets.size - 1))
+
+
+def _unfit(path: Path, what: str, e: Exception) -> CheckpointError:
+    """A part's ``load_state`` refused its state (or failed on it in any way: foreign arrays are bad input)."""
+    return CheckpointError(f"{path}: {what} ({type(e).__name__}: {str(e)[:120]}); delete it to restart that lineage")
 
 
 def load(pop, path: str | Path, binding: Binding | None = None, *, last_generation: int | None = None) -> None:
@@ -216,7 +245,7 @@ def load(pop, path: str | Path, binding: Binding | None = None, *, last_generati
     Raises :class:`CheckpointError` if the file is missing, truncated, not safetensors, of
     another format, bound to another run, config or population, at a generation outside
     ``0..last_generation``, or holds a field that does not fit this world and family.
-    Nothing of ``pop`` changes unless the whole checkpoint is usable.
+    A ``pop`` whose load raised is half restored: build a fresh one to recompute from generation 0.
     """
     from redqueen.loop.regimes import Pools
 
@@ -231,7 +260,7 @@ def load(pop, path: str | Path, binding: Binding | None = None, *, last_generati
     if (not isinstance(states, list) or len(states) != len(pop.member_list) or not isinstance(kinds, dict)
             or not isinstance(couplings, list) or len(couplings) != len(pop.coupling_list)):
         raise CheckpointError(f"{path}: incomplete metadata; delete it to restart that lineage")
-    template = None if all(m.diagnostics is None for m in pop.member_list) else _Template(pop.world)
+    template = None if all(m.diagnostics is None for m in pop.member_list) else Template.of_world(pop.world)
     restored = []
     for m, st in zip(pop.member_list, states):
         p = f"m{m.index}"
@@ -241,8 +270,7 @@ def load(pop, path: str | Path, binding: Binding | None = None, *, last_generati
             model = pop.make_family()
             model.load_state(_sub(arrays, f"{p}.model"))
         except Exception as e:  # a family's load_state on foreign arrays can fail in any way: not our bug, bad input
-            raise CheckpointError(f"{path}: member {m.index}'s model does not fit this family "
-                                  f"({type(e).__name__}: {str(e)[:120]}); delete it to restart that lineage") from None
+            raise _unfit(path, f"member {m.index}'s model does not fit this family", e) from None
         if m.diagnostics is None:  # a task population's member: a genome, no data
             restored.append((m, model, None, None, _generator_state(path, st.get("rng")), None, None))
             continue
@@ -261,10 +289,10 @@ def load(pop, path: str | Path, binding: Binding | None = None, *, last_generati
             if m.diagnostics is not None:
                 m.diagnostics.load_state(diag_arrays, diag_meta)
         except Exception as e:
-            raise CheckpointError(f"{path}: member {m.index}'s diagnostics do not fit "
-                                  f"({type(e).__name__}); delete it to restart that lineage") from None
+            raise _unfit(path, f"member {m.index}'s diagnostics do not fit", e) from None
         m.model, m.pools, m.pending, m.generation = model, pools, pending, gen
         m.rng.bit_generator.state = rng
+    pop.generation = gen  # couplings check their state against it
     for j, (c, saved) in enumerate(zip(pop.coupling_list, couplings)):
         if not isinstance(saved, dict) or saved.get("name") != c.name:
             raise CheckpointError(f"{path}: coupling {j} is not {c.name!r}; delete it to restart that lineage")
@@ -273,12 +301,13 @@ def load(pop, path: str | Path, binding: Binding | None = None, *, last_generati
         except CheckpointError:
             raise
         except Exception as e:
-            raise CheckpointError(f"{path}: coupling {c.name!r} state does not fit ({type(e).__name__}: "
-                                  f"{str(e)[:120]}); delete it to restart that lineage") from None
+            raise _unfit(path, f"coupling {c.name!r} state does not fit", e) from None
     if pop.population_diagnostics is not None:
-        pop.population_diagnostics.load_state(_sub(arrays, "population"), meta.get("population"))
+        try:
+            pop.population_diagnostics.load_state(_sub(arrays, "population"), meta.get("population"))
+        except Exception as e:
+            raise _unfit(path, "the population's diagnostics do not fit", e) from None
     pop.coupling_rng.bit_generator.state = coupling_rng
-    pop.generation = gen
 
 
 def generation_of(path: str | Path, binding: Binding | None = None) -> int | None:

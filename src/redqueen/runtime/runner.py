@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -189,7 +190,9 @@ def _usable_checkpoint(unit: Unit, last: int) -> int | None:
         return None
     try:
         pop = build_unit(replace(unit, resume=True))
-    except checkpoint.CheckpointError:
+    except checkpoint.CheckpointError as e:  # a file that is there but refused: say why the work is redone
+        print(f"redqueen: arm {unit.arm!r} replicate {unit.replicate} is recomputed from generation 0, its "
+              f"checkpoint refused: {str(e).split('; delete it')[0]}", file=sys.stderr)
         return None
     return pop.generation if pop.generation <= last else None
 

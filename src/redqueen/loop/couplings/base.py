@@ -14,7 +14,10 @@ bound to it once (:meth:`Coupling.bind`). Two hooks, both optional:
   each member's record beside the diagnostics.
 
 ``state()`` returns ``(arrays, meta)`` -- numpy arrays for safetensors and JSON-able values --
-and ``load_state(arrays, meta)`` restores them, so a killed population resumes bit for bit.
+and ``load_state(arrays, meta)`` restores them, so a killed population resumes bit for bit. It runs with
+``self.pop.generation`` (and every member) at the checkpoint's generation, and raises ``ValueError`` for
+state that no run writes (:mod:`redqueen.runtime.restored` checks shapes, types and ranges); the checkpoint
+is then refused in one line and the population recomputed.
 All randomness comes from the ``rng`` passed to ``act`` (the population's coupling stream).
 """
 

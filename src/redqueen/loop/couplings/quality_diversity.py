@@ -26,6 +26,7 @@ from redqueen.loop.couplings.base import Coupling
 from redqueen.loop.couplings.breeding import Breeding
 from redqueen.loop.couplings.scoring import ReferenceScores
 from redqueen.loop.record import Parent
+from redqueen.runtime import restored
 
 if TYPE_CHECKING:  # pyribs loads torch and numba (seconds): imported where an archive is made
     from ribs.archives import GridArchive
@@ -126,19 +127,30 @@ class QualityDiversity(Coupling):
         return arrays, {"next_id": self.next_id_, "models": sorted(self.models_)}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        self.next_id_ = int(meta["next_id"])
-        self.models_ = {}
-        for i in meta["models"]:
+        """Restore :meth:`state`'s output; ``ValueError`` for archives that no run makes (ids of models not held,
+        two elites in one cell, task values outside [0, 1])."""
+        next_id = restored.whole(meta, "next_id")
+        held = restored.wholes(meta, "models", hi=next_id - 1, distinct=True)
+        models = {}
+        for i in held:
             p = f"model{i}."
             model = self.pop.make_family().load_state({k[len(p):]: v for k, v in arrays.items() if k.startswith(p)})
             if hasattr(model, "labels_"):
                 model.labels_ = getattr(self.pop.world, "labels", None)  # type names are the world's
-            self.models_[int(i)] = model
-        self.archives_ = []
+            models[i] = model
+        archives, elites = [], set()
         for t in range(len(TASKS)):
             archive = self._archive()
-            ids = arrays[f"archive{t}.id"]
-            if ids.size:
-                archive.add(ids[:, None].astype(np.float64), arrays[f"archive{t}.objective"],
-                            arrays[f"archive{t}.measure"][:, None])
-            self.archives_.append(archive)
+            ids = restored.array(arrays, f"archive{t}.id", shape=(None,), kind="i", lo=0, hi=next_id - 1)
+            n = ids.shape[0]
+            objective = restored.array(arrays, f"archive{t}.objective", shape=(n,), lo=0.0, hi=1.0)
+            measure = restored.array(arrays, f"archive{t}.measure", shape=(n,), lo=0.0, hi=1.0)
+            if n:
+                archive.add(ids[:, None].astype(np.float64), objective, measure[:, None])
+            if len(archive) != n or len(set(ids.tolist())) != n:
+                raise ValueError(f"archive{t} holds two elites in one cell or one id twice")
+            elites.update(ids.tolist())
+            archives.append(archive)
+        if elites != set(held):
+            raise ValueError("the archived ids and the models held disagree")
+        self.next_id_, self.models_, self.archives_ = next_id, models, archives

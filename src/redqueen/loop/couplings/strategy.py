@@ -24,6 +24,7 @@ import numpy as np
 
 from redqueen.loop.couplings.base import Coupling
 from redqueen.loop.record import Parent
+from redqueen.runtime import restored
 
 METHODS = ("m2n2", "ga", "map_elites", "cma")
 
@@ -67,6 +68,7 @@ class StrategyCoupling(Coupling):
         task = pop.world
         family = pop.make_family()
         initial = family.initial(task, pop.coupling_rng)
+        self.first_ = len(initial)  # genomes of the first ask (the initial ones)
         odd = task.y_train % 2 == 1  # M2N2's MAP-Elites measures: accuracy on odd and on even digits
         self.strategy_ = make_strategy(self.method, initial=initial, members=len(pop.member_list),
                                        rng=pop.coupling_rng, measure_masks=np.stack([odd, ~odd]), **self.params)
@@ -142,7 +144,20 @@ class StrategyCoupling(Coupling):
                         "scores": [[i, s] for i, s in sorted(self.scores_.items())]}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        self.strategy_.load_state(arrays, meta["strategy"])
-        self.passes_ = int(meta["passes"])
-        self.exhausted_ = bool(meta["exhausted"])
-        self.scores_ = {int(i): float(s) for i, s in meta["scores"]}
+        """Restore :meth:`state`'s output; ``ValueError`` for passes the generations could not have spent or
+        scores of members the population does not have."""
+        exhausted = restored.flag(meta, "exhausted")
+        end, p = self._end(self.pop.generation), len(self.pop.member_list)
+        batch = max(self.first_, p, int(self.params.get("batch_size", 1)))  # the most one ask spends
+        lo = 0 if exhausted else end  # a generation spends its passes unless CMA-ES ran out of budget
+        passes = restored.whole(meta, "passes", lo=lo, hi=end + batch - 1 if self.budget is None else self.budget)
+        rows = restored.items(meta, "scores")
+        if not all(isinstance(r, list) and len(r) == 2 for r in rows):
+            raise ValueError("scores are not [member, score] pairs")
+        members = [restored.as_whole(r[0], "a scored member", hi=p - 1) for r in rows]
+        if len(set(members)) != len(members):
+            raise ValueError("scores name a member twice")
+        scores = [restored.as_number(r[1], "a member's score") for r in rows]
+        self.strategy_.load_state(arrays, restored.table(meta, "strategy"))
+        self.passes_, self.exhausted_ = passes, exhausted
+        self.scores_ = dict(zip(members, scores))

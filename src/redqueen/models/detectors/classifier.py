@@ -29,6 +29,7 @@ import numpy as np
 from redqueen.data import Points
 from redqueen.plugins import import_plugin
 from redqueen.models.detectors.base import check_kind, pack_meta, seed_from, unpack_meta
+from redqueen.runtime import restored
 
 DEFAULT_CLASSIFIER = "sklearn.neural_network:MLPClassifier"
 DEFAULT_PARAMS = {"hidden_layer_sizes": [64], "max_iter": 300}
@@ -163,7 +164,7 @@ class ClassifierDetector:
         self.params = meta["params"]
         arrays = {k[len("estimator."):]: np.asarray(v) for k, v in state.items() if k.startswith("estimator.")}
         self.estimator_ = estimator_from_state(resolve_classifier(self.estimator), arrays, meta)
-        self.mean_ = np.asarray(state["mean"], dtype=np.float64)
-        self.scale_ = np.asarray(state["scale"], dtype=np.float64)
+        self.mean_ = restored.array(state, "mean", shape=(None,)).astype(np.float64)
+        self.scale_ = restored.array(state, "scale", shape=self.mean_.shape, positive=True).astype(np.float64)
         self._synthetic_column = int(np.flatnonzero(np.asarray(self.estimator_.classes_) == 1)[0])
         return self

@@ -30,6 +30,7 @@ import numpy as np
 
 from redqueen.data import Data, Points, Sequences
 from redqueen.models.detectors.base import check_kind, fit_logistic, logistic
+from redqueen.runtime import restored
 
 
 def _kn_bigram():
@@ -104,8 +105,8 @@ class LikelihoodRatioDetector:
             prefix = f"{name}."
             setattr(self, f"{name}_", make().load_state({k[len(prefix):]: v for k, v in state.items()
                                                           if k.startswith(prefix)}))
-        self.coef_ = np.asarray(state["coef"], dtype=np.float64)
-        self.intercept_ = np.asarray(state["intercept"], dtype=np.float64)
+        self.coef_ = restored.array(state, "coef", shape=(len(self._models()),)).astype(np.float64)
+        self.intercept_ = restored.array(state, "intercept", shape=(1,)).astype(np.float64)
         return self
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from redqueen.data import Sequences
 from redqueen.models.detectors.base import check_kind, fit_logistic, logistic, pack_meta, unpack_meta
 from redqueen.models.detectors.hashing import hash_ngrams
+from redqueen.runtime import restored
 
 ANALYZERS = ("tokens", "word", "char", "char_wb")
 
@@ -84,6 +85,6 @@ class HashedNGramDetector:
         meta = unpack_meta(state["meta"])
         self.analyzer, self.ngram_range, self.n_features = meta["analyzer"], tuple(meta["ngram_range"]), meta["n_features"]
         self._check()
-        self.coef_ = np.asarray(state["coef"], dtype=np.float64)
-        self.intercept_ = np.asarray(state["intercept"], dtype=np.float64)
+        self.coef_ = restored.array(state, "coef", shape=(self.n_features,)).astype(np.float64)
+        self.intercept_ = restored.array(state, "intercept", shape=(1,)).astype(np.float64)
         return self

@@ -14,6 +14,7 @@ import numpy as np
 
 from redqueen.data import Counts
 from redqueen.models.detectors.base import check_kind, pack_meta, unpack_meta
+from redqueen.runtime import restored
 
 
 class TypeDetector:
@@ -44,6 +45,6 @@ class TypeDetector:
         return {"p_synthetic": self.p_synthetic_, "meta": pack_meta({"alpha": self.alpha})}
 
     def load_state(self, state: dict[str, np.ndarray]) -> "TypeDetector":
-        self.alpha = unpack_meta(state["meta"])["alpha"]
-        self.p_synthetic_ = np.asarray(state["p_synthetic"], dtype=np.float64)
+        self.alpha = restored.number(unpack_meta(state["meta"]), "alpha", positive=True)
+        self.p_synthetic_ = restored.array(state, "p_synthetic", shape=(None,), lo=0.0, hi=1.0).astype(np.float64)
         return self

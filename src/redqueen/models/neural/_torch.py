@@ -51,4 +51,6 @@ def load_numpy_state(module: torch.nn.Module, state: dict[str, np.ndarray]) -> N
             a = np.asarray(state[k])
             if tuple(a.shape) != tuple(t.shape):
                 raise ValueError(f"state[{k!r}] has shape {a.shape}, the model expects {tuple(t.shape)}")
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise ValueError(f"state[{k!r}] holds non-finite weights")
             t.copy_(torch.from_numpy(np.ascontiguousarray(a)).to(t.dtype))
