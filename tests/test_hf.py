@@ -186,6 +186,24 @@ def test_loading_prints_no_progress_bars_and_restores_the_callers_settings(setup
     assert logging.is_progress_bar_enabled() and logging.get_verbosity() == logging.WARNING
 
 
+def test_a_run_of_a_gpt2_prints_nothing_on_stderr(setup, tmp_path):
+    """transformers warns (once per process, so a fresh one) that GPT-2 names no loss type and then uses the causal
+    LM loss; the family names that loss, so a valid run's stderr stays empty."""
+    import subprocess
+    import sys
+
+    path, world = setup
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(LINES * 3))
+    cfg = tmp_path / "hf.toml"
+    cfg.write_text(f'seed = 1\ngenerations = 1\nn = 10\nreference_size = 10\n[world]\nkind = "text"\n'
+                   f'corpus = "{corpus}"\n[family]\nkind = "hf"\npath = "{path}"\nsteps = 1\nbatch_size = 2\n'
+                   f'prompt_len = 2\nmax_new_tokens = 3\n[[arms]]\nname = "a"\n')
+    done = subprocess.run([sys.executable, "-m", "redqueen", "run", str(cfg), "-q", "--no-report", "-o",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
 def test_an_hf_population_merges_and_races_through_the_config(setup):
     """Hugging Face members in a population: merge with SVD mutation, and an arena whose generators evolve a
     temperature against a detector; each run twice from its seed gives the same records."""

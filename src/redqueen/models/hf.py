@@ -106,6 +106,8 @@ class HFFamily(WeightGenome):
             raise ValueError(f"{path}: the tokenizer has neither a BOS nor an EOS token; add one and save it again")
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token or tok.bos_token
+        if getattr(model, "loss_type", "") is None:  # GPT-2 & co.: transformers warns, then uses this same loss
+            model.loss_type = "ForCausalLM"
         self.start_ = int(start)
         if self.finetune == "lora":
             try:
