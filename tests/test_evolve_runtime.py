@@ -81,6 +81,12 @@ def test_records_say_what_each_strategy_did(exp):
     shared = {k: last[0].metrics[k] for k in ("best_train_acc", "best_test_acc", "forward_passes", "accepted")}
     assert all({k: r.metrics[k] for k in shared} == shared for r in last)  # population-level numbers in every record
     assert shared["best_train_acc"] == max(r.metrics["train_acc"] for r in last)
+    # F_ST of the members' predicted class distributions on the test split, in every record
+    from redqueen.metrics.popgen import fst_loci
+
+    genomes = np.stack([m.model.genome_ for m in m2n2.member_list])
+    assert all(r.metrics["fst"] == fst_loci(m2n2.world.test_probs(genomes)) for r in last)
+    assert 0 < last[0].metrics["fst"] < 1
     # a replaced slot names the two slots its child was bred from, with SLERP weights summing to 1
     merged = [r for g in recs for r in g if r.parents]
     assert merged and all({p.kind for p in r.parents} == {"merge"} for r in merged)
@@ -214,7 +220,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
 
 def test_a_task_runs_report_and_summary_count_forward_passes(tmp_path, monkeypatch, capsys):
     """A run on the task world is drawn and tabled against forward passes (as old `evolve` runs were),
-    not against the generation index; its population section (F_ST, cures) is left out."""
+    not against the generation index; its population section (cures, F_ST against island theory) is left out."""
     from redqueen import report
 
     seen = []
@@ -232,4 +238,6 @@ def test_a_task_runs_report_and_summary_count_forward_passes(tmp_path, monkeypat
     text = report.write_report(store, ["latest"], tmp_path / "r.html").read_text()
     acc = next(f.axes[0] for f in seen if f.axes[0].get_title() == "test_acc")
     assert acc.get_xlabel() == "forward passes" and list(acc.get_lines()[0].get_xdata()) == [40, 80, 120, 160, 200, 240]
-    assert "F_ST" not in text and "passes 40" in text
+    assert "<h3>Populations</h3>" not in text and "F_ST against generation" not in text and "passes 40" in text
+    fst = next(f.axes[0] for f in seen if f.axes[0].get_title() == "fst")  # the members' F_ST, a metric like any
+    assert fst.get_xlabel() == "forward passes"

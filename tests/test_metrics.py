@@ -400,6 +400,21 @@ def test_fst_matches_naive(seed):
     assert -1e-12 <= got <= 1 + 1e-12
 
 
+def test_multi_locus_fst_is_fst_at_one_locus_and_nei_s_ratio_of_sums_across_loci():
+    from redqueen.metrics.popgen import fst_loci
+
+    rng = np.random.default_rng(0)
+    f = rng.dirichlet(np.ones(5), size=(4, 3))  # 4 subpopulations, 3 loci, 5 alleles
+    for locus in range(3):
+        assert fst_loci(f[:, locus : locus + 1]) == pytest.approx(fst(f[:, locus]), abs=1e-12)
+    h_s = [np.mean([1 - np.sum(f[i, l] ** 2) for i in range(4)]) for l in range(3)]
+    h_t = [1 - np.sum(f[:, l].mean(axis=0) ** 2) for l in range(3)]
+    assert fst_loci(f) == pytest.approx((sum(h_t) - sum(h_s)) / sum(h_t), abs=1e-12)
+    alike = np.broadcast_to(f[:1], f.shape)
+    assert fst_loci(alike) == pytest.approx(0.0, abs=1e-12) and fst_loci(np.tile(np.eye(3)[:, None], (1, 2, 1))) == 1.0
+    assert np.isnan(fst_loci(np.ones((2, 3, 1))))  # one allele everywhere: nothing varies
+
+
 def test_fst_extremes():
     p = np.array([0.5, 0.3, 0.2])
     assert fst(np.stack([p, p, p])) == pytest.approx(0.0, abs=1e-15)

@@ -124,6 +124,13 @@ class DigitsTask:
         """``(B,)`` (or scalar for one genome) accuracy on the test split."""
         return mlp_correct(genomes, self.x_test, self.y_test, self.layout, self._test_active).mean(axis=-1)
 
+    def test_probs(self, genomes: np.ndarray) -> np.ndarray:
+        """``(B, n_test, 10)`` each genome's softmax class probabilities on the test split (float64)."""
+        from scipy.special import softmax
+
+        return np.stack([softmax(mlp_logits(g, self.x_test, self.layout).astype(np.float64), axis=1)
+                         for g in np.asarray(genomes, dtype=np.float32).reshape(-1, self.dim)])
+
     def random_genomes(self, n: int, rng: np.random.Generator, std: float = 0.01) -> np.ndarray:
         """``(n, d)`` float32 genomes with every parameter ``N(0, std^2)`` (M2N2's initialisation)."""
         return (std * rng.standard_normal((n, self.dim), dtype=np.float32)).astype(np.float32)

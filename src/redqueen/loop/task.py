@@ -30,7 +30,10 @@ A generation of a task population has three of the phases of :mod:`redqueen.loop
 1. **couple** -- the strategy coupling runs ask -> evaluate on the task -> tell until the
    generation's forward passes are spent (``tell`` answers where each child went), then
    writes the genomes it holds into the members (genealogy edges: what a child replaced);
-2. **measure** -- each member's training and test accuracy, the population's best;
+2. **measure** -- each member's training and test accuracy, the population's best and, for P > 1, its
+   ``fst``: F_ST across the members of their predicted class distributions (softmax) on the test split,
+   each test point a locus and its ten classes the alleles (:func:`redqueen.metrics.popgen.fst_loci`): 0 when
+   every member predicts alike, near 1 when members are confident and disagree;
 3. **record** -- one immutable :class:`~redqueen.loop.record.GenerationRecord` per member.
 
 Randomness: the initial genomes and every strategy draw come from the population's coupling
@@ -48,6 +51,7 @@ from redqueen.loop.member import Member, member_seeds, population_seed
 from redqueen.loop.phases import genealogy
 from redqueen.loop.population import Population
 from redqueen.loop.record import GenerationRecord
+from redqueen.metrics.popgen import fst_loci
 
 
 def is_task(world) -> bool:
@@ -104,6 +108,8 @@ def run_task_generation(pop: TaskPopulation) -> list[GenerationRecord]:
     best, best_train = coupling.strategy_.best()
     shared = {"best_train_acc": float(best_train), "best_test_acc": float(pop.world.test_accuracy(best)),
               "forward_passes": float(coupling.passes_), **coupling.outcome_}
+    if len(members) > 1 and callable(getattr(pop.world, "test_probs", None)):
+        shared["fst"] = fst_loci(pop.world.test_probs(genomes))
     seconds = (time.perf_counter() - t0) / len(members)
     # 3. record
     return [

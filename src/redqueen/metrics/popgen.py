@@ -119,6 +119,20 @@ def phi_st(samples: list[np.ndarray]) -> float:
     return sigma_a / whole if whole > 0 else float("nan")
 
 
+def fst_loci(freqs: np.ndarray) -> float:
+    """Multi-locus F_ST of ``freqs`` ``(m, L, K)``: ``m`` equally weighted subpopulations' allele frequencies at
+    ``L`` loci of ``K`` alleles each, as Nei's G_ST combines loci: ``sum_l (H_T - H_S) / sum_l H_T`` (a ratio of
+    sums, so a locus where everyone agrees on one allele adds nothing). ``fst`` of one locus for ``L = 1``;
+    NaN when no locus varies."""
+    f = np.asarray(freqs, dtype=np.float64)
+    f = f / f.sum(axis=2, keepdims=True)
+    h_s = (1.0 - np.einsum("mlk,mlk->ml", f, f)).mean(axis=0)
+    pooled = f.mean(axis=0)
+    h_t = 1.0 - np.einsum("lk,lk->l", pooled, pooled)
+    total = float(h_t.sum())
+    return float((h_t - h_s).sum() / total) if total > 0 else float("nan")
+
+
 def fst(subpopulations: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Wright's F_ST = (H_T - H_S) / H_T for type frequencies of shape (m, K).
 

@@ -196,7 +196,8 @@ GLOSSARY = {
     "fst": "F_ST = (H_T - H_S) / H_T across a population's members: how far apart they have drifted (0: alike; "
            "1: each fixed on other types); migration holds it near 1 / (1 + 2 N m P/(P-1)) (Wright's island model). "
            "Members without types (points): AMOVA's Phi_ST of their samples, the share of variance between members "
-           "(about 0 for members alike; an estimate, so it can dip below 0)",
+           "(about 0 for members alike; an estimate, so it can dip below 0). Task populations (evolve): F_ST of the "
+           "members' predicted class distributions over the test points, each point a locus",
     "pool_types_lost": "types present at generation 0 that no member has: what the population as a whole lost "
                        "(categorical: counted from the members' real-data fits, before the couplings acted)",
     "pool_hill0": "types some member still has: the number of types the pooled distribution (the members' mean) "
