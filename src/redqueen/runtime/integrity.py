@@ -8,7 +8,10 @@ from the stored config through :data:`AXES`; a key column without an axis is
 checked on the values present. A lineage is whole when
 its generations are exactly 0..last and it ends at the config's last
 generation or with a record whose status is not ``ok`` (a diverged arm ends
-early by design).
+early by design), and every ``ok`` generation has its metrics: of the tables
+that refer to a generation row only ``metrics`` is written for every one
+(``samples``, ``distributions`` and ``parents`` are kept at some generations
+only, and a record that failed has no metrics).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def planned_generations(config: dict) -> int | None:
 @dataclass(frozen=True)
 class Problem:
     lineage: tuple  # the key values, in key-column order
-    what: str  # 'missing' | 'gap' | 'unfinished' | 'after end' | 'unplanned'
+    what: str  # 'missing' | 'gap' | 'unfinished' | 'after end' | 'unplanned' | 'unmeasured'
     first_bad: int  # the first generation to recompute (records from here on are dropped by a repair)
     detail: str
     quiet: frozenset = frozenset()  # key columns not worth naming (the member of a one-member population)
@@ -56,15 +59,20 @@ def _ranges(gens: Iterable[int]) -> str:
     return shown + (f" and {len(out) - 8} more ranges" if len(out) > 8 else "")
 
 
-def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple]) -> list[Problem] | None:
-    """Problems of a run's ``rows`` = ``(*key values, generation, status)``; None when the config plans no
-    generations (an evolve run), [] when the run is whole."""
+def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple],
+               unmeasured: Iterable[tuple] = ()) -> list[Problem] | None:
+    """Problems of a run's ``rows`` = ``(*key values, generation, status)``, and of ``unmeasured`` =
+    ``(*key values, generation)`` of its ``ok`` generation rows that have no metric rows; None when the config
+    plans no generations (an evolve run), [] when the run is whole."""
     last = planned_generations(config)
     if last is None:
         return None
     seen: dict[tuple, dict[int, str]] = {}
     for *key, gen, status in rows:
         seen.setdefault(tuple(key), {})[int(gen)] = status
+    bare: dict[tuple, list[int]] = {}
+    for *key, gen in unmeasured:
+        bare.setdefault(tuple(key), []).append(int(gen))
     planned: set[tuple] = set()
     solo: set[str] = set()  # arms whose populations have one member
     for arm in config.get("arms") or ():
@@ -97,6 +105,9 @@ def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple]) ->
         elif missing:
             problems.append(Problem(key, "unfinished", missing[0],
                                     f"stops at generation {missing[0] - 1} of {last}"))
+        if bare.get(key):
+            problems.append(Problem(key, "unmeasured", min(bare[key]),
+                                    f"generations {_ranges(bare[key])} have no metrics"))
         if extra:
             why = f"its end at generation {ended} ({gens[ended]})" if ended is not None else f"generation {last}"
             first = min(extra) if not missing else min(missing[0], min(extra))
