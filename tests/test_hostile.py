@@ -829,6 +829,18 @@ def test_a_stored_config_or_metadata_of_the_wrong_shape_is_one_line_in_every_rea
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r.html").exists()
 
 
+def test_every_config_a_run_stores_has_the_shape_its_readers_take():
+    """The stored-config check must let every valid config through: a curation step's detector is a kind
+    ('auto'), an arena's a table (examples/web_detector.toml stored its run, then refused to read it back)."""
+    from redqueen.runtime import config as C
+    from redqueen.runtime.integrity import config_damage
+
+    examples = sorted(Path(__file__).parent.parent.glob("examples/*.toml"))
+    exps = [C.load(p) for p in examples if "method" not in C.read_toml(p)]
+    assert len(exps) > 20 and any(c.kind == "detector" for e in exps for a in e.arms for c in a.curation)
+    assert [e.name for e in exps if config_damage(e.model_dump(mode="json"))] == []
+
+
 # --- hostile config shapes ----------------------------------------------------------------------------
 
 

@@ -120,6 +120,7 @@ def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple],
 # ------------------------------------------------------------------ a stored config's shape
 
 _NUMBER, _WHOLE, _TEXT, _TABLE, _LIST = "a number", "a whole number", "a string", "a table", "a list"
+_KIND = "a string or a table"  # a curation step's detector is its kind, an arena's its table
 #: the keys of a stored config that the readers (show, report, check, export) take as they are, and what each
 #: must be; a key a config lacks is not checked (configs of other versions lack some)
 TOP = {"name": _TEXT, "seed": _WHOLE, "generations": _WHOLE, "n": _WHOLE, "replicates": _WHOLE,
@@ -130,7 +131,7 @@ FAMILY = {"kind": _TEXT, "alpha": _NUMBER, "temperature": _NUMBER, "weight_tempe
           "top_k": _WHOLE}
 STEP = {"kind": _TEXT, "rate": _NUMBER, "topology": _TEXT, "every": _WHOLE, "operator": _TEXT, "children": _WHOLE,
         "alpha": _NUMBER, "score": _TEXT, "cells": _WHOLE, "fraction": _NUMBER, "regime": _TEXT, "heldout": _WHOLE,
-        "detector": _TABLE, "genes": _LIST}
+        "detector": _KIND, "genes": _LIST}
 
 
 #: keys a run may store as null (unset)
@@ -144,7 +145,7 @@ def _is(value, what: str, key: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if what == _NUMBER:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, {_TEXT: str, _TABLE: dict, _LIST: list}[what])
+    return isinstance(value, {_TEXT: str, _TABLE: dict, _LIST: list, _KIND: (str, dict)}[what])
 
 
 def _table(d: dict, keys: dict, where: str) -> str | None:
