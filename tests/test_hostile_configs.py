@@ -171,6 +171,11 @@ def _arena(world, detector):
     ("run --executor foo", H + ZIPF + '[[arms]]\nname = "a"\n', "unknown executor 'foo'"),
     ("evolve --executor foo", 'method = "ga"\n', "unknown executor 'foo'"),
     ("evolve", 'method = "ga"\nbatch_size = 0\n', "batch_size"),
+    # an evolve config's errors name its own keys (passes and members are the runtime's) and their fix
+    ("evolve", 'method = "ga"\nbatch_size = 5\neval_every = 2\n', "raise eval_every or lower batch_size"),
+    ("evolve", 'method = "cma"\narchive_size = 50\neval_every = 10\n', "raise eval_every or lower archive_size"),
+    ("evolve", 'method = "ga"\nbudget = 6\nbatch_size = 4\n', "raise budget or lower batch_size"),
+    ("evolve", 'method = "ga"\nn_initial = 30\n', "lower n_initial or raise archive_size"),
 ])
 def test_a_refusal_leaves_no_results_folder_or_store_behind(tmp_path, capsys, command, body, needle):
     """Every check of a config or a flag runs before the store is opened: a refused command leaves the folder it
@@ -187,3 +192,13 @@ def test_a_refusal_leaves_no_results_folder_or_store_behind(tmp_path, capsys, co
         assert "\n" not in err and "Traceback" not in err and needle in err, err
     assert not (tmp_path / "new").exists() and list(old.iterdir()) == []
 
+
+def test_a_run_that_cannot_resume_is_named_with_its_kind(tmp_path, capsys):
+    from redqueen.runtime.store import Store
+
+    store = Store(tmp_path / "out")
+    rid = store.create_run(name="e", kind="evolve", config={}, seed=0, arms=[("a", {})])
+    store.finish(rid, "interrupted")
+    store.close()
+    assert main(["resume", rid, "-q", "-o", str(tmp_path / "out")]) == 2
+    assert "is an evolve run; only collapse runs" in capsys.readouterr().err

@@ -175,7 +175,8 @@ def resume(
     store = _store(out, must_exist=True, write=True)
     info = _resolve(store, run_id)
     if info.kind != "collapse":
-        raise UserError(f"run {info.id} is a {info.kind} run; only collapse runs can be resumed")
+        article = "an" if info.kind[:1].lower() in tuple("aeiou") else "a"
+        raise UserError(f"run {info.id} is {article} {info.kind} run; only collapse runs can be resumed")
     if info.status == "done":
         raise UserError(f"run {info.id} is already done; `redqueen show {info.id}` shows it "
                         f"(`redqueen check {info.id}` checks it is whole)")
