@@ -97,7 +97,7 @@ def test_the_memory_estimate_counts_detector_fits_the_paraphraser_radioactivity_
     arena = {"kind": "arena", "detector": {"kind": "hashed_ngram"}, "samples": 1_000_000}
     exp = validate({**base, "arms": [{"name": "a", "members": 4, "regime": "fresh", "couplings": [arena]}]})
     what = {n.what: n.keys for n in memory.needs(exp)[0][1]}
-    assert what["the arena's detector fit on 1,000,000 real and 1,000,000 synthetic items"] == "arms.a.couplings.samples"
+    assert what["the arena's detector fit on 1,000,000 real and 1,000,000 synthetic items"] == "arms.a.couplings[0].samples"
     with pytest.raises(ConfigError, match="arena's detector fit"):
         memory.check(exp, limit=2 * 2**30)
 
