@@ -498,10 +498,11 @@ def theory(
     (exit 1 with --strict when a check fails)."""
     from redqueen.plugins import allowing
     from redqueen.runtime import config as C
-    from redqueen.runtime.predictions import print_theory
+    from redqueen.runtime.predictions import check_theory, print_theory
     from redqueen.runtime.runner import prepare
 
     exp = C.load(config)
+    check_theory(exp)
     _fits_side_by_side([exp], None, workers)
     with allowing(allow_plugin or ()):
         prepare(exp)
