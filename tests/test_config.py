@@ -31,9 +31,9 @@ def test_default_demo_is_valid():
         (_with(n=-5), "n: Input should be greater than or equal to 2"),
         (_with(arms=[]), "arms: List should have at least 1 item"),
         (_with(arms=[{"name": "a"}, {"name": "a"}]), "arm names must be unique; repeated: a"),
-        (_with(arms=[{"name": "a", "regime": "sideways"}]), "arms.0.regime: Input should be 'replace'"),
-        (_with(arms=[{"name": "a", "real_fraction": float("nan")}]), "arms.0.real_fraction"),
-        (_with(arms=[{"name": "a", "curation": [{"kind": "filter", "keep": 0}]}]), "arms.0.curation.0.keep"),
+        (_with(arms=[{"name": "a", "regime": "sideways"}]), "arms.a.regime: Input should be 'replace'"),
+        (_with(arms=[{"name": "a", "real_fraction": float("nan")}]), "arms.a.real_fraction"),
+        (_with(arms=[{"name": "a", "curation": [{"kind": "filter", "keep": 0}]}]), "arms.a.curation[0].keep"),
         (_with(arms=[{"name": "a", "family": {"alpha": -1}}]), "arms.a.family.alpha: Input should be greater"),
         (_with(arms=[{"name": "a", "family": {"kind": "gaussian"}}]), "cannot change the family kind"),
         (_with(family={"kind": "gaussian"}), "family 'gaussian' cannot model world 'zipf'; use one of: categorical"),
@@ -80,3 +80,21 @@ def test_docs_config_is_the_generated_reference():
 
     docs = Path(__file__).resolve().parent.parent / "docs" / "config.md"
     assert docs.read_text() == C.DOCS_HEADER + C.keys_reference(), "regenerate: redqueen keys > docs/config.md"
+
+
+@pytest.mark.parametrize("arms, expected", [
+    ([{"name": "b b", "couplings": [{"kind": "merge", "children": 0}], "members": 3}], "arms.b b.couplings[0].children:"),
+    ([{"name": "b", "curation": [{"kind": "noise", "rate": 0.1}, {"kind": "filter", "keep": 2}]}],
+     "arms.b.curation[1].keep:"),
+    ([{"name": "b", "curation": [{"kind": "noise", "rate": 0.1}, {"kind": "substitute", "rate": 0.5}]}],
+     "arms.b.curation[1]: attacks on a watermark"),  # a check after pydantic's: the same form
+    ([{"name": "b", "members": 3, "couplings": [{"kind": "niches", "score": "coverage"},
+                                                {"kind": "migration", "rate": 2}]}], "arms.b.couplings[1].rate:"),
+    ([{"name": "b"}, {"regime": "x"}], "arms[1].name: required key is missing"),  # no name to call it by
+])
+def test_every_error_names_an_arm_and_its_steps_one_way(arms, expected):
+    """pydantic's locations (arms.0.curation.1.keep) read as the later checks write keys: the arm by name, a
+    list's item by index."""
+    with pytest.raises(C.ConfigError) as e:
+        C.validate(_with(arms=arms))
+    assert str(e.value).startswith(expected), str(e.value)

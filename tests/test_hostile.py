@@ -318,6 +318,54 @@ def test_check_finds_a_gap_planted_in_a_done_run_and_resume_recomputes_it(tmp_pa
     assert got == want and Store(out).run(rid).status == "done"
 
 
+POPULATION = SMALL.replace("replicates = 2", "replicates = 1").replace('name = "fresh"\n', 'name = "fresh"\nmembers = 3\n')
+_FRESH = "SELECT id FROM lineages WHERE arm = 'fresh' AND replicate = 0"
+
+
+@pytest.mark.parametrize("damage, expected", [
+    # generation rows whose metric rows are gone: every ok generation records its metrics
+    (f"DELETE FROM metrics WHERE lineage = ({_FRESH} AND member = 1)", "member 1: generations 0-6 have no metrics"),
+    (f"DELETE FROM metrics WHERE generation = 3 AND lineage IN ({_FRESH})", "member 2: generations 3 have no metrics"),
+    ("DELETE FROM metrics WHERE generation >= 5 AND lineage = (SELECT id FROM lineages WHERE arm = 'replace')",
+     "arm replace replicate 0: generations 5-6 have no metrics"),
+    (f"DELETE FROM lineages WHERE id = ({_FRESH} AND member = 0)", "member 0: generations 0-6 have no metrics"),
+    # one member of a population behind the others: the population recomputes as one
+    ("DELETE FROM generations WHERE arm = 'fresh' AND member = 2 AND generation >= 4", "member 2: stops at generation 3"),
+    ("DELETE FROM generations WHERE arm = 'fresh' AND member = 0", "member 0: no records"),
+])
+def test_check_finds_generations_without_their_rows_and_resume_recomputes_them(tmp_path, capsys, damage, expected):
+    cfg, out, ref = _config(tmp_path, POPULATION), tmp_path / "runs", tmp_path / "ref"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 0
+    shutil.copytree(out, ref)
+    db = sqlite3.connect(out / "runs.db")
+    with db:
+        if damage.startswith("DELETE FROM generations"):  # and the rows that refer to them
+            for table in ("metrics", "parents", "samples", "distributions"):
+                where = damage.split(" WHERE ")[1]
+                db.execute(f"DELETE FROM {table} WHERE " + (where if table != "metrics" else
+                           f"EXISTS (SELECT 1 FROM lineages l WHERE l.id = metrics.lineage AND "
+                           + where.replace("arm", "l.arm").replace("member", "l.member").replace("generation", "metrics.generation") + ")"))
+        db.execute(damage)
+    db.close()
+    rid = Store(out).run("latest").id
+    assert main(["check", rid, "-o", str(out)]) == 1
+    assert expected in capsys.readouterr().out
+    assert main(["check", rid, "--repair", "-o", str(out)]) == 0
+    assert main(["resume", rid, "-q", "--no-report", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", rid, "-o", str(out)]) == 0 and "is whole" in capsys.readouterr().out
+    key = lambda r: (r.arm, r.replicate, r.member, r.generation)  # noqa: E731
+    assert {key(r): r.metrics for r in Store(out).records(rid)} == {key(r): r.metrics for r in Store(ref).records(rid)}
+
+
+@pytest.mark.parametrize("data", ["store-v2", "store-v3-compact"])
+def test_stores_of_earlier_versions_check_as_they_are(tmp_path, data, capsys):
+    folder = tmp_path / data  # a copy: opening an older store upgrades it
+    shutil.copytree(Path(__file__).parent / "data" / data, folder)
+    assert main(["check", "latest", "-o", str(folder)]) == (1 if data == "store-v2" else 0)  # v2's run was killed
+    assert "have no metrics" not in capsys.readouterr().out
+
+
 # --- the store deleted or replaced mid-run ------------------------------------------------------------
 
 
@@ -779,6 +827,18 @@ def test_a_stored_config_or_metadata_of_the_wrong_shape_is_one_line_in_every_rea
         err = _one_line(capsys)
         assert "is damaged" in err and expected in err, (argv, err)
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r.html").exists()
+
+
+def test_every_config_a_run_stores_has_the_shape_its_readers_take():
+    """The stored-config check must let every valid config through: a curation step's detector is a kind
+    ('auto'), an arena's a table (examples/web_detector.toml stored its run, then refused to read it back)."""
+    from redqueen.runtime import config as C
+    from redqueen.runtime.integrity import config_damage
+
+    examples = sorted(Path(__file__).parent.parent.glob("examples/*.toml"))
+    exps = [C.load(p) for p in examples if "method" not in C.read_toml(p)]
+    assert len(exps) > 20 and any(c.kind == "detector" for e in exps for a in e.arms for c in a.curation)
+    assert [e.name for e in exps if config_damage(e.model_dump(mode="json"))] == []
 
 
 # --- hostile config shapes ----------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def test_the_memory_estimate_counts_detector_fits_the_paraphraser_radioactivity_
     arena = {"kind": "arena", "detector": {"kind": "hashed_ngram"}, "samples": 1_000_000}
     exp = validate({**base, "arms": [{"name": "a", "members": 4, "regime": "fresh", "couplings": [arena]}]})
     what = {n.what: n.keys for n in memory.needs(exp)[0][1]}
-    assert what["the arena's detector fit on 1,000,000 real and 1,000,000 synthetic items"] == "arms.a.couplings.samples"
+    assert what["the arena's detector fit on 1,000,000 real and 1,000,000 synthetic items"] == "arms.a.couplings[0].samples"
     with pytest.raises(ConfigError, match="arena's detector fit"):
         memory.check(exp, limit=2 * 2**30)
 
@@ -140,3 +140,67 @@ def test_a_store_edited_to_a_negative_generation_is_one_line(tmp_path, capsys):
     assert main(["report", "-o", str(out), "-p", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "generation -1 of arm 'a', below 0; the store is damaged" in err, err
+
+
+MIX = '[world]\nkind = "mixture"\ncomponents = 3\nd = 2\n[family]\nkind = "kde"\n'
+KJV = '[world]\nkind = "text"\ncorpus = "kjv"\nlevel = "word"\nvocab_size = 200\nmax_len = 16\n[family]\nkind = "ngram"\n'
+DIGITS = '[world]\nkind = "digits"\n[family]\nkind = "gmm"\ncomponents = 2\ncovariance_type = "diag"\n'
+POP = '[[arms]]\nname = "a"\nmembers = 3\n'
+
+
+def _arena(world, detector):
+    return (H + world + '[[arms]]\nname = "a"\nmembers = 3\nregime = "fresh"\nreal_fraction = 0.5\n[[arms.couplings]]\n'
+            f'kind = "arena"\ndetector = {detector}\nsamples = 20\nchildren = 1\nmutation = "none"\n')
+
+
+@pytest.mark.parametrize("command, body, needle", [
+    ("run", H + MIX + POP + 'couplings = [{ kind = "merge", children = 1 }]\n', "cannot be merged"),
+    ("run", H + MIX + POP + 'couplings = [{ kind = "niches", children = 1 }]\n', "cannot be merged"),
+    ("run", H + MIX + POP + 'couplings = [{ kind = "quality_diversity" }]\n', "cannot be merged"),
+    ("run", H + '[world]\nkind = "regression"\nd = 3\n[family]\nkind = "regression"\n' + POP
+     + 'couplings = [{ kind = "merge", children = 1 }]\n', "use a coupling that moves data"),
+    ("run", _arena(KJV, '{ kind = "hashed_ngram", n_featurs = 64 }'), "no key 'n_featurs'; its keys are analyzer"),
+    ("run", _arena(KJV, '{ kind = "hashed_ngram", n_features = 0 }'), "n_features must be >= 1"),
+    ("run", _arena(KJV, '{ kind = "watermark" }'), "needs the key 'watermark'"),
+    ("run", _arena(DIGITS, '{ kind = "classifier", estimator = "os:system" }'), "plug-in module 'os' is not allowed"),
+    ("run --allow-plugin os", _arena(DIGITS, '{ kind = "classifier", estimator = "os:system" }'), "os:system"),
+    ("run", _arena(DIGITS, '{ kind = "classifier", C = 1 }'), "no key 'C'; its keys are estimator, params"),
+    ("sweep", H + MIX + POP + 'couplings = [{ kind = "merge", children = 1 }]\n[sweep]\nseeds = [1, 2]\n',
+     "cannot be merged"),
+    ("theory", H + "replicates = 2\n" + MIX + POP + 'couplings = [{ kind = "merge", children = 1 }]\n',
+     "cannot be merged"),
+    ("theory", H + ZIPF + '[[arms]]\nname = "a"\n', "set replicates >= 2"),
+    ("run --executor foo", H + ZIPF + '[[arms]]\nname = "a"\n', "unknown executor 'foo'"),
+    ("evolve --executor foo", 'method = "ga"\n', "unknown executor 'foo'"),
+    ("evolve", 'method = "ga"\nbatch_size = 0\n', "batch_size"),
+    # an evolve config's errors name its own keys (passes and members are the runtime's) and their fix
+    ("evolve", 'method = "ga"\nbatch_size = 5\neval_every = 2\n', "raise eval_every or lower batch_size"),
+    ("evolve", 'method = "cma"\narchive_size = 50\neval_every = 10\n', "raise eval_every or lower archive_size"),
+    ("evolve", 'method = "ga"\nbudget = 6\nbatch_size = 4\n', "raise budget or lower batch_size"),
+    ("evolve", 'method = "ga"\nn_initial = 30\n', "lower n_initial or raise archive_size"),
+])
+def test_a_refusal_leaves_no_results_folder_or_store_behind(tmp_path, capsys, command, body, needle):
+    """Every check of a config or a flag runs before the store is opened: a refused command leaves the folder it
+    was given as it was (an empty runs.db was left in a new folder when the family, a coupling or a detector
+    was refused after the store was made)."""
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body)
+    command, *flags = command.split()
+    new, old = tmp_path / "new" / "out", tmp_path / "old"
+    old.mkdir()
+    for out in (new, old):
+        assert main([command, str(cfg), *flags, *(["-q"] if command != "sweep" else []), "-o", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "Traceback" not in err and needle in err, err
+    assert not (tmp_path / "new").exists() and list(old.iterdir()) == []
+
+
+def test_a_run_that_cannot_resume_is_named_with_its_kind(tmp_path, capsys):
+    from redqueen.runtime.store import Store
+
+    store = Store(tmp_path / "out")
+    rid = store.create_run(name="e", kind="evolve", config={}, seed=0, arms=[("a", {})])
+    store.finish(rid, "interrupted")
+    store.close()
+    assert main(["resume", rid, "-q", "-o", str(tmp_path / "out")]) == 2
+    assert "is an evolve run; only collapse runs" in capsys.readouterr().err

@@ -856,3 +856,15 @@ def test_a_wheel_built_from_the_checkout_records_its_commit(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == head.stdout.strip()  # the clone's commit, clean
+
+
+def test_a_generation_that_failed_has_no_metrics_and_the_run_is_still_whole(store):
+    """Only an ok generation must have metric rows: a population that raised stores records without them."""
+    from dataclasses import replace
+
+    rid = new_run(store, config=CFG)
+    store.append(rid, [rec(arm, r, g) for arm, _ in ARMS for r in range(2) for g in range(4 if r else 2)])
+    store.append(rid, [replace(rec(arm, 0, 2), metrics={}, status="failed", reason="x") for arm, _ in ARMS])
+    assert store.check(rid).whole
+    store.append(rid, [replace(rec("replace", 0, 3), metrics={})])  # an ok record without metrics, after the end
+    assert {p.what for p in store.check(rid).problems} == {"after end", "unmeasured"}

@@ -106,12 +106,14 @@ def run(
     """Run an experiment (the built-in demo when no CONFIG is given)."""
     from redqueen.plugins import allowing
     from redqueen.runtime import config as C
+    from redqueen.runtime.runner import prepare
 
     exp = C.load(config if config is not None else C.default_path())
     if exp.sweep is not None:
         raise UserError(f"{config} has a [sweep] table; run it with `redqueen sweep {config}`")
     _fits_side_by_side([exp], executor, workers)
     with allowing(allow_plugin or ()):
+        prepare(exp)  # a world, family or coupling that cannot be built is refused before the store is made
         ex = _executor(executor, workers, None, out, threads)
         try:
             _execute(exp, _store(out), out, quiet=quiet, report=report, executor=ex, keep_checkpoints=keep_checkpoints)
@@ -173,7 +175,8 @@ def resume(
     store = _store(out, must_exist=True, write=True)
     info = _resolve(store, run_id)
     if info.kind != "collapse":
-        raise UserError(f"run {info.id} is a {info.kind} run; only collapse runs can be resumed")
+        article = "an" if info.kind[:1].lower() in tuple("aeiou") else "a"
+        raise UserError(f"run {info.id} is {article} {info.kind} run; only collapse runs can be resumed")
     if info.status == "done":
         raise UserError(f"run {info.id} is already done; `redqueen show {info.id}` shows it "
                         f"(`redqueen check {info.id}` checks it is whole)")
@@ -209,8 +212,12 @@ def _fits_side_by_side(exps, kind: str | None, workers: int | None, address: str
 
 def _executor_kind(kind: str | None, workers: int | None, address: str | None) -> str:
     """The executor the flags ask for; ``UserError`` for flags that contradict it (checked before any work)."""
+    from redqueen.runtime.executors import KINDS
+
     if kind is None:
         kind = "serial" if workers is None else "pool"
+    if kind not in KINDS:
+        raise UserError(f"--executor: unknown executor {kind!r}; choose {', '.join(KINDS[:-1])} or {KINDS[-1]}")
     if kind == "serial" and workers is not None and workers > 1:
         raise UserError(f"--workers {workers} needs --executor pool or ray; the serial executor runs one process")
     if address is not None and kind != "ray":
@@ -246,7 +253,7 @@ def sweep(
 
     from redqueen.plugins import allowing
     from redqueen.runtime import config as C
-    from redqueen.runtime.runner import run_experiments
+    from redqueen.runtime.runner import prepare, run_experiments
 
     _executor_kind(executor, workers, address)
     exp = C.load(config)
@@ -254,6 +261,9 @@ def sweep(
         raise UserError(f"{config} has no [sweep] table; add one (seeds = [...], n = [...]) or use `redqueen run`")
     grid = exp.grid()
     _fits_side_by_side(grid, executor, workers, address)  # the pool runs every grid point's populations together
+    with allowing(allow_plugin or ()):
+        for e in grid:
+            prepare(e)
     store = _store(out)
     console = _console()
     claimed: list[str] = []
@@ -488,11 +498,14 @@ def theory(
     (exit 1 with --strict when a check fails)."""
     from redqueen.plugins import allowing
     from redqueen.runtime import config as C
-    from redqueen.runtime.predictions import print_theory
+    from redqueen.runtime.predictions import check_theory, print_theory
+    from redqueen.runtime.runner import prepare
 
     exp = C.load(config)
+    check_theory(exp)
     _fits_side_by_side([exp], None, workers)
     with allowing(allow_plugin or ()):
+        prepare(exp)
         ex = _executor(None, workers, None, out, threads)
         try:
             outside = print_theory(_console(), exp, store=_store(out), level=level, every=every, executor=ex,
@@ -521,6 +534,7 @@ def evolve(
     export and report like any other."""
     from redqueen.evolve.runner import EvolveConfig, to_experiment
     from redqueen.runtime import config as C
+    from redqueen.runtime.runner import prepare
 
     loaded = []
     for path in configs:
@@ -543,6 +557,7 @@ def evolve(
     threads = min(max(c.threads for c in loaded), os.cpu_count() or 1)  # at most the CPUs, as the key says
     for exp in exps:  # one run after another: each run's arms share the pool
         _fits_side_by_side([exp], executor, workers)
+        prepare(exp)
     store = _store(out)
     ex = _executor(executor, workers, None, out, threads)
     try:

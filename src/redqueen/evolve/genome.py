@@ -187,7 +187,8 @@ def merge_refusal(model) -> str | None:
         why = getattr(model, "cannot_merge", None)
         return why() if callable(why) else None
     return getattr(model, "merge_refusal", None) or (
-        f"family {type(model).__name__} has no genome_space: it cannot be merged in weight space")
+        f"family {type(model).__name__} has no genome_space: it cannot be merged in weight space; use a coupling "
+        "that moves data (migration, island_reset)")
 
 
 def genomes(models: Sequence[Any]) -> Genomes:

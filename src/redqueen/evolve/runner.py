@@ -57,7 +57,14 @@ class EvolveConfig(BaseModel):
         if self.method == "cma" and self.init == "pretrained":
             raise ValueError("method 'cma' starts from one random point; use init = 'scratch'")
         if self.init == "scratch" and self.n_initial > self.archive_size:
-            raise ValueError(f"n_initial={self.n_initial} exceeds archive_size={self.archive_size}")
+            raise ValueError(f"n_initial = {self.n_initial} exceeds archive_size = {self.archive_size}; lower n_initial "
+                             "or raise archive_size")
+        passes = _passes(self)[0]  # forward passes per generation, where a strategy's batch must fit
+        per, what = (self.archive_size, "archive_size") if self.method == "cma" else (self.batch_size, "batch_size")
+        if per > passes:
+            key = "eval_every" if passes == self.eval_every else "budget"
+            raise ValueError(f"{what} = {per} exceeds the {passes} forward passes of a generation ({key} = "
+                             f"{getattr(self, key)}); raise {key} or lower {what}")
         from redqueen.evolve.digits import mlp_layout
         from redqueen.runtime import memory
 

@@ -164,14 +164,15 @@ def check_family(cfg, factory: Callable[[], object], world, seed: int) -> None:
             raise C.ConfigError(f"family.cls: {e}") from None
 
 
-def check_arena_detector(arm: str, spec: dict, world, seed: int) -> None:
+def check_arena_detector(where: str, spec: dict, world, seed: int) -> None:
     """An arena's detector must build from its table and pass the detector contract (a plug-in classifier
-    too) on 100 real items against 100 of them jittered, before the run; ``ConfigError`` naming the problem."""
+    too) on 100 real items against 100 of them jittered, before the run; ``ConfigError`` naming the problem
+    (at ``where``, the coupling's key)."""
     from redqueen.loop.curation import Noise
     from redqueen.models.detectors import check_detector, make_detector
 
     params = {k: v for k, v in spec.items() if k != "kind"}
-    where = f"arms.{arm}.couplings.detector"
+    where += ".detector"
     try:
         make_detector(spec["kind"], **params)
     except (TypeError, ValueError) as e:
@@ -217,13 +218,14 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
         steps = {stage: tuple(make_curation(c.kind, **c.model_dump(exclude={"kind", "stage"}), **_keyed(c, fam_cfg))
                               for c in arm.curation if c.stage == stage) for stage in ("synthetic", "mixed")}
         couplings = tuple(partial(make_coupling, c.kind, **c.model_dump(exclude={"kind"})) for c in arm.couplings)
-        if any(c.kind in C.MERGING for c in arm.couplings):
+        merging = [j for j, c in enumerate(arm.couplings) if c.kind in C.MERGING]
+        if merging:
             why = merge_refusal(factory())
             if why is not None:
-                raise C.ConfigError(f"arms.{arm.name}.couplings: {why}")
-        for c in arm.couplings:
+                raise C.ConfigError(f"arms.{arm.name}.couplings[{merging[0]}]: {why}")
+        for j, c in enumerate(arm.couplings):
             if c.kind == "arena":
-                check_arena_detector(arm.name, c.detector, world, exp.seed)
+                check_arena_detector(f"arms.{arm.name}.couplings[{j}]", c.detector, world, exp.seed)
         plans.append(ArmPlan(arm.name, regime, steps["synthetic"], factory, fam_cfg.model_dump(), arm.members,
                              couplings, steps["mixed"], arm.provenance, arm.radioactivity))
     return plans

@@ -697,10 +697,9 @@ class Sweep(_Strict):
         return values
 
 
-def _check_arena(arm, c: ArenaCoupling, data: str, family, members: int) -> None:
-    """An arena's detector must read the world's data, its genes need a family that samples with them, and it
-    needs a generator the detector trains on; ``ValueError`` with the fix."""
-    where = f"arms.{arm.name}.couplings"
+def _check_arena(where: str, c: ArenaCoupling, data: str, family, members: int) -> None:
+    """An arena (at config key ``where``) must have a detector that reads the world's data, genes that the family
+    samples with, and a generator the detector trains on; ``ValueError`` with the fix."""
     kind = c.detector.get("kind")
     arena_kinds = [k for k in DETECTOR_DATA if k != "types"]  # the arena's generators emit items, not counts
     if kind not in arena_kinds:
@@ -765,23 +764,24 @@ class Experiment(_Strict):
         for arm in self.arms:
             if w == "task" or any(c.kind in STRATEGIES for c in arm.couplings):
                 _check_task_arm(self, arm)
-            for c in arm.couplings:
+            for j, c in enumerate(arm.couplings):
+                where = f"arms.{arm.name}.couplings[{j}]"
                 if getattr(c, "mutation", "none") == "svd" and self.family.kind not in MATRIX_GENOMES:
-                    raise ValueError(f"arms.{arm.name}.couplings: svd mutation needs matrix-shaped parameters; family "
+                    raise ValueError(f"{where}: svd mutation needs matrix-shaped parameters; family "
                                      f"'{self.family.kind}' has none (use mutation = 'gaussian', or a family among "
                                      f"{', '.join(MATRIX_GENOMES)})")
                 if c.kind == "arena":
-                    _check_arena(arm, c, w, self.family, arm.members)
+                    _check_arena(where, c, w, self.family, arm.members)
                 if getattr(c, "score", "likelihood") == "coverage" and w != "counts":
-                    raise ValueError(f"arms.{arm.name}.couplings: score = 'coverage' needs a categorical world; "
+                    raise ValueError(f"{where}: score = 'coverage' needs a categorical world; "
                                      "use score = 'likelihood'")
             if arm.radioactivity and (w != "sequences" or getattr(self.arm_family(arm), "watermark", None) is None):
                 raise ValueError(f"arms.{arm.name}.radioactivity: the test needs a watermarked family on text; "
                                  "set [family] watermark = { ... } on a text world, or radioactivity = 0")
-            for c in arm.curation:
+            for i, c in enumerate(arm.curation):
                 why = self._curation_refusal(arm, c, w)
                 if why:
-                    raise ValueError(f"arms.{arm.name}.curation.{c.kind}: {why}")
+                    raise ValueError(f"arms.{arm.name}.curation[{i}]: {why}")
         return self
 
     def _curation_refusal(self, arm: Arm, c, data: str) -> str | None:
@@ -871,15 +871,28 @@ _BOUNDS = {"less_than_equal": ("le", "less than or equal to"), "less_than": ("lt
            "greater_than_equal": ("ge", "greater than or equal to"), "greater_than": ("gt", "greater than")}
 
 
-def _one_line(err: ValidationError, prefix: str = "") -> str:
+def _key(loc: list, prefix: str, data) -> str:
+    """A config key as every error writes it: an arm by its name, a list's item by its index
+    (``arms.a.curation[0].keep``; ``arms[0]`` for an arm without a usable name)."""
+    arms = data.get("arms") if isinstance(data, dict) and not prefix else None
+    if len(loc) > 1 and loc[0] == "arms" and isinstance(loc[1], int) and isinstance(arms, list) and loc[1] < len(arms):
+        name = arms[loc[1]].get("name") if isinstance(arms[loc[1]], dict) else None
+        if isinstance(name, str) and name:
+            loc = ["arms", name, *loc[2:]]
+    key = prefix
+    for p in loc:
+        key += f"[{p}]" if isinstance(p, int) else f".{p}" if key else str(p)
+    return key or "config"
+
+
+def _one_line(err: ValidationError, prefix: str = "", data=None) -> str:
     e = err.errors()[0]
-    loc = [str(p) for p in e["loc"]]
     # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
     tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
             "transformer", "vae", "plugin", "hf", "regression", "noise", "filter", "migration", "merge", "niches",
             "quality_diversity", "island_reset", "digits_task", "mlp", "m2n2", "ga", "map_elites", "cma"}
-    loc = [p for p in loc if p not in tags and not p.startswith("function-")]
-    key = ".".join(([prefix] if prefix else []) + loc) or "config"
+    loc = [p for p in e["loc"] if isinstance(p, int) or p not in tags and not p.startswith("function-")]
+    key = _key(loc, prefix, data)
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
     if e["type"] == "extra_forbidden":
         return f"{key}: unknown key; check its spelling against `redqueen keys`{more}"
@@ -888,6 +901,8 @@ def _one_line(err: ValidationError, prefix: str = "") -> str:
     if e["type"] == "union_tag_not_found":  # a table without its kind: pydantic's text names only the discriminator
         return f"{key}: set kind, which says what this table is (`redqueen keys` lists every kind and its keys){more}"
     msg = e["msg"].removeprefix("Value error, ")
+    if not loc and not prefix and re.match(r"(arms|world|family)\b[\w\[\]. -]*: ", msg):
+        return msg + more  # a check of the whole config that names its key ("arms.a.couplings[0]: ...")
     bound = _BOUNDS.get(e["type"])
     if bound is not None and isinstance((e.get("ctx") or {}).get(bound[0]), float):  # 1e100, not its 101 digits
         msg = f"Input should be {bound[1]} {e['ctx'][bound[0]]:g}"
@@ -1014,7 +1029,7 @@ def validate_as(model: type[BaseModel], data: dict, prefix: str = ""):
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_one_line(e, prefix)) from None
+        raise ConfigError(_one_line(e, prefix, data)) from None
 
 
 def load(path: str | Path) -> Experiment:

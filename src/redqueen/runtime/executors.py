@@ -178,6 +178,10 @@ def reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
                          "start the Ray cluster or fix the address") from None
 
 
+#: the executors :func:`make_executor` makes
+KINDS = ("serial", "pool", "ray")
+
+
 def make_executor(kind: str, *, workers: int | None = None, address: str | None = None,
                   temp_dir: str | Path | None = None, threads: int | None = None):
     """The one factory from a CLI string to an executor; raises ``ValueError`` for an unknown kind
@@ -188,4 +192,4 @@ def make_executor(kind: str, *, workers: int | None = None, address: str | None 
         return PoolExecutor(workers, threads)
     if kind == "ray":
         return RayExecutor(address, temp_dir, workers, threads)
-    raise ValueError(f"unknown executor {kind!r}; choose serial, pool or ray")
+    raise ValueError(f"unknown executor {kind!r}; choose {', '.join(KINDS[:-1])} or {KINDS[-1]}")

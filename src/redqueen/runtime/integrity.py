@@ -8,7 +8,10 @@ from the stored config through :data:`AXES`; a key column without an axis is
 checked on the values present. A lineage is whole when
 its generations are exactly 0..last and it ends at the config's last
 generation or with a record whose status is not ``ok`` (a diverged arm ends
-early by design).
+early by design), and every ``ok`` generation has its metrics: of the tables
+that refer to a generation row only ``metrics`` is written for every one
+(``samples``, ``distributions`` and ``parents`` are kept at some generations
+only, and a record that failed has no metrics).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def planned_generations(config: dict) -> int | None:
 @dataclass(frozen=True)
 class Problem:
     lineage: tuple  # the key values, in key-column order
-    what: str  # 'missing' | 'gap' | 'unfinished' | 'after end' | 'unplanned'
+    what: str  # 'missing' | 'gap' | 'unfinished' | 'after end' | 'unplanned' | 'unmeasured'
     first_bad: int  # the first generation to recompute (records from here on are dropped by a repair)
     detail: str
     quiet: frozenset = frozenset()  # key columns not worth naming (the member of a one-member population)
@@ -56,15 +59,20 @@ def _ranges(gens: Iterable[int]) -> str:
     return shown + (f" and {len(out) - 8} more ranges" if len(out) > 8 else "")
 
 
-def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple]) -> list[Problem] | None:
-    """Problems of a run's ``rows`` = ``(*key values, generation, status)``; None when the config plans no
-    generations (an evolve run), [] when the run is whole."""
+def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple],
+               unmeasured: Iterable[tuple] = ()) -> list[Problem] | None:
+    """Problems of a run's ``rows`` = ``(*key values, generation, status)``, and of ``unmeasured`` =
+    ``(*key values, generation)`` of its ``ok`` generation rows that have no metric rows; None when the config
+    plans no generations (an evolve run), [] when the run is whole."""
     last = planned_generations(config)
     if last is None:
         return None
     seen: dict[tuple, dict[int, str]] = {}
     for *key, gen, status in rows:
         seen.setdefault(tuple(key), {})[int(gen)] = status
+    bare: dict[tuple, list[int]] = {}
+    for *key, gen in unmeasured:
+        bare.setdefault(tuple(key), []).append(int(gen))
     planned: set[tuple] = set()
     solo: set[str] = set()  # arms whose populations have one member
     for arm in config.get("arms") or ():
@@ -97,6 +105,9 @@ def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple]) ->
         elif missing:
             problems.append(Problem(key, "unfinished", missing[0],
                                     f"stops at generation {missing[0] - 1} of {last}"))
+        if bare.get(key):
+            problems.append(Problem(key, "unmeasured", min(bare[key]),
+                                    f"generations {_ranges(bare[key])} have no metrics"))
         if extra:
             why = f"its end at generation {ended} ({gens[ended]})" if ended is not None else f"generation {last}"
             first = min(extra) if not missing else min(missing[0], min(extra))
@@ -109,6 +120,7 @@ def check_rows(config: dict, columns: tuple[str, ...], rows: Iterable[tuple]) ->
 # ------------------------------------------------------------------ a stored config's shape
 
 _NUMBER, _WHOLE, _TEXT, _TABLE, _LIST = "a number", "a whole number", "a string", "a table", "a list"
+_KIND = "a string or a table"  # a curation step's detector is its kind, an arena's its table
 #: the keys of a stored config that the readers (show, report, check, export) take as they are, and what each
 #: must be; a key a config lacks is not checked (configs of other versions lack some)
 TOP = {"name": _TEXT, "seed": _WHOLE, "generations": _WHOLE, "n": _WHOLE, "replicates": _WHOLE,
@@ -119,7 +131,7 @@ FAMILY = {"kind": _TEXT, "alpha": _NUMBER, "temperature": _NUMBER, "weight_tempe
           "top_k": _WHOLE}
 STEP = {"kind": _TEXT, "rate": _NUMBER, "topology": _TEXT, "every": _WHOLE, "operator": _TEXT, "children": _WHOLE,
         "alpha": _NUMBER, "score": _TEXT, "cells": _WHOLE, "fraction": _NUMBER, "regime": _TEXT, "heldout": _WHOLE,
-        "detector": _TABLE, "genes": _LIST}
+        "detector": _KIND, "genes": _LIST}
 
 
 #: keys a run may store as null (unset)
@@ -133,7 +145,7 @@ def _is(value, what: str, key: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if what == _NUMBER:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, {_TEXT: str, _TABLE: dict, _LIST: list}[what])
+    return isinstance(value, {_TEXT: str, _TABLE: dict, _LIST: list, _KIND: (str, dict)}[what])
 
 
 def _table(d: dict, keys: dict, where: str) -> str | None:

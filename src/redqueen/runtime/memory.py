@@ -176,9 +176,9 @@ def coupling_needs(exp, arm, family) -> list[Need]:
     """What a population's couplings hold once for all members: the arena's detector fit (``samples`` a side) and
     every generator's ``samples`` items each round."""
     out = []
-    for c in arm.couplings:
+    for j, c in enumerate(arm.couplings):
         if c.kind == "arena":
-            keys = f"arms.{arm.name}.couplings.samples"
+            keys = f"arms.{arm.name}.couplings[{j}].samples"
             out += [detector_need(exp, family, c.samples, "the arena's detector fit", keys),
                     Need(arm.members * c.samples * max(item_bytes(exp, family), F64),
                          f"{c.samples:,} samples of each of {arm.members} generators a round", keys)]

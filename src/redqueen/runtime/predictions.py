@@ -104,6 +104,12 @@ def comparisons(exp: C.Experiment, result, level: float = 0.99, arms: _Arms | No
             yield arm, metric, theory.compare(sim[:, start:], pred[start:], level, t=np.arange(start, len(pred))), anchored
 
 
+def check_theory(exp: C.Experiment) -> None:
+    """Whether ``exp`` can be compared with theory; ``ConfigError`` with the fix (before a store is opened)."""
+    if exp.replicates < 2:
+        raise C.ConfigError("replicates: theory compares means over replicates; set replicates >= 2 (e.g. 200)")
+
+
 def print_theory(console, exp: C.Experiment, *, store, level: float, every: int, executor=None,
                  progress: bool = True, strict: bool = False) -> list[str]:
     """Run ``exp`` (``replicates`` lineages per arm) and print simulation against prediction per arm and metric.
@@ -122,8 +128,7 @@ def print_theory(console, exp: C.Experiment, *, store, level: float, every: int,
     from redqueen.runtime.display import safe, support
     from redqueen.runtime.runner import run_experiment
 
-    if exp.replicates < 2:
-        raise C.ConfigError("replicates: theory compares means over replicates; set replicates >= 2 (e.g. 200)")
+    check_theory(exp)
     arms = _Arms(exp)
     console.print(f"[bold]{safe(exp.name)}[/]: {exp.replicates} replicates x {exp.generations} generations, n = {exp.n}; "
                   f"simultaneous {level:.0%} intervals (Bonferroni over the generations compared)")

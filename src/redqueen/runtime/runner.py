@@ -160,6 +160,12 @@ def _plans(config_json: str) -> dict:
     return {p.name: p for p in plan_arms(_experiment(config_json), _world(config_json))}
 
 
+def prepare(exp: C.Experiment) -> list:
+    """Build ``exp``'s world and arms as its run will (kept for it): a world, family, coupling or detector that
+    cannot be built raises ``ConfigError`` here, so that a command refuses before it opens a store."""
+    return list(_plans(exp.model_dump_json()).values())
+
+
 #: the serial runner stores records and checkpoints at most this often (and at the end of a population);
 #: a kill loses at most this much work, which resume recomputes bit for bit
 FLUSH_SECONDS = 0.5
@@ -303,7 +309,7 @@ def run_experiments(
     folder = getattr(store, "folder", None)
     prepared = []
     for exp, run_id in exps:  # build everything first: a bad world fails before any run is created
-        prepared.append((exp, run_id, list(_plans(exp.model_dump_json()).values())))
+        prepared.append((exp, run_id, prepare(exp)))
     runs, units = [], []
     for exp, run_id, plans in prepared:
         if store is not None:

@@ -447,8 +447,8 @@ class Store:
         In one transaction: refuse (:class:`RunBusy`) if a live process owns
         it; refuse (:class:`DataChanged`) if ``data`` (as for :meth:`create_run`)
         differs from the files the run read when it started; take the lease;
-        drop every lineage's records from its first missing generation on (a
-        lineage's records are a gap-free prefix, so resume recomputes the rest);
+        drop every population's records from the first generation a lineage of it is missing or has no
+        metrics on (a population's records are a gap-free prefix, so resume recomputes the rest);
         set the status back to ``running``.
         """
         try:
@@ -457,9 +457,12 @@ class Store:
                 if data is not None:
                     self._same_data(c, rid, data)
                 token = self._leases.take(c, rid)
-                for problem in self._check(c, rid).problems or ():
-                    if problem.what in ("gap", "after end", "unplanned"):
-                        self._delete_from(c, rid, problem.lineage, problem.first_bad)
+                cols = self._key_columns(c)
+                for problem in self._check(c, rid).problems or ():  # a population recomputes as one, all members
+                    whole = problem.what != "unplanned"  # (an unplanned member is dropped alone)
+                    key = tuple(None if whole and col not in ("arm", "replicate") else v
+                                for col, v in zip(cols, problem.lineage))
+                    self._delete_from(c, rid, key, problem.first_bad)
                 c.execute("UPDATE runs SET status = 'running', finished = NULL, reason = '' WHERE id = ?", (rid,))
         except LeaseHeld as e:
             raise self._busy(e, "resume it") from None
@@ -661,7 +664,12 @@ class Store:
     def _check(self, c: sqlite3.Connection, rid: str) -> RunCheck:
         cols = self._key_columns(c)
         rows = c.execute(f"SELECT {', '.join(cols)}, generation, status FROM generations WHERE run_id = ?", (rid,))
-        return RunCheck(rid, cols, check_rows(self._config(c, rid), cols, rows))
+        on = " AND ".join(["l.run_id = g.run_id", *(f"l.{col} = g.{col}" for col in cols)])
+        unmeasured = c.execute(  # an ok generation row without metric rows (metrics refer to it through lineages)
+            f"SELECT {', '.join('g.' + col for col in cols)}, g.generation FROM generations g LEFT JOIN lineages l "
+            f"ON {on} WHERE g.run_id = ? AND g.status = 'ok' AND NOT EXISTS (SELECT 1 FROM metrics m "
+            "WHERE m.lineage = l.id AND m.generation = g.generation)", (rid,))
+        return RunCheck(rid, cols, check_rows(self._config(c, rid), cols, rows, unmeasured.fetchall()))
 
     def check(self, run_id: str) -> RunCheck:
         """Whether a run has every generation of every lineage its stored config plans (see

@@ -9,6 +9,8 @@
 * :func:`check_detector` -- the contract every detector (and plug-in) passes; :func:`make_detector` -- the factory.
 """
 
+import inspect
+
 from redqueen.models.detectors.base import Detector, pack_meta, unpack_meta
 from redqueen.models.detectors.check import check_detector
 from redqueen.models.detectors.classifier import ClassifierDetector, resolve_classifier
@@ -20,27 +22,38 @@ from redqueen.models.detectors.watermark import WatermarkDetector
 KINDS = ("hashed_ngram", "likelihood_ratio", "perplexity", "classifier", "watermark", "types")
 
 
+#: detector kind -> what builds it
+MAKERS = {"hashed_ngram": HashedNGramDetector, "likelihood_ratio": LikelihoodRatioDetector,
+          "perplexity": perplexity_detector, "classifier": ClassifierDetector, "watermark": WatermarkDetector,
+          "types": TypeDetector}
+
+
+def _keys(kind: str) -> dict:
+    """The keyword parameters of detector ``kind``: name -> its default (``inspect.Parameter.empty``: required)."""
+    cls = LikelihoodRatioDetector if kind == "perplexity" else MAKERS[kind]  # perplexity: candidate=None fixed
+    return {n: p.default for n, p in inspect.signature(cls).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and not (kind == "perplexity" and n == "candidate")}
+
+
 def make_detector(kind: str, **params):
-    """The one factory from a kind name and keyword parameters to an unfitted detector; ``ValueError`` if unknown.
+    """The one factory from a kind name and keyword parameters to an unfitted detector; ``ValueError`` if
+    unknown, or a parameter is unknown or missing (naming the detector's parameters).
 
     ``kind="classifier"`` takes ``estimator="package.module:Class"`` (any scikit-learn style classifier:
     the plug-in route) and its ``params``; the class is resolved here, so a bad name fails before a run.
     """
-    if kind == "hashed_ngram":
-        return HashedNGramDetector(**params)
-    if kind == "likelihood_ratio":
-        return LikelihoodRatioDetector(**params)
-    if kind == "perplexity":
-        return perplexity_detector(**params)
+    if kind not in MAKERS:
+        raise ValueError(f"unknown detector {kind!r}; choose one of {', '.join(KINDS)}")
+    keys = _keys(kind)
+    unknown = [k for k in params if k not in keys]
+    missing = [k for k, default in keys.items() if default is inspect.Parameter.empty and k not in params]
+    if unknown or missing:
+        what = f"has no key {unknown[0]!r}" if unknown else f"needs the key {missing[0]!r}"
+        raise ValueError(f"detector '{kind}' {what}; its keys are {', '.join(keys)}")
+    det = MAKERS[kind](**params)
     if kind == "classifier":
-        det = ClassifierDetector(**params)
         resolve_classifier(det.estimator)
-        return det
-    if kind == "watermark":
-        return WatermarkDetector(**params)
-    if kind == "types":
-        return TypeDetector(**params)
-    raise ValueError(f"unknown detector {kind!r}; choose one of {', '.join(KINDS)}")
+    return det
 
 
 __all__ = ["ClassifierDetector", "Detector", "HashedNGramDetector", "KINDS", "LikelihoodRatioDetector",
