@@ -17,6 +17,8 @@ for bit (its samples come from the same generator draws).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from redqueen.evolve.base import as_rng, check_told
@@ -73,7 +75,7 @@ class CMAES:
         if self.asked_ is None or len(self.asked_) != len(g):
             raise ValueError(f"CMAES.tell() needs the {self.popsize} genomes of the last ask(), got {len(g)}")
         acc = s.mean(axis=1)
-        self.es_.tell(self.asked_, (-acc).tolist())
+        _tell(self.es_, self.asked_, acc)
         self.told_.append(acc.astype(np.float64))
         self.last_ = (g.copy(), acc.astype(np.float64))
         self.asked_ = None
@@ -109,11 +111,20 @@ class CMAES:
         self.es_ = self._start()
         self.told_ = []
         for acc in np.asarray(arrays["told"], dtype=np.float64):
-            asked = self.es_.ask()
-            self.es_.tell(asked, (-acc).tolist())
+            _tell(self.es_, self.es_.ask(), acc)
             self.told_.append(acc)
         self.asked_ = None
         self.best_ = self.last_ = None
         if "best" in arrays:
             self.best_ = (np.asarray(arrays["best"], np.float32).copy(), float(meta["best_score"]))
             self.last_ = (np.asarray(arrays["last"], np.float32).copy(), np.asarray(arrays["last_scores"], np.float64).copy())
+
+
+def _tell(es, asked, acc: np.ndarray) -> None:
+    """``es.tell`` of the scores ``acc`` (maximised), without pycma's warning that an evolution path or sample is
+    beyond 7.4 standard deviations of the diagonal step sizes ("elements of z2[k] are larger than 55", once per
+    distinct value: a hundred lines on a long run, again on every replay). pycma bounds that update itself; it
+    says only that the mean moves steadily along some coordinates. Every other warning passes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="elements of z2", category=UserWarning, module="cma")
+        es.tell(asked, (-acc).tolist())
