@@ -94,12 +94,66 @@ def test_the_memory_estimate_counts_detector_fits_the_paraphraser_radioactivity_
                                       "curation": [{"kind": "paraphrase", "examples": 1000}]}]})
     what = [n.what for n in memory.needs(exp)[0][1]]
     assert any("paraphraser fitted on 1,000" in w for w in what) and any("radioactivity" in w for w in what)
-    arena = {"kind": "arena", "detector": {"kind": "hashed_ngram"}, "samples": 1_000_000}
-    exp = validate({**base, "arms": [{"name": "a", "members": 4, "regime": "fresh", "couplings": [arena]}]})
+    arena = {"kind": "arena", "detector": {"kind": "hashed_ngram"}, "samples": 1000}
+    exp = validate({**base, "generations": 2, "arms": [{"name": "a", "members": 4, "regime": "fresh",
+                                                        "couplings": [arena]}]})
+    exp = exp.model_copy(update={"arms": [exp.arms[0].model_copy(update={"couplings": [
+        exp.arms[0].couplings[0].model_copy(update={"samples": 1_000_000})]})]})
     what = {n.what: n.keys for n in memory.needs(exp)[0][1]}
     assert what["the arena's detector fit on 1,000,000 real and 1,000,000 synthetic items"] == "arms.a.couplings[0].samples"
+    assert what["1,000,000 samples of each of 3 rounds' generators and champion, archived"] == \
+        "arms.a.couplings[0].samples, generations"
     with pytest.raises(ConfigError, match="arena's detector fit"):
         memory.check(exp, limit=2 * 2**30)
+
+
+#: peak RSS a member of a categorical population adds (zipf, k = 100,000, n = 1,000, 3 generations, replace; the
+#: slope of /usr/bin/time's maximum resident size over members = 64, 128, 256: 724,108, 1,312,488, 2,488,284 KiB):
+#: its model, reference counts, diversity profile (world copy, log, tail weights, two buffers, three masks), gene
+#: bank, pending, training and emitted counts, and its row of the population diagnostics' (P, K) matrix
+CATEGORICAL_MEMBER_KIB = 9_186
+MEASURED_PEAK_KIB = {64: 724_108, 128: 1_312_488, 256: 2_488_284}
+
+
+def test_the_memory_estimate_of_a_large_categorical_population_is_at_least_what_it_uses():
+    """A reviewer's zipf population (k = 100,000, members = 4096, n = 1000) was estimated at 12 GiB and was
+    OOM-killed at 23 GB: the estimate counted the model's probabilities only, not each member's diagnostics, counts
+    and pooled matrix. Now it holds the measured peaks of the scaled runs (within 2x) and refuses the reviewer's."""
+    from redqueen.runtime import memory
+    from redqueen.runtime.config import ConfigError, validate
+
+    base = {"n": 1000, "generations": 3, "world": {"kind": "zipf", "k": 100_000}, "family": {"kind": "categorical"}}
+    exp = validate({**base, "arms": [{"name": "a", "members": 2}]})
+
+    def estimate(members):
+        sized = exp.model_copy(update={"arms": [exp.arms[0].model_copy(update={"members": members})]})
+        return sized, sum(x.bytes for x in memory.needs(sized)[0][1])
+
+    for members, peak in MEASURED_PEAK_KIB.items():
+        assert 1024 * peak <= estimate(members)[1] <= 2 * 1024 * peak, members
+    reviewer, total = estimate(4096)
+    assert 4096 * CATEGORICAL_MEMBER_KIB * 1024 <= total <= 2 * 4096 * CATEGORICAL_MEMBER_KIB * 1024
+    with pytest.raises(ConfigError, match="needs about 4.* GiB of memory, more than the 24 GiB available; most of it is "
+                                          "the diagnostics' reference .* shrink world.k, arms.a.members"):
+        memory.check(reviewer, limit=24 * 2**30)
+
+
+def test_an_arena_web_that_cannot_fit_is_refused_before_the_store(tmp_path, capsys):
+    """The arena's web model trains on `web` real items beside what passed (up to 10^8): it was not sized, so a digits
+    arena with web = 10^8 (a 150 GiB training set) started its run; now it is one line naming the key, exit 2,
+    before any store is created."""
+    cfg = tmp_path / "web.toml"
+    cfg.write_text('name = "w"\nseed = 1\ngenerations = 2\nn = 100\nreference_size = 50\n[world]\nkind = "digits"\n'
+                   '[family]\nkind = "gmm"\ncomponents = 2\ncovariance_type = "diag"\n[[arms]]\nname = "a"\n'
+                   'members = 3\n[[arms.couplings]]\nkind = "arena"\ndetector = { kind = "classifier" }\n'
+                   'samples = 20\nweb = 100000000\n')
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert "the arena web model's training set of up to 100,000,060 items" in err and "shrink arms.a.couplings[0].web" in err
+    assert captured.out == "" and not out.exists()
 
 
 def test_a_ctrl_c_that_pydantic_turns_into_a_schema_error_is_an_interruption():

@@ -17,6 +17,8 @@ for bit (its samples come from the same generator draws).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from redqueen.evolve.base import as_rng, check_told
@@ -81,7 +83,7 @@ class CMAES:
 
     def _told(self, g: np.ndarray, acc: np.ndarray) -> None:
         """Tell pycma the last ask's mean scores ``acc`` of genomes ``g`` (that ask as float32); log them."""
-        self.es_.tell(self.asked_, (-acc).tolist())
+        _tell(self.es_, self.asked_, acc)
         self.told_.append(acc.astype(np.float64))
         self.last_ = (g.copy(), acc.astype(np.float64))
         self.asked_ = None
@@ -123,3 +125,13 @@ class CMAES:
         if not all(a is None and b is None or a is not None and b is not None and np.array_equal(a, b)
                    for a, b in zip(stored, replayed)):
             raise ValueError("the best or last population disagrees with the replayed tells")
+
+
+def _tell(es, asked, acc: np.ndarray) -> None:
+    """``es.tell`` of the scores ``acc`` (maximised), without pycma's warning that an evolution path or sample is
+    beyond 7.4 standard deviations of the diagonal step sizes ("elements of z2[k] are larger than 55", once per
+    distinct value: a hundred lines on a long run, again on every replay). pycma bounds that update itself; it
+    says only that the mean moves steadily along some coordinates. Every other warning passes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="elements of z2", category=UserWarning, module="cma")
+        es.tell(asked, (-acc).tolist())

@@ -6,8 +6,11 @@ naming the config keys that size them. :func:`check` adds them up for the
 largest arm and refuses, in one line naming the keys to shrink, an experiment
 that cannot fit in the memory this machine has available. Estimates count
 only arrays the code is known to build at full size (float64 = 8 bytes,
-float32 = 4 for torch); they are lower bounds, so a refusal is certain to be
-right, and one that passes may still run out on a crowded machine.
+float32 = 4 for torch), what one member holds from start to end (its model,
+data, diagnostics' reference) once per member, and the process itself. For
+categorical and Gaussian populations they were checked against measured peak
+RSS (``tests/test_hostile_configs.py``: 1.0-1.5x of it); one that passes may
+still run out on a crowded machine.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 F64 = 8
 F32 = 4
 W1_PROJECTIONS = 64  # = redqueen.metrics.suite.W1_PROJECTIONS (not imported here: that loads every model family)
+COUNTS_WORLDS = ("zipf", "wordfreq")  # worlds whose data are K counts, not items
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,26 @@ def item_bytes(exp, family) -> float:
     return 0.0
 
 
+def data_bytes(exp, family, items: float, origins: int = 0) -> float:
+    """Bytes of one data set of ``items`` items: per item for points and sequences; in a categorical world its K
+    counts whatever ``items`` is, and with provenance one more row of K counts for each of ``origins`` origins."""
+    if exp.world.kind in COUNTS_WORLDS:
+        return F64 * exp.world.k * (1 + origins)
+    return items * item_bytes(exp, family)
+
+
+def draw_bytes(exp, items: float) -> float:
+    """What the world holds while it draws ``items`` points: a Gaussian or mixture draw gathers a d x d Cholesky
+    factor per point, then means and noise (0 for other worlds: their draws are the data)."""
+    w = exp.world
+    return F64 * items * (1 + 4 * w.d + w.d ** 2) if w.kind in ("gaussian", "mixture") else 0.0
+
+
+def tracked(arm) -> bool:
+    """Whether the arm's items carry provenance (as :class:`redqueen.loop.population.Population` decides)."""
+    return bool(arm.provenance or arm.radioactivity or arm.regime == "web" or any(c.stage == "mixed" for c in arm.curation))
+
+
 # ------------------------------------------------------------------ one function per concept
 
 def world_needs(exp) -> list[Need]:
@@ -82,8 +106,7 @@ def world_needs(exp) -> list[Need]:
         draws = max(exp.n, exp.reference_size)
         return [Need(3 * m * F64 * w.d ** 2, f"{m} covariance matrices and their factors ({w.d} x {w.d})",
                      "world.d" + ("" if m == 1 else ", world.components")),
-                # a draw picks components, gathers each point's Cholesky factor (draws, d, d), then means and noise
-                Need(F64 * draws * (1 + 4 * w.d + w.d ** 2),
+                Need(draw_bytes(exp, draws),
                      f"a draw of {draws:,} points, which gathers a {w.d} x {w.d} factor per point",
                      "world.d, n, reference_size"),
                 Need(F64 * draws * (m + w.d), f"scoring {draws:,} points under {m} components",
@@ -102,8 +125,8 @@ def family_needs(exp, family) -> list[Need]:
     f, n = family, exp.n
     d = dims(exp.world)
     k = getattr(exp.world, "k", 0)
-    if f.kind == "categorical":
-        return [Need(4 * F64 * k, "the fitted type probabilities", "world.k")]
+    if f.kind == "categorical":  # the model's probabilities and the fit's temporary
+        return [Need(2 * F64 * k, "the fitted type probabilities", "world.k")]
     if f.kind == "gaussian":
         return [Need(4 * F64 * d * d, f"the fitted {d} x {d} covariance and its eigendecomposition", "world.d")]
     if f.kind == "gmm":
@@ -173,22 +196,56 @@ def curation_needs(exp, arm, family) -> list[Need]:
 
 
 def coupling_needs(exp, arm, family) -> list[Need]:
-    """What a population's couplings hold once for all members: the arena's detector fit (``samples`` a side) and
-    every generator's ``samples`` items each round."""
+    """What a population's couplings hold once for all members: categorical members' probabilities stacked (P, K)
+    to mix migrants or merge, and the arena's detector fit (``samples`` a side), every generator's ``samples``
+    items each round, each round's archived samples, and with ``web`` the web model's training set and fit."""
+    from redqueen.runtime.config import MERGING
+
     out = []
+    p, k = arm.members, exp.world.k if exp.world.kind in COUNTS_WORLDS else 0
+    if k and any(c.kind == "migration" or c.kind in MERGING for c in arm.couplings):
+        out.append(Need(2 * F64 * p * k, f"the {p} members' probabilities stacked ({p} x {k:,}) and mixed or merged",
+                        f"arms.{arm.name}.members, world.k"))
     for j, c in enumerate(arm.couplings):
-        if c.kind == "arena":
-            keys = f"arms.{arm.name}.couplings[{j}].samples"
-            out += [detector_need(exp, family, c.samples, "the arena's detector fit", keys),
-                    Need(arm.members * c.samples * max(item_bytes(exp, family), F64),
-                         f"{c.samples:,} samples of each of {arm.members} generators a round", keys)]
+        if c.kind != "arena":
+            continue
+        keys = f"arms.{arm.name}.couplings[{j}].samples"
+        rounds = exp.generations + 1
+        out += [detector_need(exp, family, c.samples, "the arena's detector fit", keys),
+                Need(p * data_bytes(exp, family, c.samples), f"{c.samples:,} samples of each of {p} generators a round",
+                     keys),
+                Need(2 * rounds * data_bytes(exp, family, c.samples),
+                     f"{c.samples:,} samples of each of {rounds} rounds' generators and champion, archived",
+                     f"{keys}, generations")]
+        if c.web:  # the web model trains on `web` real items and what passed: drawn, joined, fitted and sampled
+            items = c.web + p * c.samples
+            web = exp.model_copy(update={"n": items})
+            out += [Need(3 * data_bytes(exp, family, items) + draw_bytes(exp, items),
+                         f"the arena web model's training set of up to {items:,} items", f"arms.{arm.name}.couplings[{j}].web"),
+                    *(Need(x.bytes, f"the arena web model: {x.what}", f"arms.{arm.name}.couplings[{j}].web")
+                      for x in family_needs(web, family) + reference_needs(exp))]
     return out
 
 
 def training_needs(exp, arm, family) -> list[Need]:
     per = item_bytes(exp, family)
-    if per == 0:
+    counts = exp.world.kind in COUNTS_WORLDS
+    if per == 0 and not counts:
         return []
+    pooled = arm.regime in ("accumulate", "subsample", "web")
+    if counts:  # K counts a data set, whatever its size; with provenance a row of them per origin of an item
+        # a generation's output has one origin, and with migration one per source that sent an item (~ n x rate)
+        migrants = max([c.rate for c in arm.couplings if c.kind == "migration"], default=0.0)
+        origins = 1 + min(arm.members - 1, math.ceil(exp.n * migrants)) if tracked(arm) else 0
+        needs = [Need(3 * data_bytes(exp, family, exp.n, origins) + data_bytes(exp, family, exp.n, min(origins, 1)),
+                      f"the training set, kept real data, emitted and pending counts of {exp.world.k:,} types"
+                      + (" (with provenance, a row of them per origin)" if origins else ""), "world.k")]
+        if pooled:
+            rows = (exp.generations + 1) * origins
+            needs.append(Need(data_bytes(exp, family, 0, rows), f"the accumulated pool's counts"
+                              + (f", a row for each of {rows:,} origins" if rows else ""),
+                              "world.k" + (", generations" if rows else "")))
+        return needs
     size = exp.n * (exp.generations + 1) if arm.regime == "accumulate" else (arm.budget or exp.n)
     web = exp.n + exp.generations * ((arm.web_publish or exp.n) + arm.web_real_rate) if arm.regime == "web" else 0
     needs = [Need(3 * per * (size + exp.n + exp.reference_size),
@@ -200,6 +257,34 @@ def training_needs(exp, arm, family) -> list[Need]:
     return needs
 
 
+def reference_needs(exp) -> list[Need]:
+    """What one lineage's diagnostics hold from start to end: its real reference sample and what it derives from it
+    once (categorical: the reference's counts, and the diversity profile's copies of the world's probabilities,
+    their log, the tail weights, two buffers and three masks; points: the sliced W1's four sorted (reference x
+    directions) arrays and the reference on the samples' quantile steps, cached)."""
+    w, ref = exp.world, exp.reference_size
+    if w.kind in COUNTS_WORLDS:
+        return [Need((6 * F64 + 3) * w.k, f"the diagnostics' reference and diversity profile over {w.k:,} types",
+                     "world.k")]
+    d = dims(w)
+    if d == 0:
+        return []
+    proj = 1 if d == 1 else 16 if d == 2 else W1_PROJECTIONS  # = metrics.divergence._default_projections
+    return [Need(5 * F64 * ref * proj, f"the diagnostics' sorted projections of {ref:,} reference points",
+                 "reference_size")]
+
+
+def population_needs(exp, arm) -> list[Need]:
+    """What a population of P > 1 members measures together: the (P, K) matrix of their type distributions, and the
+    pooled distribution's diversity profile."""
+    k = exp.world.k if exp.world.kind in COUNTS_WORLDS else 0
+    if arm.members < 2 or k == 0:
+        return []
+    return [Need(F64 * k * arm.members + (5 * F64 + 3) * k,
+                 f"the population diagnostics' {arm.members} x {k:,} matrix of type distributions",
+                 f"arms.{arm.name}.members, world.k")]
+
+
 def diagnostics_needs(exp) -> list[Need]:
     """The measure phase: sliced W1 projects every sample on 64 directions (d > 1) or sorts them (d = 1)."""
     d = dims(exp.world)
@@ -209,21 +294,27 @@ def diagnostics_needs(exp) -> list[Need]:
     return [Need(F64 * exp.n * per, f"the diagnostics' projections of {exp.n:,} samples", "n")]
 
 
+#: what every population's process holds before any array: Python with numpy, scipy, scikit-learn and redqueen
+#: loaded (a one-member zipf run of k = 100,000 peaked at 137 MiB RSS, /usr/bin/time -v)
+PROCESS = Need(128 * 2**20, "the interpreter and its libraries", "other processes' memory")
+
+
 def needs(exp) -> list[tuple[str, list[Need]]]:
     """(arm, its needs) for every arm: what one population (arm x replicate) of it holds at most."""
     world = world_needs(exp) + diagnostics_needs(exp)
     out = []
     for arm in exp.arms:
         if exp.world.kind == "digits_task":  # a task population holds its strategy's archive, grid or covariance
-            out.append((arm.name, task_needs(arm)))
+            out.append((arm.name, [PROCESS] + task_needs(arm)))
             continue
         fam = exp.arm_family(arm)
         members = getattr(arm, "members", 1)  # a population holds each member's model, data and samples
-        own = family_needs(exp, fam) + curation_needs(exp, arm, fam) + training_needs(exp, arm, fam)
+        own = (family_needs(exp, fam) + curation_needs(exp, arm, fam) + training_needs(exp, arm, fam)
+               + reference_needs(exp))
         if members > 1:
             own = [Need(x.bytes * members, f"{x.what}, for each of {members} members", f"{x.keys}, arms.{arm.name}.members")
                    for x in own]
-        out.append((arm.name, world + own + coupling_needs(exp, arm, fam)))
+        out.append((arm.name, [PROCESS] + world + own + population_needs(exp, arm) + coupling_needs(exp, arm, fam)))
     return out
 
 
@@ -246,7 +337,7 @@ def check_together(exps, limit: float | None = None, workers: int = 1, pool: str
         per_arm = [(arm, items, sum(x.bytes for x in items)) for arm, items in needs(exp)]
         arm, items, total = max(per_arm, key=lambda a: a[2])
         if total > limit:
-            top = max(items, key=lambda x: x.bytes)
+            top = max((x for x in items if x is not PROCESS), key=lambda x: x.bytes, default=PROCESS)
             where = f" of {exp.name!r}" if len(exps) > 1 else ""
             raise ConfigError(f"arm {arm!r}{where} needs about {human(total)} of memory, more than the {human(limit)} "
                               f"available; most of it is {top.what} ({human(top.bytes)}): shrink {top.keys}")
