@@ -70,6 +70,7 @@ def test_evolve_on_a_process_pool_stores_what_the_serial_run_stores(tmp_path, ca
 
     one = sum(x.bytes for x in memory.evolve_needs(C.validate_as(EvolveConfig, {"method": "m2n2", "budget": 200,
                                                                                 "eval_every": 100}), 19210))
+    one += memory.PROCESS.bytes  # each population's estimate includes the interpreter
     monkeypatch.setattr(memory, "available", lambda: 1.5 * one)
     assert main(["evolve", str(a), str(b), "-o", str(out), "--workers", "2"]) == 2
     err = capsys.readouterr().err.strip()
