@@ -367,3 +367,33 @@ def test_the_terminal_prints_the_clipped_interval_note_whole(tmp_path, capsys):
     assert main(["run", str(cfg), "-o", str(tmp_path / "out"), "--no-report"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert " ".join(replicates_note(2).split()) in out and "mean [low, high]" in out
+
+
+def test_commands_that_write_nothing_leave_an_older_store_as_it_was(tmp_path, capsys):
+    """list, show, check, export, report and a refused resume read an older store (schema 2, tests/data) from an
+    upgraded copy in memory: runs.db keeps every byte, so the redqueen that wrote it still reads it. The first
+    command that writes (a resume that runs) upgrades it."""
+    import hashlib
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    out = tmp_path / "old"
+    out.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "store-v2" / "runs.db", out / "runs.db")
+
+    def digest():
+        return hashlib.sha256((out / "runs.db").read_bytes()).hexdigest()
+
+    before = digest()
+    done, killed = "20261201-230423-79ab", "20261201-230424-2c82"
+    for argv, rc in ((["list"], 0), (["show", done], 0), (["check", done], 0), (["check", killed], 1),
+                     (["export", done, "-p", str(tmp_path / "x.csv")], 0),
+                     (["report", done, "-p", str(tmp_path / "r.html")], 0)):
+        assert main([*argv, "-o", str(out)]) == rc, argv  # check: 1 for a run with generations missing
+        assert digest() == before, argv
+    assert main(["resume", done, "-o", str(out)]) == 2
+    assert "already done" in _err_line(capsys) and digest() == before
+    assert main(["resume", killed, "-q", "--no-report", "-o", str(out)]) == 0
+    assert sqlite3.connect(out / "runs.db").execute("PRAGMA user_version").fetchone()[0] > 2
+    assert Store(out).run(killed).status == "done"

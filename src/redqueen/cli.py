@@ -171,6 +171,7 @@ def resume(
     """Continue a run that was killed, interrupted or failed; ends with the records an uninterrupted run gives."""
     from redqueen.plugins import allowing
     from redqueen.runtime import config as C
+    from redqueen.runtime.runner import prepare
 
     store = _store(out, must_exist=True, write=True)
     info = _resolve(store, run_id)
@@ -183,12 +184,13 @@ def resume(
     if info.live:
         raise UserError(f"run {info.id} is live: {info.owner} is writing it; wait for it to finish or stop that "
                         "process (only one process may write a run)")
-    options = dict(info.meta.get("options") or {})
-    if keep_checkpoints is not None and keep_checkpoints != options.get("keep_checkpoints"):
-        options["keep_checkpoints"] = keep_checkpoints
-        store.set_meta(info.id, "options", options)
     exp = C.validate(info.config)
     with allowing(allow_plugin or ()):
+        prepare(exp)  # a plug-in not allowed, or a world that cannot be built: refused before anything is written
+        options = dict(info.meta.get("options") or {})
+        if keep_checkpoints is not None and keep_checkpoints != options.get("keep_checkpoints"):
+            options["keep_checkpoints"] = keep_checkpoints
+            store.set_meta(info.id, "options", options)
         ex = _executor(None, None, None, out, threads)
         try:
             _execute(exp, store, out, quiet=quiet, report=report, run_id=info.id, executor=ex,
