@@ -258,3 +258,24 @@ def test_a_run_that_cannot_resume_is_named_with_its_kind(tmp_path, capsys):
     store.close()
     assert main(["resume", rid, "-q", "-o", str(tmp_path / "out")]) == 2
     assert "is an evolve run; only collapse runs" in capsys.readouterr().err
+
+
+def test_a_sweep_is_sized_by_the_n_it_runs_not_the_top_level_n_it_replaces(tmp_path, capsys):
+    """A sweep's n replaces the top-level n: a top-level n of 10^8 Gaussian points in 50 dimensions (2 TiB) that no
+    grid point runs was refused; a grid point of that size is refused naming sweep.n, before any store."""
+    def cfg(top, points):
+        path = tmp_path / "s.toml"
+        path.write_text(f'seed = 1\ngenerations = 1\nn = {top}\nreference_size = 50\n[world]\nkind = "gaussian"\n'
+                        f'd = 50\n[family]\nkind = "gaussian"\n[[arms]]\nname = "a"\n[sweep]\nn = {points}\n')
+        return str(path)
+
+    out = tmp_path / "out"
+    assert main(["sweep", cfg(100_000_000, "[60, 80]"), "-q", "--executor", "serial", "-o", str(out)]) == 0
+    assert len(__import__("redqueen").Store(out).runs()) == 2
+    capsys.readouterr()
+    out2 = tmp_path / "out2"
+    assert main(["sweep", cfg(60, "[60, 100000000]"), "-q", "-o", str(out2)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("redqueen: sweep.n = 100000000: arm 'a' needs about"), err
+    assert "shrink world.d, sweep.n" in err and not out2.exists()
+

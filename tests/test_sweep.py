@@ -151,10 +151,27 @@ def test_sweep_sizes_its_grid_points_alone_and_side_by_side(tmp_path, capsys, mo
     assert not out.exists()
     assert main(["sweep", str(cfg), "-o", str(out), "--executor", "serial"]) == 0  # one at a time fits
     # a grid point that cannot fit alone names itself
-    base = max(sum(x.bytes for x in items) for _, items in memory.needs(C.load(cfg)))  # n = 3000, read first
+    base = max(sum(x.bytes for x in items) for _, items in memory.needs(C.load(cfg)))  # n = 3000, which no point runs
     assert base < sizes[0]
     monkeypatch.setattr(memory, "available", lambda: base)
     assert main(["sweep", str(cfg), "-o", str(tmp_path / "other"), "--executor", "serial"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "of 'sw [seed=1 n=4000]' needs about" in err and "shrink" in err and "\n" not in err
+    assert err.startswith("redqueen: sweep.n = 4000: arm 'replace' needs about") and "shrink" in err and "\n" not in err
     assert not (tmp_path / "other").exists()
+
+
+def test_a_sweep_builds_its_world_once_not_once_per_grid_point(tmp_path, monkeypatch):
+    """The grid points of a sweep differ in seed and n, not in world: twelve points (more than the run cache holds)
+    built the world (a corpus, an n-gram fit) once to check them and again for every point run."""
+    from redqueen.runtime import build, runner
+
+    calls = []
+    real = build.make_world
+    monkeypatch.setattr(runner, "make_world", lambda cfg: calls.append(cfg) or real(cfg))
+    runner._built_world.cache_clear()
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(SWEEP.replace("GENS", "1").replace("replicates = 2", "replicates = 1")
+                   .replace("seeds = [1, 2]", "seeds = [1, 2, 3, 4, 5, 6]").replace("k = 2000", "k = 1999"))
+    assert main(["sweep", str(cfg), "-q", "--executor", "serial", "-o", str(tmp_path / "out")]) == 0
+    assert len(Store(tmp_path / "out").runs()) == 12
+    assert len(calls) == 1

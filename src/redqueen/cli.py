@@ -244,6 +244,7 @@ def sweep(
     executor: str = typer.Option("pool", help="pool (local processes, default), ray, or serial"),
     workers: Optional[int] = typer.Option(None, min=1, help="processes (default: all CPUs)"),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     threads: Optional[int] = THREADS,
     allow_plugin: Optional[list[str]] = ALLOW,
 ) -> None:
@@ -281,11 +282,15 @@ def sweep(
             with allowing(allow_plugin or ()):
                 ex = _executor(executor, workers, address, out, threads)
                 try:
-                    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
-                        task = bar.add_task("generations", total=total)
-                        results = run_experiments(todo, store=store, executor=ex,
-                                                  on_record=lambda rec: bar.update(task, advance=1))
+                    if quiet:
+                        results = run_experiments(todo, store=store, executor=ex)
+                    else:
+                        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                                      transient=True) as bar:
+                            task = bar.add_task("generations", total=total)
+                            results = run_experiments(todo, store=store, executor=ex,
+                                                      on_record=lambda rec: bar.update(task, advance=1))
                 finally:
                     ex.close()
     finally:

@@ -921,7 +921,18 @@ def validate(data: dict) -> Experiment:
     exp = validate_as(Experiment, data)
     for arm in exp.arms:
         exp.arm_family(arm)
-    memory.check(exp)  # sizes inside the documented ranges that this machine cannot hold
+    # sizes inside the documented ranges that this machine cannot hold: a sweep's n replaces the top-level one,
+    # so its points are sized (one per n: the seed changes no size) and a top-level n no point runs is not
+    for point in {p.n: p for p in exp.grid()}.values() if exp.sweep is not None and exp.sweep.n else [exp]:
+        try:
+            memory.check(point)
+        except ConfigError as e:
+            if point is exp:
+                raise
+            msg, _, keys = str(e).rpartition(": shrink ")  # the key n is sweep.n here
+            keys = ", ".join("sweep.n" if k == "n" else k for k in keys.split(", ")) if msg else keys
+            raise ConfigError(f"sweep.n = {point.n}: {msg}: shrink {keys}" if msg else f"sweep.n = {point.n}: {e}") \
+                from None
     return exp
 
 

@@ -150,9 +150,27 @@ def _experiment(config_json: str) -> C.Experiment:
     return C.validate(json.loads(config_json))
 
 
+class _WorldKey:
+    """A world config as a cache key: its JSON (the grid points of a sweep differ in seed and n, not world)."""
+
+    def __init__(self, cfg):
+        self.cfg, self.json = cfg, cfg.model_dump_json()
+
+    def __hash__(self) -> int:
+        return hash(self.json)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _WorldKey) and self.json == other.json
+
+
 @lru_cache(maxsize=4)
+def _built_world(key: _WorldKey):
+    return make_world(key.cfg)
+
+
 def _world(config_json: str):
-    return make_world(_experiment(config_json).world)
+    """The experiment's world, built once per world config in a process (not once per grid point)."""
+    return _built_world(_WorldKey(_experiment(config_json).world))
 
 
 @lru_cache(maxsize=8)
