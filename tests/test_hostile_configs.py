@@ -279,3 +279,20 @@ def test_a_sweep_is_sized_by_the_n_it_runs_not_the_top_level_n_it_replaces(tmp_p
     assert "\n" not in err and err.startswith("redqueen: sweep.n = 100000000: arm 'a' needs about"), err
     assert "shrink world.d, sweep.n" in err and not out2.exists()
 
+
+#: peak RSS (KiB, /usr/bin/time -f %M) of `redqueen run` of a regression world and family, 2 generations,
+#: reference_size 1000, replace: (d, n) -> KiB, measured 2026-12-07
+REGRESSION_PEAK_KIB = {(250, 100_000): 941_444, (500, 200_000): 3_296_156}
+
+
+def test_the_memory_estimate_of_a_regression_world_counts_its_points():
+    """A regression world's items are points of d + 1 columns, but were sized as 0 bytes: d = 500 and n = 200,000
+    was estimated at 128 MiB (the interpreter) and used 3.3 GB, so a larger one would start and be OOM-killed."""
+    from redqueen.runtime import memory
+    from redqueen.runtime.config import validate
+
+    for (d, n), peak in REGRESSION_PEAK_KIB.items():
+        exp = validate({"n": n, "generations": 2, "reference_size": 1000, "world": {"kind": "regression", "d": d},
+                        "family": {"kind": "regression"}, "arms": [{"name": "replace"}]})
+        total = sum(x.bytes for x in memory.needs(exp)[0][1])
+        assert 1024 * peak <= total <= 2 * 1024 * peak, (d, n, total / 1024 / peak)

@@ -59,12 +59,14 @@ def available() -> float:
 
 def dims(world) -> int:
     """Coordinates of one point (0 for worlds whose items are not points)."""
+    if world.kind == "regression":
+        return world.d + 1  # the inputs and the label
     return {"gaussian": getattr(world, "d", 0), "mixture": getattr(world, "d", 0), "digits": 64}.get(world.kind, 0)
 
 
 def item_bytes(exp, family) -> float:
     """Bytes of one item in a training set or sample (0 for categorical worlds, whose data are k counts)."""
-    if exp.world.kind in ("gaussian", "mixture", "digits"):
+    if exp.world.kind in ("gaussian", "mixture", "digits", "regression"):
         return F64 * dims(exp.world)
     if exp.world.kind == "text":
         if family.kind == "transformer":
@@ -134,6 +136,8 @@ def family_needs(exp, family) -> list[Need]:
         return [Need(3 * F64 * f.components * per, f"{f.components} fitted covariances", "family.components, world.d"),
                 Need(3 * F64 * n * f.components, f"EM responsibilities of {n:,} points x {f.components} components",
                      "n, family.components")]
+    if f.kind == "regression":  # least squares copies the (n, d) inputs into the layout LAPACK wants
+        return [Need(F64 * n * d, f"the least-squares copy of {n:,} x {d - 1} inputs", "n, world.d")]
     if f.kind == "kde":
         return [Need(2 * F64 * n * d, f"the kernel density's {n:,} training points and their tree", "n")]
     if f.kind == "ngram":
