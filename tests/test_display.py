@@ -83,3 +83,12 @@ def test_a_mixture_run_prints_no_numpy_warnings(tmp_path, capsys):
         warnings.simplefilter("error", RuntimeWarning)
         assert main(["run", str(cfg), "-o", str(tmp_path / "runs")]) == 0
         assert main(["show", "latest", "-o", str(tmp_path / "runs")]) == 0
+
+
+def test_an_interval_half_width_has_two_significant_digits_and_no_exponent_below_a_thousand():
+    """A quality-diversity run printed '544 ± 1.3e+02' ('.2g' writes 100-999 with an exponent)."""
+    from redqueen.runtime.display import fmt_half
+
+    cases = {0.0051: "0.0051", 1.3: "1.3", 13.4: "13", 99.6: "100", 134.2: "130", 999.4: "1,000", 1234.5: "1,234",
+             0.25: "0.25", -3.3: "-3.3", 0.0: "0", 5e-7: "5e-07", 6.0: "6", 0.9: "0.9", -250.0: "-250"}
+    assert {v: fmt_half(v) for v in cases} == cases

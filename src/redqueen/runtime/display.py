@@ -53,8 +53,15 @@ def fmt(v) -> str:
 
 
 def fmt_half(v: float) -> str:
-    """An interval's half-width: two significant digits (``0.0051``), :func:`fmt` from 1,000 up."""
-    return fmt(v) if abs(v) >= 1e3 or math.isnan(v) or math.isinf(v) else f"{v:.2g}"
+    """An interval's half-width: two significant digits (``0.0051``, ``130``, never ``1.3e+02``), :func:`fmt`
+    from 1,000 up."""
+    if abs(v) >= 1e3 or math.isnan(v) or math.isinf(v):
+        return fmt(v)
+    text = f"{v:.2g}"
+    if "e" in text and abs(v) >= 1e-3:  # 100-999: '.2g' writes 1.3e+02
+        r = float(text)
+        return fmt(r) if abs(r) >= 1e3 else f"{r:.0f}"
+    return text
 
 
 def plain(text) -> str:
