@@ -98,8 +98,9 @@ def test_a_p1_run_reports_as_before_populations(tmp_path):
     since, the figures' lines unchanged: for one added note (hill1's band cut at the axes, 2026-12-02), and for the
     first/last table's intervals written clipped to what the metric can take (``1 [0, 6.73]`` for a types count
     whose ``1 ± 5.7`` reached below 0) and the collapse profile in the run tables' number format, its text columns
-    left-aligned (2026-12-04), and the two CSS rules of numeric table cells merged into one (2026-12-05: the
-    style sheet's text only)."""
+    left-aligned (2026-12-04), the two CSS rules of numeric table cells merged into one (2026-12-05: the
+    style sheet's text only), and wide tables put in a box that scrolls sideways (2026-12-07: one CSS rule and the
+    first/last table's wrapper)."""
     want = json.loads(GOLDEN.read_text())
     got = p1_substance(tmp_path)
     assert got["figures"] == want["figures"]
@@ -208,7 +209,7 @@ def test_summary_says_what_each_cure_did_next_to_replace(population_run):
             for line in out.splitlines() if line.startswith("│") and line.split("│")[1].strip() in ("replace", "islands", "merge")
             and len(line.split("│")) > 8}
     assert rows["replace"][1] == "-" and rows["replace"][-1] == "-"  # no coupling, no F_ST
-    assert rows["islands"][1] == "10.0% of training items from other members"
+    assert rows["islands"][1] == "10.0% of training items from the other members"
     assert rows["merge"][1] == "13 members replaced by a weight-space child per replicate"  # one child a generation
     fst = [r.metrics["fst"] for r in result.records if r.arm == "islands" and r.generation == 12 and r.member == 0]
     from redqueen.runtime.display import replicate_stats
@@ -365,3 +366,15 @@ def test_coupling_words_tell_apart_arms_that_differ_in_one_setting():
              "heldout": 4, "capacity": 3}
     assert coupling_words(arena).startswith("arena: history hashed_ngram detector, genes logit_bias, 4 held out")
     assert "capacity 3" in coupling_words(arena)
+
+
+def test_what_migration_did_names_where_the_migrants_came_from():
+    """A ring arm said its members took 10% of their items "from other members": on a ring each takes them from
+    the previous member only."""
+    from redqueen.runtime.summary import what_it_did
+
+    events = {"migrant": (100, 10.0)}
+    assert what_it_did(events, 1, ["ring"]) == "10.0% of training items from the previous member on the ring"
+    assert what_it_did(events, 1, ["stepping_stone"]) == "10.0% of training items from the two neighbours on the circle"
+    assert what_it_did(events, 1, ["all"]) == "10.0% of training items from the other members"
+    assert what_it_did(events, 1, ["ring", "all"]) == "10.0% of training items from other members"

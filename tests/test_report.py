@@ -310,3 +310,21 @@ def test_a_metric_near_one_has_plain_tick_labels(store, tmp_path, figures):
     ax = fig.axes[0]
     assert ax.yaxis.get_major_formatter().get_offset() == ""
     assert all(t.get_text() == "" or float(t.get_text().replace("\u2212", "-")) > 0.999 for t in ax.get_yticklabels())
+
+
+def test_a_plot_of_many_arms_puts_its_legend_beside_the_axes_and_thins_its_bands():
+    """The islands report's inbreeding legend (five arms and their theory curves) sat on the curves, and five
+    arms' bands at opacity 0.2 stacked into one solid colour."""
+    from matplotlib.figure import Figure
+
+    from redqueen.report import LEGEND_INSIDE, band_alpha, legend
+
+    for lines in (2, LEGEND_INSIDE + 1, 10):
+        fig = Figure(layout="constrained")
+        ax = fig.add_subplot()
+        for i in range(lines):
+            ax.plot([0, 1], [i, i], label=f"arm {i}")
+        legend(ax)
+        inside = lines <= LEGEND_INSIDE
+        assert (ax.get_legend() is not None) == inside and bool(fig.legends) == (not inside)
+    assert band_alpha(1) == band_alpha(2) == 0.2 and band_alpha(5) < 0.1 and 5 * band_alpha(5) <= 0.4

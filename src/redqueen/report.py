@@ -245,7 +245,7 @@ def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[s
             band = _band(x, _stack(series)[1], mean, metric) if np.any(n > 1) else None
             if band is not None:
                 band = tuple(np.where(np.abs(b) > DRAWABLE, np.nan, b) for b in band)
-                ax.fill_between(x, *band, color=color, alpha=0.2, lw=0)
+                ax.fill_between(x, *band, color=color, alpha=band_alpha(len(arms)), lw=0)
                 bands.extend(band)
             finite_values.extend(mean[np.isfinite(mean)])
             if np.isinf(mean).any():
@@ -276,9 +276,29 @@ def _plot(info: RunInfo, records, arms, metric, theory, keys, xlabel) -> tuple[s
     ax.set_ylabel(_drawable(metric))
     ax.set_title(_drawable(metric), fontsize=10)
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, frameon=False)
+    legend(ax)
     return _png(fig), drew_theory, notes, cut
+
+
+def band_alpha(arms: int) -> float:
+    """Opacity of one arm's interval band: five arms' bands at 0.2 stacked into one solid colour."""
+    return 0.2 if arms <= 2 else max(0.07, 0.4 / arms)
+
+
+#: a plot with more legend entries than this puts its legend beside the axes, where no curve or band runs
+LEGEND_INSIDE = 4
+
+
+def legend(ax) -> None:
+    """The plot's legend: inside the axes for a few entries, beside them (right) for more, where it covers nothing
+    (a population report's five arms and their theory curves covered the inbreeding curves)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    if len(handles) <= LEGEND_INSIDE:
+        ax.legend(fontsize=7, frameon=False)
+    else:
+        ax.figure.legend(handles, labels, loc="outside right upper", fontsize=7, frameon=False)
 
 
 def plain_ticks(ax) -> None:
@@ -337,8 +357,8 @@ def _first_last_table(records, arms, metrics, gen_word, averaged: bool = False) 
         body.append(f"<tr><th class='metric'>{html.escape(m)}</th>{cells}</tr>")
     replicates = max(len(f) for f, _ in ends.values())
     return (
-        "<table class='num'><thead><tr><th rowspan='2'>metric</th>" + head1 + "</tr><tr>" + head2 + "</tr></thead>"
-        "<tbody>" + "".join(body) + "</tbody></table>"
+        "<div class='wide'><table class='num'><thead><tr><th rowspan='2'>metric</th>" + head1 + "</tr><tr>" + head2
+        + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div>"
         f"<p class='note'>Each lineage's first and last record{' (a population: its members averaged)' if averaged else ''}: "
         f"{html.escape(replicates_note(replicates))} "
         "(NaN left out; a value that is infinite in k of the n replicates shows as inf (k of n)).</p>"
@@ -623,12 +643,12 @@ def _population_section(store: Store, info: RunInfo, raw, arms, populations, the
     from redqueen.runtime.summary import cure_table
 
     title, head, rows, _ = cure_table(store, info)
-    cell = "<td style='text-align:left'>{}</td>"
+    cell = "<td class='words'>{}</td>"
     body = "".join("<tr>" + "".join((cell if i < 3 else "<td>{}</td>").format(html.escape(c)) for i, c in enumerate(r))
                    + "</tr>" for r in rows)
     parts = [f"<h3>Populations</h3><p class='note'>{html.escape(title)}; {html.escape(replicates_note(_replicates(raw)))}."
-             "</p><table class='num'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
-             + f"</tr></thead><tbody>{body}</tbody></table>"]
+             "</p><div class='wide'><table class='num'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+             + f"</tr></thead><tbody>{body}</tbody></table></div>"]
     records = member_means(raw)
     if any(POPULATION_METRIC in r.metrics for r in records):
         png, drew, why, _ = _plot(info, records, arms, POPULATION_METRIC, theory, keys, "generation")  # arms' colours
@@ -663,6 +683,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding
 vertical-align:top}
 table.facts th{background:#f6f6f6;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.profile td:nth-child(-n+2){text-align:left;white-space:normal}
+table.num td.words{text-align:left;white-space:normal;min-width:7em}.wide{overflow-x:auto;max-width:100%}
 .plots{display:flex;flex-wrap:wrap;gap:.5em}figure{margin:0}img{max-width:100%}
 .note{color:#666;font-size:.85em}pre{background:#f6f6f6;padding:.8em;overflow:auto;max-height:30em}
 table.samples td{max-width:32em;font-family:Georgia,serif}table.samples ul{margin:0;padding-left:1.2em}

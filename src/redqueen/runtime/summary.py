@@ -251,13 +251,26 @@ def arm_words(config: dict, arm: str) -> str:
     return ", ".join(parts)
 
 
-def what_it_did(events: dict[str, tuple[int, float]], replicates: int) -> str:
-    """A population's coupling events (:meth:`Store.coupling_events` of one arm) in words, per replicate."""
+#: where a member's migrants come from, by topology (runtime/loop/couplings/migration.py)
+MIGRANTS_FROM = {"all": "from the other members", "ring": "from the previous member on the ring",
+                 "stepping_stone": "from the two neighbours on the circle"}
+
+
+def _topologies(config: dict, arm: str) -> list[str]:
+    spec = next((a for a in _arm_specs(config) if a.get("name") == arm), {})
+    return [c.get("topology", "all") for c in spec.get("couplings") or [] if c.get("kind") == "migration"]
+
+
+def what_it_did(events: dict[str, tuple[int, float]], replicates: int, topologies: list[str] = ()) -> str:
+    """A population's coupling events (:meth:`Store.coupling_events` of one arm) in words, per replicate;
+    ``topologies``: those of the arm's migration couplings (where the migrants came from)."""
     said = []
     reps = max(replicates, 1)
     if "migrant" in events:
         n, w = events["migrant"]
-        said.append(f"{w / n:.1%} of training items from other members")
+        source = MIGRANTS_FROM.get(topologies[0], "from other members") if len(topologies) == 1 else \
+            "from other members"
+        said.append(f"{w / n:.1%} of training items {source}")
     for kind, words in (("merge", "members replaced by a weight-space child"), ("copy", "islands re-seeded from the best"),
                         ("archive", "members bred from archive elites")):
         if kind in events:
@@ -273,10 +286,11 @@ def cure_table(store, info, ends: dict[str, dict] | None = None) -> tuple[str, l
     events = store.coupling_events(info.id)
     last_gen = max(r.generation for a in ends.values() for r in a["last"].values())
     measured = {k for a in ends.values() for r in a["last"].values() for k in r.metrics}
-    title = (f"What each cure did, at gen {last_gen:,} (member: mean over a population's members; pool: the "
-             "population's pooled distribution" + ("; types lost: of those present at gen 0 -- in a categorical world "
-             "the real-data fits', before any coupling acted, the same start in every arm" if "types_lost" in measured
-             else "") + ")")
+    title = (f"What each cure did, at gen {last_gen:,}. member: the mean over a population's members; pool: the "
+             "members' pooled distribution." + (" Types lost count from generation 0 (categorical: each member's fit "
+             "to real data, before any coupling acted, so every arm starts from the same types); a pool starts "
+             "with more types than one member (pool_hill0 at gen 0), so compare pools with pools."
+             if "types_lost" in measured else ""))
     head = ["arm", "cure", "what it did"]
     columns = [c for c in CURE_COLUMNS if c[1] in measured]
     for name, _, pooled in columns:
@@ -294,7 +308,8 @@ def cure_table(store, info, ends: dict[str, dict] | None = None) -> tuple[str, l
                 cells.append(stats.text() if stats.n else "-")
                 terms.append(name)
         fst = replicate_stats((r.metrics.get("fst") for r in last), metric="fst")
-        rows.append([plain(arm), plain(arm_words(info.config, arm)), what_it_did(events.get(arm, {}), len(last)), *cells,
+        did = what_it_did(events.get(arm, {}), len(last), _topologies(info.config, arm))
+        rows.append([plain(arm), plain(arm_words(info.config, arm)), did, *cells,
                      fst.text() if fst.n else "-"])
     return title, head, rows, terms + ["fst"]
 
