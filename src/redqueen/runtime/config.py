@@ -885,15 +885,26 @@ def _key(loc: list, prefix: str, data) -> str:
     return key or "config"
 
 
+#: discriminator tags pydantic inserts in an error's location (world.zipf.k -> world.k)
+_TAGS = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
+         "transformer", "vae", "plugin", "hf", "regression", "noise", "filter", "migration", "merge", "niches",
+         "quality_diversity", "island_reset", "digits_task", "mlp", "m2n2", "ga", "map_elites", "cma"}
+
+
+def _loc(e: dict) -> list:
+    return [p for p in e["loc"] if isinstance(p, int) or p not in _TAGS and not p.startswith("function-")]
+
+
 def _one_line(err: ValidationError, prefix: str = "", data=None) -> str:
-    e = err.errors()[0]
-    # drop discriminator tags pydantic inserts (world.zipf.k -> world.k)
-    tags = {"zipf", "wordfreq", "gaussian", "mixture", "digits", "text", "categorical", "gmm", "kde", "ngram",
-            "transformer", "vae", "plugin", "hf", "regression", "noise", "filter", "migration", "merge", "niches",
-            "quality_diversity", "island_reset", "digits_task", "mlp", "m2n2", "ga", "map_elites", "cma"}
-    loc = [p for p in e["loc"] if isinstance(p, int) or p not in tags and not p.startswith("function-")]
+    errors = err.errors()
+    e = errors[0]
+    loc = _loc(e)
     key = _key(loc, prefix, data)
-    more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
+    others = list(dict.fromkeys(k for k in (_key(_loc(x), prefix, data) for x in errors[1:])))  # in order, once
+    more = ""
+    if len(errors) > 1:
+        named = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}: {named})"
     if e["type"] == "extra_forbidden":
         return f"{key}: unknown key; check its spelling against `redqueen keys`{more}"
     if e["type"] == "missing":
