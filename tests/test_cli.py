@@ -397,3 +397,12 @@ def test_commands_that_write_nothing_leave_an_older_store_as_it_was(tmp_path, ca
     assert main(["resume", killed, "-q", "--no-report", "-o", str(out)]) == 0
     assert sqlite3.connect(out / "runs.db").execute("PRAGMA user_version").fetchone()[0] > 2
     assert Store(out).run(killed).status == "done"
+
+
+def test_a_run_that_keeps_no_checkpoint_leaves_no_checkpoints_folder(tmp_path, cfg):
+    out = tmp_path / "runs"
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 0
+    assert not (out / "checkpoints").exists()
+    assert main(["run", str(cfg), "-q", "--no-report", "--keep-checkpoints", "-o", str(out)]) == 0
+    assert main(["run", str(cfg), "-q", "--no-report", "-o", str(out)]) == 0
+    assert len(list((out / "checkpoints").rglob("*.safetensors"))) >= 1  # the kept one stays

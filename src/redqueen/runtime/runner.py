@@ -381,6 +381,10 @@ def run_experiments(
         if store is not None:
             if checkpoints and folder is not None and not keep_checkpoints:
                 shutil.rmtree(folder / "checkpoints" / run_id, ignore_errors=True)
+                try:
+                    (folder / "checkpoints").rmdir()  # only when no other run keeps one there
+                except OSError:
+                    pass
             recs = store.records(run_id)
         status = {p.name: "ok" for p in plans}
         for r in recs:
