@@ -98,3 +98,16 @@ def test_every_error_names_an_arm_and_its_steps_one_way(arms, expected):
     with pytest.raises(C.ConfigError) as e:
         C.validate(_with(arms=arms))
     assert str(e.value).startswith(expected), str(e.value)
+
+
+def test_a_config_with_several_problems_names_every_key_in_its_one_line():
+    """'(and 1 more problem(s))' hid where the others were: a user fixed one and met the next, one run at a time."""
+    data = {"generations": 2, "n": 10, "foo": 1, "world": {"kind": "zipf", "k": 0}, "family": {"kind": "categorical"},
+            "arms": [{"name": "a", "bar": 2}]}
+    with pytest.raises(C.ConfigError) as e:
+        C.validate(data)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("world.k: ") and msg.endswith("(and 2 more problems: arms.a.bar, foo)")
+    with pytest.raises(C.ConfigError) as e:
+        C.validate({**data, "foo": None, "arms": [{"name": "a"}]} | {"foo": 1})
+    assert str(e.value).endswith("(and 1 more problem: foo)")
