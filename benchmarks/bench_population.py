@@ -12,6 +12,9 @@
         generation one matrix product ``sources @ freqs`` mixes the migrants and each member draws one
         multinomial from its row (no diagnostics). Migration keeps every member's support the union
         of the population's, so its multinomials cost more than the isolated loops' do.
+      * "16 bare loops + migration, measured": that loop plus what it takes to get the runtime's records
+        without the runtime -- redqueen's ``Diagnostics`` of every member and ``PopulationDiagnostics``
+        (F_ST, pooled) each generation; its last metrics are checked against the runtime's last records.
     Goal: population <= 1.5x the 16 bare loops.
 (b) P = 1 (``members = 1``, no coupling) through ``run_experiment`` against the minimal loop a user
     would write with the same calls (``world.sample``, ``CategoricalFamily().fit``, ``model.sample``,
@@ -52,7 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from redqueen.loop.couplings import migration_matrix  # noqa: E402
 from redqueen.loop.member import member_seeds  # noqa: E402
-from redqueen.metrics.suite import Diagnostics  # noqa: E402
+from redqueen.data import Counts  # noqa: E402
+from redqueen.metrics.suite import Diagnostics, PopulationDiagnostics  # noqa: E402
 from redqueen.models import CategoricalFamily  # noqa: E402
 from redqueen.runtime import config as C  # noqa: E402
 from redqueen.runtime import threads  # noqa: E402
@@ -94,6 +98,28 @@ def bare_migration(p, k, n, gens, seed, rate):
         mixed /= mixed.sum(axis=1, keepdims=True)
         counts = np.stack([r.multinomial(n, row) for r, row in zip(rngs, mixed)])
     return fitted
+
+
+def bare_migration_measured(p, k, n, gens, seed, rate):
+    """The same process with the numbers the runtime records, at a user's fastest: the loop above, and each
+    generation redqueen's ``Diagnostics`` of every member's fitted model and ``PopulationDiagnostics`` (F_ST and
+    the pooled numbers) of the 16, with the runtime's generators. What a user writes to get the runtime's records
+    without it; returns the last generation's metrics, member by member, then the population's."""
+    world = zipf(k, 1.1)
+    rngs = member_rngs(p, seed)
+    diags = [Diagnostics(world, np.random.default_rng(member_seeds(seed, 0, i)[1])) for i in range(p)]
+    pop_diag = PopulationDiagnostics(world)
+    s = migration_matrix(p, rate, "all")
+    counts = np.stack([world.sample(n, r).counts for r in rngs])
+    for g in range(gens + 1):
+        models = [CategoricalFamily().fit(Counts(c), r) for c, r in zip(counts, rngs)]
+        freqs = np.stack([m.probs_ for m in models])
+        mixed = s @ freqs
+        mixed /= mixed.sum(axis=1, keepdims=True)
+        counts = np.stack([r.multinomial(n, row) for r, row in zip(rngs, mixed)])
+        metrics = [d(g, m, Counts(c))[0] for d, m, c in zip(diags, models, counts)]
+        metrics.append(pop_diag(g, list(freqs)))
+    return metrics
 
 
 def experiment(p, k, n, gens, seed, rate):
@@ -140,6 +166,11 @@ def check_same_work(out, p, gens):
     records' types (hill0) and heterozygosity, and the minimal loop's last metrics are the P = 1 record's."""
     last = sorted((r for r in out["population P=16 (run_experiment)"].records if r.generation == gens),
                   key=lambda r: r.member)
+    measured = out["16 bare loops + migration, measured"]
+    for r in last:
+        mine = measured[r.member]
+        assert all(np.isclose(r.metrics[key], v, rtol=1e-12, atol=1e-12) for key, v in mine.items()), "metrics differ"
+        assert all(np.isclose(r.metrics[key], v, rtol=1e-12, atol=1e-12) for key, v in measured[-1].items())
     counts = out["16 bare loops + migration"]
     assert [int(np.count_nonzero(c)) for c in counts] == [r.metrics["hill0"] for r in last], "migration loops differ"
     het = [1 - float(np.sum((c / c.sum()) ** 2)) for c in counts]
@@ -246,6 +277,7 @@ def main():
         variants = {
             "16 bare loops": lambda rep: bare_independent(p, k, n, gens, rep),
             "16 bare loops + migration": lambda rep: bare_migration(p, k, n, gens, rep, rate),
+            "16 bare loops + migration, measured": lambda rep: bare_migration_measured(p, k, n, gens, rep, rate),
             "population P=16 (run_experiment)": lambda rep: runtime(p, k, n, gens, rep, rate),
             "population P=16 (run_experiment + store)":
                 lambda rep: runtime_store(p, k, n, gens, rep, rate, Path(tmp) / f"s{rep}"),
@@ -274,6 +306,7 @@ def main():
     print("| --- | --- | --- | --- | --- | --- |")
     rows = (("16 bare loops", "16 bare loops", ""),
             ("16 bare loops + migration", "16 bare loops", ""),
+            ("16 bare loops + migration, measured", "16 bare loops", ""),
             ("population P=16 (run_experiment)", "16 bare loops", "<= 1.5x"),
             ("population P=16 (run_experiment + store)", "16 bare loops", "<= 1.5x"),
             ("minimal P=1 loop", "minimal P=1 loop", ""),
@@ -284,6 +317,11 @@ def main():
     pair = [a / b for a, b in zip(times["population P=16 (run_experiment)"], times["16 bare loops + migration"])]
     print(f"\npopulation P=16 / bare loops + migration: {med['population P=16 (run_experiment)'] / med['16 bare loops + migration']:.2f}x "
           f"(per repeat {min(pair):.2f}-{max(pair):.2f})")
+    pairm = [a / b for a, b in zip(times["population P=16 (run_experiment)"],
+                                   times["16 bare loops + migration, measured"])]
+    print(f"population P=16 / bare loops + migration, measured (the same records): "
+          f"{med['population P=16 (run_experiment)'] / med['16 bare loops + migration, measured']:.2f}x "
+          f"(per repeat {min(pairm):.2f}-{max(pairm):.2f})")
     pair1 = [a / b for a, b in zip(times["population P=1 (run_experiment)"], times["minimal P=1 loop"])]
     print(f"P=1 population / minimal loop, per repeat: {', '.join(f'{x:.3f}' for x in pair1)}")
     for name, v in gflops.items():
