@@ -329,6 +329,8 @@ def test_genealogy_windows_sum_edges_and_thin_migrants_evenly():
     kept = _edges(thin, "migrant")
     assert {u[0] for u, _, _ in kept} == set(range(0, 30, 3)) and len(kept) == 10 * 16 * 15  # whole gaps, every pair
     assert "one of every 3 gaps" in thin.note() and "29,040 edges stored" in thin.note()
+    # the difference the caption must explain: generation 120's migrants would train generation 121
+    assert full.after_end == 16 * 15 and "the last generation's 240 migrant edges are not drawn" in full.note()
 
 
 def test_genealogy_takes_one_population():

@@ -68,6 +68,7 @@ class Genealogy:
     migrant_stride: int = 1
     at_start: int = 0  # coupling events at generation 0 (marked on the node only)
     metric: str | None = None
+    after_end: int = 0  # migrant edges of the last generation: they would feed a generation that was not run
 
     def note(self) -> str:
         """What the figure shows and how it was thinned, in one paragraph."""
@@ -85,6 +86,9 @@ class Genealogy:
             parts.append(f"migrant edges drawn in one of every {self.migrant_stride} gaps between layers only")
         if self.at_start:
             parts.append(f"{self.at_start:,} coupling events at generation 0 are marked on the nodes only")
+        if self.after_end:
+            parts.append(f"the last generation's {self.after_end:,} migrant edges are not drawn (they would train a "
+                         "generation that was not run)")
         if self.events.get("migrant"):
             parts.append(f"a migrant edge's opacity is its share of the training set (opaque at {MIGRANT_OPAQUE:.0%})")
         if self.metric:
@@ -123,7 +127,7 @@ def genealogy_graph(records: Sequence, *, max_layers: int = MAX_LAYERS,
     wholly: set[tuple[int, int]] = set()  # (generation, member) replaced wholly: no edge from its own past
     edges: dict[tuple, float] = {}
     events: dict[str, int] = {}
-    at_start = 0
+    at_start = after_end = 0
     uses_archive = False
     for r in records:
         k = layer(r.generation)
@@ -137,6 +141,7 @@ def genealogy_graph(records: Sequence, *, max_layers: int = MAX_LAYERS,
             if p.kind == "migrant":
                 dst_gen = r.generation + 1
                 if dst_gen > last:
+                    after_end += 1
                     continue
             else:
                 dst_gen = r.generation
@@ -174,7 +179,7 @@ def genealogy_graph(records: Sequence, *, max_layers: int = MAX_LAYERS,
         g.add_edge((ks, src), (kd, dst), key=kind, kind=kind, weight=w)
         drawn[kind] = drawn.get(kind, 0) + 1
     return Genealogy(graph=g, layers=layers, members=members, window=window, events=events, drawn=drawn,
-                     migrant_stride=stride, at_start=at_start, metric=metric)
+                     migrant_stride=stride, at_start=at_start, metric=metric, after_end=after_end)
 
 
 def draw_genealogy(gen: Genealogy, ax, *, title: str = "") -> None:
