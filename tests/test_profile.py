@@ -131,3 +131,29 @@ def test_run_profiles_take_a_population_mean_per_replicate_and_read_a_stream_onc
     assert prof.row("diversity").change == pytest.approx(np.mean(mean[:, -1] - mean[:, 0]))
     # the last member alone (what overwriting by replicate gave) is a different number
     assert prof.row("diversity").change != pytest.approx(np.mean(het[:, -1, -1] - het[:, -1, 0]))
+
+
+def test_the_profiles_of_one_world_share_its_terms_and_give_the_same_numbers():
+    """A population's members each held a copy of the world's probabilities, their log and the tail weights (2.6 MB
+    a member at K = 10^5): the profiles of one world array now share one read-only set, and measure the same."""
+    import numpy as np
+
+    from redqueen.metrics.diversity import DiversityProfile, WorldTerms
+
+    rng = np.random.default_rng(3)
+    world = rng.dirichlet(np.ones(500))
+    a, b = DiversityProfile(world, world > 0.001), DiversityProfile(world, world > 0.002)
+    assert a.log_world is b.log_world and a.tail_weights is b.tail_weights and not a.log_world.flags.writeable
+    assert a.reference_present is not b.reference_present
+    own = DiversityProfile(world.copy(), world > 0.001)  # another array: its own terms
+    assert own.log_world is not a.log_world
+    p = rng.dirichlet(np.ones(500) * 0.3)
+    assert a(p) == own(p)
+    assert DiversityProfile(world, None, tail_mass=0.2).tail is not a.tail  # the tail mass is part of the key
+    key = (id(world), 0.1)
+    assert key in WorldTerms._cache
+    del a, b, world
+    import gc
+
+    gc.collect()
+    assert key not in WorldTerms._cache  # gone with its array

@@ -6,6 +6,9 @@ All functions take a probability vector or counts ``p`` of shape ``(K,)``
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 
 
@@ -75,24 +78,58 @@ def tail_mass_kept(p: np.ndarray, world_probs: np.ndarray, tail: np.ndarray) -> 
     return float(_normalise(p)[tail].sum() / world_tail) if world_tail > 0 else float("nan")
 
 
+class WorldTerms:
+    """What a profile derives from the world alone (its normalised probabilities, their log, the tail and its
+    weights): read-only, and shared by every profile of one world array and tail mass in a process, so a
+    population of P members holds it once, not P times (2.6 MB a member at K = 10^5)."""
+
+    _cache: dict[tuple[int, float], "WorldTerms"] = {}
+
+    def __init__(self, world_probs: np.ndarray, tail_mass: float):
+        self.world = _normalise(world_probs)
+        self.tail = tail_set(self.world, tail_mass)
+        self.world_tail = float(self.world[self.tail].sum())
+        # types the world never produces: a model that gives them mass is infinitely far in KL
+        self.world_zero = self.world <= 0
+        self.log_world = np.log(np.maximum(self.world, 1e-300))
+        self.tail_weights = self.tail / self.world_tail if self.world_tail > 0 else None
+        self.neg_entropy_world = float(_dot(self.world, self.log_world))
+        for a in (self.world, self.tail, self.world_zero, self.log_world, self.tail_weights):
+            if a is not None:
+                a.flags.writeable = False
+
+    @classmethod
+    def of(cls, world_probs: np.ndarray, tail_mass: float) -> "WorldTerms":
+        """The terms of this very array (by identity, while it lives) and tail mass; computed once."""
+        key = (id(world_probs), float(tail_mass))
+        hit = cls._cache.get(key)
+        if hit is not None and hit._source() is world_probs:
+            return hit
+        terms = cls(world_probs, tail_mass)
+        try:
+            terms._source = weakref.ref(world_probs, lambda _, key=key: cls._cache.pop(key, None))
+        except TypeError:  # not weak-referenceable (a list): not shared
+            return terms
+        cls._cache[key] = terms
+        return terms
+
+
 class DiversityProfile:
     """Every diversity number of one distribution at once, sharing the log.
 
     Equal to calling the functions above one by one (tests check this) but a
     single pass over ``p``: the hot path of a categorical loop with K = 10^5.
+    The world's terms are :class:`WorldTerms`, shared by the profiles of one world.
     """
 
     def __init__(self, world_probs: np.ndarray | None, reference: np.ndarray | None, tail_mass: float = 0.1):
-        self.world = None if world_probs is None else _normalise(world_probs)
         self.reference_present = None if reference is None else np.asarray(reference) > 0
-        self.tail = None if self.world is None else tail_set(self.world, tail_mass)
-        self.world_tail = None if self.tail is None else float(self.world[self.tail].sum())
-        if self.world is not None:
-            # types the world never produces: a model that gives them mass is infinitely far in KL
-            self.world_zero = self.world <= 0
-            self.log_world = np.log(np.maximum(self.world, 1e-300))
-            self.tail_weights = self.tail / self.world_tail if self.world_tail > 0 else None
-            self.neg_entropy_world = float(_dot(self.world, self.log_world))
+        self.world = self.tail = self.world_tail = None
+        if world_probs is not None:
+            terms = WorldTerms.of(world_probs, tail_mass)
+            self.world, self.tail, self.world_tail = terms.world, terms.tail, terms.world_tail
+            self.world_zero, self.log_world = terms.world_zero, terms.log_world
+            self.tail_weights, self.neg_entropy_world = terms.tail_weights, terms.neg_entropy_world
 
     def __call__(self, p: np.ndarray) -> dict[str, float]:
         q = np.asarray(p, dtype=np.float64)
@@ -128,8 +165,14 @@ class DiversityProfile:
             out["js"] = 0.5 * (self.neg_entropy_world - shannon) - float(np.einsum("i,i->", m, np.log(m32, out=m32)))
         return out
 
-    def _buffers(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        # large temporaries are fresh mmaps (page faults) on every call; reuse two instead
-        if getattr(self, "_buf", None) is None or self._buf[0].shape[0] != k:
-            self._buf = (np.empty(k), np.empty(k))
-        return self._buf
+    @staticmethod
+    def _buffers(k: int) -> tuple[np.ndarray, np.ndarray]:
+        # large temporaries are fresh mmaps (page faults) on every call; reuse two instead, one pair per thread
+        # for every profile (a population's P members' calls never overlap within a thread)
+        buf = getattr(_SCRATCH, "buf", None)
+        if buf is None or buf[0].shape[0] != k:
+            buf = _SCRATCH.buf = (np.empty(k), np.empty(k))
+        return buf
+
+
+_SCRATCH = threading.local()

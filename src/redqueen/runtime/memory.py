@@ -101,8 +101,10 @@ def tracked(arm) -> bool:
 
 def world_needs(exp) -> list[Need]:
     w = exp.world
-    if w.kind in ("zipf", "wordfreq"):
-        return [Need(4 * F64 * w.k, f"the world's {w.k:,} type probabilities", "world.k")]
+    if w.kind in ("zipf", "wordfreq"):  # and, once for every member, the diversity profile's terms of the world
+        return [Need(4 * F64 * w.k, f"the world's {w.k:,} type probabilities", "world.k"),
+                Need((5 * F64 + 2) * w.k, "the diversity profiles' world terms and scratch, shared by the members",
+                     "world.k")]
     if w.kind in ("gaussian", "mixture"):
         m = 1 if w.kind == "gaussian" else w.components
         draws = max(exp.n, exp.reference_size)
@@ -263,13 +265,12 @@ def training_needs(exp, arm, family) -> list[Need]:
 
 def reference_needs(exp) -> list[Need]:
     """What one lineage's diagnostics hold from start to end: its real reference sample and what it derives from it
-    once (categorical: the reference's counts, and the diversity profile's copies of the world's probabilities,
-    their log, the tail weights, two buffers and three masks; points: the sliced W1's four sorted (reference x
-    directions) arrays and the reference on the samples' quantile steps, cached)."""
+    once (categorical: the reference's counts and the types present at generation 0 -- the profile's terms of the
+    world are shared, see :func:`world_needs`; points: the sliced W1's four sorted (reference x directions) arrays
+    and the reference on the samples' quantile steps, cached)."""
     w, ref = exp.world, exp.reference_size
     if w.kind in COUNTS_WORLDS:
-        return [Need((6 * F64 + 3) * w.k, f"the diagnostics' reference and diversity profile over {w.k:,} types",
-                     "world.k")]
+        return [Need((F64 + 1) * w.k, f"the diagnostics' reference over {w.k:,} types", "world.k")]
     d = dims(w)
     if d == 0:
         return []
@@ -284,7 +285,7 @@ def population_needs(exp, arm) -> list[Need]:
     k = exp.world.k if exp.world.kind in COUNTS_WORLDS else 0
     if arm.members < 2 or k == 0:
         return []
-    return [Need(F64 * k * arm.members + (5 * F64 + 3) * k,
+    return [Need(F64 * k * arm.members + k,
                  f"the population diagnostics' {arm.members} x {k:,} matrix of type distributions",
                  f"arms.{arm.name}.members, world.k")]
 
