@@ -157,3 +157,18 @@ def test_the_profiles_of_one_world_share_its_terms_and_give_the_same_numbers():
 
     gc.collect()
     assert key not in WorldTerms._cache  # gone with its array
+
+
+def test_tail_mass_kept_of_a_pool_is_the_mean_of_its_members():
+    """Why a population records no pool_tail_mass_kept: the measure is linear in the distribution."""
+    import numpy as np
+
+    from redqueen.metrics.diversity import DiversityProfile
+
+    rng = np.random.default_rng(5)
+    world = rng.dirichlet(np.ones(300))
+    prof = DiversityProfile(world, world)
+    members = rng.dirichlet(np.ones(300) * 0.2, size=6)
+    pooled = prof(members.mean(axis=0))["tail_mass_kept"]
+    assert pooled == np.float64(np.mean([prof(m)["tail_mass_kept"] for m in members])) or \
+        abs(pooled - np.mean([prof(m)["tail_mass_kept"] for m in members])) < 1e-12

@@ -196,7 +196,7 @@ class PopulationDiagnostics:
 
     ``fst`` is Wright's F_ST across the members (``(H_T - H_S) / H_T``); ``pool_*`` are the diversity
     numbers of the pooled distribution (the members' mean): types lost by the whole population, its
-    Hill numbers, tail mass kept and KL to the world. Members with no type distribution that emit points (a
+    Hill numbers and KL to the world (not its tail mass kept: linear, so it is the members' mean). Members with no type distribution that emit points (a
     one-component Gaussian) get ``fst`` as AMOVA's Phi_ST of their emitted samples
     (:func:`redqueen.metrics.popgen.phi_st`: the share of variance between members), and no pooled numbers; a
     regression's rows (inputs and labels) get none.
@@ -252,7 +252,8 @@ class PopulationDiagnostics:
 
 
 #: the pooled distribution's numbers a population record carries (as ``pool_<name>``)
-POOLED = ("heterozygosity", "hill0", "hill1", "hill2", "types_lost", "tail_mass_kept", "kl")
+POOLED = ("heterozygosity", "hill0", "hill1", "hill2", "types_lost", "kl")  # not tail_mass_kept: it is linear in the
+# distribution, so the pool's is exactly the members' mean (the member column already shows it)
 
 
 def sample_texts(model, data: Data, rng: np.random.Generator, k: int = 1, words: int = 12) -> tuple[str, ...]:

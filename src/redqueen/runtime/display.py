@@ -209,7 +209,6 @@ GLOSSARY = {
                        "(categorical: counted from the members' real-data fits, before the couplings acted)",
     "pool_hill0": "types some member still has: the number of types the pooled distribution (the members' mean) "
                   "gives non-zero probability",
-    "pool_tail_mass_kept": "tail_mass_kept of the pooled distribution (the members' mean)",
     "pool_hill1": "Hill number q=1 of the pooled distribution (the members' mean)",
     "pool_kl": "KL(pooled || world): the members' mean distribution against the world",
     "pool_heterozygosity": "H_T, the heterozygosity of the pooled distribution (the members' mean)",
