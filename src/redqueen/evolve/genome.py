@@ -181,21 +181,24 @@ class NotMergeable(TypeError):
     """A family without a parameterisation where merging means something; the message says why."""
 
 
+#: what to do instead, after a refusal's reason
+MOVE_DATA = "use a coupling that moves data (migration, island_reset)"
+
+
 def merge_refusal(model) -> str | None:
-    """Why ``model``'s family cannot be merged in weight space (one line), or None if it can."""
+    """Why ``model``'s family cannot be merged in weight space (a reason, no fix), or None if it can."""
     if callable(getattr(model, "genome_space", None)):
         why = getattr(model, "cannot_merge", None)
         return why() if callable(why) else None
     return getattr(model, "merge_refusal", None) or (
-        f"family {type(model).__name__} has no genome_space: it cannot be merged in weight space; use a coupling "
-        "that moves data (migration, island_reset)")
+        f"{type(model).__name__} has no genome space, a parameterisation where merging means something")
 
 
 def genomes(models: Sequence[Any]) -> Genomes:
     """The shared genomes of ``models`` (fitted, one family); raises :class:`NotMergeable` with the reason."""
     why = merge_refusal(models[0])
     if why is not None:
-        raise NotMergeable(why)
+        raise NotMergeable(f"cannot be merged in weight space: {why}; {MOVE_DATA}")
     return models[0].genome_space(list(models))
 
 

@@ -200,10 +200,9 @@ class SklearnDensity:
     def cannot_merge(self) -> str | None:
         est = getattr(self, "estimator_", self.estimator)
         if self.plugin is not None:
-            return f"plug-in {self.plugin} cannot be merged: redqueen does not know which of its attributes are parameters"
+            return f"redqueen does not know which attributes of plug-in {self.plugin} are parameters"
         if "covariance_type" not in est.get_params():
-            return (f"{type(est).__name__} cannot be merged in weight space: its parameters are its training points; "
-                    "use a coupling that moves data (migration, island_reset)")
+            return f"a {type(est).__name__}'s parameters are its training points"
         return None
 
     def genome_space(self, models: list["SklearnDensity"]):

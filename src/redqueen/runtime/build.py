@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from redqueen.evolve.genome import merge_refusal
+from redqueen.evolve.genome import MOVE_DATA, merge_refusal
 from redqueen.loop import Population, make_curation, make_regime
 from redqueen.loop.couplings import make_coupling
 from redqueen.runtime import config as C
@@ -222,7 +222,9 @@ def plan_arms(exp: C.Experiment, world) -> list[ArmPlan]:
         if merging:
             why = merge_refusal(factory())
             if why is not None:
-                raise C.ConfigError(f"arms.{arm.name}.couplings[{merging[0]}]: {why}")
+                c = arm.couplings[merging[0]]
+                raise C.ConfigError(f"arms.{arm.name}.couplings[{merging[0]}] ({c.kind}): members of family "
+                                    f"'{fam_cfg.kind}' cannot be merged in weight space ({why}); {MOVE_DATA}")
         for j, c in enumerate(arm.couplings):
             if c.kind == "arena":
                 check_arena_detector(f"arms.{arm.name}.couplings[{j}]", c.detector, world, exp.seed)
