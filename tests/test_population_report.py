@@ -380,3 +380,24 @@ def test_what_migration_did_names_where_the_migrants_came_from():
     assert what_it_did(events, 1, ["stepping_stone"]) == "10.0% of training items from the two neighbours on the circle"
     assert what_it_did(events, 1, ["all"]) == "10.0% of training items from the other members"
     assert what_it_did(events, 1, ["ring", "all"]) == "10.0% of training items from other members"
+
+
+def test_show_rows_of_a_population_name_their_member_and_filter_by_it(population_run, capsys):
+    """`redqueen show --arm islands --metric fst` printed each (replicate, generation) four times, one per member,
+    with nothing to tell the rows apart."""
+    from redqueen.cli import main
+
+    folder, exp, result = population_run
+    assert main(["show", result.run_id, "-o", str(folder), "--arm", "islands", "--metric", "hill0", "--every", "6"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    head = next(i for i, line in enumerate(out) if line.startswith("arm"))
+    assert out[head].split() == ["arm", "rep", "member", "gen", "hill0"]
+    rows = [line.split() for line in out[head + 1:]]
+    assert len(rows) == 3 * 4 * 3 and len({tuple(r[:3]) + (r[3],) for r in rows}) == len(rows)  # reps x members x gens
+    want = {(r.replicate, r.member, r.generation): r.metrics["hill0"] for r in result.records if r.arm == "islands"}
+    assert all(float(r[4]) == want[(int(r[1]), int(r[2]), int(r[3]))] for r in rows)
+    assert main(["show", result.run_id, "-o", str(folder), "--arm", "islands", "--member", "2", "--metric", "hill0"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("islands")]
+    assert len(rows) == 3 * 13 and {r[2] for r in rows} == {"2"}
+    assert main(["show", result.run_id, "-o", str(folder), "--arm", "replace", "--member", "2"]) == 2
+    assert "arm 'replace' has no member 2; its members are 0-0" in capsys.readouterr().err

@@ -420,8 +420,10 @@ def show(
     every: Optional[int] = typer.Option(None, min=1, max=2**62,
                                         help="per-generation rows of every k-th generation (and the last)"),
     metric: Optional[list[str]] = typer.Option(None, help="columns to show (repeat for several)"),
+    member: Optional[int] = typer.Option(None, min=0, max=2**62, help="per-generation rows of this member of a "
+                                         "population only"),
 ) -> None:
-    """Show one run: provenance, config and a summary; with --arm/--replicate/--every/--metric, its rows."""
+    """Show one run: provenance, config and a summary; with --arm/--replicate/--member/--every/--metric, its rows."""
     from redqueen.plugins import reading
     from redqueen.runtime.summary import print_run
 
@@ -430,10 +432,11 @@ def show(
     console = _console()
     with reading():
         try:
-            print_run(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metric)
+            print_run(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metric, member=member)
         except KeyError as e:
             raise UserError(f"{e.args[0]}; pick one of those") from None
-        if info.kind == "collapse" and arm is None and replicate is None and every is None and not metric:
+        if info.kind == "collapse" and arm is None and replicate is None and every is None and not metric \
+                and member is None:
             from redqueen.metrics.profile import run_profiles
             from redqueen.runtime.summary import print_profile
 

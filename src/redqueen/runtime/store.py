@@ -881,11 +881,12 @@ class Store:
             return [(a, r, g, x, y, m) for a, r, m, g, x, y in self._typed(rows, kind, types)]
 
     def iter_rows(self, run_id: str, *, arm: str | None = None, replicate: int | None = None,
-                  every: int | None = None, names: Iterable[str] | None = None, ends: bool = False) -> Iterator[Row]:
+                  every: int | None = None, names: Iterable[str] | None = None, ends: bool = False,
+                  member: int | None = None) -> Iterator[Row]:
         """Generation rows with their metrics, streamed from SQL in arm declaration order, replicate,
         member, generation: memory stays bounded however large the run, and no record objects are built.
 
-        Filters: ``arm``, ``replicate``; ``every`` k keeps generations divisible by k and each
+        Filters: ``arm``, ``replicate``, ``member`` (of a population); ``every`` k keeps generations divisible by k and each
         lineage's last; ``names`` keeps only those metrics; ``ends`` keeps each lineage's first and
         last generation. The read is one snapshot (the rows are fetched while iterating; finish or
         close the iterator before writing from the same thread).
@@ -899,6 +900,9 @@ class Store:
         if replicate is not None:
             where.append("g.replicate = ?")
             args.append(int(replicate))
+        if member is not None:
+            where.append("g.member = ?")
+            args.append(int(member))
         bounds = ("JOIN (SELECT arm, replicate, member, MIN(generation) AS first, MAX(generation) AS last"
                   " FROM generations WHERE run_id = ? GROUP BY arm, replicate, member) b"
                   " ON b.arm = g.arm AND b.replicate = g.replicate AND b.member = g.member")

@@ -330,12 +330,12 @@ def print_cures(console, store, info, ends: dict[str, dict]) -> list[str]:
 
 
 def print_run(console, store, info, *, arm: str | None = None, replicate: int | None = None,
-              every: int | None = None, metrics: list[str] | None = None) -> None:
+              every: int | None = None, metrics: list[str] | None = None, member: int | None = None) -> None:
     """Everything `redqueen show` prints: provenance, config, and the summary; with any filter, the rows (an arm,
-    replicate or metric the run lacks is a ``KeyError`` before anything is printed)."""
-    filtered = not (arm is None and replicate is None and every is None and not metrics)
+    replicate, member or metric the run lacks is a ``KeyError`` before anything is printed)."""
+    filtered = not (arm is None and replicate is None and every is None and not metrics and member is None)
     if filtered:
-        row_columns(store, info, arm=arm, replicate=replicate, metrics=metrics)
+        row_columns(store, info, arm=arm, replicate=replicate, metrics=metrics, member=member)
     console.print(f"[bold]{safe(info.name)}[/]  id {safe(info.id)}  kind {info.kind}  status {info.status}")
     console.print(f"seed {info.seed}  redqueen {safe(info.version)}  created {info.created}"
                   + (f"  commit {safe(info.commit)}" if getattr(info, "commit", None) else ""))
@@ -350,18 +350,28 @@ def print_run(console, store, info, *, arm: str | None = None, replicate: int | 
     console.print("config: " + safe(json.dumps(info.config, sort_keys=True)))
     if not filtered:
         print_summary(console, store, info)
-        console.print(f"Per-generation rows: redqueen show {info.id} --every 5 (and --arm, --replicate, --metric)")
+        console.print(f"Per-generation rows: redqueen show {info.id} --every 5 (and --arm, --replicate, --member, "
+                      "--metric)")
         return
-    print_rows(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metrics)
+    print_rows(console, store, info, arm=arm, replicate=replicate, every=every, metrics=metrics, member=member)
 
 
-def row_columns(store, info, *, arm=None, replicate=None, metrics=None) -> list[str]:
-    """The columns :func:`print_rows` shows; ``KeyError`` naming what exists for an arm, replicate or metric the run
-    does not have (checked before anything is printed)."""
+def _members(info, arm=None) -> int:
+    """The most members any (or this) arm of the run has."""
+    return max([int(a.get("members", 1)) for a in _arm_specs(info.config) if arm is None or a.get("name") == arm] or [1])
+
+
+def row_columns(store, info, *, arm=None, replicate=None, metrics=None, member=None) -> list[str]:
+    """The columns :func:`print_rows` shows; ``KeyError`` naming what exists for an arm, replicate, member or metric
+    the run does not have (checked before anything is printed)."""
     arms = [a for a, _ in info.arms]
     if arm is not None and arm not in arms:
         raise KeyError(f"run {info.id} has no arm {arm!r}; its arms are {arms}")
-    present = {k for r in store.iter_rows(info.id, arm=arm, replicate=replicate, ends=True) for k in r.metrics}
+    if member is not None and member >= _members(info, arm):
+        where = f"arm {arm!r} has no member {member}" if arm is not None else f"no arm has a member {member}"
+        raise KeyError(f"run {info.id}: {where}; its members are 0-{_members(info, arm) - 1}")
+    present = {k for r in store.iter_rows(info.id, arm=arm, replicate=replicate, ends=True, member=member)
+               for k in r.metrics}
     if replicate is not None and not present:
         reps = sorted({r.replicate for r in store.iter_rows(info.id, arm=arm, ends=True)})
         if reps and replicate not in reps:
@@ -375,19 +385,23 @@ def row_columns(store, info, *, arm=None, replicate=None, metrics=None) -> list[
     return [k for k in SHOWN if k in present] or sorted(present)
 
 
-def print_rows(console, store, info, *, arm=None, replicate=None, every=None, metrics=None) -> None:
-    """The per-generation rows of a run, filtered in SQL and streamed as aligned plain-text lines."""
+def print_rows(console, store, info, *, arm=None, replicate=None, every=None, metrics=None, member=None) -> None:
+    """The per-generation rows of a run, filtered in SQL and streamed as aligned plain-text lines; a run with
+    populations shows each row's member."""
     arms = [a for a, _ in info.arms]
-    cols = row_columns(store, info, arm=arm, replicate=replicate, metrics=metrics)
+    cols = row_columns(store, info, arm=arm, replicate=replicate, metrics=metrics, member=member)
     arm_w = max([len(plain(a)) for a in arms] + [3])
     widths = [max(len(c), 10) for c in cols]
-    head = f"{'arm':<{arm_w}}  {'rep':>4}  {'gen':>7}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
+    members = _members(info, arm) > 1
+    mem = f"  {'member':>6}" if members else ""
+    head = f"{'arm':<{arm_w}}  {'rep':>4}{mem}  {'gen':>7}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))
     console.print(head, markup=False, highlight=False)
     n = 0
-    for row in store.iter_rows(info.id, arm=arm, replicate=replicate, every=every, names=cols):
+    for row in store.iter_rows(info.id, arm=arm, replicate=replicate, every=every, names=cols, member=member):
         cells = "  ".join(f"{fmt(row.metrics.get(c)):>{w}}" for c, w in zip(cols, widths))
         tail = "" if row.status == "ok" else f"  {row.status}: {plain(row.reason)}"
-        console.print(f"{plain(row.arm):<{arm_w}}  {row.replicate:>4}  {row.generation:>7}  {cells}{tail}",
+        mem = f"  {row.member:>6}" if members else ""
+        console.print(f"{plain(row.arm):<{arm_w}}  {row.replicate:>4}{mem}  {row.generation:>7}  {cells}{tail}",
                       markup=False, highlight=False)
         n += 1
     if n == 0:
