@@ -451,7 +451,7 @@ def export(
     path: Optional[Path] = typer.Option(None, "--path", "-p", help="output file (default: RUN.csv / RUN.parquet)"),
     out: Path = OUT,
 ) -> None:
-    """Export a run's records as one wide table (a row per arm x replicate x generation)."""
+    """Export a run's records as one wide table (a row per arm x replicate x member x generation)."""
     if fmt not in ("csv", "parquet"):
         raise UserError(f"--format {fmt!r} is not supported; use csv or parquet")
     from redqueen.plugins import reading

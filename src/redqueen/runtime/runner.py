@@ -79,7 +79,7 @@ class RunResult:
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     def to_frame(self):
-        """The records as a pandas DataFrame, a row per arm x replicate x generation (see :mod:`redqueen.frames`)."""
+        """The records as a pandas DataFrame, a row per arm x replicate x member x generation (see :mod:`redqueen.frames`)."""
         from redqueen.frames import records_frame
 
         return records_frame(self.records, run_id=self.run_id)

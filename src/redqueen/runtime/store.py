@@ -992,7 +992,7 @@ class Store:
         return out
 
     def frame(self, run_id: str):
-        """The run's records as a pandas DataFrame, a row per arm x replicate x generation
+        """The run's records as a pandas DataFrame, a row per arm x replicate x member x generation
         (:mod:`redqueen.frames`; needs pandas); ``attrs["run_id"]`` holds the full id."""
         from redqueen.frames import records_frame
 
