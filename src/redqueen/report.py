@@ -646,7 +646,8 @@ def _population_section(store: Store, info: RunInfo, raw, arms, populations, the
     cell = "<td class='words'>{}</td>"
     body = "".join("<tr>" + "".join((cell if i < 3 else "<td>{}</td>").format(html.escape(c)) for i, c in enumerate(r))
                    + "</tr>" for r in rows)
-    parts = [f"<h3>Populations</h3><p class='note'>{html.escape(title)}; {html.escape(replicates_note(_replicates(raw)))}."
+    parts = [f"<h3>Populations</h3><p class='note'>{html.escape(title.rstrip('.'))}; "
+             f"{html.escape(replicates_note(_replicates(raw)))}."
              "</p><div class='wide'><table class='num'><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
              + f"</tr></thead><tbody>{body}</tbody></table></div>"]
     records = member_means(raw)
@@ -683,7 +684,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding
 vertical-align:top}
 table.facts th{background:#f6f6f6;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.profile td:nth-child(-n+2){text-align:left;white-space:normal}
-table.num td.words{text-align:left;white-space:normal;min-width:7em}.wide{overflow-x:auto;max-width:100%}
+table.num td.words{text-align:left;white-space:normal;min-width:10em}.wide{overflow-x:auto;max-width:100%}
 .plots{display:flex;flex-wrap:wrap;gap:.5em}figure{margin:0}img{max-width:100%}
 .note{color:#666;font-size:.85em}pre{background:#f6f6f6;padding:.8em;overflow:auto;max-height:30em}
 table.samples td{max-width:32em;font-family:Georgia,serif}table.samples ul{margin:0;padding-left:1.2em}
