@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from redqueen.report import COLORS, _series, member_means, plain_ticks, summarize
+from redqueen.report import COLORS, _series, band_alpha, legend, member_means, plain_ticks, summarize
 from redqueen.runtime.display import support
 
 
@@ -63,6 +63,7 @@ def metric(source, name: str, *, arms: list[str] | None = None, theory: bool = T
         raise KeyError(f"no record has metric {name!r}; metrics: {', '.join(have)}")
     arms = arms or list(dict.fromkeys(r.arm for r in records))
     predict = _theory(stored, experiment) if theory else None
+    ours = ax is None  # a figure of our own: its legend may go beside the axes
     fig = ax.figure if ax is not None else Figure(figsize=(5.5, 3.5), layout="constrained")
     ax = ax if ax is not None else fig.add_subplot()
     gens = np.unique([r.generation for r in records]).astype(np.int64)
@@ -71,7 +72,8 @@ def metric(source, name: str, *, arms: list[str] | None = None, theory: bool = T
         x, mean, se, n = summarize(_series(records, arm, name))
         ax.plot(x, mean, color=color, lw=1.6, label=arm)
         if np.any(n > 1):
-            ax.fill_between(x, *np.clip([mean - se, mean + se], *support(name)), color=color, alpha=0.2, lw=0)
+            ax.fill_between(x, *np.clip([mean - se, mean + se], *support(name)), color=color,
+                            alpha=band_alpha(len(arms)), lw=0)
         if predict is not None:
             h0 = [r.metrics.get("heterozygosity") for r in records if r.arm == arm and r.generation == 0]
             h0 = float(np.nanmean(h0)) if h0 and any(v is not None for v in h0) else None
@@ -82,7 +84,10 @@ def metric(source, name: str, *, arms: list[str] | None = None, theory: bool = T
     ax.set_xlabel("generation")
     ax.set_ylabel(name)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, frameon=False)
+    if ours:
+        legend(ax)
+    else:
+        ax.legend(fontsize=7, frameon=False)
     return fig
 
 
