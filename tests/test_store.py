@@ -381,19 +381,17 @@ def test_a_store_from_an_older_schema_is_migrated_with_every_record_into_compact
             conn.execute("INSERT INTO samples VALUES ('r1', ?, 0, ?, 0, 'a b')", (arm, g))
     conn.close()
     s = Store(tmp_path)
-    back = s.records("r1")  # read from an upgraded copy: the file is upgraded by the first write
-    assert sqlite3.connect(tmp_path / "runs.db").execute("PRAGMA user_version").fetchone()[0] == version
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION == migrations.LATEST
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("SELECT COUNT(*) FROM metric_rows WHERE run_id = 'r1' AND name = 'kl'").fetchone()[0] == 6
+    back = s.records("r1")
     assert [(r.arm, r.generation, r.member) for r in back] == [(a, g, 0) for a in ("replace", "fresh") for g in range(3)]
     assert back[2].metrics["kl"] == pytest.approx(0.2) and back[2].metrics["nll_real"] == math.inf
     assert math.isnan(back[2].metrics["w1"]) and back[2].samples == ("a b",)
     assert s.distributions("r1") == []
     with s._tx("BEGIN IMMEDIATE") as c:  # the old run was 'done'; writing to it again is this test's business
         c.execute("UPDATE runs SET status = 'interrupted' WHERE id = 'r1'")
-    with sqlite3.connect(tmp_path / "runs.db") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION == migrations.LATEST
-        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        assert conn.execute("SELECT COUNT(*) FROM metric_rows WHERE run_id = 'r1' AND name = 'kl'").fetchone()[0] == 6
-    assert [(r.arm, r.generation) for r in s.records("r1")] == [(r.arm, r.generation) for r in back]
     s.append("r1", [rec("replace", 0, 3)])  # and the migrated store takes new records
     s.truncate("r1", "fresh", 0, after=0)
     assert [(r.arm, r.generation) for r in s.records("r1")] == [("replace", g) for g in range(4)] + [("fresh", 0)]
@@ -471,23 +469,18 @@ def test_released_compact_schema_3_is_upgraded_with_every_record(tmp_path):
     shutil.copy(COMPACT_3 / "runs.db", tmp_path / "runs.db")
     want = json.loads((COMPACT_3 / "expected.json").read_text())
     s = Store(tmp_path)
-
-    def same_records():
-        info = s.run(want["run"])
-        assert info.status == want["status"] == "done" and s.check(info.id).whole
-        got = [{"arm": r.arm, "replicate": r.replicate, "generation": r.generation, "train_size": r.train_size,
-                "metrics": {k: (None if math.isnan(v) else v) for k, v in r.metrics.items()},
-                "samples": list(r.samples)} for r in s.records(info.id)]
-        assert got == want["records"] and all(r.member == 0 and r.parents == () for r in s.records(info.id))
-
-    same_records()  # read from an upgraded copy in memory
-    rid = new_run(s)  # and it takes new runs: the first write upgrades the file
     with sqlite3.connect(tmp_path / "runs.db") as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    info = s.run(want["run"])
+    assert info.status == want["status"] == "done" and s.check(info.id).whole
+    got = [{"arm": r.arm, "replicate": r.replicate, "generation": r.generation, "train_size": r.train_size,
+            "metrics": {k: (None if math.isnan(v) else v) for k, v in r.metrics.items()}, "samples": list(r.samples)}
+           for r in s.records(info.id)]
+    assert got == want["records"] and all(r.member == 0 and r.parents == () for r in s.records(info.id))
+    rid = new_run(s)  # and it takes new runs
     s.append(rid, [rec()])
     assert len(s.records(rid)) == 1
-    same_records()  # and from the upgraded file
 
 
 @pytest.mark.parametrize("version", [0, 1, 2])
@@ -496,11 +489,10 @@ def test_every_older_schema_is_upgraded_in_place_and_keeps_its_records(tmp_path,
 
     _store_at(tmp_path, version)
     s = Store(tmp_path)
+    assert sqlite3.connect(tmp_path / "runs.db").execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
     assert [(r.arm, r.generation, r.metrics) for r in s.records("r1")] == [("a", 0, {"h": 0.25})]
     assert s.run("r1").status == "killed"  # 'running' with no owner: nobody is writing it
     rid = new_run(s)
-    assert sqlite3.connect(tmp_path / "runs.db").execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
-    assert [(r.arm, r.generation, r.metrics) for r in s.records("r1")] == [("a", 0, {"h": 0.25})]
     s.append(rid, [rec()])
     assert len(s.records(rid)) == 1 and s.distributions(rid) == []
 
@@ -521,47 +513,17 @@ def test_the_committed_schema_2_store_opens_upgraded_with_every_record(tmp_path)
     assert s.kinds().keys() == {"collapse", "evolve", "theory"}
 
 
-def _open_and_write(folder):
-    new_run(Store(folder))
-
-
-def test_two_processes_writing_an_old_store_upgrade_it_once(tmp_path):
+def test_two_processes_opening_an_old_store_upgrade_it_once(tmp_path):
     shutil.copy(FIXTURE, tmp_path / "runs.db")
     ctx = _context()
-    procs = [ctx.Process(target=_open_and_write, args=(tmp_path,)) for _ in range(4)]
+    procs = [ctx.Process(target=Store, args=(tmp_path,)) for _ in range(4)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
     ids = sqlite3.connect(tmp_path / "runs.db").execute("SELECT COUNT(*) FROM store_info").fetchone()[0]
-    assert ids == 1 and len(Store(tmp_path).runs()) == 2 + 4
-
-
-def _digest(folder):
-    """runs.db's bytes (a WAL store's readers may leave SQLite's empty -wal and -shm beside it)."""
-    import hashlib
-
-    assert not (folder / "runs.db-wal").exists() or (folder / "runs.db-wal").stat().st_size == 0
-    return hashlib.sha256((folder / "runs.db").read_bytes()).hexdigest()
-
-
-def test_reading_an_old_store_leaves_it_as_it_was_until_something_is_written(tmp_path):
-    """An older store is read from an upgraded copy in memory: a reader (even one that opened it for writing)
-    changes no byte of it, so the redqueen that wrote it still reads it; the first write upgrades the file."""
-    shutil.copy(FIXTURE, tmp_path / "runs.db")
-    before = _digest(tmp_path)
-    s = Store(tmp_path)
-    done, killed = s.runs()
-    s.records(done.id), s.check(done.id), s.check(killed.id), s.frame(done.id), s.kinds()
-    s.close()
-    with Store(tmp_path, readonly=True) as r:
-        assert len(r.runs()) == 2
-    assert _digest(tmp_path) == before
-    s = Store(tmp_path)
-    new_run(s)
-    assert sqlite3.connect(tmp_path / "runs.db").execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
-    assert len(s.runs()) == 3 and s.check(done.id).whole
+    assert ids == 1 and len(Store(tmp_path).runs()) == 2
 
 
 def test_a_new_run_kind_is_one_insert_not_a_table_rebuild(store):
@@ -582,13 +544,10 @@ def test_a_failed_migration_leaves_the_old_version(tmp_path, monkeypatch):
         c.execute("CREATE TABLE half_done (x)")
         raise sqlite3.OperationalError("disk I/O error")
 
-    s = Store(tmp_path)  # opened before the broken step exists: its first write upgrades the file
     monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, migrations.Step(99, "broken", broken)))
     monkeypatch.setattr(migrations, "LATEST", 99)
     with pytest.raises(store_mod.StoreError, match="disk I/O error"):
-        Store(tmp_path)  # reading it needs the upgrade too (in memory)
-    with pytest.raises(store_mod.StoreError, match="disk I/O error"):
-        new_run(s)
+        Store(tmp_path)
     conn = sqlite3.connect(tmp_path / "runs.db")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name IN ('half_done', 'leases')").fetchall()
@@ -909,3 +868,27 @@ def test_a_generation_that_failed_has_no_metrics_and_the_run_is_still_whole(stor
     assert store.check(rid).whole
     store.append(rid, [replace(rec("replace", 0, 3), metrics={})])  # an ok record without metrics, after the end
     assert {p.what for p in store.check(rid).problems} == {"after end", "unmeasured"}
+
+
+def test_reading_an_old_store_read_only_leaves_it_as_it_was(tmp_path):
+    """A read-only open of an older store (what every command that only reads uses, and the library's
+    write_report and plot) reads it through an upgraded copy in memory: no byte of runs.db changes, so the
+    redqueen that wrote it can still read it. Opening it to write upgrades it, as before."""
+    import hashlib
+
+    from redqueen.report import write_report
+
+    shutil.copy(FIXTURE, tmp_path / "runs.db")
+
+    def digest():
+        return hashlib.sha256((tmp_path / "runs.db").read_bytes()).hexdigest()
+
+    before = digest()
+    with Store(tmp_path, readonly=True) as s:
+        done, killed = s.runs()
+        assert s.check(done.id).whole and len(s.records(done.id)) == 16 and s.frame(done.id).shape[0] == 16
+    write_report(tmp_path, [done.id], tmp_path / "r.html")
+    assert digest() == before
+    assert sqlite3.connect(tmp_path / "runs.db").execute("PRAGMA user_version").fetchone()[0] == 2
+    Store(tmp_path).close()
+    assert sqlite3.connect(tmp_path / "runs.db").execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION

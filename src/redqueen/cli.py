@@ -73,14 +73,15 @@ def _console():
 
 
 def _store(folder: Path, *, must_exist: bool = False, write: bool | None = None):
-    """The store of ``folder``. One that must exist is, unless ``write``, only read: it opens read-only where it
-    cannot be written (read-only media)."""
+    """The store of ``folder``. One that must exist is, unless ``write``, only read: opened read-only, so a command
+    that writes nothing changes nothing (an older store is read through an upgraded copy in memory and stays as
+    it is, readable by the redqueen that wrote it; one that writes upgrades it on open)."""
     from redqueen.runtime.store import Store
 
     if must_exist and not (folder / "runs.db").is_file():
         raise UserError(f"{folder}: no results store here; run an experiment first or pass --out FOLDER")
     write = not must_exist if write is None else write
-    return Store(folder, readonly=False if write else None)  # StoreError: one line, see main()
+    return Store(folder, readonly=not write)  # StoreError: one line, see main()
 
 
 def _resolve(store, run: str):
@@ -173,7 +174,7 @@ def resume(
     from redqueen.runtime import config as C
     from redqueen.runtime.runner import prepare
 
-    store = _store(out, must_exist=True, write=True)
+    store = _store(out, must_exist=True)  # read-only until every check has passed: a refusal writes nothing
     info = _resolve(store, run_id)
     if info.kind != "collapse":
         article = "an" if info.kind[:1].lower() in tuple("aeiou") else "a"
@@ -187,6 +188,8 @@ def resume(
     exp = C.validate(info.config)
     with allowing(allow_plugin or ()):
         prepare(exp)  # a plug-in not allowed, or a world that cannot be built: refused before anything is written
+        store.close()
+        store = _store(out, must_exist=True, write=True)  # the run's lease is taken (and checked) when it starts
         options = dict(info.meta.get("options") or {})
         if keep_checkpoints is not None and keep_checkpoints != options.get("keep_checkpoints"):
             options["keep_checkpoints"] = keep_checkpoints

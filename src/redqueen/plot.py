@@ -31,7 +31,7 @@ def _source(source):
         return source.records(), None
     if hasattr(source, "records"):  # a RunResult
         if source.run_id is not None and source.folder is not None:
-            store = Store(source.folder)
+            store = Store(source.folder, readonly=True)
             return list(source.records), (store, store.run(source.run_id))
         return list(source.records), None
     raise TypeError(f"plot takes a RunResult, a (Store, run id) pair or an Audit, not {type(source).__name__}")

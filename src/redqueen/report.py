@@ -710,7 +710,7 @@ def write_report(
     ValueError when ``run_ids`` is empty.
     """
     if not isinstance(store, Store):
-        store = Store(store)
+        store = Store(store, readonly=True)
     if isinstance(run_ids, str):
         run_ids = [run_ids]
     if not run_ids:

@@ -7,11 +7,6 @@ knowing that the file written is still the file opened.
   read-only at once (``mode=ro``, or ``immutable=1`` when SQLite cannot make
   its shared-memory file there); an older schema is then upgraded in a copy in
   memory, never on disk.
-* A writable store of an older schema is read the same way -- from an upgraded
-  copy in memory -- until the first write, which upgrades the file itself
-  first: a command that only reads, or that refuses before writing anything
-  (``show``, ``check``, a refused ``resume``, a report), leaves an older store
-  exactly as it was, so the redqueen that wrote it can still read it.
 * Every write first checks that ``runs.db`` is the file this connection opened
   (``st_dev``/``st_ino``), that its write-ahead log is the one it opened, and
   that the store's random id (table ``store_info``) is unchanged, in the connection and,
@@ -107,7 +102,6 @@ class Database:
         self._wal_ident: tuple[int, int] | None = None
         self._store_id: str | None = None
         self._stamp: tuple[int, int, int] | None = None  # of runs.db when last known to hold this store
-        self._deferred = False  # an older store read from an upgraded copy in memory until the first write
 
     @property
     def pid(self) -> int:
@@ -121,15 +115,11 @@ class Database:
 
     # opening
 
-    def connect(self, *, upgrade: bool = False) -> sqlite3.Connection:
-        """The connection of this process; ``upgrade``: one that can write, an older store upgraded on disk first."""
-        if self._conn is not None and self._pid == os.getpid() and not (upgrade and self._deferred):
-            return self._conn
+    def connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()  # the in-memory copy of an older store; the file is upgraded next
-            self._conn = None
+            return self._conn
         try:
-            conn = self._open_readonly() if self.readonly else self._open(upgrade=upgrade)
+            conn = self._open_readonly() if self.readonly else self._open()
         except sqlite3.Error as e:
             raise self.error(e) from None
         self._conn, self._pid = conn, os.getpid()
@@ -145,17 +135,11 @@ class Database:
                              f"{migrations.LATEST}); upgrade redqueen to read it")
         return version
 
-    def _open(self, *, upgrade: bool) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            version = self._check_schema(conn)
-            older = version < migrations.LATEST and conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
-            if older and not upgrade:  # read it as it will be; nothing on disk changes until something is written
-                conn.close()
-                self._deferred = True
-                return self._open_readonly()
-            self._deferred = False
+            self._check_schema(conn)
             deadline = time.monotonic() + self.timeout
             while True:  # switching to WAL needs a moment alone with the file; other openers may hold it
                 try:
@@ -281,7 +265,7 @@ class Database:
             raise StoreError(f"{self.path}: the store is open read-only (read-only media or no write permission); "
                              "copy the folder somewhere writable to add to it")
         with self.lock:
-            conn = self.connect(upgrade=write)
+            conn = self.connect()
             try:
                 conn.execute(begin)
                 try:

@@ -21,8 +21,8 @@ CLI and exports read one thing:
 * ``parents``: the genealogy -- which members of the population a member's make-up came
   from this generation (migrants, merges, copies), with weights.
 
-The schema is :mod:`redqueen.runtime.migrations`' ordered steps; older stores are read through an
-upgraded copy in memory and upgraded on disk at their first write (:mod:`redqueen.runtime.connection`).
+The schema is :mod:`redqueen.runtime.migrations`' ordered steps; older stores are upgraded on open
+for writing, and read through an upgraded copy in memory when opened read-only (:mod:`redqueen.runtime.connection`).
 
 Evolution curves use the same tables: a record with fields ``method``,
 ``seed``, ``forward_passes``, ``best_train_acc``, ``test_acc``, ``seconds``
