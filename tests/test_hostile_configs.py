@@ -293,8 +293,28 @@ def test_the_memory_estimate_of_a_regression_world_counts_its_points():
     from redqueen.runtime import memory
     from redqueen.runtime.config import validate
 
+    small = validate({"n": 100, "generations": 2, "reference_size": 1000, "world": {"kind": "regression", "d": 5},
+                      "family": {"kind": "regression"}, "arms": [{"name": "replace"}]})  # sized here, not on this machine
     for (d, n), peak in REGRESSION_PEAK_KIB.items():
-        exp = validate({"n": n, "generations": 2, "reference_size": 1000, "world": {"kind": "regression", "d": d},
-                        "family": {"kind": "regression"}, "arms": [{"name": "replace"}]})
+        exp = small.model_copy(update={"n": n, "world": small.world.model_copy(update={"d": d})})
         total = sum(x.bytes for x in memory.needs(exp)[0][1])
         assert 1024 * peak <= total <= 2 * 1024 * peak, (d, n, total / 1024 / peak)
+
+
+def test_a_sweep_whose_every_point_is_too_large_is_not_blamed_on_sweep_n():
+    """When the smallest grid point fails as the others do (the world, not n, is too large), the refusal names
+    the keys to shrink without pointing at sweep.n."""
+    from redqueen.runtime import memory
+    from redqueen.runtime.config import ConfigError, validate
+
+    data = {"n": 60, "generations": 1, "world": {"kind": "zipf", "k": 1000}, "family": {"kind": "categorical"},
+            "arms": [{"name": "a", "members": 8}], "sweep": {"n": [60, 80]}}
+    small = sum(x.bytes for x in memory.needs(validate({**data, "sweep": None}))[0][1])
+    real = memory.available
+    try:
+        memory.available = lambda: small / 2
+        with pytest.raises(ConfigError) as e:
+            validate(data)
+    finally:
+        memory.available = real
+    assert not str(e.value).startswith("sweep.n") and "sweep.n" not in str(e.value), str(e.value)

@@ -172,3 +172,19 @@ def test_tail_mass_kept_of_a_pool_is_the_mean_of_its_members():
     pooled = prof(members.mean(axis=0))["tail_mass_kept"]
     assert pooled == np.float64(np.mean([prof(m)["tail_mass_kept"] for m in members])) or \
         abs(pooled - np.mean([prof(m)["tail_mass_kept"] for m in members])) < 1e-12
+
+
+def test_shared_world_terms_follow_an_edited_array_and_never_freeze_the_callers():
+    import numpy as np
+
+    from redqueen.metrics.diversity import DiversityProfile
+
+    rng = np.random.default_rng(9)
+    w, p = rng.dirichlet(np.ones(50)), rng.dirichlet(np.ones(50))
+    before = DiversityProfile(w, None)(p)["kl"]
+    w[:] = rng.dirichlet(np.ones(50))  # the same array, new values: a new profile measures against them
+    assert DiversityProfile(w, None)(p)["kl"] == DiversityProfile(w.copy(), None)(p)["kl"] != before
+    assert w.flags.writeable
+    z = np.zeros(5)
+    DiversityProfile(z, z)
+    assert z.flags.writeable  # an all-zero world is not normalised into the caller's own array, frozen

@@ -175,3 +175,22 @@ def test_a_sweep_builds_its_world_once_not_once_per_grid_point(tmp_path, monkeyp
     assert main(["sweep", str(cfg), "-q", "--executor", "serial", "-o", str(tmp_path / "out")]) == 0
     assert len(Store(tmp_path / "out").runs()) == 12
     assert len(calls) == 1
+
+
+def test_an_edited_corpus_is_a_new_world_for_the_next_experiment_in_the_process(tmp_path):
+    """Worlds are built once per world config in a process; a corpus file edited between two experiments is
+    another world (its size and time are part of the key), not the cached one that no longer matches its file."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(["the cat sat on the mat"] * 50))
+
+    def exp(seed):
+        return C.validate({"name": "t", "seed": seed, "generations": 1, "n": 20,
+                           "world": {"kind": "text", "corpus": str(corpus), "heldout_fraction": 0.2},
+                           "family": {"kind": "ngram", "order": 2}, "arms": [{"name": "a"}]})
+
+    store = Store(tmp_path / "runs")
+    first = run_experiment(exp(1), store=store)
+    corpus.write_text("\n".join(["a dog ran in the park today"] * 50))
+    second = run_experiment(exp(2), store=store)
+    digests = [next(iter(store.run(r.run_id).meta["data"].values()))["sha256"] for r in (first, second)]
+    assert digests[0] != digests[1] and "dog" in " ".join(second.records[-1].samples)

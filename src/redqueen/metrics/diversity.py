@@ -86,7 +86,8 @@ class WorldTerms:
     _cache: dict[tuple[int, float], "WorldTerms"] = {}
 
     def __init__(self, world_probs: np.ndarray, tail_mass: float):
-        self.world = _normalise(world_probs)
+        self.source = np.array(world_probs, dtype=np.float64)  # what they were derived from, to tell an edit
+        self.world = _normalise(self.source.copy())
         self.tail = tail_set(self.world, tail_mass)
         self.world_tail = float(self.world[self.tail].sum())
         # types the world never produces: a model that gives them mass is infinitely far in KL
@@ -94,16 +95,17 @@ class WorldTerms:
         self.log_world = np.log(np.maximum(self.world, 1e-300))
         self.tail_weights = self.tail / self.world_tail if self.world_tail > 0 else None
         self.neg_entropy_world = float(_dot(self.world, self.log_world))
-        for a in (self.world, self.tail, self.world_zero, self.log_world, self.tail_weights):
+        for a in (self.source, self.world, self.tail, self.world_zero, self.log_world, self.tail_weights):
             if a is not None:
                 a.flags.writeable = False
 
     @classmethod
     def of(cls, world_probs: np.ndarray, tail_mass: float) -> "WorldTerms":
-        """The terms of this very array (by identity, while it lives) and tail mass; computed once."""
+        """The terms of this very array (by identity, while it lives, and as long as its values are unchanged) and
+        tail mass; computed once."""
         key = (id(world_probs), float(tail_mass))
         hit = cls._cache.get(key)
-        if hit is not None and hit._source() is world_probs:
+        if hit is not None and hit._source() is world_probs and np.array_equal(hit.source, world_probs):
             return hit
         terms = cls(world_probs, tail_mass)
         try:

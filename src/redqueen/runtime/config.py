@@ -933,17 +933,21 @@ def validate(data: dict) -> Experiment:
     for arm in exp.arms:
         exp.arm_family(arm)
     # sizes inside the documented ranges that this machine cannot hold: a sweep's n replaces the top-level one,
-    # so its points are sized (one per n: the seed changes no size) and a top-level n no point runs is not
-    for point in {p.n: p for p in exp.grid()}.values() if exp.sweep is not None and exp.sweep.n else [exp]:
+    # so its points are sized (one per n, smallest first: the seed changes no size), not a top-level n no point runs
+    if exp.sweep is None or not exp.sweep.n:
+        memory.check(exp)
+        return exp
+    points = sorted({p.n: p for p in exp.grid()}.values(), key=lambda p: p.n)
+    for i, point in enumerate(points):
         try:
             memory.check(point)
         except ConfigError as e:
-            if point is exp:
-                raise
-            msg, _, keys = str(e).rpartition(": shrink ")  # the key n is sweep.n here
-            keys = ", ".join("sweep.n" if k == "n" else k for k in keys.split(", ")) if msg else keys
-            raise ConfigError(f"sweep.n = {point.n}: {msg}: shrink {keys}" if msg else f"sweep.n = {point.n}: {e}") \
-                from None
+            msg, _, keys = str(e).rpartition(": shrink ")
+            keys = ", ".join("sweep.n" if k == "n" else k for k in keys.split(", "))  # the key n is sweep.n here
+            if i == 0 and "sweep.n" not in keys.split(", "):
+                raise ConfigError(f"{msg}: shrink {keys}") from None  # every point fails alike: n is not the cause
+            fits = f" (sweep.n = {points[i - 1].n} fits)" if i else ""
+            raise ConfigError(f"sweep.n = {point.n}: {msg}: shrink {keys}{fits}") from None
     return exp
 
 

@@ -103,7 +103,7 @@ def world_needs(exp) -> list[Need]:
     w = exp.world
     if w.kind in ("zipf", "wordfreq"):  # and, once for every member, the diversity profile's terms of the world
         return [Need(4 * F64 * w.k, f"the world's {w.k:,} type probabilities", "world.k"),
-                Need((5 * F64 + 2) * w.k, "the diversity profiles' world terms and scratch, shared by the members",
+                Need((6 * F64 + 2) * w.k, "the diversity profiles' world terms and scratch, shared by the members",
                      "world.k")]
     if w.kind in ("gaussian", "mixture"):
         m = 1 if w.kind == "gaussian" else w.components

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -151,10 +152,18 @@ def _experiment(config_json: str) -> C.Experiment:
 
 
 class _WorldKey:
-    """A world config as a cache key: its JSON (the grid points of a sweep differ in seed and n, not world)."""
+    """A world config as a cache key: its JSON (the grid points of a sweep differ in seed and n, not world), and for
+    a corpus read from a path, that path's size and modification time (an edited corpus is a new world)."""
 
     def __init__(self, cfg):
         self.cfg, self.json = cfg, cfg.model_dump_json()
+        corpus = getattr(cfg, "corpus", None)
+        if isinstance(corpus, str) and corpus != "kjv":
+            try:
+                st = os.stat(corpus)
+                self.json += f"|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+            except OSError:
+                pass  # the world reports a missing file itself
 
     def __hash__(self) -> int:
         return hash(self.json)
