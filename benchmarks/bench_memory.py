@@ -5,7 +5,7 @@ RSS is read from the kernel (``getrusage(RUSAGE_CHILDREN)`` of a wrapper process
 Printed per config: the estimate the run was admitted with, the measured peak, and their ratio. An estimate below
 1.0x would let a run start that the machine cannot hold; the goal is 1.0-2.0x.
 
-    python benchmarks/bench_memory.py [--quick]
+    python benchmarks/bench_memory.py [--repeats 3] [--quick]
 
 The configs: categorical populations of k = 100,000 types and 64 / 128 / 256 members (the per-member terms:
 diagnostics, counts, pooled matrix), a regression world at d = 250 and 500 (points of d + 1 columns and the
@@ -15,12 +15,14 @@ least-squares copy), and a Gaussian in 50 dimensions (a draw gathers a d x d fac
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import tomli_w  # the test extra: pip install '.[test]'
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
@@ -57,39 +59,33 @@ def estimate(cfg: dict) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller configs (a smoke run)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each config (configs interleaved)")
     args = ap.parse_args()
-    rows = []
+    cfgs = configs(args.quick)
+    peaks: dict[str, list[int]] = {name: [] for name in cfgs}
+    loads = [os.getloadavg()[0]]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, cfg) in enumerate(configs(args.quick).items()):
-            toml = Path(tmp) / f"c{i}.toml"
-            toml.write_text(_toml(cfg))
-            out = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-m", "redqueen", "run", str(toml),
-                                  "-q", "--no-report", "-o", str(Path(tmp) / f"o{i}")],
-                                 capture_output=True, text=True, check=True,
-                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")})
-            kib, rc = map(int, out.stdout.split())
-            assert rc == 0, f"{name}: redqueen run exited {rc}"
-            est = estimate(cfg)
-            rows.append((name, est, kib * 1024))
-            print(f"{name} done, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
-    print("| config | estimate | measured peak RSS | estimate / peak |")
+        for rep in range(args.repeats):
+            for i, (name, cfg) in enumerate(cfgs.items()):
+                toml = Path(tmp) / f"c{i}.toml"
+                toml.write_text(tomli_w.dumps(cfg))
+                out = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-m", "redqueen", "run", str(toml),
+                                      "-q", "--no-report", "-o", str(Path(tmp) / f"o{i}-{rep}")],
+                                     capture_output=True, text=True, check=True, env=env)
+                kib, rc = map(int, out.stdout.split())
+                assert rc == 0, f"{name}: redqueen run exited {rc}"
+                peaks[name].append(kib * 1024)
+                loads.append(os.getloadavg()[0])
+            print(f"repeat {rep + 1}/{args.repeats} done, load {loads[-1]:.1f}", file=sys.stderr, flush=True)
+    print(f"{args.repeats} runs of each config, interleaved; load average (1 min) {min(loads):.1f}-{max(loads):.1f}\n")
+    print("| config | estimate | measured peak RSS, median (min-max) | estimate / median peak |")
     print("| --- | --- | --- | --- |")
-    for name, est, peak in rows:
-        print(f"| {name} | {memory.human(est)} | {memory.human(peak)} | {est / peak:.2f}x |")
-
-
-def _toml(cfg: dict) -> str:
-    """The few shapes of config above as TOML (top-level scalars, [world], [family], [[arms]])."""
-    def value(v):
-        return json.dumps(v) if isinstance(v, str) else str(v)
-
-    lines = [f"{k} = {value(v)}" for k, v in cfg.items() if not isinstance(v, (dict, list))]
-    for table in ("world", "family"):
-        lines += [f"[{table}]"] + [f"{k} = {value(v)}" for k, v in cfg[table].items()]
-    for arm in cfg["arms"]:
-        lines += ["[[arms]]"] + [f"{k} = {value(v)}" for k, v in arm.items()]
-    return "\n".join(lines) + "\n"
-
+    for name, cfg in cfgs.items():
+        est, v = estimate(cfg), sorted(peaks[name])
+        med = statistics.median(v)
+        print(f"| {name} | {memory.human(est)} | {memory.human(med)} ({memory.human(v[0])}-{memory.human(v[-1])}) | "
+              f"{est / med:.2f}x |")
 
 if __name__ == "__main__":
     main()
